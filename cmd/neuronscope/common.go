@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/internal/linalg"
+	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/spf13/cobra"
+)
+
+// modelFlags are the flags every model-loading command shares.
+type modelFlags struct {
+	dir          string
+	allowUnknown bool
+}
+
+func (f *modelFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
+	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "load a config.json with keys neuronscope does not know")
+}
+
+func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
+	if f.dir == "" {
+		return nil, usagef("--model is required")
+	}
+	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
+		return nil, usagef("--model %s: not a directory", f.dir)
+	}
+	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+	}
+	if !linalg.Fast() && m.ParamCount() > 50_000_000 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "hint: pure-Go BLAS with a large model is slow; build with `make build` (OpenBLAS)")
+	}
+	return m, nil
+}
+
+// provenance fills the model part of a report's provenance.
+func provenance(m *model.Model) report.Provenance {
+	p := report.New()
+	p.ModelDir = m.Dir
+	p.ModelType = m.Config.ModelType
+	p.ConfigHash = m.Config.Hash
+	p.StoredDType = m.StoredDType
+	return p
+}
+
+// parseIDs parses repeated --ids "1,2,3" values.
+func parseIDs(vals []string) ([][]int, error) {
+	var out [][]int
+	for i, v := range vals {
+		var seq []int
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			id, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, usagef("--ids #%d: %q is not a token id", i+1, f)
+			}
+			seq = append(seq, id)
+		}
+		if len(seq) == 0 {
+			return nil, usagef("--ids #%d is empty", i+1)
+		}
+		out = append(out, seq)
+	}
+	return out, nil
+}
+
+// splitPatterns splits repeated, comma-separated --hooks values.
+func splitPatterns(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func pointNames(ps []hooks.Point) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}

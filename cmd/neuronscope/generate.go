@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+
+	"github.com/spf13/cobra"
+)
+
+func newGenerateCmd() *cobra.Command {
+	var mf modelFlags
+	var in inputFlags
+	var maxNew int
+	cmd := &cobra.Command{
+		Use:   "generate --model DIR --ids 1,2,3 [--ids ...] --max-new N",
+		Short: "Greedy (argmax) continuation with a KV cache; prints JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxNew < 0 {
+				return usagef("--max-new must be non-negative, got %d", maxNew)
+			}
+			m, err := mf.load(cmd)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			seqs, err := in.prompts(m)
+			if err != nil {
+				return err
+			}
+			out, err := m.Generate(seqs, maxNew)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Prompt []int `json:"prompt_ids"`
+				New    []int `json:"new_ids"`
+			}
+			rows := make([]row, len(seqs))
+			for i := range seqs {
+				rows[i] = row{Prompt: seqs[i], New: out[i]}
+				if rows[i].New == nil {
+					rows[i].New = []int{}
+				}
+			}
+			prov := provenance(m)
+			prov.Padding = "left"
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"generations": rows, "decoding": "greedy", "provenance": prov})
+		},
+	}
+	mf.register(cmd)
+	in.register(cmd)
+	cmd.Flags().IntVar(&maxNew, "max-new", 20, "number of new tokens per prompt")
+	return cmd
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/neuronscope/neuronscope/internal/linalg"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/spf13/cobra"
+)
+
+type inspectOut struct {
+	ModelDir         string            `json:"model_dir"`
+	ModelType        string            `json:"model_type"`
+	Layers           int               `json:"n_layers"`
+	DModel           int               `json:"d_model"`
+	DMLP             int               `json:"d_mlp"`
+	Heads            int               `json:"n_heads"`
+	KVHeads          int               `json:"n_kv_heads"`
+	DHead            int               `json:"d_head"`
+	Vocab            int               `json:"d_vocab"`
+	MaxPositions     int               `json:"max_positions"`
+	StoredDType      string            `json:"stored_dtype"`
+	StoredBytes      int64             `json:"stored_bytes"`
+	Params           int64             `json:"n_params"`
+	Gated            bool              `json:"gated_mlp"`
+	Activation       string            `json:"activation"`
+	ParallelResidual bool              `json:"parallel_residual"`
+	Tied             bool              `json:"tied_embeddings"`
+	ConfigHash       string            `json:"config_sha256"`
+	BLAS             string            `json:"blas_backend"`
+	Neuron           string            `json:"neuron_definition"`
+	HookPoints       []string          `json:"hook_points"`
+	HFAliases        map[string]string `json:"hf_aliases"`
+	Warnings         []string          `json:"warnings,omitempty"`
+}
+
+func newInspectCmd() *cobra.Command {
+	var mf modelFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect --model DIR [--json]",
+		Short: "Describe a checkpoint: architecture, sizes, stored dtype, parameters, hook points",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := mf.load(cmd)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			out := describe(m)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			printInspect(cmd, m, out)
+			return nil
+		},
+	}
+	mf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func describe(m *model.Model) inspectOut {
+	c := m.Config
+	cat := m.Catalog()
+	out := inspectOut{ModelDir: m.Dir, ModelType: c.ModelType, Layers: c.NLayers, DModel: c.DModel, DMLP: c.DMLP,
+		Heads: c.NHeads, KVHeads: c.NKVHeads, DHead: c.DHead, Vocab: c.DVocab, MaxPositions: c.MaxPos,
+		StoredDType: m.StoredDType, StoredBytes: m.StoredBytes, Params: m.ParamCount(), Gated: c.Gated,
+		Activation: c.Act, ParallelResidual: c.ParallelResidual, Tied: c.Tied, ConfigHash: c.Hash,
+		BLAS: linalg.Backend(), HookPoints: pointNames(cat.Points), HFAliases: map[string]string{}, Warnings: m.Warnings}
+	out.Neuron = "blocks.L.mlp.hook_post: the input of the MLP output projection, [batch, pos, d_mlp]"
+	if c.Gated {
+		out.Neuron += " = act(gate) * up (mlp.hook_pre = gate pre-activation, mlp.hook_pre_linear = up projection)"
+	} else {
+		out.Neuron += " = act(mlp.hook_pre)"
+	}
+	for a, p := range cat.Aliases {
+		out.HFAliases[a] = p.String()
+	}
+	return out
+}
+
+func printInspect(cmd *cobra.Command, m *model.Model, o inspectOut) {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
+	fmt.Fprintf(w, "model\t%s\n", o.ModelDir)
+	fmt.Fprintf(w, "architecture\t%s\n", o.ModelType)
+	fmt.Fprintf(w, "layers\t%d\n", o.Layers)
+	fmt.Fprintf(w, "d_model\t%d\n", o.DModel)
+	fmt.Fprintf(w, "d_mlp\t%d\n", o.DMLP)
+	fmt.Fprintf(w, "heads / kv heads\t%d / %d (d_head %d)\n", o.Heads, o.KVHeads, o.DHead)
+	fmt.Fprintf(w, "vocab\t%d\n", o.Vocab)
+	fmt.Fprintf(w, "max positions\t%d\n", o.MaxPositions)
+	fmt.Fprintf(w, "stored dtype\t%s (%d bytes; computed in float32)\n", o.StoredDType, o.StoredBytes)
+	fmt.Fprintf(w, "parameters\t%d\n", o.Params)
+	fmt.Fprintf(w, "mlp\t%s, gated=%v, parallel residual=%v, tied embeddings=%v\n", o.Activation, o.Gated, o.ParallelResidual, o.Tied)
+	fmt.Fprintf(w, "neuron\t%s\n", o.Neuron)
+	fmt.Fprintf(w, "config sha256\t%s\n", o.ConfigHash)
+	fmt.Fprintf(w, "BLAS\t%s\n", o.BLAS)
+	w.Flush()
+	fmt.Fprintf(cmd.OutOrStdout(), "\nhook points (TransformerLens name  <-  HF module path aliases):\n")
+	cat := m.Catalog()
+	byPoint := map[string][]string{}
+	for _, a := range cat.SortedAliases() {
+		p := cat.Aliases[a].String()
+		byPoint[p] = append(byPoint[p], a)
+	}
+	for _, p := range o.HookPoints {
+		fmt.Fprintf(cmd.OutOrStdout(), "  %-32s", p)
+		for i, a := range byPoint[p] {
+			if i == 0 {
+				fmt.Fprint(cmd.OutOrStdout(), "  <-  ")
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), ", ")
+			}
+			fmt.Fprint(cmd.OutOrStdout(), a)
+		}
+		fmt.Fprintln(cmd.OutOrStdout())
+	}
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/model/safetensors"
+)
+
+// run executes the CLI in-process and returns stdout, stderr and the error.
+func run(args ...string) (string, string, error) {
+	root := newRoot()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), errb.String(), err
+}
+
+const tiny = "../../testdata/tiny-llama"
+
+// TestTinyLlamaRegenerates: the committed demo checkpoint is exactly what make-random writes.
+func TestTinyLlamaRegenerates(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := run("make-random", "--name", "tiny-llama", "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		a, _ := os.ReadFile(filepath.Join(dir, f))
+		b, err := os.ReadFile(filepath.Join(tiny, f))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs from a fresh `neuronscope make-random --name tiny-llama` (err %v)", f, err)
+		}
+	}
+}
+
+func TestInspectJSON(t *testing.T) {
+	out, _, err := run("inspect", "--model", tiny, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got inspectOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ModelType != "llama" || got.Layers != 2 || got.DMLP != 128 || got.Params != 106816 ||
+		got.HFAliases["model.layers.1.mlp.down_proj:input"] != "blocks.1.mlp.hook_post" {
+		t.Errorf("unexpected inspect output: %+v", got)
+	}
+}
+
+func TestTraceWritesTensors(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "t.safetensors")
+	if _, _, err := run("trace", "--model", tiny, "--ids", "1,5,9", "--ids", "1,7", "--pad", "left",
+		"--hooks", "blocks.*.mlp.hook_post,model.layers.0.mlp.up_proj:output", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.OpenFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string]string{"logits": "[2 3 256]", "input_ids": "[2 3]", "attention_mask": "[2 3]",
+		"blocks.0.mlp.hook_post": "[2 3 128]", "blocks.1.mlp.hook_post": "[2 3 128]", "blocks.0.mlp.hook_pre_linear": "[2 3 128]"}
+	for name, shape := range want {
+		tt, ok := f.Tensor(name)
+		if !ok || fmt.Sprint(tt.Shape) != shape {
+			t.Errorf("tensor %s: ok=%v shape %v, want %s", name, ok, tt.Shape, shape)
+		}
+	}
+	var prov map[string]any
+	if err := json.Unmarshal([]byte(f.Metadata()["neuronscope"]), &prov); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"version", "blas_backend", "config_sha256", "stored_dtype", "padding", "hooks_fired"} {
+		if prov[k] == nil {
+			t.Errorf("provenance lacks %s", k)
+		}
+	}
+}
+
+// TestBadInputExitCodes: bad flags and input give a usage error (exit 2) or an error (exit 1),
+// never a panic, and no output file.
+func TestBadInputExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.safetensors")
+	cases := []struct {
+		args  []string
+		usage bool
+		want  string
+	}{
+		{[]string{"trace", "--model", tiny, "--ids", "1,999", "--out", out}, true, "outside the vocabulary"},
+		{[]string{"trace", "--model", tiny, "--ids", "1,x", "--out", out}, true, "not a token id"},
+		{[]string{"trace", "--model", tiny, "--ids", "", "--out", out}, true, "empty"},
+		{[]string{"trace", "--model", tiny, "--ids", "1", "--hooks", "blocks.7.mlp.hook_post", "--out", out}, true, "does not exist"},
+		{[]string{"trace", "--model", tiny, "--ids", "1", "--out", filepath.Join(dir, "missing", "o.safetensors")}, false, "missing"},
+		{[]string{"trace", "--model", tiny, "--ids", "1", "--pad", "up", "--out", out}, true, "--pad"},
+		{[]string{"trace", "--model", dir, "--ids", "1", "--out", out}, false, "config.json"},
+		{[]string{"trace", "--model", "/nonexistent", "--ids", "1", "--out", out}, true, "not a directory"},
+		{[]string{"generate", "--model", tiny, "--ids", strings.Repeat("1,", 127) + "1", "--max-new", "5"}, false, "positions"},
+		{[]string{"inspect"}, true, "--model"},
+		{[]string{"bench", "--config", "gpt5"}, true, "unknown --config"},
+		{[]string{"inspect", "--model", tiny, "--bogus"}, true, "unknown flag"},
+	}
+	for _, c := range cases {
+		_, _, err := run(c.args...)
+		var u usageError
+		switch {
+		case err == nil:
+			t.Errorf("%v: no error", c.args)
+		case errors.As(err, &u) != c.usage:
+			t.Errorf("%v: usage error %v, want %v (%v)", c.args, !c.usage, c.usage, err)
+		case !strings.Contains(err.Error(), c.want):
+			t.Errorf("%v: error %q lacks %q", c.args, err, c.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a failed run left %s behind", out)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("temp files left behind: %v", entries)
+	}
+}
+
+func TestGenerateJSON(t *testing.T) {
+	out, _, err := run("generate", "--model", tiny, "--ids", "1,5,9", "--ids", "2", "--max-new", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Generations []struct {
+			New []int `json:"new_ids"`
+		} `json:"generations"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Generations) != 2 || len(got.Generations[1].New) != 4 {
+		t.Errorf("generate output %q (%v)", out, err)
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/safetensors"
+	"github.com/spf13/cobra"
+)
+
+// inputFlags are the prompt flags of trace and generate.
+type inputFlags struct {
+	ids []string
+	pad string
+}
+
+func (f *inputFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.ids, "ids", nil, `token ids of one prompt, comma-separated ("1,2,3"); repeat for a batch`)
+}
+
+func (f *inputFlags) prompts(m *model.Model) ([][]int, error) {
+	if len(f.ids) == 0 {
+		return nil, usagef("give at least one prompt with --ids")
+	}
+	seqs, err := parseIDs(f.ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range seqs {
+		for _, id := range s {
+			if id < 0 || id >= m.Config.DVocab {
+				return nil, usagef("--ids #%d: token id %d is outside the vocabulary [0, %d)", i+1, id, m.Config.DVocab)
+			}
+		}
+		if len(s) > m.Config.MaxPos {
+			return nil, usagef("--ids #%d: %d tokens is longer than the model's %d positions", i+1, len(s), m.Config.MaxPos)
+		}
+	}
+	return seqs, nil
+}
+
+func newTraceCmd() *cobra.Command {
+	var mf modelFlags
+	var in inputFlags
+	var hookPats []string
+	var out string
+	cmd := &cobra.Command{
+		Use:   "trace --model DIR --ids 1,2,3 [--ids ...] [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
+		Short: "Run a batch and write logits and captured hook activations to a safetensors file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			if !strings.HasSuffix(out, ".safetensors") {
+				return usagef("--out %s: must end in .safetensors", out)
+			}
+			pad, err := model.ParsePad(in.pad)
+			if err != nil {
+				return usageError{err}
+			}
+			m, err := mf.load(cmd)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			seqs, err := in.prompts(m)
+			if err != nil {
+				return err
+			}
+			return runTrace(cmd, m, seqs, pad, splitPatterns(hookPats), out)
+		},
+	}
+	mf.register(cmd)
+	in.register(cmd)
+	cmd.Flags().StringVar(&in.pad, "pad", "right", "padding side for prompts of different lengths: right or left")
+	cmd.Flags().StringArrayVar(&hookPats, "hooks", nil, "hook points to capture: TransformerLens names, HF aliases or globs, comma-separated")
+	cmd.Flags().StringVar(&out, "out", "", "output .safetensors file")
+	return cmd
+}
+
+func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, pats []string, out string) error {
+	padID := max(m.Config.Pad, 0)
+	b, err := model.NewBatch(seqs, pad, padID)
+	if err != nil {
+		return err
+	}
+	var opts []hooks.Option
+	if len(pats) > 0 {
+		if _, err := m.Catalog().MatchAll(pats); err != nil {
+			return usagef("--hooks: %v", err)
+		}
+		opts = append(opts, hooks.Capture(pats...))
+	}
+	res, err := m.Forward(b, opts...)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, len(b.IDs))
+	for i, v := range b.IDs {
+		ids[i] = int64(v)
+	}
+	tensors := []safetensors.WriteTensor{
+		safetensors.F32("logits", res.Logits.Shape, res.Logits.Data),
+		safetensors.I64("input_ids", []int{b.Size, b.Len}, ids),
+		safetensors.I64("attention_mask", []int{b.Size, b.Len}, b.MaskInt64()),
+	}
+	for _, p := range res.Cache.Points() {
+		t, _ := res.Cache.Get(p)
+		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
+	}
+	prov := provenance(m)
+	prov.Padding = pad.String()
+	prov.BOSPolicy = "ids given verbatim (no BOS added)"
+	prov.HooksAsked = pats
+	prov.HooksFired = pointNames(res.Fired)
+	pj, _ := json.Marshal(prov)
+	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(out)
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d, %d] and %d hook tensors (%s)\n",
+		abs, b.Size, b.Len, m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
+	return nil
+}

@@ -1,0 +1,30 @@
+package hooks_test
+
+import (
+	"fmt"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/tensor"
+)
+
+func Example() {
+	p, _ := hooks.Parse("blocks.3.mlp.hook_post")
+	fmt.Println(p.Layer, p.Site, p)
+
+	// A model's catalog resolves names, HF aliases and globs.
+	cat := hooks.Catalog{
+		Points:  []hooks.Point{hooks.At(0, hooks.MLPPost), hooks.At(1, hooks.MLPPost)},
+		Aliases: map[string]hooks.Point{"model.layers.1.mlp.down_proj:input": hooks.At(1, hooks.MLPPost)},
+	}
+	call, _ := hooks.NewCall(cat,
+		hooks.Edit("model.layers.1.mlp.down_proj:input", func(_ hooks.Point, a *tensor.Tensor) { a.Data[0] = 0 }),
+		hooks.Capture("blocks.*.mlp.hook_post"))
+	// A model fires each point as it computes it:
+	act := tensor.From([]float32{5, 6}, 1, 1, 2)
+	call.Fire(hooks.At(1, hooks.MLPPost), act)
+	got, _ := call.Cache().Get(hooks.At(1, hooks.MLPPost))
+	fmt.Println(got.Data, call.Check())
+	// Output:
+	// 3 mlp.hook_post blocks.3.mlp.hook_post
+	// [0 6] requested hooks did not fire: blocks.0.mlp.hook_post
+}

@@ -1,0 +1,118 @@
+package hooks
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Site is where in a transformer block (or around the stack) a hook point sits.
+type Site uint8
+
+// The hook sites. Per-layer sites carry a layer index; the others have Layer == -1.
+const (
+	Embed           Site = iota // hook_embed: token embedding [batch, pos, d_model] (Gemma: already scaled by sqrt(d_model))
+	PosEmbed                    // hook_pos_embed: learned position embedding [batch, pos, d_model] (GPT-2 only)
+	ResidPre                    // blocks.L.hook_resid_pre [batch, pos, d_model]
+	AttnZ                       // blocks.L.attn.hook_z [batch, pos, n_heads, d_head], before the output projection
+	AttnOut                     // blocks.L.hook_attn_out [batch, pos, d_model]
+	ResidMid                    // blocks.L.hook_resid_mid [batch, pos, d_model] (absent with parallel residual)
+	MLPPre                      // blocks.L.mlp.hook_pre [batch, pos, d_mlp]: gate pre-activation (gated) or W_in output
+	MLPPreLinear                // blocks.L.mlp.hook_pre_linear [batch, pos, d_mlp]: up projection (gated MLPs only)
+	MLPPost                     // blocks.L.mlp.hook_post [batch, pos, d_mlp]: input of the MLP output projection ("the neuron")
+	MLPOut                      // blocks.L.hook_mlp_out [batch, pos, d_model]
+	ResidPost                   // blocks.L.hook_resid_post [batch, pos, d_model]
+	FinalScale                  // ln_final.hook_scale [batch, pos, 1]: the norm's divisor sqrt(var+eps) or sqrt(mean(x²)+eps)
+	FinalNormalized             // ln_final.hook_normalized [batch, pos, d_model]: normalized, before the norm weight/bias
+	FinalOutput                 // ln_final.output [batch, pos, d_model]: full final-norm output (neuronscope extension, not a TL name)
+	numSites
+)
+
+var siteNames = [numSites]string{
+	Embed:           "hook_embed",
+	PosEmbed:        "hook_pos_embed",
+	ResidPre:        "hook_resid_pre",
+	AttnZ:           "attn.hook_z",
+	AttnOut:         "hook_attn_out",
+	ResidMid:        "hook_resid_mid",
+	MLPPre:          "mlp.hook_pre",
+	MLPPreLinear:    "mlp.hook_pre_linear",
+	MLPPost:         "mlp.hook_post",
+	MLPOut:          "hook_mlp_out",
+	ResidPost:       "hook_resid_post",
+	FinalScale:      "ln_final.hook_scale",
+	FinalNormalized: "ln_final.hook_normalized",
+	FinalOutput:     "ln_final.output",
+}
+
+// PerLayer reports whether the site exists once per transformer block.
+func (s Site) PerLayer() bool { return s >= ResidPre && s <= ResidPost }
+
+// String is the site's TransformerLens suffix, e.g. "mlp.hook_post".
+func (s Site) String() string {
+	if s >= numSites {
+		return fmt.Sprintf("Site(%d)", s)
+	}
+	return siteNames[s]
+}
+
+// Point is one hook point of a model: a site, and a layer for per-layer sites (-1 otherwise).
+type Point struct {
+	Layer int
+	Site  Site
+}
+
+// At returns the per-layer point of site s in block l.
+func At(l int, s Site) Point {
+	if !s.PerLayer() {
+		panic("hooks: site " + s.String() + " has no layer")
+	}
+	return Point{Layer: l, Site: s}
+}
+
+// Global returns the point of a site that is not per layer.
+func Global(s Site) Point {
+	if s.PerLayer() {
+		panic("hooks: site " + s.String() + " needs a layer")
+	}
+	return Point{Layer: -1, Site: s}
+}
+
+// String is the exact TransformerLens hook name, e.g. "blocks.3.mlp.hook_post".
+func (p Point) String() string {
+	if p.Site.PerLayer() {
+		return "blocks." + strconv.Itoa(p.Layer) + "." + p.Site.String()
+	}
+	return p.Site.String()
+}
+
+// Parse converts a TransformerLens hook name back into a Point. It also accepts the
+// TransformerLens v3 aliases mlp.hook_in (= mlp.hook_pre) and mlp.hook_out (= mlp.hook_post).
+func Parse(name string) (Point, error) {
+	for s := Site(0); s < numSites; s++ {
+		if !s.PerLayer() && name == s.String() {
+			return Global(s), nil
+		}
+	}
+	rest, ok := strings.CutPrefix(name, "blocks.")
+	if !ok {
+		return Point{}, fmt.Errorf("unknown hook name %q", name)
+	}
+	num, suffix, ok := strings.Cut(rest, ".")
+	l, err := strconv.Atoi(num)
+	if !ok || err != nil || l < 0 || strconv.Itoa(l) != num {
+		return Point{}, fmt.Errorf("unknown hook name %q: expected blocks.<layer>.<site>", name)
+	}
+	switch suffix {
+	case "mlp.hook_in":
+		suffix = MLPPre.String()
+	case "mlp.hook_out":
+		suffix = MLPPost.String()
+	}
+	for s := ResidPre; s <= ResidPost; s++ {
+		if suffix == s.String() {
+			return At(l, s), nil
+		}
+	}
+	return Point{}, fmt.Errorf("unknown hook name %q: no site %q", name, suffix)
+}

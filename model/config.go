@@ -1,0 +1,321 @@
+package model
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Config is the architecture-independent description of a checkpoint, read from config.json.
+// Sizes use neuronscope's shape vocabulary: d_model, d_mlp, n_heads, n_kv_heads, d_head, d_vocab.
+type Config struct {
+	ModelType string // HF model_type: gpt2, llama, mistral, qwen2, gpt_neox, gemma
+	NLayers   int
+	DModel    int
+	DMLP      int
+	NHeads    int
+	NKVHeads  int
+	DHead     int
+	DVocab    int
+	MaxPos    int
+	NormEps   float64
+	Act       string // gelu_new (tanh approximation), gelu (erf), silu, gelu_pytorch_tanh
+	Gated     bool   // act(gate(x)) * up(x)
+	LayerNorm bool   // LayerNorm with bias (else RMSNorm)
+	// NormPlusOne: RMSNorm multiplies by (1 + w) (Gemma).
+	NormPlusOne bool
+	// EmbedScale multiplies token embeddings (Gemma: sqrt(d_model)); 0 means none.
+	EmbedScale float32
+	// ParallelResidual: x + attn(ln1(x)) + mlp(ln2(x)) (GPT-NeoX); there is no resid_mid.
+	ParallelResidual bool
+	LearnedPos       bool    // absolute position embedding (GPT-2)
+	RopeTheta        float64 // RoPE base; 0 when LearnedPos
+	RotaryDim        int     // dims of each head that RoPE rotates (rotate_half within them)
+	Tied             bool    // unembedding is the token embedding
+	AttnBias         bool    // q/k/v projections have biases
+	AttnOutBias      bool    // attention output projection has a bias
+	MLPBias          bool
+	SlidingWindow    int // 0: none; otherwise inputs longer than this are refused
+	BOS, EOS, Pad    int // -1 when absent
+	TorchDType       string
+
+	Path string // config.json path
+	Hash string // sha256 of config.json bytes, hex
+}
+
+// QDim is n_heads·d_head, the width of the query projection and of hook_z flattened.
+func (c *Config) QDim() int { return c.NHeads * c.DHead }
+
+// KVDim is n_kv_heads·d_head.
+func (c *Config) KVDim() int { return c.NKVHeads * c.DHead }
+
+// ParseConfig reads config.json bytes. name (the file path) is used in error messages.
+// Missing required keys, keys neuronscope does not know, values it cannot honour (rope_scaling,
+// sliding windows it cannot run, …) and unsupported model types are errors: neuronscope never
+// runs a model silently wrong.
+func ParseConfig(data []byte, name string) (*Config, error) {
+	return parseConfig(data, name, false)
+}
+
+func parseConfig(data []byte, name string, allowUnknown bool) (*Config, error) {
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %v", name, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("%s: not a JSON object", name)
+	}
+	r := &cfgReader{file: name, raw: raw, used: map[string]bool{}}
+	mt := r.str("model_type", "")
+	if r.err != nil {
+		return nil, r.err
+	}
+	a, ok := archs[mt]
+	if !ok {
+		return nil, fmt.Errorf("%s: unsupported model_type %q (supported: %s)", name, mt, strings.Join(SupportedTypes(), ", "))
+	}
+	c := &Config{ModelType: mt, BOS: -1, EOS: -1, Pad: -1, Path: name}
+	sum := sha256.Sum256(data)
+	c.Hash = hex.EncodeToString(sum[:])
+	r.ignore(harmlessKeys...)
+	c.BOS = r.tokenID("bos_token_id")
+	c.EOS = r.tokenID("eos_token_id")
+	c.Pad = r.tokenID("pad_token_id")
+	c.TorchDType = r.str("torch_dtype", "")
+	if c.TorchDType == "" {
+		c.TorchDType = r.str("dtype", "")
+	}
+	a.parse(r, c)
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := r.finish(allowUnknown); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	pos := map[string]int{"layers": c.NLayers, "d_model": c.DModel, "d_mlp": c.DMLP, "n_heads": c.NHeads,
+		"n_kv_heads": c.NKVHeads, "d_head": c.DHead, "vocab_size": c.DVocab, "max_positions": c.MaxPos}
+	for _, k := range []string{"layers", "d_model", "d_mlp", "n_heads", "n_kv_heads", "d_head", "vocab_size", "max_positions"} {
+		if pos[k] <= 0 {
+			return fmt.Errorf("%s must be positive, got %d", k, pos[k])
+		}
+		if pos[k] > 1<<24 {
+			return fmt.Errorf("%s = %d is implausibly large", k, pos[k])
+		}
+	}
+	if c.NHeads%c.NKVHeads != 0 {
+		return fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NHeads, c.NKVHeads)
+	}
+	if c.RotaryDim%2 != 0 || c.RotaryDim > c.DHead {
+		return fmt.Errorf("rotary dims %d must be even and at most d_head %d", c.RotaryDim, c.DHead)
+	}
+	if !(c.NormEps > 0) {
+		return fmt.Errorf("norm epsilon must be positive, got %g", c.NormEps)
+	}
+	if !c.LearnedPos && !(c.RopeTheta > 0) {
+		return fmt.Errorf("rope_theta must be positive, got %g", c.RopeTheta)
+	}
+	return nil
+}
+
+// harmlessKeys are generic PretrainedConfig keys that do not change the forward pass.
+var harmlessKeys = []string{
+	"architectures", "model_type", "transformers_version", "_name_or_path", "initializer_range",
+	"use_cache", "torch_dtype", "dtype", "return_dict", "output_hidden_states", "output_attentions",
+	"torchscript", "use_bfloat16", "tie_encoder_decoder", "is_encoder_decoder", "is_decoder",
+	"add_cross_attention", "chunk_size_feed_forward", "pruned_heads", "id2label", "label2id",
+	"problem_type", "tokenizer_class", "prefix", "task_specific_params", "finetuning_task",
+	"max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
+	"diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
+	"length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+	"num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+	"forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
+	"suppress_tokens", "begin_suppress_tokens", "sep_token_id", "decoder_start_token_id",
+	"cross_attention_hidden_size", "tf_legacy_loss", "attention_dropout", "hidden_dropout",
+	"embd_pdrop", "attn_pdrop", "resid_pdrop", "summary_type", "summary_use_proj",
+	"summary_activation", "summary_proj_to_labels", "summary_first_dropout", "classifier_dropout",
+	"quantization_config_none", "auto_map", "keys_to_ignore_at_inference", "n_ctx",
+}
+
+// SupportedTypes lists the model_type values neuronscope can run.
+func SupportedTypes() []string {
+	var out []string
+	for k := range archs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// cfgReader reads typed keys out of config.json, remembering which keys were read, and keeps
+// the first error (naming the file and the key).
+type cfgReader struct {
+	file string
+	raw  map[string]json.RawMessage
+	used map[string]bool
+	err  error
+}
+
+func (r *cfgReader) fail(format string, a ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %s", r.file, fmt.Sprintf(format, a...))
+	}
+}
+
+func (r *cfgReader) get(key string) (json.RawMessage, bool) {
+	r.used[key] = true
+	v, ok := r.raw[key]
+	if !ok || string(v) == "null" {
+		return nil, false
+	}
+	return v, true
+}
+
+func (r *cfgReader) has(key string) bool {
+	_, ok := r.get(key)
+	return ok
+}
+
+func (r *cfgReader) ignore(keys ...string) {
+	for _, k := range keys {
+		r.used[k] = true
+	}
+}
+
+// int reads an integer key; def < 0 means the key is required.
+func (r *cfgReader) int(key string, def int) int {
+	v, ok := r.get(key)
+	if !ok {
+		if def < 0 {
+			r.fail("missing required key %q", key)
+		}
+		return def
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil || f != float64(int64(f)) || f < 0 || f > 1<<31 {
+		r.fail("key %q must be a non-negative integer, got %s", key, v)
+		return 0
+	}
+	return int(f)
+}
+
+// firstInt reads the first key present of several synonyms (e.g. n_embd / hidden_size).
+func (r *cfgReader) firstInt(def int, keys ...string) int {
+	for _, k := range keys {
+		if r.has(k) {
+			r.ignore(keys...)
+			return r.int(k, def)
+		}
+	}
+	r.ignore(keys...)
+	if def < 0 {
+		r.fail("missing required key %q", keys[0])
+	}
+	return def
+}
+
+func (r *cfgReader) float(key string, def float64, required bool) float64 {
+	v, ok := r.get(key)
+	if !ok {
+		if required {
+			r.fail("missing required key %q", key)
+		}
+		return def
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil {
+		r.fail("key %q must be a number, got %s", key, v)
+	}
+	return f
+}
+
+func (r *cfgReader) str(key, def string) string {
+	v, ok := r.get(key)
+	if !ok {
+		if def == "" && key == "model_type" {
+			r.fail("missing required key %q", key)
+		}
+		return def
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		r.fail("key %q must be a string, got %s", key, v)
+	}
+	return s
+}
+
+func (r *cfgReader) bool(key string, def bool) bool {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		r.fail("key %q must be true or false, got %s", key, v)
+	}
+	return b
+}
+
+// tokenID reads an optional token id, which HF sometimes writes as a list; -1 when absent.
+func (r *cfgReader) tokenID(key string) int {
+	v, ok := r.get(key)
+	if !ok {
+		return -1
+	}
+	var id int
+	if json.Unmarshal(v, &id) == nil {
+		return id
+	}
+	var ids []int
+	if json.Unmarshal(v, &ids) == nil && len(ids) > 0 {
+		return ids[0]
+	}
+	r.fail("key %q must be a token id, got %s", key, v)
+	return -1
+}
+
+// requireNull fails when key holds anything but null (a feature neuronscope cannot honour).
+func (r *cfgReader) requireNull(key, why string) {
+	if v, ok := r.get(key); ok {
+		r.fail("%s = %s is not supported: %s", key, v, why)
+	}
+}
+
+// requireBool fails when a boolean key is present with the other value.
+func (r *cfgReader) requireBool(key string, want bool, why string) {
+	if v, ok := r.get(key); ok {
+		var b bool
+		if json.Unmarshal(v, &b) != nil || b != want {
+			r.fail("%s = %s is not supported: %s", key, v, why)
+		}
+	}
+}
+
+func (r *cfgReader) finish(allowUnknown bool) error {
+	if r.err != nil {
+		return r.err
+	}
+	var unknown []string
+	for k := range r.raw {
+		if !r.used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	if len(unknown) > 0 && !allowUnknown {
+		return fmt.Errorf("%s: unknown config keys %s: neuronscope does not know whether they change the forward pass (if you have checked they do not, load with AllowUnknownConfigKeys / --allow-unknown-config-keys)",
+			r.file, strings.Join(unknown, ", "))
+	}
+	return nil
+}

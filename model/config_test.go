@@ -1,0 +1,120 @@
+package model
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/internal/fixtures"
+)
+
+func TestConfigErrors(t *testing.T) {
+	cases := map[string]struct{ js, want string }{
+		"not json":        {`{`, "not a JSON object"},
+		"array":           {`[]`, "not a JSON object"},
+		"no model_type":   {`{"hidden_size": 4}`, `missing required key "model_type"`},
+		"unknown type":    {`{"model_type": "bert"}`, `unsupported model_type "bert"`},
+		"missing key":     {`{"model_type":"llama","hidden_size":8}`, `missing required key "num_hidden_layers"`},
+		"wrong type":      {`{"model_type":"llama","num_hidden_layers":"2"}`, `"num_hidden_layers" must be a non-negative integer`},
+		"rope scaling":    {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"type":"linear","factor":2},"rms_norm_eps"`, 1), "rope_scaling"},
+		"unknown key":     {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"use_qk_norm":true,"rms_norm_eps"`, 1), "unknown config keys use_qk_norm"},
+		"bad heads":       {strings.Replace(tinyConfigs["llama"], `"num_key_value_heads":2`, `"num_key_value_heads":3`, 1), "not a multiple"},
+		"bad act":         {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"hidden_act":"swish2","rms_norm_eps"`, 1), `hidden_act "swish2"`},
+		"zero layers":     {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":0`, 1), "layers must be positive"},
+		"fractional size": {strings.Replace(tinyConfigs["gpt2"], `"n_embd":32`, `"n_embd":32.5`, 1), "n_embd"},
+		"inverse scaling": {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":2,"scale_attn_by_inverse_layer_idx":true`, 1), "scale_attn_by_inverse_layer_idx"},
+	}
+	for name, c := range cases {
+		_, err := ParseConfig([]byte(c.js), "x/config.json")
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "x/config.json") {
+			t.Errorf("%s: error %q does not name the file and %q", name, err, c.want)
+		}
+	}
+	cfg, err := parseConfig([]byte(strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"my_note":1,"rms_norm_eps"`, 1)), "c", true)
+	if err != nil || cfg.NLayers != 2 {
+		t.Errorf("AllowUnknownConfigKeys: %v", err)
+	}
+}
+
+// TestLoadErrors: broken checkpoints give one-line errors naming the file and the problem.
+func TestLoadErrors(t *testing.T) {
+	root := fixtures.Dir(t)
+	src := filepath.Join(root, "llama-random")
+	copyDir := func(t *testing.T, mutate func(dir string)) string {
+		dir := t.TempDir()
+		for _, f := range []string{"config.json", "model.safetensors"} {
+			data, err := os.ReadFile(filepath.Join(src, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mutate(dir)
+		return dir
+	}
+	edit := func(file, old, new string) func(string) {
+		return func(dir string) {
+			p := filepath.Join(dir, file)
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
+		}
+	}
+	cases := map[string]struct {
+		mutate func(string)
+		want   string
+	}{
+		"shape vs config": {edit("config.json", `"intermediate_size": 112`, `"intermediate_size": 113`), "config.json implies"},
+		"bias vs config":  {edit("config.json", `"attention_bias": false`, `"attention_bias": true`), "missing tensor model.layers.0.self_attn.q_proj.bias"},
+		"tied vs file":    {edit("config.json", `"tie_word_embeddings": false`, `"tie_word_embeddings": true`), ""},
+		"truncated": {func(dir string) {
+			p := filepath.Join(dir, "model.safetensors")
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, data[:len(data)/2], 0o644)
+		}, "model.safetensors"},
+		"no weights": {func(dir string) { os.Remove(filepath.Join(dir, "model.safetensors")) }, ""},
+		"no config":  {func(dir string) { os.Remove(filepath.Join(dir, "config.json")) }, "no config.json"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := copyDir(t, c.mutate)
+			m, err := Load(dir)
+			if name == "tied vs file" {
+				// HF ignores a stored lm_head when the config ties embeddings; so do we, with a warning.
+				if err != nil || len(m.Warnings) == 0 {
+					t.Fatalf("tied config with stored lm_head: err %v, warnings %v", err, m.Warnings)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q: want one line containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, js := range tinyConfigs {
+		f.Add([]byte(js))
+	}
+	f.Add([]byte(`{"model_type":"gpt2","n_layer":1e300}`))
+	f.Add([]byte(`{"model_type":"llama","num_hidden_layers":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data, "fuzz/config.json")
+		if err != nil {
+			return
+		}
+		if cfg.NLayers <= 0 || cfg.DModel <= 0 || cfg.NHeads%cfg.NKVHeads != 0 {
+			t.Fatalf("accepted an invalid config: %+v", cfg)
+		}
+	})
+}

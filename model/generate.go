@@ -1,0 +1,66 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/neuronscope/neuronscope/hooks"
+)
+
+// Generate continues each prompt greedily (argmax) by exactly maxNew tokens using a KV cache,
+// and returns the new tokens per prompt. Prompts are left-padded into one batch; position ids
+// follow the real tokens, so each row generates what it would generate alone. Hook edits in
+// opts apply at every step (each step fires its points with pos = the new tokens only).
+func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][]int, error) {
+	if maxNew < 0 {
+		return nil, fmt.Errorf("--max-new must be non-negative, got %d", maxNew)
+	}
+	b, err := NewBatch(prompts, PadLeft, 0)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Config
+	if err := c.validateBatch(b, 0); err != nil {
+		return nil, err
+	}
+	if b.Len+maxNew > c.MaxPos {
+		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the model's %d positions", b.Len, maxNew, c.MaxPos)
+	}
+	if c.SlidingWindow > 0 && b.Len+maxNew > c.SlidingWindow {
+		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the sliding window of %d", b.Len, maxNew, c.SlidingWindow)
+	}
+	out := make([][]int, b.Size)
+	if maxNew == 0 {
+		return out, nil
+	}
+	kv := m.NewKVCache(b.Size, b.Len+maxNew)
+	step := b
+	for i := 0; i < maxNew; i++ {
+		call, err := hooks.NewCall(m.catalog, opts...)
+		if err != nil {
+			return nil, err
+		}
+		logits := m.forward(step, kv, call)
+		if err := call.Check(); err != nil {
+			return nil, err
+		}
+		next := Batch{Size: b.Size, Len: 1, IDs: make([]int, b.Size), Mask: make([]bool, b.Size)}
+		for r := 0; r < b.Size; r++ {
+			last := logits[((r+1)*step.Len-1)*c.DVocab : (r+1)*step.Len*c.DVocab]
+			tok := argmax(last)
+			out[r] = append(out[r], tok)
+			next.IDs[r], next.Mask[r] = tok, true
+		}
+		step = next
+	}
+	return out, nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}

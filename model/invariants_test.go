@@ -1,0 +1,218 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/tensor"
+)
+
+// tinyConfigs are small configs of every supported architecture, for invariant tests on models
+// the tests build themselves (random weights, no files).
+var tinyConfigs = map[string]string{
+	"gpt2": `{"model_type":"gpt2","n_layer":2,"n_embd":32,"n_head":4,"vocab_size":97,"n_positions":64}`,
+	"llama": `{"model_type":"llama","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
+		"num_key_value_heads":2,"vocab_size":97,"max_position_embeddings":64,"rms_norm_eps":1e-5}`,
+	"mistral": `{"model_type":"mistral","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
+		"num_key_value_heads":1,"vocab_size":97,"max_position_embeddings":64,"sliding_window":32}`,
+	"qwen2": `{"model_type":"qwen2","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
+		"num_key_value_heads":2,"vocab_size":97,"max_position_embeddings":64,"rope_theta":1000000.0,"tie_word_embeddings":true}`,
+	"gpt_neox": `{"model_type":"gpt_neox","num_hidden_layers":2,"hidden_size":32,"intermediate_size":64,"num_attention_heads":4,
+		"vocab_size":97,"max_position_embeddings":64,"rotary_pct":0.5}`,
+	"gpt_neox_sequential": `{"model_type":"gpt_neox","num_hidden_layers":2,"hidden_size":32,"intermediate_size":64,"num_attention_heads":4,
+		"vocab_size":97,"max_position_embeddings":64,"rotary_pct":1.0,"use_parallel_residual":false}`,
+	"gemma": `{"model_type":"gemma","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
+		"num_key_value_heads":1,"head_dim":16,"vocab_size":97,"max_position_embeddings":64}`,
+}
+
+func tinyModels(t *testing.T) map[string]*Model {
+	t.Helper()
+	out := map[string]*Model{}
+	for name, js := range tinyConfigs {
+		cfg, err := ParseConfig([]byte(js), name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		m, err := NewRandom(cfg, 7)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out[name] = m
+	}
+	return out
+}
+
+var prompts = [][]int{{3, 14, 15, 92, 65, 35, 89}, {27, 18, 28}, {1, 2, 3, 4, 5}}
+
+func maxDiff(a, b []float32) float64 {
+	var w float64
+	for i := range a {
+		w = math.Max(w, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return w
+}
+
+func forwardOne(t *testing.T, m *Model, p []int, opts ...hooks.Option) *Result {
+	b, err := NewBatch([][]int{p}, PadRight, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Forward(b, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestBatchEqualsSingle: each row of a padded batch (left or right) equals the prompt run
+// alone, at its real positions.
+func TestBatchEqualsSingle(t *testing.T) {
+	for name, m := range tinyModels(t) {
+		v := m.Config.DVocab
+		for _, side := range []Pad{PadRight, PadLeft} {
+			b, _ := NewBatch(prompts, side, 0)
+			res, err := m.Forward(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range prompts {
+				single := forwardOne(t, m, p).Logits.Data
+				off := 0
+				if side == PadLeft {
+					off = b.Len - len(p)
+				}
+				got := res.Logits.Data[(i*b.Len+off)*v : (i*b.Len+off+len(p))*v]
+				if d := maxDiff(got, single); d > 1e-5 {
+					t.Errorf("%s %s padding row %d: max diff %.3g vs unbatched", name, side, i, d)
+				}
+			}
+		}
+	}
+}
+
+// TestKVCacheGeneration: greedy generation with the KV cache equals recomputing the whole
+// sequence at every step.
+func TestKVCacheGeneration(t *testing.T) {
+	for name, m := range tinyModels(t) {
+		got, err := m.Generate(prompts, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := m.Config.DVocab
+		for i, p := range prompts {
+			seq := append([]int(nil), p...)
+			for s := 0; s < 6; s++ {
+				logits := forwardOne(t, m, seq).Logits.Data
+				next := argmax(logits[(len(seq)-1)*v : len(seq)*v])
+				if next != got[i][s] {
+					t.Fatalf("%s prompt %d step %d: cached %d, recomputed %d", name, i, s, got[i][s], next)
+				}
+				seq = append(seq, next)
+			}
+		}
+	}
+}
+
+// TestNoOpHookChangesNothing: an edit hook that writes nothing, at every point, leaves the
+// logits bit-identical, and every requested point fires.
+func TestNoOpHookChangesNothing(t *testing.T) {
+	for name, m := range tinyModels(t) {
+		base := forwardOne(t, m, prompts[0]).Logits.Data
+		count := 0
+		res := forwardOne(t, m, prompts[0], hooks.Edit("*", func(hooks.Point, *tensor.Tensor) { count++ }))
+		if d := maxDiff(res.Logits.Data, base); d != 0 {
+			t.Errorf("%s: no-op hooks changed logits by %g", name, d)
+		}
+		if n := len(m.Catalog().Points); count != n || len(res.Fired) != n {
+			t.Errorf("%s: %d hook calls, %d fired, %d points", name, count, len(res.Fired), n)
+		}
+	}
+}
+
+// TestZeroAblationPropagates: zeroing hook_post of the last layer equals removing the MLP
+// output: hook_mlp_out becomes the output bias (or zero).
+func TestZeroAblationPropagates(t *testing.T) {
+	for name, m := range tinyModels(t) {
+		last := m.Config.NLayers - 1
+		post := hooks.At(last, hooks.MLPPost)
+		res := forwardOne(t, m, prompts[0],
+			hooks.EditPoint(post, func(_ hooks.Point, a *tensor.Tensor) { clear(a.Data) }),
+			hooks.Capture(post.String(), hooks.At(last, hooks.MLPOut).String()))
+		a, _ := res.Cache.Get(post)
+		out, _ := res.Cache.Get(hooks.At(last, hooks.MLPOut))
+		for _, v := range a.Data {
+			if v != 0 {
+				t.Fatalf("%s: capture after a zeroing edit sees %g", name, v)
+			}
+		}
+		base := forwardOne(t, m, prompts[0], hooks.Capture(hooks.At(last, hooks.MLPOut).String()))
+		bo, _ := base.Cache.Get(hooks.At(last, hooks.MLPOut))
+		if maxDiff(out.Data, bo.Data) == 0 {
+			t.Errorf("%s: zero ablation did not change hook_mlp_out", name)
+		}
+	}
+}
+
+func TestHookErrors(t *testing.T) {
+	ms := tinyModels(t)
+	m := ms["gpt_neox"]
+	b, _ := NewBatch(prompts[:1], PadRight, 0)
+	for _, pat := range []string{"blocks.0.hook_resid_mid", "blocks.9.mlp.hook_post", "blocks.0.mlp.hook_pre_linear", "nonsense"} {
+		if _, err := m.Forward(b, hooks.Capture(pat)); err == nil {
+			t.Errorf("capture %q on gpt_neox (parallel residual, 2 layers) succeeded", pat)
+		}
+	}
+	if _, err := ms["llama"].Forward(b, hooks.Capture("model.layers.1.mlp.down_proj:input")); err != nil {
+		t.Errorf("HF alias: %v", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	m := tinyModels(t)["llama"]
+	long := make([]int, 65)
+	cases := map[string]Batch{}
+	b, _ := NewBatch([][]int{{1, 200}}, PadRight, 0)
+	cases["id outside vocab"] = b
+	b, _ = NewBatch([][]int{long}, PadRight, 0)
+	cases["too long"] = b
+	for name, b := range cases {
+		if _, err := m.Forward(b); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := NewBatch([][]int{{}}, PadRight, 0); err == nil {
+		t.Error("empty prompt: no error")
+	}
+	if _, err := NewBatch(nil, PadRight, 0); err == nil {
+		t.Error("empty batch: no error")
+	}
+	if _, err := m.Generate([][]int{{1, 2}}, 63); err == nil {
+		t.Error("generation past max positions: no error")
+	}
+	mis := tinyModels(t)["mistral"]
+	b, _ = NewBatch([][]int{make([]int, 40)}, PadRight, 0)
+	if _, err := mis.Forward(b); err == nil {
+		t.Error("mistral input longer than the sliding window: no error")
+	}
+}
+
+func ExampleModel_Forward() {
+	cfg, _ := ParseConfig([]byte(tinyConfigs["llama"]), "config.json")
+	m, _ := NewRandom(cfg, 1)
+	b, _ := NewBatch([][]int{{1, 5, 9}}, PadRight, 0)
+	res, err := m.Forward(b, hooks.Capture("blocks.*.mlp.hook_post"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("logits", res.Logits.Shape)
+	for _, p := range res.Cache.Points() {
+		a, _ := res.Cache.Get(p)
+		fmt.Println(p, a.Shape)
+	}
+	// Output:
+	// logits [1 3 97]
+	// blocks.0.mlp.hook_post [1 3 48]
+	// blocks.1.mlp.hook_post [1 3 48]
+}

@@ -1,0 +1,157 @@
+package model
+
+import "github.com/neuronscope/neuronscope/hooks"
+
+// Llama (model_type "llama") and the families that share its tensor names: Mistral, Qwen2
+// (q/k/v biases) and Gemma ((1+w) RMSNorm, sqrt(d_model) embedding scale, GeGLU). RMSNorm,
+// rotate_half RoPE, grouped-query attention, gated MLP down(act(gate(x)) * up(x)); weights are
+// nn.Linear [out, in].
+
+type llamaWeights struct {
+	Embed  *Param       `st:"model.embed_tokens.weight" shape:"d_vocab,d_model"`
+	Layers []llamaLayer `st:"model.layers"`
+	Norm   *Param       `st:"model.norm.weight" shape:"d_model"`
+	LMHead *Param       `st:"lm_head.weight" shape:"d_vocab,d_model" tied:"model.embed_tokens.weight"`
+}
+
+type llamaLayer struct {
+	InNorm   *Param `st:"input_layernorm.weight" shape:"d_model"`
+	Q        *Param `st:"self_attn.q_proj.weight" shape:"q_dim,d_model"`
+	QB       *Param `st:"self_attn.q_proj.bias" shape:"q_dim" if:"attn_bias"`
+	K        *Param `st:"self_attn.k_proj.weight" shape:"kv_dim,d_model"`
+	KB       *Param `st:"self_attn.k_proj.bias" shape:"kv_dim" if:"attn_bias"`
+	V        *Param `st:"self_attn.v_proj.weight" shape:"kv_dim,d_model"`
+	VB       *Param `st:"self_attn.v_proj.bias" shape:"kv_dim" if:"attn_bias"`
+	O        *Param `st:"self_attn.o_proj.weight" shape:"d_model,q_dim"`
+	OB       *Param `st:"self_attn.o_proj.bias" shape:"d_model" if:"attn_out_bias"`
+	PostNorm *Param `st:"post_attention_layernorm.weight" shape:"d_model"`
+	Gate     *Param `st:"mlp.gate_proj.weight" shape:"d_mlp,d_model"`
+	GateB    *Param `st:"mlp.gate_proj.bias" shape:"d_mlp" if:"mlp_bias"`
+	Up       *Param `st:"mlp.up_proj.weight" shape:"d_mlp,d_model"`
+	UpB      *Param `st:"mlp.up_proj.bias" shape:"d_mlp" if:"mlp_bias"`
+	Down     *Param `st:"mlp.down_proj.weight" shape:"d_model,d_mlp"`
+	DownB    *Param `st:"mlp.down_proj.bias" shape:"d_model" if:"mlp_bias"`
+}
+
+type llama struct {
+	llamaWeights
+	embedScale float32
+}
+
+func init() {
+	register("llama", arch{parse: parseLlama, build: buildLlama})
+}
+
+// parseLlamaCommon reads the keys Llama, Mistral, Qwen2 and Gemma share.
+func parseLlamaCommon(r *cfgReader, c *Config) {
+	c.NLayers = r.int("num_hidden_layers", -1)
+	c.DModel = r.int("hidden_size", -1)
+	c.DMLP = r.int("intermediate_size", -1)
+	c.NHeads = r.int("num_attention_heads", -1)
+	c.NKVHeads = r.int("num_key_value_heads", c.NHeads)
+	c.DVocab = r.int("vocab_size", -1)
+	c.MaxPos = r.int("max_position_embeddings", -1)
+	c.NormEps = r.float("rms_norm_eps", 1e-6, false)
+	c.RopeTheta = r.float("rope_theta", 10000, false)
+	c.Tied = r.bool("tie_word_embeddings", false)
+	c.DHead = r.int("head_dim", 0)
+	if c.DHead == 0 && c.NHeads > 0 {
+		c.DHead = c.DModel / c.NHeads
+	}
+	c.RotaryDim = c.DHead
+	c.Gated = true
+	c.Act = r.str("hidden_act", "silu")
+	r.requireNull("rope_scaling", "only default RoPE is implemented")
+	if tp := r.int("pretraining_tp", 1); tp != 1 {
+		r.fail("pretraining_tp = %d is not supported", tp)
+	}
+	if r.bool("use_sliding_window", false) {
+		c.SlidingWindow = r.int("sliding_window", -1)
+	} else {
+		r.ignore("sliding_window", "max_window_layers")
+	}
+}
+
+func parseLlama(r *cfgReader, c *Config) {
+	parseLlamaCommon(r, c)
+	c.AttnBias = r.bool("attention_bias", false)
+	c.AttnOutBias = c.AttnBias
+	c.MLPBias = r.bool("mlp_bias", false)
+	checkAct(r, c)
+}
+
+func checkAct(r *cfgReader, c *Config) {
+	if !knownActs[c.Act] {
+		r.fail("hidden_act %q is not supported", c.Act)
+	}
+}
+
+func buildLlama(c *Config, ld *loader) (network, error) {
+	m := &llama{}
+	if err := ld.fillPrefixed(&m.llamaWeights, ""); err != nil {
+		return nil, err
+	}
+	if c.EmbedScale != 0 {
+		m.embedScale = c.EmbedScale
+		if ld.src == nil {
+			return m, nil
+		}
+		if t, ok := ld.src.Tensor(m.Embed.Name); ok {
+			m.embedScale = roundToDType(c.EmbedScale, string(t.DType))
+		}
+	}
+	return m, nil
+}
+
+func (m *llama) embed(r *run) {
+	r.embedTokens(m.Embed, m.embedScale)
+	r.fire(hooks.Global(hooks.Embed), r.x, r.c.DModel)
+}
+
+func (m *llama) block(r *run, l int) {
+	w := &m.Layers[l]
+	c := r.c
+	d, qd, kvd := c.DModel, c.QDim(), c.KVDim()
+	r.norm(r.h, w.InNorm, nil)
+	q, k, v := r.qkv[:r.n*qd], r.qkv[r.n*qd:r.n*(qd+kvd)], r.qkv[r.n*(qd+kvd):]
+	linearForward(q, r.h, w.Q, w.QB, r.n)
+	linearForward(k, r.h, w.K, w.KB, r.n)
+	linearForward(v, r.h, w.V, w.VB, r.n)
+	r.attention(l,
+		headView{Data: q, RowStride: qd, HeadStride: c.DHead},
+		headView{Data: k, RowStride: kvd, HeadStride: c.DHead},
+		headView{Data: v, RowStride: kvd, HeadStride: c.DHead})
+	linearForward(r.attn, r.z, w.O, w.OB, r.n)
+	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
+	addTo(r.x, r.attn)
+	r.fire(hooks.At(l, hooks.ResidMid), r.x, d)
+	r.norm(r.h, w.PostNorm, nil)
+	r.mlpForward(l, r.h, w.Gate, w.GateB, w.Up, w.UpB, w.Down, w.DownB)
+	addTo(r.x, r.mlp)
+}
+
+func (m *llama) finalNorm() (w, b *Param) { return m.Norm, nil }
+func (m *llama) unembedding() *Param      { return m.LMHead }
+
+func (m *llama) aliases(l int) map[string]hooks.Site {
+	p := "model.layers." + itoa(l)
+	return map[string]hooks.Site{
+		p + ":input":                   hooks.ResidPre,
+		p + ".self_attn.o_proj:input":  hooks.AttnZ,
+		p + ".self_attn.o_proj:output": hooks.AttnOut,
+		p + ".mlp.gate_proj:output":    hooks.MLPPre,
+		p + ".mlp.up_proj:output":      hooks.MLPPreLinear,
+		p + ".mlp.down_proj:input":     hooks.MLPPost,
+		p + ".mlp.down_proj:output":    hooks.MLPOut,
+		p + ".mlp:output":              hooks.MLPOut,
+		p + ":output":                  hooks.ResidPost,
+	}
+}
+
+func (m *llama) globalAliases() map[string]hooks.Site {
+	return map[string]hooks.Site{
+		"model.embed_tokens:output": hooks.Embed,
+		"model.norm:output":         hooks.FinalOutput,
+		"lm_head:input":             hooks.FinalOutput,
+	}
+}

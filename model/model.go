@@ -1,0 +1,209 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/safetensors"
+)
+
+// Model is a loaded checkpoint, ready to run. It is safe for concurrent Forward calls.
+type Model struct {
+	Config   *Config
+	Dir      string
+	Warnings []string // non-fatal findings at load (NaN/Inf weights, …)
+	// StoredDType names the dtype the weights are stored in ("F32", "BF16", "F32+BF16", …).
+	StoredDType string
+	// StoredBytes is the size of the stored weights.
+	StoredBytes int64
+
+	net     network
+	params  []*Param
+	catalog hooks.Catalog
+	closer  func() error
+}
+
+// network is one architecture's weights and block computation.
+type network interface {
+	embed(r *run)
+	block(r *run, l int)
+	finalNorm() (w, b *Param)
+	unembedding() *Param // [d_vocab, d_model]
+	aliases(l int) map[string]hooks.Site
+	globalAliases() map[string]hooks.Site
+}
+
+// arch registers one model_type: how to read its config and build its network.
+type arch struct {
+	parse func(r *cfgReader, c *Config)
+	build func(c *Config, ld *loader) (network, error)
+}
+
+var archs = map[string]arch{}
+
+func register(modelType string, a arch) {
+	if _, dup := archs[modelType]; dup {
+		panic("model: duplicate architecture " + modelType)
+	}
+	archs[modelType] = a
+}
+
+// Options tune loading.
+type Options struct {
+	// AllowUnknownConfigKeys loads a config.json with keys neuronscope does not know.
+	AllowUnknownConfigKeys bool
+}
+
+// Load opens a local Hugging Face checkpoint directory (config.json + *.safetensors).
+func Load(dir string) (*Model, error) { return LoadWith(dir, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(dir string, opt Options) (*Model, error) {
+	cfgPath := filepath.Join(dir, "config.json")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no config.json: is this a Hugging Face checkpoint directory?", dir)
+		}
+		return nil, err
+	}
+	cfg, err := parseConfig(data, cfgPath, opt.AllowUnknownConfigKeys)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(cfg, ck)
+	if err != nil {
+		ck.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	m.Dir = dir
+	m.closer = ck.Close
+	m.StoredBytes = ck.StoredBytes()
+	m.StoredDType = dtypeSummary(ck.DTypes())
+	return m, nil
+}
+
+// New builds a model from a parsed config and any weight source.
+func New(cfg *Config, src Source) (*Model, error) {
+	return newModel(cfg, &loader{src: src})
+}
+
+// NewRandom builds a model of the config's exact shape with random weights held in memory
+// (no files): for benchmarks and shape tests, never for analysis.
+func NewRandom(cfg *Config, seed uint64) (*Model, error) {
+	return newModel(cfg, &loader{random: rand.New(rand.NewPCG(seed, 0x6e6575726f6e))})
+}
+
+func newModel(cfg *Config, ld *loader) (*Model, error) {
+	a := archs[cfg.ModelType]
+	ld.dims, ld.flags, ld.loaded = cfg.dims(), cfg.flags(), map[string]*Param{}
+	net, err := a.build(cfg, ld)
+	if err != nil {
+		return nil, err
+	}
+	if extra := ld.unused(); len(extra) > 0 {
+		more := ""
+		if len(extra) > 5 {
+			more = fmt.Sprintf(" and %d more", len(extra)-5)
+			extra = extra[:5]
+		}
+		return nil, fmt.Errorf("tensors not used by neuronscope's %s implementation: %s%s (a different architecture variant?)",
+			cfg.ModelType, strings.Join(extra, ", "), more)
+	}
+	m := &Model{Config: cfg, Warnings: ld.warnings, net: net}
+	for _, p := range ld.loaded {
+		m.params = append(m.params, p)
+	}
+	sort.Slice(m.params, func(i, j int) bool { return m.params[i].Name < m.params[j].Name })
+	m.catalog = m.buildCatalog()
+	return m, nil
+}
+
+// Close releases the mmap'd weight files. The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.closer == nil {
+		return nil
+	}
+	err := m.closer()
+	m.closer = nil
+	return err
+}
+
+// Catalog lists the model's hook points and their HF module-path aliases.
+func (m *Model) Catalog() hooks.Catalog { return m.catalog }
+
+// Unembedding is W_U as stored, [d_vocab, d_model].
+func (m *Model) Unembedding() *Param { return m.net.unembedding() }
+
+// ParamCount counts distinct weight values (tied matrices once).
+func (m *Model) ParamCount() int64 {
+	var n int64
+	for _, p := range m.params {
+		n += int64(len(p.Data))
+	}
+	return n
+}
+
+// Params lists every distinct weight tensor, sorted by name.
+func (m *Model) Params() []*Param { return append([]*Param(nil), m.params...) }
+
+func (m *Model) buildCatalog() hooks.Catalog {
+	c := m.Config
+	cat := hooks.Catalog{Aliases: map[string]hooks.Point{}}
+	cat.Points = append(cat.Points, hooks.Global(hooks.Embed))
+	if c.LearnedPos {
+		cat.Points = append(cat.Points, hooks.Global(hooks.PosEmbed))
+	}
+	for l := 0; l < c.NLayers; l++ {
+		for s := hooks.ResidPre; s <= hooks.ResidPost; s++ {
+			if (s == hooks.ResidMid && c.ParallelResidual) || (s == hooks.MLPPreLinear && !c.Gated) {
+				continue
+			}
+			cat.Points = append(cat.Points, hooks.At(l, s))
+		}
+		for a, s := range m.net.aliases(l) {
+			cat.Aliases[a] = hooks.At(l, s)
+		}
+	}
+	cat.Points = append(cat.Points, hooks.Global(hooks.FinalScale), hooks.Global(hooks.FinalNormalized), hooks.Global(hooks.FinalOutput))
+	for a, s := range m.net.globalAliases() {
+		cat.Aliases[a] = hooks.Global(s)
+	}
+	return cat
+}
+
+func (c *Config) dims() map[string]int {
+	return map[string]int{
+		"layers": c.NLayers, "d_model": c.DModel, "d_mlp": c.DMLP, "d_vocab": c.DVocab,
+		"q_dim": c.QDim(), "kv_dim": c.KVDim(), "max_pos": c.MaxPos, "qkv_dim": c.QDim() + 2*c.KVDim(),
+	}
+}
+
+func (c *Config) flags() map[string]bool {
+	return map[string]bool{"tied": c.Tied, "attn_bias": c.AttnBias, "attn_out_bias": c.AttnOutBias, "mlp_bias": c.MLPBias}
+}
+
+func dtypeSummary(m map[safetensors.DType]int64) string {
+	var parts []string
+	for _, d := range []safetensors.DType{"F32", "BF16", "F16", "F64"} {
+		if m[d] > 0 {
+			parts = append(parts, string(d))
+		}
+	}
+	for d, n := range m {
+		if n > 0 && d != "F32" && d != "BF16" && d != "F16" && d != "F64" {
+			parts = append(parts, string(d))
+		}
+	}
+	return strings.Join(parts, "+")
+}

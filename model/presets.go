@@ -1,0 +1,54 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/neuronscope/neuronscope/internal/perf"
+)
+
+// presets are config.json files of real models (sizes only; no weights), for benchmarks that
+// build random weights of the real shape in memory.
+var presets = map[string]string{
+	"gpt2-small": `{"model_type":"gpt2","n_layer":12,"n_embd":768,"n_head":12,"n_inner":null,"vocab_size":50257,
+		"n_positions":1024,"layer_norm_epsilon":1e-5,"activation_function":"gelu_new"}`,
+	"pythia-160m": `{"model_type":"gpt_neox","num_hidden_layers":12,"hidden_size":768,"num_attention_heads":12,
+		"intermediate_size":3072,"vocab_size":50304,"max_position_embeddings":2048,"layer_norm_eps":1e-5,
+		"rotary_pct":0.25,"rotary_emb_base":10000,"hidden_act":"gelu","use_parallel_residual":true,"tie_word_embeddings":false}`,
+	"qwen2-0.5b": `{"model_type":"qwen2","num_hidden_layers":24,"hidden_size":896,"num_attention_heads":14,
+		"num_key_value_heads":2,"intermediate_size":4864,"vocab_size":151936,"max_position_embeddings":32768,
+		"rms_norm_eps":1e-6,"rope_theta":1000000.0,"hidden_act":"silu","tie_word_embeddings":true,"use_sliding_window":false}`,
+	"llama-1b": `{"model_type":"llama","num_hidden_layers":16,"hidden_size":2048,"num_attention_heads":32,
+		"num_key_value_heads":8,"head_dim":64,"intermediate_size":8192,"vocab_size":128256,"max_position_embeddings":131072,
+		"rms_norm_eps":1e-5,"rope_theta":500000.0,"hidden_act":"silu","tie_word_embeddings":true}`,
+}
+
+// Presets lists the preset names.
+func Presets() []string {
+	var out []string
+	for k := range presets {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PresetJSON returns the config.json text of a preset.
+func PresetJSON(name string) ([]byte, bool) {
+	js, ok := presets[name]
+	return []byte(js), ok
+}
+
+// PresetConfig returns the config of a preset real model shape.
+func PresetConfig(name string) (*Config, error) {
+	js, ok := presets[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown --config %q (have %v)", name, Presets())
+	}
+	return ParseConfig([]byte(js), "preset "+name)
+}
+
+// ShapeOf gives the FLOP-counting shape of a config.
+func ShapeOf(c *Config) perf.Shape {
+	return perf.Shape{Layers: c.NLayers, DModel: c.DModel, DMLP: c.DMLP, QDim: c.QDim(), KVDim: c.KVDim(), DVocab: c.DVocab, Gated: c.Gated}
+}
