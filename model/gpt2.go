@@ -157,3 +157,8 @@ func (g *gpt2) globalAliases() map[string]hooks.Site {
 		"lm_head:input":           hooks.FinalOutput,
 	}
 }
+
+func (g *gpt2) mlp(l int) MLPWeights {
+	w := &g.Layers[l]
+	return MLPWeights{In: w.FcW, InBias: w.FcB, Out: w.ProjW, OutBias: w.ProjB}
+}

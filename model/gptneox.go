@@ -134,3 +134,8 @@ func (m *neox) globalAliases() map[string]hooks.Site {
 		"embed_out:input":                  hooks.FinalOutput,
 	}
 }
+
+func (m *neox) mlp(l int) MLPWeights {
+	w := &m.Layers[l]
+	return MLPWeights{In: w.In, InBias: w.InB, Out: w.Out, OutBias: w.OutB}
+}

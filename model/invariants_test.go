@@ -216,3 +216,28 @@ func ExampleModel_Forward() {
 	// blocks.0.mlp.hook_post [1 3 48]
 	// blocks.1.mlp.hook_post [1 3 48]
 }
+
+// TestMLPDirections: neuron i's write direction is what hook_mlp_out gains when neuron i's
+// hook_post is raised by 1, for every architecture and weight layout.
+func TestMLPDirections(t *testing.T) {
+	for name, m := range tinyModels(t) {
+		d := m.Config.DModel
+		const neuron = 5
+		post, out := hooks.At(0, hooks.MLPPost), hooks.At(0, hooks.MLPOut)
+		base := forwardOne(t, m, prompts[1], hooks.Capture(out.String()))
+		bump := forwardOne(t, m, prompts[1], hooks.Capture(out.String()), hooks.EditPoint(post, func(_ hooks.Point, a *tensor.Tensor) {
+			for p := 0; p < a.Shape[1]; p++ {
+				a.Data[p*a.Shape[2]+neuron]++
+			}
+		}))
+		b0, _ := base.Cache.Get(out)
+		b1, _ := bump.Cache.Get(out)
+		want := make([]float32, d)
+		m.MLP(0).WriteDirection(want, neuron)
+		for j := 0; j < d; j++ {
+			if got := b1.Data[j] - b0.Data[j]; math.Abs(float64(got-want[j])) > 1e-5 {
+				t.Fatalf("%s: write direction[%d] = %g, hook delta %g", name, j, want[j], got)
+			}
+		}
+	}
+}

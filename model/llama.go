@@ -155,3 +155,8 @@ func (m *llama) globalAliases() map[string]hooks.Site {
 		"lm_head:input":             hooks.FinalOutput,
 	}
 }
+
+func (m *llama) mlp(l int) MLPWeights {
+	w := &m.Layers[l]
+	return MLPWeights{In: w.Gate, InBias: w.GateB, Up: w.Up, UpBias: w.UpB, Out: w.Down, OutBias: w.DownB}
+}

@@ -35,6 +35,7 @@ type network interface {
 	block(r *run, l int)
 	finalNorm() (w, b *Param)
 	unembedding() *Param // [d_vocab, d_model]
+	mlp(l int) MLPWeights
 	aliases(l int) map[string]hooks.Site
 	globalAliases() map[string]hooks.Site
 }
@@ -144,6 +145,46 @@ func (m *Model) Catalog() hooks.Catalog { return m.catalog }
 
 // Unembedding is W_U as stored, [d_vocab, d_model].
 func (m *Model) Unembedding() *Param { return m.net.unembedding() }
+
+// FinalNorm returns the final norm's weight and bias (bias nil for RMSNorm). With
+// Config.NormPlusOne (Gemma) the effective scale is 1 + weight.
+func (m *Model) FinalNorm() (w, b *Param) { return m.net.finalNorm() }
+
+// MLPWeights are one layer's MLP weights as stored. Read directions (neuron i reads the
+// residual stream with row i of In, or column i for GPT-2's Conv1D layout) and write directions
+// (neuron i writes column i of Out, or row i for Conv1D) keep HF's indexing.
+type MLPWeights struct {
+	In, InBias   *Param // W_in / gate_proj: [d_mlp, d_model] (Conv1D: [d_model, d_mlp])
+	Up, UpBias   *Param // up_proj of gated MLPs, nil otherwise
+	Out, OutBias *Param // W_out / down_proj: [d_model, d_mlp] (Conv1D: [d_mlp, d_model])
+}
+
+// ReadDirection copies neuron i's input weights (a d_model vector) into dst.
+func (w MLPWeights) ReadDirection(dst []float32, i int) { column(dst, w.In, i, true) }
+
+// UpDirection copies neuron i's up-projection weights (gated MLPs) into dst.
+func (w MLPWeights) UpDirection(dst []float32, i int) { column(dst, w.Up, i, true) }
+
+// WriteDirection copies neuron i's output weights (a d_model vector) into dst.
+func (w MLPWeights) WriteDirection(dst []float32, i int) { column(dst, w.Out, i, false) }
+
+// column extracts neuron i's d_model vector from an MLP weight: for an input weight (read)
+// it is row i of [d_mlp, d_model]; for an output weight it is column i of [d_model, d_mlp];
+// Conv1D swaps both.
+func column(dst []float32, p *Param, i int, read bool) {
+	rows := read != p.InOut // neuron vectors are rows
+	if rows {
+		copy(dst, p.Row(i))
+		return
+	}
+	stride := p.Shape[1]
+	for j := range dst {
+		dst[j] = p.Data[j*stride+i]
+	}
+}
+
+// MLP returns layer l's MLP weights.
+func (m *Model) MLP(l int) MLPWeights { return m.net.mlp(l) }
 
 // ParamCount counts distinct weight values (tied matrices once).
 func (m *Model) ParamCount() int64 {
