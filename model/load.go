@@ -106,7 +106,7 @@ func (ld *loader) param(name string, tag reflect.StructTag) (*Param, error) {
 	if err != nil {
 		return nil, err
 	}
-	if bad, first := t.NonFinite(); bad > 0 {
+	if bad, first := safetensors.CountNonFinite(data); bad > 0 {
 		ld.warnings = append(ld.warnings, fmt.Sprintf("tensor %s has %d NaN/Inf values (first at flat index %d)", name, bad, first))
 	}
 	p := &Param{Name: name, Shape: append([]int(nil), t.Shape...), Data: data, InOut: tag.Get("layout") == "in_out"}

@@ -88,7 +88,7 @@ func openIndex(dir, index string) (*Checkpoint, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%s: malformed index: %v", index, err)
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(raw[dec.InputOffset():]); len(rest) > 0 {
 		return nil, fmt.Errorf("%s: malformed index: trailing data after the JSON object", index)
 	}
 	if len(doc.WeightMap) == 0 {

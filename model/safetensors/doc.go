@@ -18,6 +18,9 @@
 //     recover cannot catch. Copy before modifying.
 //   - Data (and anything aliasing it) is valid only until File.Close or Checkpoint.Close;
 //     touching it afterwards also crashes. Close only when done with every view.
+//   - The file must not be truncated or rewritten in place while it is open: the kernel
+//     delivers SIGBUS for pages past a truncated end. (WriteFile replaces files by rename,
+//     which is safe: an open mapping keeps the old contents.)
 //   - The kernel pages data in on first touch and can drop clean pages under memory
 //     pressure, so opening a multi-gigabyte checkpoint costs almost nothing until tensors
 //     are read.
