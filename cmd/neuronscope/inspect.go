@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
@@ -109,15 +110,10 @@ func printInspect(cmd *cobra.Command, m *model.Model, o inspectOut) {
 		byPoint[p] = append(byPoint[p], a)
 	}
 	for _, p := range o.HookPoints {
-		fmt.Fprintf(cmd.OutOrStdout(), "  %-32s", p)
-		for i, a := range byPoint[p] {
-			if i == 0 {
-				fmt.Fprint(cmd.OutOrStdout(), "  <-  ")
-			} else {
-				fmt.Fprint(cmd.OutOrStdout(), ", ")
-			}
-			fmt.Fprint(cmd.OutOrStdout(), a)
+		if as := byPoint[p]; len(as) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "  %-32s  <-  %s\n", p, strings.Join(as, ", "))
+		} else {
+			fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", p)
 		}
-		fmt.Fprintln(cmd.OutOrStdout())
 	}
 }
