@@ -11,7 +11,7 @@ func newGenerateCmd() *cobra.Command {
 	var in inputFlags
 	var maxNew int
 	cmd := &cobra.Command{
-		Use:   "generate --model DIR --ids 1,2,3 [--ids ...] --max-new N",
+		Use:   "generate --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE) --max-new N",
 		Short: "Greedy (argmax) continuation with a KV cache; prints JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -32,8 +32,10 @@ func newGenerateCmd() *cobra.Command {
 				return err
 			}
 			type row struct {
-				Prompt []int `json:"prompt_ids"`
-				New    []int `json:"new_ids"`
+				Prompt     []int  `json:"prompt_ids"`
+				New        []int  `json:"new_ids"`
+				PromptText string `json:"prompt_text,omitempty"`
+				NewText    string `json:"new_text,omitempty"`
 			}
 			rows := make([]row, len(seqs))
 			for i := range seqs {
@@ -41,10 +43,21 @@ func newGenerateCmd() *cobra.Command {
 				if rows[i].New == nil {
 					rows[i].New = []int{}
 				}
+				if in.tok != nil {
+					if rows[i].PromptText, err = in.tok.Decode(seqs[i], false); err != nil {
+						return err
+					}
+					if rows[i].NewText, err = in.tok.Decode(out[i], false); err != nil {
+						return err
+					}
+				}
 			}
 			prov := provenance(m)
 			prov.Padding = "left"
-			return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"generations": rows, "decoding": "greedy", "provenance": prov})
+			prov.BOSPolicy = in.bosPolicy()
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetEscapeHTML(false)
+			return enc.Encode(map[string]any{"generations": rows, "decoding": "greedy", "provenance": prov})
 		},
 	}
 	mf.register(cmd)

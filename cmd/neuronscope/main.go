@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newInspectCmd(), newTraceCmd(), newGenerateCmd())
+	root.AddCommand(newVersionCmd(), newInspectCmd(), newTraceCmd(), newGenerateCmd(), newTokenizeCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra())
 	}

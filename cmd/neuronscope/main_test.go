@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/internal/fixtures"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
@@ -106,6 +107,9 @@ func TestBadInputExitCodes(t *testing.T) {
 		{[]string{"trace", "--model", "/nonexistent", "--ids", "1", "--out", out}, true, "not a directory"},
 		{[]string{"generate", "--model", tiny, "--ids", strings.Repeat("1,", 127) + "1", "--max-new", "5"}, false, "positions"},
 		{[]string{"inspect"}, true, "--model"},
+		{[]string{"trace", "--model", tiny, "--text", "hello", "--out", out}, true, "tokenizer.json"},
+		{[]string{"trace", "--model", tiny, "--ids", "1", "--text", "hello", "--out", out}, true, "exactly one of"},
+		{[]string{"trace", "--model", tiny, "--jsonl", filepath.Join(dir, "none.jsonl"), "--out", out}, true, "--jsonl"},
 		{[]string{"bench", "--config", "gpt5"}, true, "unknown --config"},
 		{[]string{"inspect", "--model", tiny, "--bogus"}, true, "unknown flag"},
 	}
@@ -142,5 +146,32 @@ func TestGenerateJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Generations) != 2 || len(got.Generations[1].New) != 4 {
 		t.Errorf("generate output %q (%v)", out, err)
+	}
+}
+
+// TestTextPrompts: --text goes through the checkpoint's tokenizer.json with the BOS policy.
+func TestTextPrompts(t *testing.T) {
+	dir := filepath.Join(fixtures.Dir(t), "aidreams260k-llama")
+	out, _, err := run("generate", "--model", dir, "--text", "Once upon a time", "--max-new", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Generations []struct {
+			Prompt     []int  `json:"prompt_ids"`
+			PromptText string `json:"prompt_text"`
+		} `json:"generations"`
+		Provenance map[string]any `json:"provenance"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	g := got.Generations[0]
+	if g.Prompt[0] != 1 || !strings.Contains(g.PromptText, "Once upon a time") || got.Provenance["bos_policy"] != "auto" {
+		t.Errorf("auto BOS: %+v %v", g, got.Provenance["bos_policy"])
+	}
+	out, _, err = run("generate", "--model", dir, "--text", "Once upon a time", "--bos", "never", "--max-new", "1")
+	if err != nil || strings.Contains(out, `"prompt_ids":[1,`) {
+		t.Errorf("--bos never still starts with BOS: %s %v", out, err)
 	}
 }

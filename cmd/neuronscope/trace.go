@@ -3,44 +3,129 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/safetensors"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
 
-// inputFlags are the prompt flags of trace and generate.
+// inputFlags are the prompt flags of trace and generate: token ids, or text through the
+// checkpoint's tokenizer.json.
 type inputFlags struct {
-	ids []string
-	pad string
+	ids   []string
+	texts []string
+	jsonl string
+	bos   string
+	pad   string
+	tok   *tokenizer.Tokenizer // loaded when text was given
 }
 
 func (f *inputFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.ids, "ids", nil, `token ids of one prompt, comma-separated ("1,2,3"); repeat for a batch`)
+	cmd.Flags().StringArrayVar(&f.texts, "text", nil, "prompt text (tokenized with the model's tokenizer.json); repeat for a batch")
+	cmd.Flags().StringVar(&f.jsonl, "jsonl", "", "file of prompts, one JSON string per line")
+	cmd.Flags().StringVar(&f.bos, "bos", "auto", "BOS policy for text prompts: auto (as HF's add_special_tokens), always, never")
+}
+
+// bosPolicy names the BOS policy for provenance.
+func (f *inputFlags) bosPolicy() string {
+	if f.tok == nil {
+		return "ids given verbatim (no BOS added)"
+	}
+	return f.bos
 }
 
 func (f *inputFlags) prompts(m *model.Model) ([][]int, error) {
-	if len(f.ids) == 0 {
-		return nil, usagef("give at least one prompt with --ids")
+	n := 0
+	for _, given := range []bool{len(f.ids) > 0, len(f.texts) > 0, f.jsonl != ""} {
+		if given {
+			n++
+		}
 	}
-	seqs, err := parseIDs(f.ids)
+	if n != 1 {
+		return nil, usagef("give prompts with exactly one of --ids, --text or --jsonl")
+	}
+	var seqs [][]int
+	var err error
+	if len(f.ids) > 0 {
+		seqs, err = parseIDs(f.ids)
+	} else {
+		seqs, err = f.encodeTexts(m)
+	}
 	if err != nil {
 		return nil, err
 	}
 	for i, s := range seqs {
 		for _, id := range s {
 			if id < 0 || id >= m.Config.DVocab {
-				return nil, usagef("--ids #%d: token id %d is outside the vocabulary [0, %d)", i+1, id, m.Config.DVocab)
+				return nil, usagef("prompt #%d: token id %d is outside the vocabulary [0, %d)", i+1, id, m.Config.DVocab)
 			}
 		}
 		if len(s) > m.Config.MaxPos {
-			return nil, usagef("--ids #%d: %d tokens is longer than the model's %d positions", i+1, len(s), m.Config.MaxPos)
+			return nil, usagef("prompt #%d: %d tokens is longer than the model's %d positions", i+1, len(s), m.Config.MaxPos)
 		}
 	}
 	return seqs, nil
+}
+
+func (f *inputFlags) encodeTexts(m *model.Model) ([][]int, error) {
+	policy, err := tokenizer.ParseBOSPolicy(f.bos)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	texts := f.texts
+	if f.jsonl != "" {
+		if texts, err = readJSONLStrings(f.jsonl); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(m.Dir, "tokenizer.json")
+	if _, err := os.Stat(path); err != nil {
+		return nil, usagef("text prompts need the model's tokenizer.json, and %s has none (give --ids instead)", m.Dir)
+	}
+	if f.tok, err = tokenizer.Load(path); err != nil {
+		return nil, err
+	}
+	var seqs [][]int
+	for i, t := range texts {
+		enc, err := f.tok.EncodeWithBOS(t, policy, m.Config.BOS)
+		if err != nil {
+			return nil, fmt.Errorf("prompt #%d: %w", i+1, err)
+		}
+		if len(enc.IDs) == 0 {
+			return nil, usagef("prompt #%d is empty after tokenization", i+1)
+		}
+		seqs = append(seqs, enc.IDs)
+	}
+	return seqs, nil
+}
+
+// readJSONLStrings reads a file with one JSON string per line (blank lines skipped).
+func readJSONLStrings(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--jsonl: %v", err)
+	}
+	var out []string
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			return nil, usagef("--jsonl %s line %d: not a JSON string: %v", path, i+1, err)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, usagef("--jsonl %s has no prompts", path)
+	}
+	return out, nil
 }
 
 func newTraceCmd() *cobra.Command {
@@ -49,7 +134,7 @@ func newTraceCmd() *cobra.Command {
 	var hookPats []string
 	var out string
 	cmd := &cobra.Command{
-		Use:   "trace --model DIR --ids 1,2,3 [--ids ...] [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
+		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
 		Short: "Run a batch and write logits and captured hook activations to a safetensors file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,7 +157,7 @@ func newTraceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runTrace(cmd, m, seqs, pad, splitPatterns(hookPats), out)
+			return runTrace(cmd, m, seqs, pad, in.bosPolicy(), splitPatterns(hookPats), out)
 		},
 	}
 	mf.register(cmd)
@@ -83,7 +168,7 @@ func newTraceCmd() *cobra.Command {
 	return cmd
 }
 
-func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, pats []string, out string) error {
+func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, bos string, pats []string, out string) error {
 	padID := max(m.Config.Pad, 0)
 	b, err := model.NewBatch(seqs, pad, padID)
 	if err != nil {
@@ -115,7 +200,7 @@ func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, p
 	}
 	prov := provenance(m)
 	prov.Padding = pad.String()
-	prov.BOSPolicy = "ids given verbatim (no BOS added)"
+	prov.BOSPolicy = bos
 	prov.HooksAsked = pats
 	prov.HooksFired = pointNames(res.Fired)
 	pj, _ := json.Marshal(prov)
