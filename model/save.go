@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -35,7 +36,7 @@ func (m *Model) Save(dir string, configJSON []byte, dtype string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return report.WriteFileAtomic(filepath.Join(dir, "config.json"), func(f *os.File) error {
+	return report.WriteFileAtomic(filepath.Join(dir, "config.json"), func(f io.Writer) error {
 		_, err := f.Write(configJSON)
 		return err
 	})

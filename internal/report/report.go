@@ -3,11 +3,13 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
-	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"runtime"
+
+	"github.com/neuronscope/neuronscope/internal/atomicfile"
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
 )
@@ -41,40 +43,15 @@ func New() Provenance {
 		ComputeDType: "float32", Command: os.Args}
 }
 
-// WriteFileAtomic writes data to path via a temp file in the same directory and a rename.
-func WriteFileAtomic(path string, write func(f *os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+// WriteFileAtomic writes path via a temp file in the same directory and a rename, so a
+// failed run leaves no half-written output.
+func WriteFileAtomic(path string, write func(w io.Writer) error) error {
+	return atomicfile.Write(path, func(w *bufio.Writer) error { return write(w) })
 }
 
 // WriteJSON writes v as indented JSON to path atomically.
 func WriteJSON(path string, v any) error {
-	return WriteFileAtomic(path, func(f *os.File) error {
+	return WriteFileAtomic(path, func(f io.Writer) error {
 		enc := json.NewEncoder(f)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)

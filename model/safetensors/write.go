@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/neuronscope/neuronscope/internal/atomicfile"
 )
 
 // WriteTensor is one tensor to write: Data holds its little-endian bytes.
@@ -173,47 +173,9 @@ func jsonString(s string) []byte {
 // WriteFile writes a safetensors file atomically: into a temporary file in the same
 // directory, which is fsynced and renamed over path only when everything succeeded. On
 // error nothing is left behind (neither path nor the temporary file). Errors start with path.
-func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) (err error) {
+func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) error {
 	if _, err := header(tensors, metadata); err != nil { // validate before touching the disk
 		return fmt.Errorf("%s: %v", path, err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return fmt.Errorf("%s: %v", path, unwrapPathError(err))
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("%s: %v", path, unwrapPathError(err))
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = Write(bw, tensors, metadata); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // make the rename durable; best effort
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, func(w *bufio.Writer) error { return Write(w, tensors, metadata) })
 }
