@@ -1,0 +1,221 @@
+package attribute
+
+import (
+	"errors"
+	"math"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/neuronscope/neuronscope/internal/linalg"
+	"github.com/neuronscope/neuronscope/model"
+)
+
+// decodeBruteForce scores one vector against every vocabulary row in float64, one dot product per
+// token, and returns the scores and the ids sorted by score (descending, ties by id).
+func decodeBruteForce(m *model.Model, vec []float32, normWeight bool) ([]float64, []int) {
+	c := m.Config
+	v := make([]float64, len(vec))
+	var mean float64
+	for j, x := range vec {
+		v[j] = float64(x)
+		mean += v[j]
+	}
+	mean /= float64(len(v))
+	if normWeight {
+		g, _ := m.FinalNorm()
+		for j := range v {
+			if c.LayerNorm {
+				v[j] -= mean
+			}
+			gj := float64(g.Data[j])
+			if c.NormPlusOne {
+				gj++
+			}
+			v[j] *= gj
+		}
+	}
+	wu := m.Unembedding()
+	scores := make([]float64, c.DVocab)
+	ids := make([]int, c.DVocab)
+	for t := range scores {
+		scores[t] = dlaDot(wu.Row(t), v)
+		ids[t] = t
+	}
+	sort.SliceStable(ids, func(a, b int) bool { return scores[ids[a]] > scores[ids[b]] })
+	return scores, ids
+}
+
+// decodeCheckList compares a decoded list with the brute-force ranking (ascending for a bottom
+// list). A different id at some rank is accepted only for a near-tie.
+func decodeCheckList(t *testing.T, what string, got []DecodedToken, scores []float64, ranked []int, k int) {
+	t.Helper()
+	if len(got) != k {
+		t.Fatalf("%s: %d tokens, want %d", what, len(got), k)
+	}
+	for r, g := range got {
+		want := ranked[r]
+		tol := 1e-4 * (1 + math.Abs(scores[want]))
+		if math.Abs(float64(g.Score)-scores[want]) > tol {
+			t.Fatalf("%s rank %d: score %.6g, brute force %.6g (token %d)", what, r, g.Score, scores[want], want)
+		}
+		if g.ID != want && math.Abs(scores[g.ID]-scores[want]) > tol {
+			t.Fatalf("%s rank %d: token %d (%.6g), brute force token %d (%.6g)", what, r, g.ID, scores[g.ID], want, scores[want])
+		}
+	}
+}
+
+func TestDecodeMatchesBruteForce(t *testing.T) {
+	names, models := dlaTinyModels(t, true)
+	for _, name := range names {
+		m := models[name]
+		c := m.Config
+		for _, tc := range []struct {
+			k, chunk int
+			norm     bool
+		}{{5, 0, true}, {3, 7, false}, {c.DVocab + 10, 0, true}} {
+			got, err := DecodeNeurons(m, DecodeOptions{K: tc.k, NormWeight: tc.norm, ChunkSize: tc.chunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != c.NLayers*c.DMLP {
+				t.Fatalf("%s: %d decodings, want %d", name, len(got), c.NLayers*c.DMLP)
+			}
+			k := min(tc.k, c.DVocab)
+			vec := make([]float32, c.DModel)
+			for n, nd := range got {
+				l, i := n/c.DMLP, n%c.DMLP
+				if nd.Layer != l || nd.Index != i {
+					t.Fatalf("%s: entry %d is layer %d neuron %d", name, n, nd.Layer, nd.Index)
+				}
+				w := m.MLP(l)
+				type dirLists struct {
+					what        string
+					get         func([]float32, int)
+					top, bottom []DecodedToken
+				}
+				lists := []dirLists{{"read", w.ReadDirection, nd.ReadTop, nd.ReadBottom}, {"write", w.WriteDirection, nd.WriteTop, nd.WriteBottom}}
+				if c.Gated {
+					lists = append(lists, dirLists{"up", w.UpDirection, nd.UpTop, nd.UpBottom})
+				} else if nd.UpTop != nil || nd.UpBottom != nil {
+					t.Fatalf("%s: up lists on an ungated MLP", name)
+				}
+				for _, dl := range lists {
+					dl.get(vec, i)
+					scores, ranked := decodeBruteForce(m, vec, tc.norm)
+					asc := append([]int(nil), ranked...)
+					sort.SliceStable(asc, func(a, b int) bool { return scores[asc[a]] < scores[asc[b]] })
+					what := name + " " + dl.what
+					decodeCheckList(t, what+" top", dl.top, scores, ranked, k)
+					decodeCheckList(t, what+" bottom", dl.bottom, scores, asc, k)
+				}
+			}
+		}
+	}
+}
+
+func TestDecodeOptions(t *testing.T) {
+	_, models := dlaTinyModels(t, false)
+	m := models["llama"]
+	c := m.Config
+	var calls, lastDone, lastTotal int
+	got, err := DecodeNeurons(m, DecodeOptions{K: 2, Layers: []int{1}, Directions: []DecodeDirection{DecodeUp}, ChunkSize: 10,
+		Progress: func(done, total int) { calls, lastDone, lastTotal = calls+1, done, total }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != c.DMLP || got[0].Layer != 1 || got[0].UpTop == nil || got[0].ReadTop != nil || got[0].WriteBottom != nil {
+		t.Fatalf("unexpected decodings: %d, first %+v", len(got), got[0])
+	}
+	if calls != (c.DMLP+9)/10 || lastDone != c.DMLP || lastTotal != c.DMLP {
+		t.Errorf("progress: %d calls, last %d/%d", calls, lastDone, lastTotal)
+	}
+	// Layer by layer through the callback, and a callback error stops the run.
+	stop := errors.New("stop")
+	layers := 0
+	err = DecodeNeuronsFunc(m, DecodeOptions{K: 1}, func(l []NeuronDecoding) error {
+		layers++
+		if len(l) != c.DMLP {
+			t.Errorf("layer of %d decodings", len(l))
+		}
+		return stop
+	})
+	if err != stop || layers != 1 {
+		t.Errorf("callback error: got %v after %d layers", err, layers)
+	}
+	for _, bad := range []DecodeOptions{
+		{K: 0}, {K: -1}, {K: 3, Layers: []int{2}}, {K: 3, Layers: []int{-1}},
+		{K: 3, Directions: []DecodeDirection{DecodeWrite, DecodeWrite}}, {K: 3, Directions: []DecodeDirection{7}},
+	} {
+		if _, err := DecodeNeurons(m, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+	if _, err := DecodeNeurons(models["gpt2"], DecodeOptions{K: 3, Directions: []DecodeDirection{DecodeUp}}); err == nil {
+		t.Error("up direction of GPT-2: no error")
+	}
+}
+
+func TestTokenSelectorTies(t *testing.T) {
+	sel := newTokenSelector(3)
+	nan := float32(math.NaN())
+	top, bottom := sel.scan([]float32{nan, 1, 5, 5, 0, 5, 1, -2, nan})
+	want := []DecodedToken{{2, 5}, {3, 5}, {5, 5}}
+	wantB := []DecodedToken{{7, -2}, {4, 0}, {1, 1}}
+	for i := range want {
+		if top[i] != want[i] || bottom[i] != wantB[i] {
+			t.Fatalf("top %v bottom %v, want %v and %v", top, bottom, want, wantB)
+		}
+	}
+	top, bottom = sel.scan([]float32{nan, 2})
+	if len(top) != 1 || top[0] != (DecodedToken{1, 2}) || len(bottom) != 1 {
+		t.Fatalf("short row: %v %v", top, bottom)
+	}
+}
+
+// BenchmarkDecodeGPT2Small maps every neuron of a GPT-2-small-shaped model (random weights):
+// 12 layers × 3072 neurons, read and write directions, through the 50257-token unembedding,
+// top and bottom 10 tokens each, with the final norm weight.
+func BenchmarkDecodeGPT2Small(b *testing.B) {
+	cfg, err := model.PresetConfig("gpt2-small")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.NewRandom(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vectors := 2 * cfg.NLayers * cfg.DMLP
+	flops := 2 * float64(vectors) * float64(cfg.DVocab) * float64(cfg.DModel)
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeNeurons(m, DecodeOptions{K: 10, NormWeight: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sec := time.Since(t0).Seconds() / float64(b.N)
+	b.ReportMetric(sec, "s/model")
+	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+	b.Logf("%s BLAS: %d vectors of GPT-2 small decoded in %.2f s (%.0f GFLOP/s)", linalg.Backend(), vectors, sec, flops/sec/1e9)
+}
+
+// BenchmarkDecodeGPT2SmallLayer is one layer of BenchmarkDecodeGPT2Small (a twelfth of it).
+func BenchmarkDecodeGPT2SmallLayer(b *testing.B) {
+	cfg, err := model.PresetConfig("gpt2-small")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.NewRandom(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeNeurons(m, DecodeOptions{K: 10, NormWeight: true, Layers: []int{5}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(time.Since(t0).Seconds()/float64(b.N), "s/layer")
+}
