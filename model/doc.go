@@ -13,7 +13,28 @@
 //	res, err := m.Forward(b, hooks.Capture("blocks.*.mlp.hook_post"))
 //	post, _ := res.Cache.GetName("blocks.3.mlp.hook_post") // [batch, pos, d_mlp]
 //
-// Generate continues prompts greedily with a KV cache.
+// Generate continues prompts greedily with a KV cache; ForwardKV continues any cache.
+//
+// # Gradients
+//
+// Gradient runs a batch forward, evaluates a Metric (LogProb, Prob, Logit, LogitDiff,
+// MeanLogProb of a target at one row and position, or of every row: AllRows) and
+// backpropagates it exactly, returning ∂metric/∂activation at any hook points:
+//
+//	g, err := m.Gradient(b, model.Prob(0, 4, tok), []hooks.Point{hooks.At(3, hooks.MLPPost)})
+//	grad := g.Grads[hooks.At(3, hooks.MLPPost)] // [batch, pos, d_mlp]
+//
+// Edits in its hook options apply in the forward pass (integrated gradients scale an
+// activation that way) and count as the identity in the backward pass. GradientFrom starts
+// the forward pass at blocks.L.hook_resid_pre from a cached residual (and, optionally, a KV
+// cache of earlier positions: KVCache.Fork), so attributing layer L runs only layers >= L.
+// WeightGradients returns the mean next-token cross-entropy and its gradient for every
+// weight tensor by HF name.
+//
+// The forward pass with a tape (tape.go) keeps per block what the backward pass reads; plain
+// Forward runs without one and is unchanged by it. Every kernel in ops.go is an xxxForward /
+// xxxBackward pair (backward accumulates into its d-buffers), and each architecture's
+// blockBackward sits next to its block; backward.go walks them in reverse.
 //
 // # Shapes
 //

@@ -70,6 +70,15 @@ func geluTanh32(x float32) float32 {
 	return x / (1 + exp32(-2*u))
 }
 
+// geluTanhDeriv32 returns geluTanh32(x) and its derivative
+// σ(2u) + x·σ(2u)·(1−σ(2u))·2·u'(x), u'(x) = sqrt(2/π)(1 + 3·0.044715x²).
+func geluTanhDeriv32(x float32) (y, dy float32) {
+	u := 0.7978845608028654 * (x + 0.044715*x*x*x)
+	s := 1 / (1 + exp32(-2*u)) // exp32 saturates to +Inf, so s -> 0 for very negative u
+	du := 0.7978845608028654 * (1 + 3*0.044715*x*x)
+	return geluTanh32(x), s + x*s*(1-s)*2*du
+}
+
 // silu32 is x·sigmoid(x).
 func silu32(x float32) float32 {
 	if x < -87 {
@@ -78,12 +87,33 @@ func silu32(x float32) float32 {
 	return x / (1 + exp32(-x))
 }
 
+// siluDeriv32 returns silu32(x) and its derivative σ(x)·(1 + x·(1−σ(x))).
+func siluDeriv32(x float32) (y, dy float32) {
+	s := 1 / (1 + exp32(-x))
+	return silu32(x), s * (1 + x*(1-s))
+}
+
 // erfGELU is the exact GELU 0.5·x·(1+erf(x/√2)), in float64 (no float32 erf is needed yet).
 func erfGELU(x float32) float32 {
 	return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
 }
 
+// erfGELUDeriv returns erfGELU(x) and its derivative Φ(x) + x·φ(x), in float64.
+func erfGELUDeriv(x float32) (y, dy float32) {
+	v := float64(x)
+	d := 0.5*(1+math.Erf(v/math.Sqrt2)) + v*math.Exp(-v*v/2)/math.Sqrt(2*math.Pi)
+	return erfGELU(x), float32(d)
+}
+
 func relu32(x float32) float32 { return max(x, 0) }
+
+// reluDeriv32 returns relu32(x) and its derivative (0 at x = 0, as PyTorch).
+func reluDeriv32(x float32) (y, dy float32) {
+	if x > 0 {
+		return x, 1
+	}
+	return relu32(x), 0
+}
 
 // act32 returns the float32 activation function for a config's activation name.
 func act32(act string) func(float32) float32 {
@@ -96,6 +126,22 @@ func act32(act string) func(float32) float32 {
 		return silu32
 	case "relu":
 		return relu32
+	}
+	panic("model: unknown activation " + act)
+}
+
+// actDeriv32 returns, for a config's activation name, the function giving act(x) (exactly as
+// act32 computes it) and act'(x).
+func actDeriv32(act string) func(float32) (float32, float32) {
+	switch act {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		return geluTanhDeriv32
+	case "gelu":
+		return erfGELUDeriv
+	case "silu":
+		return siluDeriv32
+	case "relu":
+		return reluDeriv32
 	}
 	panic("model: unknown activation " + act)
 }

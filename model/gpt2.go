@@ -105,11 +105,28 @@ func (g *gpt2) embed(r *run) {
 	r.embedTokens(g.WTE, 0)
 	r.fire(hooks.Global(hooks.Embed), r.x, d)
 	pe := r.h // scratch: position embeddings [n, d_model]
-	for i, p := range r.pos {
-		copy(pe[i*d:(i+1)*d], g.WPE.Data[p*d:(p+1)*d])
-	}
+	embedForward(pe, g.WPE.Data, r.pos, 0, r.c.MaxPos, d)
 	r.fire(hooks.Global(hooks.PosEmbed), pe, d)
 	addTo(r.x, pe)
+}
+
+func (g *gpt2) embedBackward(k *back) {
+	r, d := k.r, k.r.c.DModel
+	k.emit(hooks.Global(hooks.Embed), k.dx, d)
+	k.emit(hooks.Global(hooks.PosEmbed), k.dx, d)
+	if k.dw != nil {
+		embedBackward(k.grad(g.WTE), k.dx, r.ids, 0, r.c.DVocab, d)
+		embedBackward(k.grad(g.WPE), k.dx, r.pos, 0, r.c.MaxPos, d)
+	}
+}
+
+// gpt2QKV views c_attn's output [n, 3·d_model] as q | k | v column blocks.
+func gpt2QKV(buf []float32, c *Config) (q, k, v headView) {
+	d := c.DModel
+	q = headView{Data: buf, Off: 0, RowStride: 3 * d, HeadStride: c.DHead}
+	k = headView{Data: buf, Off: d, RowStride: 3 * d, HeadStride: c.DHead}
+	v = headView{Data: buf, Off: 2 * d, RowStride: 3 * d, HeadStride: c.DHead}
+	return q, k, v
 }
 
 func (g *gpt2) block(r *run, l int) {
@@ -118,9 +135,7 @@ func (g *gpt2) block(r *run, l int) {
 	d := c.DModel
 	r.norm(r.h, w.Ln1W, w.Ln1B)
 	linearForward(r.qkv, r.h, w.CAttnW, w.CAttnB, r.n)
-	q := headView{Data: r.qkv, Off: 0, RowStride: 3 * d, HeadStride: c.DHead}
-	k := headView{Data: r.qkv, Off: d, RowStride: 3 * d, HeadStride: c.DHead}
-	v := headView{Data: r.qkv, Off: 2 * d, RowStride: 3 * d, HeadStride: c.DHead}
+	q, k, v := gpt2QKV(r.qkv, c)
 	r.attention(l, q, k, v)
 	linearForward(r.attn, r.z, w.CProjW, w.CProjB, r.n)
 	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
@@ -129,6 +144,32 @@ func (g *gpt2) block(r *run, l int) {
 	r.norm(r.h, w.Ln2W, w.Ln2B)
 	r.mlpForward(l, r.h, w.FcW, w.FcB, nil, nil, w.ProjW, w.ProjB)
 	addTo(r.x, r.mlp)
+}
+
+// blockBackward is block's backward: k.dx holds d hook_resid_post on entry and
+// d hook_resid_pre on return.
+func (g *gpt2) blockBackward(k *back, l int) {
+	w, bt := &g.Layers[l], &k.r.tape.layers[l]
+	c, n, d := k.r.c, k.r.n, k.r.c.DModel
+	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
+	clear(k.dh)
+	k.mlp(l, k.dh, k.dx, k.normOut(bt.norms[1], w.Ln2W, w.Ln2B), w.FcW, w.FcB, nil, nil, w.ProjW, w.ProjB)
+	if k.done() {
+		return
+	}
+	k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B)
+	k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
+	q, _, _ := gpt2QKV(bt.qkv, c)
+	dq, dk, dv := gpt2QKV(k.dqkv, c)
+	clear(k.dqkv)
+	k.attention(l, k.dx, q, dq, dk, dv, w.CProjW, w.CProjB)
+	if k.done() {
+		return
+	}
+	clear(k.dh)
+	linearBackward(k.dh, k.grad(w.CAttnW), k.grad(w.CAttnB), k.dqkv, k.normOut(bt.norms[0], w.Ln1W, w.Ln1B), w.CAttnW, n)
+	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B)
+	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 
 func (g *gpt2) finalNorm() (w, b *Param) { return g.LnF, g.LnFB }

@@ -83,15 +83,30 @@ func (m *neox) embed(r *run) {
 	r.fire(hooks.Global(hooks.Embed), r.x, r.c.DModel)
 }
 
+func (m *neox) embedBackward(k *back) {
+	r := k.r
+	k.emit(hooks.Global(hooks.Embed), k.dx, r.c.DModel)
+	if k.dw != nil {
+		embedBackward(k.grad(m.Embed), k.dx, r.ids, 0, r.c.DVocab, r.c.DModel)
+	}
+}
+
+// neoxQKV views query_key_value's output [n, n_heads, 3, d_head] as per-head q, k, v.
+func neoxQKV(buf []float32, c *Config) (q, k, v headView) {
+	d, dh := c.DModel, c.DHead
+	q = headView{Data: buf, Off: 0, RowStride: 3 * d, HeadStride: 3 * dh}
+	k = headView{Data: buf, Off: dh, RowStride: 3 * d, HeadStride: 3 * dh}
+	v = headView{Data: buf, Off: 2 * dh, RowStride: 3 * d, HeadStride: 3 * dh}
+	return q, k, v
+}
+
 func (m *neox) block(r *run, l int) {
 	w := &m.Layers[l]
 	c := r.c
-	d, dh := c.DModel, c.DHead
+	d := c.DModel
 	r.norm(r.h, w.Ln1W, w.Ln1B)
 	linearForward(r.qkv, r.h, w.QKV, w.QKVB, r.n)
-	q := headView{Data: r.qkv, Off: 0, RowStride: 3 * d, HeadStride: 3 * dh}
-	k := headView{Data: r.qkv, Off: dh, RowStride: 3 * d, HeadStride: 3 * dh}
-	v := headView{Data: r.qkv, Off: 2 * dh, RowStride: 3 * d, HeadStride: 3 * dh}
+	q, k, v := neoxQKV(r.qkv, c)
 	r.attention(l, q, k, v)
 	linearForward(r.attn, r.z, w.Dense, w.DB, r.n)
 	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
@@ -107,6 +122,42 @@ func (m *neox) block(r *run, l int) {
 	r.norm(r.h, w.Ln2W, w.Ln2B)
 	r.mlpForward(l, r.h, w.In, w.InB, nil, nil, w.Out, w.OutB)
 	addTo(r.x, r.mlp)
+}
+
+// blockBackward is block's backward: k.dx holds d hook_resid_post on entry and
+// d hook_resid_pre on return. With the parallel residual, d hook_resid_post is also
+// d hook_mlp_out and d hook_attn_out, and both norms (which read resid_pre) add into dx.
+func (m *neox) blockBackward(k *back, l int) {
+	w, bt := &m.Layers[l], &k.r.tape.layers[l]
+	c, n, d := k.r.c, k.r.n, k.r.c.DModel
+	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
+	dMLP := k.dh
+	if c.ParallelResidual {
+		dMLP = k.dh2
+	}
+	clear(dMLP)
+	k.mlp(l, dMLP, k.dx, k.normOut(bt.norms[1], w.Ln2W, w.Ln2B), w.In, w.InB, nil, nil, w.Out, w.OutB)
+	if k.done() {
+		return
+	}
+	if !c.ParallelResidual {
+		k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B)
+		k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
+	}
+	q, _, _ := neoxQKV(bt.qkv, c)
+	dq, dk, dv := neoxQKV(k.dqkv, c)
+	clear(k.dqkv)
+	k.attention(l, k.dx, q, dq, dk, dv, w.Dense, w.DB)
+	if k.done() {
+		return
+	}
+	clear(k.dh)
+	linearBackward(k.dh, k.grad(w.QKV), k.grad(w.QKVB), k.dqkv, k.normOut(bt.norms[0], w.Ln1W, w.Ln1B), w.QKV, n)
+	if c.ParallelResidual {
+		k.normBackward(k.dx, k.dh2, bt.norms[1], w.Ln2W, w.Ln2B)
+	}
+	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B)
+	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 
 func (m *neox) finalNorm() (w, b *Param) { return m.FinalW, m.FinalB }

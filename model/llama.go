@@ -108,19 +108,33 @@ func (m *llama) embed(r *run) {
 	r.fire(hooks.Global(hooks.Embed), r.x, r.c.DModel)
 }
 
+func (m *llama) embedBackward(k *back) {
+	r := k.r
+	k.emit(hooks.Global(hooks.Embed), k.dx, r.c.DModel)
+	if k.dw != nil {
+		embedBackward(k.grad(m.Embed), k.dx, r.ids, m.embedScale, r.c.DVocab, r.c.DModel)
+	}
+}
+
+// llamaQKV views the projections buffer as q [n, q_dim], then k and v [n, kv_dim].
+func llamaQKV(buf []float32, c *Config, n int) (q, k, v headView) {
+	qd, kvd := c.QDim(), c.KVDim()
+	q = headView{Data: buf[:n*qd], RowStride: qd, HeadStride: c.DHead}
+	k = headView{Data: buf[n*qd : n*(qd+kvd)], RowStride: kvd, HeadStride: c.DHead}
+	v = headView{Data: buf[n*(qd+kvd):], RowStride: kvd, HeadStride: c.DHead}
+	return q, k, v
+}
+
 func (m *llama) block(r *run, l int) {
 	w := &m.Layers[l]
 	c := r.c
-	d, qd, kvd := c.DModel, c.QDim(), c.KVDim()
+	d := c.DModel
 	r.norm(r.h, w.InNorm, nil)
-	q, k, v := r.qkv[:r.n*qd], r.qkv[r.n*qd:r.n*(qd+kvd)], r.qkv[r.n*(qd+kvd):]
-	linearForward(q, r.h, w.Q, w.QB, r.n)
-	linearForward(k, r.h, w.K, w.KB, r.n)
-	linearForward(v, r.h, w.V, w.VB, r.n)
-	r.attention(l,
-		headView{Data: q, RowStride: qd, HeadStride: c.DHead},
-		headView{Data: k, RowStride: kvd, HeadStride: c.DHead},
-		headView{Data: v, RowStride: kvd, HeadStride: c.DHead})
+	q, k, v := llamaQKV(r.qkv, c, r.n)
+	linearForward(q.Data, r.h, w.Q, w.QB, r.n)
+	linearForward(k.Data, r.h, w.K, w.KB, r.n)
+	linearForward(v.Data, r.h, w.V, w.VB, r.n)
+	r.attention(l, q, k, v)
 	linearForward(r.attn, r.z, w.O, w.OB, r.n)
 	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
 	addTo(r.x, r.attn)
@@ -128,6 +142,35 @@ func (m *llama) block(r *run, l int) {
 	r.norm(r.h, w.PostNorm, nil)
 	r.mlpForward(l, r.h, w.Gate, w.GateB, w.Up, w.UpB, w.Down, w.DownB)
 	addTo(r.x, r.mlp)
+}
+
+// blockBackward is block's backward: k.dx holds d hook_resid_post on entry and
+// d hook_resid_pre on return.
+func (m *llama) blockBackward(k *back, l int) {
+	w, bt := &m.Layers[l], &k.r.tape.layers[l]
+	c, n, d := k.r.c, k.r.n, k.r.c.DModel
+	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
+	clear(k.dh)
+	k.mlp(l, k.dh, k.dx, k.normOut(bt.norms[1], w.PostNorm, nil), w.Gate, w.GateB, w.Up, w.UpB, w.Down, w.DownB)
+	if k.done() {
+		return
+	}
+	k.normBackward(k.dx, k.dh, bt.norms[1], w.PostNorm, nil)
+	k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
+	q, _, _ := llamaQKV(bt.qkv, c, n)
+	dq, dk, dv := llamaQKV(k.dqkv, c, n)
+	clear(k.dqkv)
+	k.attention(l, k.dx, q, dq, dk, dv, w.O, w.OB)
+	if k.done() {
+		return
+	}
+	h := k.normOut(bt.norms[0], w.InNorm, nil)
+	clear(k.dh)
+	linearBackward(k.dh, k.grad(w.Q), k.grad(w.QB), dq.Data, h, w.Q, n)
+	linearBackward(k.dh, k.grad(w.K), k.grad(w.KB), dk.Data, h, w.K, n)
+	linearBackward(k.dh, k.grad(w.V), k.grad(w.VB), dv.Data, h, w.V, n)
+	k.normBackward(k.dx, k.dh, bt.norms[0], w.InNorm, nil)
+	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 
 func (m *llama) finalNorm() (w, b *Param) { return m.Norm, nil }

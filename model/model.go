@@ -32,7 +32,9 @@ type Model struct {
 // network is one architecture's weights and block computation.
 type network interface {
 	embed(r *run)
+	embedBackward(k *back)
 	block(r *run, l int)
+	blockBackward(k *back, l int)
 	finalNorm() (w, b *Param)
 	unembedding() *Param // [d_vocab, d_model]
 	mlp(l int) MLPWeights

@@ -9,7 +9,8 @@ import (
 )
 
 // Kernels shared by every architecture. Shapes: N = batch·pos rows, row-major; outputs first,
-// inputs next, sizes last. Reductions accumulate in float64.
+// inputs next, sizes last. Reductions accumulate in float64. Each xxxBackward follows its
+// xxxForward and accumulates (+=) into its d-buffers (d = gradient of the final scalar).
 
 // linearForward computes out[N, out] = x[N, in] · W + b for an HF weight W stored either as
 // nn.Linear [out, in] (W is used transposed) or as GPT-2 Conv1D [in, out].
@@ -34,6 +35,35 @@ func linearForward(out, x []float32, w, b *Param, n int) {
 		ldb = outDim
 	}
 	linalg.Gemm(blas.NoTrans, tB, n, outDim, in, 1, x, in, w.Data, ldb, beta, out, outDim)
+}
+
+// linearBackward is linearForward's backward. It accumulates dx[N, in] += dout[N, out]·W,
+// dw += doutᵀ·x (in W's stored layout: [out, in], or [in, out] for Conv1D) and
+// db[out] += Σ_rows dout. Any of dx, dw, db may be nil to skip it; x is read only for dw.
+func linearBackward(dx, dw, db, dout, x []float32, w *Param, n int) {
+	in, outDim := w.In(), w.Out()
+	if len(dout) < n*outDim || (dx != nil && len(dx) < n*in) || (dw != nil && len(x) < n*in) {
+		panic("model: linearBackward buffer too small")
+	}
+	if dx != nil {
+		if w.InOut {
+			linalg.Gemm(blas.NoTrans, blas.Trans, n, in, outDim, 1, dout, outDim, w.Data, outDim, 1, dx, in)
+		} else {
+			linalg.Gemm(blas.NoTrans, blas.NoTrans, n, in, outDim, 1, dout, outDim, w.Data, in, 1, dx, in)
+		}
+	}
+	if dw != nil {
+		if w.InOut {
+			linalg.Gemm(blas.Trans, blas.NoTrans, in, outDim, n, 1, x, in, dout, outDim, 1, dw, outDim)
+		} else {
+			linalg.Gemm(blas.Trans, blas.NoTrans, outDim, in, n, 1, dout, outDim, x, in, 1, dw, in)
+		}
+	}
+	if db != nil {
+		for i := 0; i < n; i++ {
+			addTo(db, dout[i*outDim:(i+1)*outDim])
+		}
+	}
 }
 
 // layerNormForward: normed = (x-mean)/scale, out = normed·w + b, scale = sqrt(var + eps).
@@ -68,6 +98,13 @@ func layerNormForward(out, normed, scale, x, w, b []float32, eps float64, n, c i
 	})
 }
 
+// layerNormBackward is layerNormForward's backward, from the saved normed rows x̂ and
+// divisors s: dx̂ = dout·w, dw += Σ_rows dout·x̂, db += Σ_rows dout, and
+// dx += (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) / s. dw and db may be nil.
+func layerNormBackward(dx, dw, db, dout, normed, scale, w []float32, n, c int) {
+	normBackward(dx, dw, db, dout, normed, scale, w, false, true, n, c)
+}
+
 // rmsNormForward: normed = x/scale, out = normed·w (or normed·(1+w)), scale = sqrt(mean(x²) + eps).
 func rmsNormForward(out, normed, scale, x, w []float32, plusOne bool, eps float64, n, c int) {
 	linalg.Parallel(n, 16, func(lo, hi int) {
@@ -93,6 +130,54 @@ func rmsNormForward(out, normed, scale, x, w []float32, plusOne bool, eps float6
 			}
 		}
 	})
+}
+
+// rmsNormBackward is rmsNormForward's backward: dx̂ = dout·w (or dout·(1+w)),
+// dw += Σ_rows dout·x̂, dx += (dx̂ − x̂·mean(dx̂·x̂)) / s. dw may be nil.
+func rmsNormBackward(dx, dw, dout, normed, scale, w []float32, plusOne bool, n, c int) {
+	normBackward(dx, dw, nil, dout, normed, scale, w, plusOne, false, n, c)
+}
+
+// normBackward is the backward of both norms. With x̂ = (x − mean)/s (LayerNorm, center) or
+// x/s (RMSNorm) and ∂s/∂x_k = x̂_k/C, the Jacobian is ∂x̂_j/∂x_k = (δ_jk − [center]/C − x̂_j·x̂_k/C)/s.
+func normBackward(dx, dw, db, dout, normed, scale, w []float32, plusOne, center bool, n, c int) {
+	linalg.Parallel(n, 16, func(lo, hi int) {
+		dn := make([]float32, c)
+		for i := lo; i < hi; i++ {
+			g := dout[i*c : (i+1)*c]
+			xh := normed[i*c : (i+1)*c]
+			var sum, dot float64
+			for j, v := range g {
+				wj := w[j]
+				if plusOne {
+					wj++
+				}
+				dn[j] = v * wj
+				sum += float64(dn[j])
+				dot += float64(dn[j]) * float64(xh[j])
+			}
+			mean, mdot := sum/float64(c), dot/float64(c)
+			if !center {
+				mean = 0
+			}
+			inv := 1 / float64(scale[i])
+			d := dx[i*c : (i+1)*c]
+			for j := range d {
+				d[j] += float32((float64(dn[j]) - mean - float64(xh[j])*mdot) * inv)
+			}
+		}
+	})
+	for i := 0; i < n && (dw != nil || db != nil); i++ {
+		for j := 0; j < c; j++ {
+			g := dout[i*c+j]
+			if dw != nil {
+				dw[j] += g * normed[i*c+j]
+			}
+			if db != nil {
+				db[j] += g
+			}
+		}
+	}
 }
 
 // normApply recomputes a norm's output from its (possibly edited) scale: used by the final norm,
@@ -149,6 +234,23 @@ func activationForward(out, x, up []float32, act string) {
 	})
 }
 
+// activationBackward is activationForward's backward: dx += dout·act'(x)·up (up = 1 when
+// nil) and, for gated MLPs, dup += dout·act(x).
+func activationBackward(dx, dup, dout, x, up []float32, act string) {
+	f := actDeriv32(act)
+	linalg.Parallel(len(x), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y, dy := f(x[i])
+			if up == nil {
+				dx[i] += dout[i] * dy
+				continue
+			}
+			dx[i] += dout[i] * dy * up[i]
+			dup[i] += dout[i] * y
+		}
+	})
+}
+
 // knownActs are the activations act32 implements, as config.json spells them.
 var knownActs = map[string]bool{"gelu_new": true, "gelu_pytorch_tanh": true, "gelu_fast": true, "gelu": true, "silu": true, "relu": true}
 
@@ -190,6 +292,25 @@ func ropeForward(x []float32, off, rowStride, headStride, heads, rot int, cos, s
 	}
 }
 
+// ropeBackward is ropeForward's backward, in place on the gradient of the rotated values: it
+// applies the transposed rotation (d1, d2) -> (d1·cos + d2·sin, d2·cos − d1·sin). (The one
+// kernel that transforms instead of accumulating, like its forward.)
+func ropeBackward(dx []float32, off, rowStride, headStride, heads, rot int, cos, sin []float32, n int) {
+	half := rot / 2
+	for r := 0; r < n; r++ {
+		c := cos[r*half : (r+1)*half]
+		s := sin[r*half : (r+1)*half]
+		for h := 0; h < heads; h++ {
+			v := dx[r*rowStride+off+h*headStride:]
+			for i := 0; i < half; i++ {
+				d1, d2 := v[i], v[i+half]
+				v[i] = d1*c[i] + d2*s[i]
+				v[i+half] = d2*c[i] - d1*s[i]
+			}
+		}
+	}
+}
+
 // headView locates per-head slices inside a row-major buffer: head h of row r starts at
 // Data[r*RowStride + Off + h*HeadStride] and has d_head contiguous values.
 type headView struct {
@@ -200,8 +321,9 @@ type headView struct {
 // attentionForward computes z[N, n_heads·d_head] = softmax(q·kᵀ/sqrt(d_head) + mask)·v for every
 // batch row and head. Keys and values come from kv ([batch, kvLen, n_kv_heads·d_head]); the
 // T queries of batch b sit at absolute cache positions past..past+T-1 and see key j when
-// j <= past+i and keyMask[b*kvLen+j]. A query that sees no key gets z = 0.
-func attentionForward(z []float32, q headView, kv *layerKV, keyMask []bool, c *Config, b, t, past int) {
+// j <= past+i and keyMask[b*kvLen+j]. A query that sees no key gets z = 0. When probs is not
+// nil, the attention probabilities are kept there, [batch, n_heads, pos, past+pos].
+func attentionForward(z, probs []float32, q headView, kv *layerKV, keyMask []bool, c *Config, b, t, past int) {
 	nh, dh, g := c.NHeads, c.DHead, c.NHeads/c.NKVHeads
 	kvDim := c.KVDim()
 	tk := past + t
@@ -210,6 +332,9 @@ func attentionForward(z []float32, q headView, kv *layerKV, keyMask []bool, c *C
 	linalg.Parallel(b*nh, 1, func(lo, hi int) {
 		scores := make([]float32, t*tk)
 		for bh := lo; bh < hi; bh++ {
+			if probs != nil {
+				scores = probs[bh*t*tk : (bh+1)*t*tk]
+			}
 			bi, h := bh/nh, bh%nh
 			kvh := h / g
 			qOff := bi*t*q.RowStride + q.Off + h*q.HeadStride
@@ -221,6 +346,40 @@ func attentionForward(z []float32, q headView, kv *layerKV, keyMask []bool, c *C
 			}
 			zOff := bi*t*nh*dh + h*dh
 			impl.Sgemm(blas.NoTrans, blas.NoTrans, t, dh, tk, 1, scores, tk, kv.v[kOff:], kvDim, 0, z[zOff:], nh*dh)
+		}
+	})
+}
+
+// attentionBackward is attentionForward's backward for the probabilities p it kept. Per batch
+// row and head, with dz the gradient of z: dp = dz·vᵀ, dv += pᵀ·dz, ds = p ⊙ (dp − rowsum(p ⊙ dp))
+// (softmax backward; masked entries have p = 0 and get none), dq += ds·k/sqrt(d_head) and
+// dk += dsᵀ·q/sqrt(d_head). dq is written through a headView like q's; dk and dv have the KV
+// cache's layout [batch, kvLen, n_kv_heads·d_head] and sum over the heads of a GQA group.
+func attentionBackward(dq headView, dk, dv, dz, probs []float32, q headView, kv *layerKV, c *Config, b, t, past int) {
+	nh, dh, g := c.NHeads, c.DHead, c.NHeads/c.NKVHeads
+	kvDim := c.KVDim()
+	tk := past + t
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	impl := blas32.Implementation()
+	// One task per (batch row, kv head) owns that head's dk and dv rows: no write is shared.
+	linalg.Parallel(b*c.NKVHeads, 1, func(lo, hi int) {
+		dp := make([]float32, t*tk)
+		for bk := lo; bk < hi; bk++ {
+			bi, kvh := bk/c.NKVHeads, bk%c.NKVHeads
+			kOff := bi*kv.cap*kvDim + kvh*dh
+			for h := kvh * g; h < (kvh+1)*g; h++ {
+				p := probs[(bi*nh+h)*t*tk : (bi*nh+h+1)*t*tk]
+				zOff := bi*t*nh*dh + h*dh
+				qOff := bi*t*q.RowStride + q.Off + h*q.HeadStride
+				dqOff := bi*t*dq.RowStride + dq.Off + h*dq.HeadStride
+				impl.Sgemm(blas.NoTrans, blas.Trans, t, tk, dh, 1, dz[zOff:], nh*dh, kv.v[kOff:], kvDim, 0, dp, tk)
+				impl.Sgemm(blas.Trans, blas.NoTrans, tk, dh, t, 1, p, tk, dz[zOff:], nh*dh, 1, dv[kOff:], kvDim)
+				for i := 0; i < t; i++ {
+					softmaxBackward(dp[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk])
+				}
+				impl.Sgemm(blas.NoTrans, blas.NoTrans, t, dh, tk, scale, dp, tk, kv.k[kOff:], kvDim, 1, dq.Data[dqOff:], dq.RowStride)
+				impl.Sgemm(blas.Trans, blas.NoTrans, tk, dh, t, scale, dp, tk, q.Data[qOff:], q.RowStride, 1, dk[kOff:], kvDim)
+			}
 		}
 	})
 }
@@ -253,9 +412,86 @@ func softmaxMasked(row []float32, mask []bool, last int) {
 	}
 }
 
-// addTo adds src into dst elementwise.
+// softmaxBackward replaces dp, the gradient of a softmax output row p, with the gradient of its
+// input: ds_j = p_j·(dp_j − Σ_k p_k·dp_k). Entries softmaxMasked zeroed get 0.
+func softmaxBackward(dp, p []float32) {
+	var dot float64
+	for j, v := range p {
+		dot += float64(v) * float64(dp[j])
+	}
+	d := float32(dot)
+	for j, v := range p {
+		dp[j] = v * (dp[j] - d)
+	}
+}
+
+// logSoftmaxForward returns lse = log Σ_v exp(x_v) for one logits row (float64 sum) and, when
+// out is not nil, writes out_v = x_v − lse.
+func logSoftmaxForward(out, x []float32) float64 {
+	mx := x[0]
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range x {
+		sum += float64(exp32(v - mx))
+	}
+	lse := float64(mx) + math.Log(sum)
+	for i := range out {
+		out[i] = float32(float64(x[i]) - lse)
+	}
+	return lse
+}
+
+// logSoftmaxBackward is logSoftmaxForward's backward for the gradient g of one output entry,
+// log_softmax(x)[tok]: dx_v += g·(δ_v,tok − exp(x_v − lse)).
+func logSoftmaxBackward(dx, x []float32, lse float64, tok int, g float64) {
+	gf := float32(g)
+	for v, xv := range x {
+		dx[v] -= gf * exp32(float32(float64(xv)-lse))
+	}
+	dx[tok] += gf
+}
+
+// addTo adds src into dst elementwise: the residual add. Its backward is the identity for both
+// summands, which is why block backwards let the skip path and the branch read the same d-buffer.
 func addTo(dst, src []float32) {
 	for i, v := range src {
 		dst[i] += v
+	}
+}
+
+// embedForward writes out[N, C] = scale·w[id] (scale 0 means 1) for the rows' ids; an id
+// outside [0, vocab) (a masked pad slot) reads row 0.
+func embedForward(out, w []float32, ids []int, scale float32, vocab, c int) {
+	for i, id := range ids {
+		if id < 0 || id >= vocab {
+			id = 0
+		}
+		row := w[id*c : (id+1)*c]
+		dst := out[i*c : (i+1)*c]
+		if scale != 0 {
+			for j, v := range row {
+				dst[j] = v * scale
+			}
+		} else {
+			copy(dst, row)
+		}
+	}
+}
+
+// embedBackward is embedForward's backward: dw[id] += scale·dout[i] (scale 0 means 1).
+func embedBackward(dw, dout []float32, ids []int, scale float32, vocab, c int) {
+	if scale == 0 {
+		scale = 1
+	}
+	for i, id := range ids {
+		if id < 0 || id >= vocab {
+			id = 0
+		}
+		row := dw[id*c : (id+1)*c]
+		for j, v := range dout[i*c : (i+1)*c] {
+			row[j] += scale * v
+		}
 	}
 }

@@ -19,14 +19,25 @@ type Result struct {
 // Forward runs the batch through the model, firing the hooks the options ask for. Every
 // requested hook must fire, or Forward returns an error.
 func (m *Model) Forward(b Batch, opts ...hooks.Option) (*Result, error) {
+	if err := m.Config.validateBatch(b, 0); err != nil {
+		return nil, err
+	}
+	return m.ForwardKV(b, m.NewKVCache(b.Size, b.Len), opts...)
+}
+
+// ForwardKV is Forward continuing the positions already in kv: the batch's positions attend to
+// them, their position ids follow them, and their keys and values are appended to kv.
+func (m *Model) ForwardKV(b Batch, kv *KVCache, opts ...hooks.Option) (*Result, error) {
 	call, err := hooks.NewCall(m.catalog, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Config.validateBatch(b, 0); err != nil {
+	if err := m.Config.validateBatch(b, kv.len); err != nil {
 		return nil, err
 	}
-	kv := m.NewKVCache(b.Size, b.Len)
+	if b.Size != kv.size || kv.len+b.Len > kv.cap {
+		return nil, fmt.Errorf("KV cache of %d×%d (used %d) cannot take a %d×%d batch", kv.size, kv.cap, kv.len, b.Size, b.Len)
+	}
 	logits := m.forward(b, kv, call)
 	if err := call.Check(); err != nil {
 		return nil, err
@@ -58,9 +69,22 @@ type run struct {
 	lin   []float32 // [n, d_mlp]
 	post  []float32 // [n, d_mlp]
 	mlp   []float32 // [n, d_model]
+
+	// tape, when not nil, keeps what a backward pass needs (tape.go): every block then gets
+	// its own buffers instead of the scratch above, and attention keeps its probabilities.
+	tape *tape
 }
 
 func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call) []float32 {
+	r := m.newRun(b, kv, call)
+	m.net.embed(r)
+	r.blocks(0)
+	kv.len += b.Len
+	return r.final()
+}
+
+// newRun allocates the state of one forward call.
+func (m *Model) newRun(b Batch, kv *KVCache, call *hooks.Call) *run {
 	c := m.Config
 	r := &run{m: m, c: c, b: b.Size, t: b.Len, n: b.Size * b.Len, past: kv.len, ids: b.IDs, kv: kv, call: call}
 	r.pos = kv.appendMask(b)
@@ -83,14 +107,20 @@ func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call) []float32 {
 	if c.RotaryDim > 0 {
 		r.cos, r.sin = ropeTable(r.pos, c.RotaryDim, c.RopeTheta)
 	}
-	m.net.embed(r)
-	for l := 0; l < c.NLayers; l++ {
+	return r
+}
+
+// blocks runs blocks first..n_layers-1 on the residual stream r.x.
+func (r *run) blocks(first int) {
+	d := r.c.DModel
+	for l := first; l < r.c.NLayers; l++ {
 		r.fire(hooks.At(l, hooks.ResidPre), r.x, d)
-		m.net.block(r, l)
+		if r.tape != nil {
+			r.tape.beginBlock(r, l)
+		}
+		r.m.net.block(r, l)
 		r.fire(hooks.At(l, hooks.ResidPost), r.x, d)
 	}
-	kv.len += b.Len
-	return r.final()
 }
 
 // fire hands the hooks a [batch, pos, inner...] view of data, if anything wants point p.
@@ -102,11 +132,25 @@ func (r *run) fire(p hooks.Point, data []float32, inner ...int) {
 	r.call.Fire(p, tensor.From(data[:tensor.Numel(shape)], shape...))
 }
 
-// final applies the final norm (firing ln_final hooks) and the unembedding.
+// final applies the final norm and the unembedding, returning logits [n, d_vocab].
 func (r *run) final() []float32 {
+	r.finalNorm()
+	c, n, d := r.c, r.n, r.c.DModel
+	u := r.m.net.unembedding()
+	logits := make([]float32, n*c.DVocab)
+	linalg.Gemm(blas.NoTrans, blas.Trans, n, c.DVocab, d, 1, r.h, d, u.Data, d, 0, logits, c.DVocab)
+	return logits
+}
+
+// finalNorm applies the final norm to r.x into r.h, firing the ln_final hooks.
+func (r *run) finalNorm() {
 	c, n, d := r.c, r.n, r.c.DModel
 	w, b := r.m.net.finalNorm()
 	normed := make([]float32, n*d)
+	if r.tape != nil {
+		r.scale = make([]float32, n)
+		r.tape.final = normTape{normed: normed, scale: r.scale}
+	}
 	if c.LayerNorm {
 		layerNormForward(r.h, normed, r.scale, r.x, w.Data, b.Data, c.NormEps, n, d)
 	} else {
@@ -121,10 +165,6 @@ func (r *run) final() []float32 {
 		normAffine(r.h, normed, c, w.Data, b.data(), n, d)
 	}
 	r.fire(hooks.Global(hooks.FinalOutput), r.h, d)
-	u := r.m.net.unembedding()
-	logits := make([]float32, n*c.DVocab)
-	linalg.Gemm(blas.NoTrans, blas.Trans, n, c.DVocab, d, 1, r.h, d, u.Data, d, 0, logits, c.DVocab)
-	return logits
 }
 
 // attention runs self-attention for layer l: q, k and v are views into the projections of the
@@ -152,7 +192,11 @@ func (r *run) attention(l int, q, k, v headView) {
 			ropeForward(lk.k[off:], 0, kvDim, dh, c.NKVHeads, c.RotaryDim, r.cos[bi*r.t*half:], r.sin[bi*r.t*half:], r.t)
 		}
 	}
-	attentionForward(r.z, q, lk, r.kv.mask, c, r.b, r.t, r.past)
+	var probs []float32
+	if r.tape != nil {
+		probs = r.tape.layers[l].probs
+	}
+	attentionForward(r.z, probs, q, lk, r.kv.mask, c, r.b, r.t, r.past)
 	r.fire(hooks.At(l, hooks.AttnZ), r.z, c.NHeads, c.DHead)
 }
 
@@ -173,33 +217,25 @@ func (r *run) mlpForward(l int, in []float32, wIn, bIn, wUp, bUp, wOut, bOut *Pa
 	r.fire(hooks.At(l, hooks.MLPOut), r.mlp, c.DModel)
 }
 
-// norm applies a block norm (LayerNorm or RMSNorm per config) from r.x into out.
+// norm applies a block norm (LayerNorm or RMSNorm per config) from r.x into out. With a tape,
+// the normalized rows and divisors are kept, in call order, for the backward pass.
 func (r *run) norm(out []float32, w, b *Param) {
 	c := r.c
+	var normed []float32
+	if r.tape != nil {
+		normed, r.scale = r.tape.addNorm(r.n, c.DModel)
+	}
 	if c.LayerNorm {
-		layerNormForward(out, nil, r.scale, r.x, w.Data, b.Data, c.NormEps, r.n, c.DModel)
+		layerNormForward(out, normed, r.scale, r.x, w.Data, b.Data, c.NormEps, r.n, c.DModel)
 	} else {
-		rmsNormForward(out, nil, r.scale, r.x, w.Data, c.NormPlusOne, c.NormEps, r.n, c.DModel)
+		rmsNormForward(out, normed, r.scale, r.x, w.Data, c.NormPlusOne, c.NormEps, r.n, c.DModel)
 	}
 }
 
-// embedTokens writes the token embedding rows into r.x.
+// embedTokens writes the token embedding rows into r.x. A pad slot with an out-of-range pad id
+// reads row 0: it is masked and never seen.
 func (r *run) embedTokens(wte *Param, scale float32) {
-	d := r.c.DModel
-	for i, id := range r.ids {
-		if id < 0 || id >= r.c.DVocab {
-			id = 0 // a pad slot with an out-of-range pad id: masked, never seen
-		}
-		row := wte.Data[id*d : (id+1)*d]
-		dst := r.x[i*d : (i+1)*d]
-		if scale != 0 {
-			for j, v := range row {
-				dst[j] = v * scale
-			}
-		} else {
-			copy(dst, row)
-		}
-	}
+	embedForward(r.x, wte.Data, r.ids, scale, r.c.DVocab, r.c.DModel)
 }
 
 // KVCache holds every layer's keys and values (after RoPE) for incremental decoding.
@@ -228,6 +264,38 @@ func (m *Model) NewKVCache(batch, capacity int) *KVCache {
 
 // Len is the number of positions already cached.
 func (kv *KVCache) Len() int { return kv.len }
+
+// Fork returns a new cache of times batch rows, each holding a copy of the first keep cached
+// positions of row (keys, values and mask), with room for capacity positions in all: the
+// shared prefix of several continuations, computed once.
+func (kv *KVCache) Fork(row, keep, times, capacity int) *KVCache {
+	if row < 0 || row >= kv.size || keep < 0 || keep > kv.len || keep > capacity || times < 1 {
+		panic(fmt.Sprintf("model: cannot fork %d positions of row %d of a %d×%d cache (used %d)", keep, row, kv.size, kv.cap, kv.len))
+	}
+	f := &KVCache{size: times, cap: capacity, len: keep, mask: make([]bool, times*capacity), real: make([]int, times)}
+	f.layers = make([]layerKV, len(kv.layers))
+	for l, src := range kv.layers {
+		dim := len(src.k) / (kv.size * src.cap)
+		dst := layerKV{cap: capacity, k: make([]float32, times*capacity*dim), v: make([]float32, times*capacity*dim)}
+		from := row * src.cap * dim
+		for i := 0; i < times; i++ {
+			copy(dst.k[i*capacity*dim:], src.k[from:from+keep*dim])
+			copy(dst.v[i*capacity*dim:], src.v[from:from+keep*dim])
+		}
+		f.layers[l] = dst
+	}
+	real := 0
+	for j := 0; j < keep; j++ {
+		if kv.mask[row*kv.cap+j] {
+			real++
+		}
+	}
+	for i := 0; i < times; i++ {
+		copy(f.mask[i*capacity:], kv.mask[row*kv.cap:row*kv.cap+keep])
+		f.real[i] = real
+	}
+	return f
+}
 
 // appendMask records the batch's mask after the cached positions and returns its position ids.
 func (kv *KVCache) appendMask(b Batch) []int {

@@ -1,0 +1,324 @@
+package attribute
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/internal/fixtures"
+	"github.com/neuronscope/neuronscope/model"
+)
+
+// igGolden mirrors one entry of golden.json's integrated_gradients (see the fixtures' NOTES.md).
+type igGolden struct {
+	PromptIndex     int             `json:"prompt_index"`
+	Layer           int             `json:"layer"`
+	Hook            string          `json:"hook"`
+	M               int             `json:"m"`
+	TargetPos       int             `json:"target_pos"`
+	TargetToken     int             `json:"target_token"`
+	ScaledPositions string          `json:"scaled_positions"`
+	Attributions    json.RawMessage `json:"attributions"`
+	FFull           float64         `json:"f_full"`
+	FBaseline       float64         `json:"f_baseline"`
+	SumAttributions float64         `json:"sum_attributions"`
+}
+
+func loadIGGolden(t *testing.T, dir string) ([][]int, []igGolden) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Prompts [][]int    `json:"prompts"`
+		IG      []igGolden `json:"integrated_gradients"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatalf("%s/golden.json: %v", dir, err)
+	}
+	return g.Prompts, g.IG
+}
+
+// TestIGParity: integrated gradients at blocks.0.mlp.hook_post, zero baseline, m = 20 left
+// Riemann steps, target = softmax probability, scaling the target row and the whole layer,
+// against the float64 PyTorch reference: attributions within 1e-4 of their largest reference
+// magnitude, f_full, f_baseline and the attribution sum within 1e-4 of f_full.
+func TestIGParity(t *testing.T) {
+	for _, dir := range fixtures.Checkpoints(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			prompts, igs := loadIGGolden(t, dir)
+			if len(igs) == 0 {
+				t.Fatal("golden.json has no integrated_gradients")
+			}
+			m, err := model.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for _, g := range igs {
+				p, err := hooks.Parse(g.Hook)
+				if err != nil || p.Layer != g.Layer {
+					t.Fatalf("hook %q: %v", g.Hook, err)
+				}
+				opt := IGOptions{Steps: g.M, Rule: Left, Scope: Target}
+				var want []float64
+				if g.ScaledPositions == "all" {
+					opt.Scope = All
+					var rows [][]float64
+					if err := json.Unmarshal(g.Attributions, &rows); err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range rows {
+						want = append(want, r...)
+					}
+				} else if err := json.Unmarshal(g.Attributions, &want); err != nil {
+					t.Fatal(err)
+				}
+				res, err := IntegratedGradients(m, prompts[g.PromptIndex], p, model.Prob(0, g.TargetPos, g.TargetToken), opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if msg := compareAttr(res.Attributions.Data, want); msg != "" {
+					t.Errorf("%s: attributions: %s", g.ScaledPositions, msg)
+				}
+				for _, c := range []struct {
+					name      string
+					got, want float64
+				}{{"f_full", res.FFull, g.FFull}, {"f_baseline", res.FBaseline, g.FBaseline}, {"sum_attributions", res.Sum, g.SumAttributions}} {
+					if math.Abs(c.got-c.want) > 1e-4*math.Abs(g.FFull) {
+						t.Errorf("%s: %s %.8g, reference %.8g", g.ScaledPositions, c.name, c.got, c.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// compareAttr checks got within 1e-4 of the largest reference magnitude; "" means it passes.
+func compareAttr(got []float32, want []float64) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d values, reference %d", len(got), len(want))
+	}
+	var scale, worst float64
+	at := 0
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(w))
+	}
+	for i, w := range want {
+		if d := math.Abs(float64(got[i]) - w); d > worst {
+			worst, at = d, i
+		}
+	}
+	if worst > 1e-4*scale {
+		return fmt.Sprintf("max abs diff %.3g at %d (got %.8g, reference %.8g) > 1e-4 × %.3g", worst, at, got[at], want[at], scale)
+	}
+	return ""
+}
+
+// tinyConfigs are small random models of the three block families, for invariant tests.
+var tinyConfigs = map[string]string{
+	"gpt2": `{"model_type":"gpt2","n_layer":2,"n_embd":32,"n_head":4,"vocab_size":97,"n_positions":64}`,
+	"llama": `{"model_type":"llama","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
+		"num_key_value_heads":2,"vocab_size":97,"max_position_embeddings":64,"rms_norm_eps":1e-5}`,
+	"gpt_neox": `{"model_type":"gpt_neox","num_hidden_layers":2,"hidden_size":32,"intermediate_size":64,"num_attention_heads":4,
+		"vocab_size":97,"max_position_embeddings":64,"rotary_pct":0.5}`,
+}
+
+func tinyModel(t testing.TB, name string) *model.Model {
+	t.Helper()
+	cfg, err := model.ParseConfig([]byte(tinyConfigs[name]), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var prompt = []int{3, 14, 15, 92, 65, 35, 89}
+
+// TestIGCompleteness: the completeness gap |Σ attributions − (f(a) − f(b))| shrinks like 1/m
+// for the Left and Both rules (halves when m doubles: m = 10, 20, 40, 80) and like 1/m² for
+// the trapezoid rule (m = 5, 10, 20, 40, staying above the float32 noise floor), with the
+// whole layer scaled.
+func TestIGCompleteness(t *testing.T) {
+	m := tinyModel(t, "gpt2")
+	p := hooks.At(0, hooks.MLPPost)
+	metric := model.Prob(0, 6, 42)
+	for _, c := range []struct {
+		rule   Rule
+		steps  []int
+		lo, hi float64 // allowed gap(m)/gap(2m)
+	}{
+		{Left, []int{10, 20, 40, 80}, 1.6, 2.5},
+		{Both, []int{10, 20, 40, 80}, 1.6, 2.5},
+		{Trapezoid, []int{5, 10, 20, 40}, 3.2, 5},
+	} {
+		var gaps []float64
+		for _, steps := range c.steps {
+			r, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Steps: steps, Rule: c.rule, Scope: All})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gaps = append(gaps, r.Gap)
+		}
+		for i := 1; i < len(gaps); i++ {
+			if ratio := gaps[i-1] / gaps[i]; ratio < c.lo || ratio > c.hi {
+				t.Errorf("%v: gap %.3g at m=%d, %.3g at m=%d: ratio %.3g outside [%g, %g]", c.rule, gaps[i-1], c.steps[i-1], gaps[i], c.steps[i], ratio, c.lo, c.hi)
+			}
+		}
+		t.Logf("%v: completeness gaps at m = %v: %.3g", c.rule, c.steps, gaps)
+	}
+}
+
+// TestIGTargetPath: Target scope runs only the target position on top of the clean KV cache;
+// it must equal All scope with a baseline equal to the clean activation everywhere but the
+// target row (which runs every position from the residual stream), for every architecture
+// family, layer and Riemann rule, and chunked steps must equal one batch.
+func TestIGTargetPath(t *testing.T) {
+	for name := range tinyConfigs {
+		m := tinyModel(t, name)
+		for l := 0; l < m.Config.NLayers; l++ {
+			p := hooks.At(l, hooks.MLPPost)
+			const pos = 4
+			metric := model.LogitDiff(0, pos, 5, 9)
+			for _, rule := range []Rule{Left, Both, Trapezoid} {
+				tgt, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Steps: 8, Rule: rule, Batch: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := len(tgt.Attributions.Data)
+				all, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Steps: 8, Rule: rule, Scope: All})
+				if err != nil {
+					t.Fatal(err)
+				}
+				base := append([]float32(nil), all.Act.Data...)
+				clear(base[pos*w : (pos+1)*w])
+				ref, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Steps: 8, Rule: rule, Scope: All, Baseline: base})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]float64, w)
+				for j := range want {
+					want[j] = float64(ref.Attributions.Data[pos*w+j])
+				}
+				if msg := compareAttr(tgt.Attributions.Data, want); msg != "" {
+					t.Errorf("%s layer %d %v: target path vs full path: %s", name, l, rule, msg)
+				}
+				if math.Abs(tgt.FBaseline-ref.FBaseline) > 1e-5 || math.Abs(tgt.FFull-ref.FFull) > 1e-5 {
+					t.Errorf("%s layer %d %v: f(b), f(a) = %g, %g vs %g, %g", name, l, rule, tgt.FBaseline, tgt.FFull, ref.FBaseline, ref.FFull)
+				}
+				for j := (pos + 1) * w; j < len(ref.Attributions.Data); j++ {
+					if ref.Attributions.Data[j] != 0 {
+						t.Fatalf("%s: attribution after the target position is %g", name, ref.Attributions.Data[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestIGBaseline: with the baseline equal to the activation every attribution is 0 and
+// f(b) = f(a); a wrongly sized baseline is an error.
+func TestIGBaseline(t *testing.T) {
+	m := tinyModel(t, "llama")
+	p := hooks.At(1, hooks.MLPPost)
+	metric := model.LogProb(0, 3, 8)
+	r, err := IntegratedGradients(m, prompt, p, metric, IGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Baseline: r.Act.Data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range same.Attributions.Data {
+		if v != 0 {
+			t.Fatalf("attribution %g with baseline = activation", v)
+		}
+	}
+	if math.Abs(same.FBaseline-same.FFull) > 1e-5 {
+		t.Errorf("f(b) = %g, f(a) = %g with b = a", same.FBaseline, same.FFull)
+	}
+	if _, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Baseline: make([]float32, 3)}); err == nil {
+		t.Error("a 3-value baseline was accepted")
+	}
+	if _, err := IntegratedGradients(m, prompt, p, metric, IGOptions{Rule: Both, Steps: 1}); err == nil {
+		t.Error("the both rule with 1 step was accepted")
+	}
+	if _, err := IntegratedGradients(m, prompt, hooks.Global(hooks.Embed), metric, IGOptions{}); err == nil {
+		t.Error("a global hook point was accepted")
+	}
+}
+
+func TestRuleAlphas(t *testing.T) {
+	for _, c := range []struct {
+		rule  Rule
+		m     int
+		alpha []float64
+		w     []float64
+	}{
+		{Left, 4, []float64{0, 0.25, 0.5, 0.75}, []float64{0.25, 0.25, 0.25, 0.25}},
+		{Both, 5, []float64{0, 0.25, 0.5, 0.75, 1}, []float64{0.2, 0.2, 0.2, 0.2, 0.2}},
+		{Trapezoid, 4, []float64{0, 0.25, 0.5, 0.75, 1}, []float64{0.125, 0.25, 0.25, 0.25, 0.125}},
+	} {
+		a, w, err := c.rule.alphas(c.m)
+		if err != nil || fmt.Sprint(a) != fmt.Sprint(c.alpha) || fmt.Sprint(w) != fmt.Sprint(c.w) {
+			t.Errorf("%v m=%d: α %v weights %v (%v), want %v %v", c.rule, c.m, a, w, err, c.alpha, c.w)
+		}
+	}
+}
+
+// TestKnowledgeNeurons: with prompts {P, P, P'} and the default share 0.7, a neuron is kept
+// exactly when it is coarse for all three; coarse means attribution >= 0.2 × the prompt's
+// largest attribution over all layers.
+func TestKnowledgeNeurons(t *testing.T) {
+	m := tinyModel(t, "gpt2")
+	kn, err := KnowledgeNeurons(m, [][]int{prompt, prompt, prompt[:5]}, 42, KNOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kn.Coarse) != 3 || len(kn.Coarse[0]) == 0 || fmt.Sprint(kn.Coarse[0]) != fmt.Sprint(kn.Coarse[1]) {
+		t.Fatalf("coarse neurons: %v", kn.Coarse)
+	}
+	for n, c := range kn.Count {
+		if kept := contains(kn.Neurons, n); kept != (c == 3) {
+			t.Errorf("neuron %v: coarse for %d of 3 prompts, kept %v", n, c, kept)
+		}
+	}
+	var attrs [][]float32
+	var top float32
+	for l := 0; l < m.Config.NLayers; l++ {
+		r, err := IntegratedGradients(m, prompt, hooks.At(l, hooks.MLPPost), model.Prob(0, len(prompt)-1, 42), IGOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs = append(attrs, r.Attributions.Data)
+		for _, v := range r.Attributions.Data {
+			top = max(top, v)
+		}
+	}
+	for l, a := range attrs {
+		for j, v := range a {
+			if coarse := contains(kn.Coarse[0], Neuron{l, j}); coarse != (float64(v) >= 0.2*float64(top)) {
+				t.Errorf("neuron {%d %d}: attribution %g, top %g, coarse %v", l, j, v, top, coarse)
+			}
+		}
+	}
+}
+
+func contains(ns []Neuron, n Neuron) bool {
+	for _, x := range ns {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/tensor"
+)
+
+// Whole-model finite-difference checks on the tiny random models of every architecture
+// (tinyConfigs), padded batches, every metric kind. Central differences of a float32 forward
+// pass, with the metric summed in float64.
+
+// TestGradientFD: for every hook point p, the directional derivative of the metric along a
+// random direction u, (M(a+hu) − M(a−hu))/2h with the shift applied by an edit hook at p and
+// h = 3e-3·rms(a) (curvature dominates above, float32 noise below), equals Σ ∂M/∂a·u within
+// 1e-3 of Σ|∂M/∂a·u|.
+func TestGradientFD(t *testing.T) {
+	const hRel, tol = 3e-3, 1e-3
+	metrics := []func(b Batch) Metric{
+		func(b Batch) Metric { return LogProb(1, lastReal(b, 1), 7) },
+		func(b Batch) Metric { return Prob(0, 4, 11) },
+		func(b Batch) Metric { return Logit(1, lastReal(b, 1), 3) },
+		func(b Batch) Metric { return LogitDiff(0, 5, 3, 9) },
+		func(b Batch) Metric { return MeanLogProb(0, 3, []int{5, 6, 8}) },
+	}
+	for i, name := range sortedNames(tinyModels(t)) {
+		m := tinyModels(t)[name]
+		side := []Pad{PadRight, PadLeft}[i%2]
+		b, _ := NewBatch(prompts[:2], side, 0)
+		metric := metrics[i%len(metrics)](b)
+		pts := m.Catalog().Points
+		res, err := m.Gradient(b, metric, pts)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		rng := rand.New(rand.NewPCG(uint64(i), 99))
+		worst := 0.0
+		for _, p := range pts {
+			g := res.Grads[p]
+			a, _ := res.Acts.Get(p)
+			h := float32(hRel * rms(a.Data))
+			u := randVec(rng, len(g.Data), 1)
+			var an, mag float64
+			for j, v := range g.Data {
+				an += float64(v) * float64(u[j])
+				mag += math.Abs(float64(v) * float64(u[j]))
+			}
+			shift := func(s float32) float64 {
+				out, err := m.Forward(b, hooks.EditPoint(p, func(_ hooks.Point, a *tensor.Tensor) {
+					for j := range a.Data {
+						a.Data[j] += s * u[j]
+					}
+				}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, err := metric.Value(b, out.Logits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			fd := (shift(h) - shift(-h)) / (2 * float64(h))
+			worst = math.Max(worst, math.Abs(fd-an)/mag)
+			if math.Abs(fd-an) > tol*mag+1e-6 {
+				t.Errorf("%s %v %v: finite difference %.6g, gradient·u %.6g (Σ|g·u| %.3g)", name, metric, p, fd, an, mag)
+			}
+		}
+		t.Logf("%s %v: worst |fd − g·u| / Σ|g·u| = %.2g over %d points", name, metric, worst, len(pts))
+	}
+}
+
+func rms(x []float32) float64 {
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	return math.Sqrt(ss / float64(len(x)))
+}
+
+// lastReal is the last real position of batch row i.
+func lastReal(b Batch, i int) int {
+	last := 0
+	for j := 0; j < b.Len; j++ {
+		if b.Mask[i*b.Len+j] {
+			last = j
+		}
+	}
+	return last
+}
+
+func sortedNames(ms map[string]*Model) []string {
+	var out []string
+	for n := range ms {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestWeightGradientsFD: for every weight tensor, the loss's central difference at its largest
+// gradient entry and at two random entries equals the gradient within 2e-3 of the tensor's
+// largest gradient magnitude.
+func TestWeightGradientsFD(t *testing.T) {
+	const h, tol = 1e-2, 2e-3
+	for i, name := range sortedNames(tinyModels(t)) {
+		m := tinyModels(t)[name]
+		b, _ := NewBatch(prompts, []Pad{PadRight, PadLeft}[i%2], 0)
+		targets := nextTokens(b)
+		loss, grads, err := m.WeightGradients(b, targets)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := crossEntropy(t, m, b, targets); math.Abs(got-loss) > 1e-5 {
+			t.Errorf("%s: loss %.8g, forward cross-entropy %.8g", name, loss, got)
+		}
+		rng := rand.New(rand.NewPCG(uint64(i), 7))
+		worst := 0.0
+		for _, p := range m.Params() {
+			g := grads[p.Name]
+			top, scale := 0, 0.0
+			for j, v := range g {
+				if a := math.Abs(float64(v)); a > scale {
+					top, scale = j, a
+				}
+			}
+			if scale == 0 {
+				t.Errorf("%s %s: zero gradient", name, p.Name)
+				continue
+			}
+			for _, j := range []int{top, rng.IntN(len(g)), rng.IntN(len(g))} {
+				x0 := p.Data[j]
+				hi, lo := x0+h, x0-h
+				p.Data[j] = hi
+				up := crossEntropy(t, m, b, targets)
+				p.Data[j] = lo
+				down := crossEntropy(t, m, b, targets)
+				p.Data[j] = x0
+				fd := (up - down) / float64(hi-lo)
+				worst = math.Max(worst, math.Abs(fd-float64(g[j]))/scale)
+				if math.Abs(fd-float64(g[j])) > tol*scale {
+					t.Errorf("%s %s[%d]: finite difference %.6g, gradient %.6g (max |grad| %.3g)", name, p.Name, j, fd, g[j], scale)
+				}
+			}
+		}
+		t.Logf("%s: loss %.6g, worst |fd − grad| / max|grad| = %.2g over %d tensors", name, loss, worst, len(m.Params()))
+	}
+}
+
+// nextTokens is the next-token target of every real position whose next position is real,
+// -1 elsewhere.
+func nextTokens(b Batch) []int {
+	out := make([]int, len(b.IDs))
+	for i := range out {
+		out[i] = -1
+		if b.Mask[i] && i%b.Len+1 < b.Len && b.Mask[i+1] {
+			out[i] = b.IDs[i+1]
+		}
+	}
+	return out
+}
+
+// crossEntropy is the mean cross-entropy from a plain forward pass, in float64.
+func crossEntropy(t *testing.T, m *Model, b Batch, targets []int) float64 {
+	res, err := m.Forward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.Config.DVocab
+	var sum float64
+	var n int
+	for i, tok := range targets {
+		if tok < 0 {
+			continue
+		}
+		row := res.Logits.Data[i*v : (i+1)*v]
+		sum -= float64(row[tok]) - logSoftmaxForward(nil, row)
+		n++
+	}
+	return sum / float64(n)
+}
