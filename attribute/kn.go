@@ -9,7 +9,10 @@ import (
 )
 
 // Neuron is one MLP neuron: index Index of blocks.Layer.mlp.hook_post.
-type Neuron struct{ Layer, Index int }
+type Neuron struct {
+	Layer int `json:"layer"`
+	Index int `json:"index"`
+}
 
 // KNOptions configures KnowledgeNeurons; zero fields take Dai et al.'s values.
 type KNOptions struct {

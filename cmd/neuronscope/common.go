@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
 
@@ -97,4 +99,13 @@ func pointNames(ps []hooks.Point) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// loadTokenizer loads the checkpoint's tokenizer.json; its absence is a usage error.
+func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) {
+	path := filepath.Join(m.Dir, "tokenizer.json")
+	if _, err := os.Stat(path); err != nil {
+		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", m.Dir)
+	}
+	return tokenizer.Load(path)
 }

@@ -84,11 +84,7 @@ func (f *inputFlags) encodeTexts(m *model.Model) ([][]int, error) {
 			return nil, err
 		}
 	}
-	path := filepath.Join(m.Dir, "tokenizer.json")
-	if _, err := os.Stat(path); err != nil {
-		return nil, usagef("text prompts need the model's tokenizer.json, and %s has none (give --ids instead)", m.Dir)
-	}
-	if f.tok, err = tokenizer.Load(path); err != nil {
+	if f.tok, err = loadTokenizer(m); err != nil {
 		return nil, err
 	}
 	var seqs [][]int
