@@ -1,7 +1,9 @@
 package model
 
 import (
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/neuronscope/neuronscope/model/modeltest/randckpt"
@@ -56,5 +58,37 @@ func TestGeneratedCheckpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNonFiniteWeightsWarn: NaN/Inf weights load with a warning that names the tensor.
+func TestNonFiniteWeightsWarn(t *testing.T) {
+	cfg, err := ParseConfig([]byte(tinyConfigs["llama"]), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad *Param
+	for _, p := range m.Params() {
+		if p.Name == "model.layers.1.mlp.down_proj.weight" {
+			bad = p
+		}
+	}
+	bad.Data[5] = float32(math.NaN())
+	bad.Data[9] = float32(math.Inf(-1))
+	dir := t.TempDir()
+	if err := m.Save(dir, []byte(tinyConfigs["llama"]), "BF16"); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if len(m2.Warnings) != 1 || !strings.Contains(m2.Warnings[0], "model.layers.1.mlp.down_proj.weight has 2 NaN/Inf") {
+		t.Errorf("warnings %q", m2.Warnings)
 	}
 }
