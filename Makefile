@@ -32,6 +32,9 @@ demo: build
 	./$(BIN) trace --model testdata/tiny-llama --ids 1,5,9,13 --ids 1,7,2 --pad left \
 		--hooks 'blocks.*.mlp.hook_post' --out /tmp/neuronscope-demo-trace.safetensors
 	./$(BIN) generate --model testdata/tiny-llama --ids 1,5,9,13 --max-new 8
+	./$(BIN) attribute --model testdata/tiny-llama --ids 1,5,9,13 --target-token 7 --method ig \
+		--top 5 --out /tmp/neuronscope-demo-ig.json
+	./$(BIN) decode --model testdata/tiny-llama --top 5 --out /tmp/neuronscope-demo-decode.json
 
 vet:
 	$(GO) vet ./...
