@@ -7,19 +7,19 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/neuronscope/neuronscope/internal/linalg"
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// SgemmGFLOPS times C[m,n] = A[m,k]·B[k,n] through the active blas32 backend and returns the
-// best rate of reps runs (after one warm-up) in GFLOP/s.
+// SgemmGFLOPS times C[m,n] = A[m,k]·B[k,n]ᵀ on every core through the active backend, as the
+// forward pass runs its products (linalg.Gemm), and returns the best rate of reps runs (after
+// one warm-up) in GFLOP/s.
 func SgemmGFLOPS(m, n, k, reps int) float64 {
 	rng := rand.New(rand.NewPCG(1, 2))
 	a := randSlice(rng, m*k)
 	b := randSlice(rng, k*n)
 	c := make([]float32, m*n)
-	impl := blas32.Implementation()
-	run := func() { impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, b, k, 0, c, n) }
+	run := func() { linalg.Gemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, b, k, 0, c, n) }
 	run()
 	best := time.Duration(1<<63 - 1)
 	for i := 0; i < reps; i++ {
