@@ -8,7 +8,7 @@ OPENBLAS  := CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas
 TAGS      := -tags openblas
 FUZZTIME  ?= 10s
 
-.PHONY: setup build build-purego demo test test-purego test-openblas fuzz vet bench clean
+.PHONY: setup setup-chromium build build-purego demo test test-purego test-openblas fuzz vet bench clean
 
 # setup installs OpenBLAS (Debian's libopenblas-dev) when it is missing.
 setup:
@@ -16,6 +16,14 @@ setup:
 		echo "installing libopenblas-dev"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libopenblas-dev >/dev/null; \
+	fi
+
+# setup-chromium installs Debian's chromium for the HTML dashboard's browser test.
+setup-chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium (for the dashboard browser test)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 build: setup
@@ -55,7 +63,7 @@ fuzz:
 	done
 
 # test is the full suite: vet, both BLAS builds, the CLI end to end, and brief fuzzing.
-test: setup vet test-purego test-openblas build build-purego fuzz
+test: setup setup-chromium vet test-purego test-openblas build build-purego fuzz
 	./$(BIN) version
 	./$(BIN_PURE) version
 

@@ -1,0 +1,102 @@
+// Package profile profiles every neuron of a model over a dataset in one streaming pass with
+// bounded memory: statistics, top-k maximum and minimum activating contexts, quantile-bin
+// samples and a histogram per neuron; checkpoints for resumable runs; exports as OpenAI
+// NeuronRecord and Neuronpedia features; and a self-contained HTML dashboard.
+//
+// # Use
+//
+//	p := profile.New(profile.Options{})                  // defaults: top 20, 5×5 quantiles, ...
+//	// for every batch: run the model with an Edit hook on blocks.*.mlp.hook_post that calls
+//	p.Observe(point.String(), point.Layer, act.Data, rows, act.Shape[1], act.Shape[2])
+//	p.EndBatch(rows)                                     // after the forward
+//	p.Save(path, fingerprint)                            // every N batches (atomic)
+//	...
+//	p.Finish()
+//	rep := p.Report(provenance, settings, tokenName)     // the profile.json document
+//	profile.WriteExports(dir, rep)                       // profile.json, NeuronRecord, Neuronpedia
+//	profile.WriteHTML(w, rep, profile.HTMLOptions{})     // the dashboard
+//
+// The `neuronscope profile` and `neuronscope report` commands do exactly this.
+//
+// # Contexts and BOS
+//
+// A batch row is a Context: up to ctx token ids of one document (Len real tokens; the rest of
+// the row is padding and is never counted), the document ordinal, the document position of its
+// first token, and the context's ordinal in the run. The CLI cuts each document into contexts
+// that never span documents: text is tokenized with the --bos policy (auto = HF's
+// add_special_tokens); when the tokenized document starts with BOS, every continuation context
+// starts with BOS again followed by the next ctx−1 tokens (so every context of such a model sees
+// a BOS at position 0, as in training); otherwise contexts are plain ctx-token slices. A
+// document's last context may be shorter. Token-id documents are used verbatim. Positions are
+// positions in the tokenized document; a BOS prepended to a continuation context reports the
+// position of the token before it.
+//
+// # Statistics
+//
+// Per neuron, over every real token (n observations x):
+//
+//   - count n, mean, and the central moment sums M2 = Σ(x−x̄)², M3 = Σ(x−x̄)³, M4 = Σ(x−x̄)⁴ in
+//     float64. A batch is summarised in one pass as power sums of d = x − K with K the running
+//     mean (a neuron's first activation for its first batch), converted to central sums
+//     (a = S1/m: M2 = S2 − a S1, M3 = S3 − 3a S2 + 2a² S1, M4 = S4 − 4a S3 + 6a² S2 − 3a³ S1),
+//     and merged into the running state with Chan/Pébay's parallel formulas (Moments.Merge).
+//     Reported: variance = M2/n (population), skewness = √n M3 / M2^{3/2}, kurtosis = n M4/M2² − 3
+//     (excess, Fisher; scipy's defaults); 0 when the variance is 0. They equal a two-pass exact
+//     computation to ~1e-12 relative (tests use 1e-9).
+//   - frac_positive = #(x > 0)/n, frac_nonzero = #(x ≠ 0)/n, max, min (exact).
+//   - histogram: HistBins bins of width w = 2^e anchored at 0 ([(off+i)w, (off+i+1)w)); the
+//     first width comes from the first context's range; a value outside the window doubles w
+//     (pairs of bins merge exactly) and/or slides the window. Counts are exact for the final grid
+//     whatever the data order; empty end bins are trimmed in the report.
+//
+// # Examples
+//
+// An example is one context, scored by its maximum activation for the neuron (its minimum for
+// the top-min list, as OpenAI and Transluce score excerpts). It is stored as a window of
+// Before tokens before the max token and After after it (inside the context), with the
+// neuron's activation on every window token, the index of the max token in the window, the
+// document ordinal, the document position of the max token and the context ordinal.
+//
+//   - top-k max / top-k min: bounded heaps of K entries with the worst at the root; a context
+//     enters only if it beats the root (a cheap check done first). Order: larger score first,
+//     ties to the earlier context. The lists equal a brute-force sort of all contexts.
+//   - quantile samples: the per-context maxima of the first CalibContext contexts (the
+//     calibration prefix) fix each neuron's Q−1 boundaries (boundary i is the sorted maximum of
+//     rank ⌊i·m/Q⌋ of the m calibration contexts); every later context goes to its bin, and each
+//     bin keeps PerBin contexts by reservoir sampling (Algorithm R). Calibration contexts still
+//     count for everything else. bin_contains is the number of contexts that fell in the bin.
+//   - random sample: a reservoir of RandomSample contexts over the whole run.
+//
+// The reservoirs draw from a stateless hash of (seed, layer, neuron, bin, items seen so far),
+// so the samples depend only on the seed and the data, not on how the run was split up.
+//
+// # Memory
+//
+// Per hook point with N neurons the state is O(N × (2K + Q·PerBin + RandomSample) × window)
+// for the examples plus O(N × (HistBins + Q)) for the statistics, and O(N × CalibContext)
+// float32 until calibration; none of it grows with the dataset. For GPT-2 small (12 × 3072
+// neurons) with the defaults (K 20, 5×5, 20 random, 20-token windows, 32 bins) that is about
+// 36864 × 85 × 20 × 8 B ≈ 500 MB of example windows plus ~40 MB of statistics.
+//
+// # Checkpoints and resume
+//
+// Save writes the whole state (gob, exact float bits) through a temp file, fsync and rename,
+// with a fingerprint of the run's settings (model config hash, data sha256, options, hooks).
+// The CLI saves every --checkpoint-every batches and on Ctrl-C/SIGTERM (after finishing the
+// current batch); after a kill the last periodic checkpoint is used. --resume loads it (the
+// fingerprint must match), skips the contexts already seen and continues; since contexts,
+// batches and the reservoirs' random draws are deterministic, the outputs are byte-identical
+// to an uninterrupted run's.
+//
+// # Exports
+//
+// profile.json is the Report (schema_version "neuronscope.profile/v1", provenance, settings,
+// per-hook-point neuron reports). neuron_records/HOOK.jsonl holds one OpenAI neuron-explainer
+// NeuronRecord per line (neuron_id{layer_index, neuron_index}, most_positive_activation_records
+// = top-k max, random_sample, random_sample_by_quantile, quantile_boundaries = the Q−1 inner
+// boundaries, mean, variance, skewness, kurtosis, with dataclass_name tags as their JSON
+// encoder writes). neuronpedia/batch-I.json is an array of Neuronpedia features (modelId,
+// layer, index, maxActApprox, frac_nonzero, pos_str/pos_values/neg_str/neg_values from the LM
+// head, freq_hist_data_bar_heights/values, activations[{tokens, values, maxValue,
+// maxValueTokenIndex, binMin, binMax, binContains}]).
+package profile

@@ -1,0 +1,407 @@
+package profile
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Options configure a Profiler. Zero fields take the defaults in brackets (Before and After
+// together: both zero means 15 and 4).
+type Options struct {
+	TopK         int    `json:"top_k"`          // top-k maximum and top-k minimum contexts per neuron [20]
+	QuantileBins int    `json:"quantile_bins"`  // quantile bins of per-context maxima [5]
+	PerBin       int    `json:"per_bin"`        // reservoir samples per quantile bin [5]
+	RandomSample int    `json:"random_sample"`  // uniformly random contexts per neuron [20]
+	HistBins     int    `json:"hist_bins"`      // histogram bins (even) [32]
+	Before       int    `json:"window_before"`  // tokens kept before the max token in an example window [15]
+	After        int    `json:"window_after"`   // tokens kept after it [4]
+	CalibContext int    `json:"calib_contexts"` // contexts whose maxima fix the quantile boundaries [256]
+	Seed         uint64 `json:"seed"`           // reservoir seed [0]
+}
+
+// Defaults fills zero fields.
+func (o Options) Defaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.TopK, 20)
+	def(&o.QuantileBins, 5)
+	def(&o.PerBin, 5)
+	def(&o.RandomSample, 20)
+	def(&o.HistBins, 32)
+	if o.HistBins%2 == 1 {
+		o.HistBins++
+	}
+	if o.Before <= 0 && o.After <= 0 {
+		o.Before, o.After = 15, 4
+	}
+	o.Before, o.After = max(o.Before, 0), max(o.After, 0)
+	def(&o.CalibContext, 256)
+	return o
+}
+
+// Context describes one row of a batch: Len real tokens (then padding), taken from document
+// Doc starting at document position Start; Index is the context's ordinal in the whole run
+// (the tie-break of example lists).
+type Context struct {
+	IDs   []int
+	Len   int
+	Doc   int64
+	Start int
+	Index int64
+}
+
+// Layer is the state of one hook point: per-neuron statistics and example storage in flat
+// arrays (neuron-major). Fields are exported for checkpoints only.
+type Layer struct {
+	Hook  string
+	Layer int
+	N     int // neurons
+
+	Count               int64 // observations per neuron (real tokens)
+	Mean, M2, M3, M4    []float64
+	Pos, Nonzero        []int64
+	Max, Min            []float32
+	HistW               []float64
+	HistOff             []int64
+	Hist                []int64   // [N, HistBins]
+	CalibN              int64     // contexts in the calibration buffer
+	Calib               []float32 // [N, CalibContext] per-context maxima, until calibrated
+	Calibrated          bool
+	QB                  []float32 // [N, QuantileBins-1] quantile boundaries
+	Seen                []int64   // [N, QuantileBins+1] contexts offered to each bin reservoir, last = random
+	HeapN               []int32   // [N, 2] sizes of the max and min heaps
+	HeapKey             []float32 // [N, 2K]
+	HeapCtx             []int64   // [N, 2K]
+	HeapSlot            []int32   // [N, 2K]
+	SlotVal             []float32 // [N, S] the example's max (min for the min list) activation
+	SlotCtx, SlotDoc    []int64   // [N, S]
+	SlotPos             []int32   // [N, S] document position of the max token
+	SlotMaxIdx, SlotLen []int16   // [N, S] index of the max token in the window, window length
+	Tok                 []int32   // [N, S, W]
+	Act                 []float32 // [N, S, W]
+}
+
+// Profiler keeps streaming statistics of every neuron of every observed hook point.
+type Profiler struct {
+	Opt      Options
+	Layers   []*Layer
+	Tokens   int64 // real tokens observed (per hook point)
+	Contexts int64
+	Batches  int64
+	byHook   map[string]*Layer
+}
+
+// New returns an empty profiler.
+func New(opt Options) *Profiler {
+	return &Profiler{Opt: opt.Defaults(), byHook: map[string]*Layer{}}
+}
+
+func (p *Profiler) window() int { return p.Opt.Before + 1 + p.Opt.After }
+func (p *Profiler) slots() int {
+	o := p.Opt
+	return 2*o.TopK + o.QuantileBins*o.PerBin + o.RandomSample
+}
+
+func (p *Profiler) layer(hook string, layer, n int) (*Layer, error) {
+	if p.byHook == nil {
+		p.byHook = map[string]*Layer{}
+		for _, l := range p.Layers {
+			p.byHook[l.Hook] = l
+		}
+	}
+	if l := p.byHook[hook]; l != nil {
+		if l.N != n {
+			return nil, fmt.Errorf("profile: %s has %d neurons, the state has %d", hook, n, l.N)
+		}
+		return l, nil
+	}
+	o, s, w := p.Opt, p.slots(), p.window()
+	l := &Layer{Hook: hook, Layer: layer, N: n,
+		Mean: make([]float64, n), M2: make([]float64, n), M3: make([]float64, n), M4: make([]float64, n),
+		Pos: make([]int64, n), Nonzero: make([]int64, n), Max: make([]float32, n), Min: make([]float32, n),
+		HistW: make([]float64, n), HistOff: make([]int64, n), Hist: make([]int64, n*o.HistBins),
+		Calib: make([]float32, n*o.CalibContext), QB: make([]float32, n*(o.QuantileBins-1)),
+		Seen: make([]int64, n*(o.QuantileBins+1)), HeapN: make([]int32, 2*n),
+		HeapKey: make([]float32, n*2*o.TopK), HeapCtx: make([]int64, n*2*o.TopK), HeapSlot: make([]int32, n*2*o.TopK),
+		SlotVal: make([]float32, n*s), SlotCtx: make([]int64, n*s), SlotDoc: make([]int64, n*s),
+		SlotPos: make([]int32, n*s), SlotMaxIdx: make([]int16, n*s), SlotLen: make([]int16, n*s),
+		Tok: make([]int32, n*s*w), Act: make([]float32, n*s*w)}
+	for j := range n {
+		l.Max[j], l.Min[j] = float32(math.Inf(-1)), float32(math.Inf(1))
+	}
+	p.Layers = append(p.Layers, l)
+	p.byHook[hook] = l
+	return l, nil
+}
+
+// chunk is the number of neurons one worker handles at a time.
+const chunk = 128
+
+// Observe adds one batch of activations of a hook point: acts is [len(rows), t, n] row-major
+// (t positions per row, of which rows[r].Len are real). Call it once per hook point per batch,
+// then EndBatch.
+func (p *Profiler) Observe(hook string, layer int, acts []float32, rows []Context, t, n int) error {
+	if len(acts) != len(rows)*t*n {
+		return fmt.Errorf("profile: %s: %d activations for %d rows × %d positions × %d neurons", hook, len(acts), len(rows), t, n)
+	}
+	l, err := p.layer(hook, layer, n)
+	if err != nil {
+		return err
+	}
+	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := newScratch(chunk, p.Opt.HistBins)
+			for {
+				j0 := int(next.Add(chunk)) - chunk
+				if j0 >= n {
+					return
+				}
+				p.observeChunk(l, acts, rows, t, j0, min(j0+chunk, n), sc)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+type scratch struct {
+	shift, s1, s2, s3, s4 []float64
+	inv                   []float64
+	bmax, bmin            []float32
+	rmax, rmin            []float32
+	amax, amin            []int
+}
+
+func newScratch(c, _ int) *scratch {
+	f := func() []float64 { return make([]float64, c) }
+	return &scratch{shift: f(), s1: f(), s2: f(), s3: f(), s4: f(), inv: f(),
+		bmax: make([]float32, c), bmin: make([]float32, c),
+		rmax: make([]float32, c), rmin: make([]float32, c), amax: make([]int, c), amin: make([]int, c)}
+}
+
+// observeChunk processes neurons [j0, j1) of a batch in one pass over the activations. The
+// batch's moments are accumulated as power sums of d = x − K, with K the running mean (for a
+// neuron's first batch, its first activation), which keeps cancellation small; they are turned
+// into central moments at the end of the batch and merged into the running state.
+func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0, j1 int, sc *scratch) {
+	n, c := l.N, j1-j0
+	o := p.Opt
+	hb := o.HistBins
+	shift, s1, s2, s3, s4, inv := sc.shift[:c], sc.s1[:c], sc.s2[:c], sc.s3[:c], sc.s4[:c], sc.inv[:c]
+	bmax, bmin := sc.bmax[:c], sc.bmin[:c]
+	rmax, rmin, amax, amin := sc.rmax[:c], sc.rmin[:c], sc.amax[:c], sc.amin[:c]
+	pc, nz := l.Pos[j0:j1], l.Nonzero[j0:j1]
+	hw, hoff := l.HistW[j0:j1], l.HistOff[j0:j1]
+	hist := l.Hist[j0*hb : j1*hb]
+	first := -1 // the first row with real tokens
+	for r, row := range rows {
+		if row.Len > 0 {
+			first = r
+			break
+		}
+	}
+	if first < 0 {
+		return
+	}
+	x0 := acts[first*t*n+j0 : first*t*n+j1]
+	for k := range c {
+		s1[k], s2[k], s3[k], s4[k] = 0, 0, 0, 0
+		bmax[k], bmin[k] = float32(math.Inf(-1)), float32(math.Inf(1))
+		if l.Count > 0 {
+			shift[k] = l.Mean[j0+k]
+		} else {
+			shift[k] = float64(x0[k])
+		}
+		if hw[k] == 0 {
+			// first batch: the width from the first row's range (the grid adapts later)
+			lo, hi := float64(x0[k]), float64(x0[k])
+			for pos := 0; pos < rows[first].Len; pos++ {
+				v := float64(acts[(first*t+pos)*n+j0+k])
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			hw[k] = histInitWidth(lo, hi, hb)
+			hoff[k] = int64(math.Floor(lo / hw[k]))
+		}
+		inv[k] = 1 / hw[k] // exact: the width is a power of two
+	}
+	var cnt int64
+	for r, row := range rows {
+		if row.Len == 0 {
+			continue
+		}
+		for k := range c {
+			rmax[k], rmin[k] = float32(math.Inf(-1)), float32(math.Inf(1))
+		}
+		for pos := 0; pos < row.Len; pos++ {
+			x := acts[(r*t+pos)*n+j0 : (r*t+pos)*n+j1]
+			x = x[:c]
+			for k, v := range x {
+				d := float64(v) - shift[k]
+				d2 := d * d
+				s1[k] += d
+				s2[k] += d2
+				s3[k] += d2 * d
+				s4[k] += d2 * d2
+				var isPos, isNZ int64 // branch-free: signs are unpredictable
+				if v > 0 {
+					isPos = 1
+				}
+				if v != 0 {
+					isNZ = 1
+				}
+				pc[k] += isPos
+				nz[k] += isNZ
+				if v > rmax[k] {
+					rmax[k], amax[k] = v, pos
+				}
+				if v < rmin[k] {
+					rmin[k], amin[k] = v, pos
+				}
+				bi := int64(math.Floor(float64(v)*inv[k])) - hoff[k]
+				if uint64(bi) < uint64(hb) {
+					hist[k*hb+int(bi)]++
+				} else {
+					h := hist[k*hb : (k+1)*hb]
+					h[histFit(h, &hw[k], &hoff[k], float64(v))]++
+					inv[k] = 1 / hw[k]
+				}
+			}
+		}
+		cnt += int64(row.Len)
+		for k := range c {
+			bmax[k] = max(bmax[k], rmax[k])
+			bmin[k] = min(bmin[k], rmin[k])
+			p.offerRow(l, j0+k, acts, r, t, row, rmax[k], amax[k], rmin[k], amin[k])
+		}
+	}
+	fc := float64(cnt)
+	for k := range c {
+		j := j0 + k
+		a1 := s1[k] / fc
+		mean := shift[k] + a1
+		m2 := s2[k] - s1[k]*a1
+		m3 := s3[k] - 3*a1*s2[k] + 2*a1*a1*s1[k]
+		m4 := s4[k] - 4*a1*s3[k] + 6*a1*a1*s2[k] - 3*a1*a1*a1*s1[k]
+		_, l.Mean[j], l.M2[j], l.M3[j], l.M4[j] = mergeMoments(l.Count, l.Mean[j], l.M2[j], l.M3[j], l.M4[j], cnt, mean, max(m2, 0), m3, max(m4, 0))
+		l.Max[j] = max(l.Max[j], bmax[k])
+		l.Min[j] = min(l.Min[j], bmin[k])
+	}
+}
+
+// offerRow offers one context (row r) of neuron j to the example lists.
+func (p *Profiler) offerRow(l *Layer, j int, acts []float32, r, t int, row Context, vmax float32, amax int, vmin float32, amin int) {
+	o := &p.Opt
+	K, S := o.TopK, 2*o.TopK+o.QuantileBins*o.PerBin+o.RandomSample
+	hk := j * 2 * K
+	// cheap threshold checks first: a full list's root is its worst entry
+	if l.HeapN[2*j] < int32(K) || better(vmax, row.Index, l.HeapKey[hk], l.HeapCtx[hk]) {
+		hmax := topHeap{key: l.HeapKey[hk : hk+K], ctx: l.HeapCtx[hk : hk+K], slot: l.HeapSlot[hk : hk+K], n: &l.HeapN[2*j]}
+		if s := hmax.offer(vmax, row.Index); s >= 0 {
+			p.store(l, j*S+int(s), j, acts, r, t, row, vmax, amax)
+		}
+	}
+	if l.HeapN[2*j+1] < int32(K) || better(-vmin, row.Index, l.HeapKey[hk+K], l.HeapCtx[hk+K]) {
+		hmin := topHeap{key: l.HeapKey[hk+K : hk+2*K], ctx: l.HeapCtx[hk+K : hk+2*K], slot: l.HeapSlot[hk+K : hk+2*K], n: &l.HeapN[2*j+1]}
+		if s := hmin.offer(-vmin, row.Index); s >= 0 {
+			p.store(l, j*S+K+int(s), j, acts, r, t, row, vmin, amin)
+		}
+	}
+	qb := o.QuantileBins
+	seen := l.Seen[j*(qb+1) : (j+1)*(qb+1)]
+	stream := uint64(l.Layer)<<40 ^ uint64(j)<<8
+	if l.Calibrated {
+		bounds := l.QB[j*(qb-1) : (j+1)*(qb-1)]
+		q := 0
+		for q < len(bounds) && vmax >= bounds[q] {
+			q++
+		}
+		if s := reservoirSlot(o.Seed, stream|uint64(q), seen[q], o.PerBin); s >= 0 {
+			p.store(l, j*S+2*K+q*o.PerBin+s, j, acts, r, t, row, vmax, amax)
+		}
+		seen[q]++
+	} else if i := l.CalibN + int64(r); i < int64(o.CalibContext) {
+		l.Calib[j*o.CalibContext+int(i)] = vmax
+	}
+	if s := reservoirSlot(o.Seed, stream|0xff, seen[qb], o.RandomSample); s >= 0 {
+		p.store(l, j*S+2*K+qb*o.PerBin+s, j, acts, r, t, row, vmax, amax)
+	}
+	seen[qb]++
+}
+
+// store writes the window of context row around position at into slot s of neuron j.
+func (p *Profiler) store(l *Layer, s, j int, acts []float32, r, t int, row Context, v float32, at int) {
+	w := p.window()
+	lo := max(0, at-p.Opt.Before)
+	hi := min(row.Len, at+p.Opt.After+1)
+	tok, act := l.Tok[s*w:(s+1)*w], l.Act[s*w:(s+1)*w]
+	n := l.N
+	for i := lo; i < hi; i++ {
+		tok[i-lo] = int32(row.IDs[i])
+		act[i-lo] = acts[(r*t+i)*n+j]
+	}
+	l.SlotVal[s], l.SlotCtx[s], l.SlotDoc[s] = v, row.Index, row.Doc
+	l.SlotPos[s] = int32(row.Start + at)
+	l.SlotMaxIdx[s], l.SlotLen[s] = int16(at-lo), int16(hi-lo)
+}
+
+// EndBatch closes a batch of rows contexts holding tokens real tokens: it advances the counts
+// and, once CalibContext contexts have been seen, fixes the quantile boundaries.
+func (p *Profiler) EndBatch(rows []Context) {
+	var tokens int64
+	for _, r := range rows {
+		tokens += int64(r.Len)
+	}
+	p.Tokens += tokens
+	p.Contexts += int64(len(rows))
+	p.Batches++
+	for _, l := range p.Layers {
+		l.Count += tokens
+		if !l.Calibrated {
+			l.CalibN = min(l.CalibN+int64(len(rows)), int64(p.Opt.CalibContext))
+			if l.CalibN >= int64(p.Opt.CalibContext) {
+				p.calibrate(l)
+			}
+		}
+	}
+}
+
+// calibrate sets the quantile boundaries of every neuron from the calibration maxima: with
+// m sorted maxima and Q bins, boundary i (1 ≤ i < Q) is the maximum of rank ⌊i·m/Q⌋.
+func (p *Profiler) calibrate(l *Layer) {
+	qb, cc := p.Opt.QuantileBins, p.Opt.CalibContext
+	m := int(l.CalibN)
+	buf := make([]float32, m)
+	for j := range l.N {
+		copy(buf, l.Calib[j*cc:j*cc+m])
+		sort.Slice(buf, func(a, b int) bool { return buf[a] < buf[b] })
+		for i := 1; i < qb; i++ {
+			if m > 0 {
+				l.QB[j*(qb-1)+i-1] = buf[min(i*m/qb, m-1)]
+			}
+		}
+	}
+	l.Calibrated = true
+	l.Calib = nil
+}
+
+// Finish calibrates hook points whose run ended before CalibContext contexts (their quantile
+// samples stay empty, since no context was offered after calibration).
+func (p *Profiler) Finish() {
+	for _, l := range p.Layers {
+		if !l.Calibrated {
+			p.calibrate(l)
+		}
+	}
+}
