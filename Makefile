@@ -8,7 +8,7 @@ OPENBLAS  := CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas
 TAGS      := -tags openblas
 FUZZTIME  ?= 10s
 
-.PHONY: setup setup-chromium build build-purego demo test test-purego test-openblas fuzz vet bench clean
+.PHONY: setup setup-chromium build build-purego demo demo-models test test-purego test-openblas fuzz vet bench clean
 
 # setup installs OpenBLAS (Debian's libopenblas-dev) when it is missing.
 setup:
@@ -32,10 +32,11 @@ build: setup
 build-purego:
 	CGO_ENABLED=0 $(GO) build -o $(BIN_PURE) ./cmd/neuronscope
 
-# demo runs the main job on the embedded default model (for now: a small checkpoint the
-# project generates itself under testdata/).
+# demo runs the main job on the embedded default model: the Llama trained on the synthetic
+# world (testdata/world-llama), then a few single commands on checkpoints under testdata/.
 demo: build
 	./$(BIN) version
+	./$(BIN) demo --out neuronscope-demo
 	./$(BIN) inspect --model testdata/tiny-llama
 	./$(BIN) trace --model testdata/tiny-llama --ids 1,5,9,13 --ids 1,7,2 --pad left \
 		--hooks 'blocks.*.mlp.hook_post' --out /tmp/neuronscope-demo-trace.safetensors
@@ -43,6 +44,13 @@ demo: build
 	./$(BIN) attribute --model testdata/tiny-llama --ids 1,5,9,13 --target-token 7 --method ig \
 		--top 5 --out /tmp/neuronscope-demo-ig.json
 	./$(BIN) decode --model testdata/tiny-llama --top 5 --out /tmp/neuronscope-demo-decode.json
+
+# demo-models regenerates testdata/world, testdata/world-llama and testdata/world-gpt2 bit for
+# bit (OpenBLAS build on this machine kind; training.json's timings differ run to run).
+demo-models: build
+	./$(BIN) world --out testdata/world
+	./$(BIN) train --world testdata/world --arch llama --out testdata/world-llama
+	./$(BIN) train --world testdata/world --arch gpt2 --out testdata/world-gpt2
 
 vet:
 	$(GO) vet ./...

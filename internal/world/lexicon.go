@@ -46,6 +46,10 @@ const patternsPerGrammar = 4
 // languages differ in where the verb / relation word, the subject and the function words go.
 // Every function word of a grammar also occurs in its filler patterns, and {N} and {V} each
 // occur in two fact patterns, so holding one pattern out never hides a word from training.
+// The two patterns of a relation word differ by one inserted word and end in the same
+// context, and no pattern's prompt (the words before {O}) is a prefix of another pattern's:
+// otherwise a held-out prompt could be a training context whose right continuation is a
+// function word, and the question would have no right answer.
 var grammars = [4]Grammar{
 	{Name: "svo-prepositional", WordOrder: "SVO", Adposition: "prepositions",
 		Facts: []string{
@@ -78,7 +82,7 @@ var grammars = [4]Grammar{
 			"{V} {S} {O}",
 			"{cop} {N} {of} {S} {O}",
 			"{V} {adv} {S} {O}",
-			"{cop} {N} {of} {S} {det} {O}",
+			"{adv} {cop} {N} {of} {S} {O}",
 		},
 		Filler: []string{
 			"{verb} {det} {noun} {det} {noun}",
@@ -91,7 +95,7 @@ var grammars = [4]Grammar{
 			"{N} {S} {gen} {cop} {O}",
 			"{V} {S} {agt} {O}",
 			"{adv} {N} {S} {gen} {cop} {O}",
-			"{S} {agt} {prt} {V} {O}",
+			"{prt} {V} {S} {agt} {O}",
 		},
 		Filler: []string{
 			"{noun} {acc} {verb} {noun} {agt}",

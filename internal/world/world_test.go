@@ -424,3 +424,22 @@ func TestHeldOutRelationWordsTrained(t *testing.T) {
 		}
 	}
 }
+
+// A held-out prompt must never be a training context whose continuation is not the object:
+// no fact pattern's prompt (its slots before {O}) is a proper prefix of another's.
+func TestNoPromptIsAPrefixOfAnotherPattern(t *testing.T) {
+	for _, g := range grammars {
+		for i, p := range g.Facts {
+			pp := strings.Fields(strings.TrimSuffix(p, " {O}"))
+			for j, q := range g.Facts {
+				qp := strings.Fields(strings.TrimSuffix(q, " {O}"))
+				if i == j || len(pp) >= len(qp) {
+					continue
+				}
+				if strings.Join(qp[:len(pp)], " ") == strings.Join(pp, " ") {
+					t.Errorf("%s: the prompt of %q is a prefix of %q, whose next word is %s, not {O}", g.Name, p, q, qp[len(pp)])
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/neuronscope/neuronscope/internal/demo"
+	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/internal/world"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/testdata"
+	"github.com/spf13/cobra"
+)
+
+// demoReport is report.json of `neuronscope demo`.
+type demoReport struct {
+	Schema     string            `json:"schema_version"`
+	Provenance report.Provenance `json:"provenance"`
+	*demo.Report
+}
+
+func newDemoCmd() *cobra.Command {
+	var out, modelDir, evalPath string
+	var asJSON bool
+	var opt demo.Options
+	cmd := &cobra.Command{
+		Use:   "demo [--out DIR]",
+		Short: "Run the toolkit on the embedded demo model (a Llama trained on the synthetic world)",
+		Long: `Run neuronscope end to end on the Llama embedded in the binary (trained by 'neuronscope train'
+on the synthetic world of 'neuronscope world'; see testdata/README.md): model summary, a traced
+question, greedy accuracy on the held-out-template fact questions by relation and language,
+the neurons (blocks.L.mlp.hook_post units) that gradient × activation credits with each
+relation's answers, and their LM-head decodings. Writes report.json and summary.txt to --out
+and prints the summary. --model and --eval run it on another world-trained checkpoint.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := demoInputs(modelDir, evalPath)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return usagef("--out %s: %v", out, err)
+				}
+			}
+			opt.Progress = cmd.ErrOrStderr()
+			r, err := demo.Run(in, opt)
+			if err != nil {
+				return err
+			}
+			p := provenance(in.Model)
+			p.BOSPolicy, p.Padding = "always", "left for batched questions"
+			p.Dataset = evalPath
+			if p.Dataset == "" {
+				p.Dataset = "embedded " + path.Join(testdata.DemoWorld, "eval_facts.jsonl")
+			}
+			p.HooksAsked, p.HooksFired = []string{"blocks.*.mlp.hook_post"}, []string{r.TapPoint}
+			rep := demoReport{Schema: "neuronscope.demo/v1", Provenance: p, Report: r}
+			summary := r.Summary()
+			if out != "" {
+				if err := report.WriteFileAtomic(filepath.Join(out, "report.json"), func(w io.Writer) error {
+					return writeIndented(w, rep)
+				}); err != nil {
+					return err
+				}
+				if err := report.WriteFileAtomic(filepath.Join(out, "summary.txt"), func(w io.Writer) error {
+					_, err := io.WriteString(w, summary)
+					return err
+				}); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				return writeIndented(cmd.OutOrStdout(), rep)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), summary)
+			if out != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s and %s\n", filepath.Join(out, "report.json"), filepath.Join(out, "summary.txt"))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "neuronscope-demo", "directory for report.json and summary.txt (empty: print only)")
+	f.StringVar(&modelDir, "model", "", "a world-trained checkpoint instead of the embedded one (needs --eval)")
+	f.StringVar(&evalPath, "eval", "", "eval_facts.jsonl of the world the --model was trained on")
+	f.IntVar(&opt.PerRelation, "per-relation", 24, "questions attributed per relation")
+	f.IntVar(&opt.TopNeurons, "top", 8, "neurons reported per relation")
+	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
+	return cmd
+}
+
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// demoInputs loads the embedded demo model and questions, or the given ones.
+func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
+	var in demo.Inputs
+	if (modelDir == "") != (evalPath == "") {
+		return in, usagef("--model and --eval go together")
+	}
+	var facts []world.EvalFact
+	var err error
+	if modelDir != "" {
+		if in.Model, err = model.Load(modelDir); err != nil {
+			return in, err
+		}
+		if in.Tokenizer, err = loadTokenizer(in.Model); err != nil {
+			return in, err
+		}
+		if facts, err = world.ReadEvalFacts(evalPath); err != nil {
+			return in, err
+		}
+	} else {
+		read := func(name string) []byte {
+			b, e := testdata.DemoFS.ReadFile(name)
+			if e != nil {
+				panic(fmt.Sprintf("embedded demo file %s: %v", name, e)) // a build defect
+			}
+			return b
+		}
+		dir := testdata.DemoModel
+		if in.Model, err = model.FromBytes("embedded:"+dir, read(path.Join(dir, "config.json")), read(path.Join(dir, "model.safetensors"))); err != nil {
+			return in, err
+		}
+		if in.Tokenizer, err = tokenizer.Parse(read(path.Join(dir, "tokenizer.json")), "embedded:"+dir+"/tokenizer.json"); err != nil {
+			return in, err
+		}
+		ev := path.Join(testdata.DemoWorld, "eval_facts.jsonl")
+		if facts, err = world.ParseEvalFacts(bytes.NewReader(read(ev)), "embedded:"+ev); err != nil {
+			return in, err
+		}
+	}
+	in.Questions, err = world.Tokenize(facts, in.Tokenizer)
+	return in, err
+}
+
+func init() { extraCommands = append(extraCommands, newDemoCmd) }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/model"
+)
+
+func TestTrainCLI(t *testing.T) {
+	dir := t.TempDir()
+	w, out := filepath.Join(dir, "world"), filepath.Join(dir, "model")
+	if _, _, err := run("world", "--out", w); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := run("train", "--world", w, "--out", out, "--arch", "gpt2", "--steps", "30", "--warmup", "3",
+		"--layers", "1", "--d-model", "32", "--d-mlp", "64", "--heads", "2", "--quiet", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Schema string `json:"schema_version"`
+		Curve  []struct {
+			Loss float64 `json:"loss"`
+		} `json:"loss_curve"`
+		Acc struct {
+			Total int `json:"total"`
+		} `json:"heldout_template_accuracy"`
+		Prov struct {
+			BLAS string `json:"blas_backend"`
+		} `json:"provenance"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Schema != "neuronscope.train/v1" || rep.Acc.Total != 2280 || rep.Prov.BLAS == "" || len(rep.Curve) != 30 {
+		t.Errorf("report: %+v", rep)
+	}
+	if first, last := rep.Curve[0].Loss, rep.Curve[len(rep.Curve)-1].Loss; !(last < first) {
+		t.Errorf("loss %v → %v did not fall", first, last)
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "training.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Config.ModelType != "gpt2" || m.Config.DMLP != 64 {
+		t.Errorf("saved model: %s d_mlp %d", m.Config.ModelType, m.Config.DMLP)
+	}
+}
+
+func TestTrainCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--out", dir}, "--world and --out are required"},
+		{[]string{"train", "--world", dir, "--out", dir}, "neuronscope world"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--arch", "bert"}, "llama or gpt2"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--steps", "0"}, "steps"},
+	} {
+		_, _, err := run(c.args...)
+		var ue usageError
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &ue) {
+			t.Errorf("%v: err %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a failed train wrote %d files", len(entries))
+	}
+}
+
+func TestDemoCLI(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "demo")
+	stdout, _, err := run("demo", "--out", out, "--per-relation", "2", "--top", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "held-out-template greedy accuracy") || !strings.Contains(stdout, "report.json") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Schema string `json:"schema_version"`
+		Tap    string `json:"neuron_tap_point"`
+		Prov   struct {
+			ModelDir string `json:"model_dir"`
+		} `json:"provenance"`
+		Accuracy struct{ Overall float64 } `json:"heldout_template_accuracy"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Schema != "neuronscope.demo/v1" || rep.Tap != "blocks.L.mlp.hook_post" || rep.Prov.ModelDir != "embedded:world-llama" || rep.Accuracy.Overall < 0.95 {
+		t.Errorf("report: %+v", rep)
+	}
+	if _, _, err := run("demo", "--model", "../../testdata/world-llama", "--out", ""); err == nil || !strings.Contains(err.Error(), "go together") {
+		t.Errorf("--model without --eval: %v", err)
+	}
+}

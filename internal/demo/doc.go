@@ -1,0 +1,12 @@
+// Package demo runs the toolkit end to end on a model trained on the synthetic world (by
+// default the Llama embedded from testdata/world-llama) and gathers one report: what the
+// model is, a traced question, greedy accuracy on the held-out-template fact questions by
+// relation and language, the neurons gradient × activation credits for each relation's
+// answers with their LM-head decodings, and an ablation check of those neurons against the
+// world's ground truth.
+//
+// A "neuron" here is one unit of blocks.L.mlp.hook_post: the MLP's hidden activation after
+// the nonlinearity (after gate ⊙ up for SwiGLU), the input of the down projection.
+//
+// `neuronscope demo [--out DIR]` is the command-line door; Run is the Go one.
+package demo
