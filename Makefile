@@ -50,7 +50,7 @@ demo: build
 demo-models: build
 	./$(BIN) world --out testdata/world
 	./$(BIN) train --world testdata/world --arch llama --out testdata/world-llama
-	./$(BIN) train --world testdata/world --arch gpt2 --out testdata/world-gpt2
+	./$(BIN) train --world testdata/world --arch gpt2 --pack 32 --batch 16 --out testdata/world-gpt2
 
 vet:
 	$(GO) vet ./...

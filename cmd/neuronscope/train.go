@@ -119,6 +119,7 @@ same bytes.`,
 	f.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "AdamW weight decay (matrices only)")
 	f.Float64Var(&cfg.ClipNorm, "clip", cfg.ClipNorm, "global gradient-norm clip (0: none)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "batch-order seed")
+	f.IntVar(&cfg.Pack, "pack", cfg.Pack, "pack consecutive sentences into rows of this many tokens (0: one sentence per row)")
 	f.BoolVar(&asJSON, "json", false, "print training.json to stdout")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd

@@ -43,7 +43,7 @@ func load(t *testing.T, dir string) demo.Inputs {
 // and every relation (the target is per language), as training.json says they did at
 // training time.
 func TestCommittedModelsAccuracy(t *testing.T) {
-	for _, dir := range []string{"world-llama"} {
+	for _, dir := range []string{"world-llama", "world-gpt2"} {
 		t.Run(dir, func(t *testing.T) {
 			in := load(t, dir)
 			pred, err := train.Greedy(in.Model, in.Questions.Prompts, 0, 0)

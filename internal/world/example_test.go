@@ -45,6 +45,6 @@ func Example() {
 	// train tlaxo.capital_of.0           tsotletlox Rofa tlo wex Tufinri
 	// eval  pelan.capital_of.1           Rofa bilo → Tufinri
 	// eval  korrak.capital_of.3          Rofa kra kan katkrat got → Tufinri
-	// eval  shivu.capital_of.2           zishu zi Rofa → Tufinri
+	// eval  shivu.capital_of.2           zi zishu Rofa → Tufinri
 	// eval  tlaxo.capital_of.2           tsel tsotletlox Rofa tlo wex → Tufinri
 }

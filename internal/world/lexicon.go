@@ -81,7 +81,7 @@ var grammars = [4]Grammar{
 		Facts: []string{
 			"{V} {S} {O}",
 			"{cop} {N} {of} {S} {O}",
-			"{V} {adv} {S} {O}",
+			"{adv} {V} {S} {O}",
 			"{adv} {cop} {N} {of} {S} {O}",
 		},
 		Filler: []string{
