@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/neuronscope/neuronscope/ablate"
+	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/spf13/cobra"
+)
+
+func init() { extraCommands = append(extraCommands, newAblateCmd) }
+
+// ablateSchema is the schema_version of `ablate selectivity` JSON reports.
+const ablateSchema = "neuronscope.ablate.selectivity/v1"
+
+func newAblateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ablate selectivity ...",
+		Short: "Ablate neuron sets and measure what they do to fact accuracy (selectivity vs random sets)",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("ablate: unknown subcommand %q (have: selectivity)", args[0])
+			}
+			return usagef("ablate needs a subcommand: selectivity")
+		},
+	}
+	cmd.AddCommand(newAblateSelectivityCmd())
+	return cmd
+}
+
+type selectivityFlags struct {
+	eval, neurons, group string
+	mode, site, bos      string
+	tokenizer            string
+	value                float32
+	random, batch        int
+	seed                 uint64
+	minDrop, margin      float64
+	asJSON               bool
+	out                  string
+}
+
+// selectivityDoc is the JSON report: provenance, the inputs, and the ablate.Report fields.
+type selectivityDoc struct {
+	SchemaVersion string            `json:"schema_version"`
+	Provenance    report.Provenance `json:"provenance"`
+	EvalFile      string            `json:"eval_file"`
+	NeuronsFile   string            `json:"neurons_file"`
+	*ablate.Report
+}
+
+func newAblateSelectivityCmd() *cobra.Command {
+	var mf modelFlags
+	var f selectivityFlags
+	cmd := &cobra.Command{
+		Use:   "selectivity --model DIR --eval eval_facts.jsonl --neurons FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site mlp.hook_post] [--json] [--out FILE]",
+		Short: "Ablate neurons claimed specific to a group (relation or language) and compare the accuracy drop there with the other groups and with random neuron sets",
+		Long: `selectivity ablates a neuron set at a tap point (default blocks.L.mlp.hook_post, "the neuron")
+and measures greedy fact-question accuracy (argmax at the last prompt position == answer) per group
+of the --group label, before and after. For the target group r:
+
+  drop(g)         = baseline accuracy of g − ablated accuracy of g
+  selectivity     = drop(r) − mean over the other groups g of drop(g)
+
+The same is done for --random-seeds random sets with the claimed set's per-layer counts (indices
+drawn without replacement outside the claimed set, set i with seed --seed+i), reported as mean ± std.
+Verdict: no_effect if drop(r) < --min-drop; selective if selectivity > 0 and > random mean +
+--margin·std; else not_selective.
+
+Ablation: --mode zero sets the neurons to 0, mean to their mean over every real position of every
+eval prompt (unablated model), clamp to --value, at every position of the prompt.
+
+--neurons is a JSON array [{"layer":L,"index":i}, ...] (or an object with a "neurons" array, as
+attribute/demo reports write); --eval is JSONL with "prompt" and "answer" (the world's
+eval_facts.jsonl; every other string field is a label usable in --group). Prompts are tokenized with
+the model's tokenizer.json under --bos; each answer must be one token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSelectivity(cmd, &mf, &f)
+		},
+	}
+	mf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.eval, "eval", "", "fact questions, JSONL (e.g. the world's eval_facts.jsonl)")
+	fl.StringVar(&f.neurons, "neurons", "", `neuron set, JSON [{"layer":L,"index":i}, ...]`)
+	fl.StringVar(&f.group, "group", "", "the claimed group, LABEL=VALUE (relation=capital_of, language=pelan)")
+	fl.StringVar(&f.mode, "mode", "zero", "ablation: zero, mean (over the eval set's positions) or clamp (to --value)")
+	fl.Float32Var(&f.value, "value", 0, "the value of --mode clamp")
+	fl.IntVar(&f.random, "random-seeds", ablate.DefaultRandomSets, "number of random neuron sets (seeds --seed, --seed+1, ...)")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the first random set")
+	fl.StringVar(&f.site, "hook-site", "mlp.hook_post", "per-layer tap point the neurons index (mlp.hook_post, mlp.hook_pre, hook_resid_post, ...)")
+	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for the prompts: auto (as HF's add_special_tokens), always, never")
+	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json (default: the model directory's)")
+	fl.IntVar(&f.batch, "batch", ablate.DefaultBatchSize, "prompts per forward pass")
+	fl.Float64Var(&f.minDrop, "min-drop", ablate.DefaultMinDrop, "target accuracy drop below which the verdict is no_effect")
+	fl.Float64Var(&f.margin, "margin", ablate.DefaultMargin, "standard deviations above the random mean the selectivity must exceed")
+	fl.BoolVar(&f.asJSON, "json", false, "print the report as JSON instead of a table")
+	fl.StringVar(&f.out, "out", "", "also write the JSON report to this file (atomically)")
+	return cmd
+}
+
+func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) error {
+	for _, req := range []struct{ name, val string }{{"--eval", f.eval}, {"--neurons", f.neurons}, {"--group", f.group}} {
+		if req.val == "" {
+			return usagef("%s is required", req.name)
+		}
+	}
+	key, target, ok := strings.Cut(f.group, "=")
+	if key, target = strings.TrimSpace(key), strings.TrimSpace(target); !ok || key == "" || target == "" {
+		return usagef("--group %q: want LABEL=VALUE, e.g. relation=capital_of or language=pelan", f.group)
+	}
+	mode, err := ablate.ParseMode(f.mode)
+	if err != nil {
+		return usagef("--mode: %v", err)
+	}
+	if cmd.Flags().Changed("value") && mode != ablate.Clamp {
+		return usagef("--value is only for --mode clamp")
+	}
+	site, err := ablate.ParseSite(f.site)
+	if err != nil {
+		return usagef("--hook-site: %v", err)
+	}
+	bos, err := tokenizer.ParseBOSPolicy(f.bos)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	switch {
+	case f.random < 2:
+		return usagef("--random-seeds %d: want at least 2 (5 or more for a trustworthy std)", f.random)
+	case f.batch < 1:
+		return usagef("--batch %d: want at least 1", f.batch)
+	case f.minDrop <= 0 || f.minDrop > 1:
+		return usagef("--min-drop %g: want a fraction in (0, 1]", f.minDrop)
+	case f.margin <= 0:
+		return usagef("--margin %g: want > 0", f.margin)
+	}
+	if f.random < 5 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: --random-seeds %d: fewer than 5 random sets make a noisy baseline\n", f.random)
+	}
+	for _, p := range []struct{ flag, path string }{{"--eval", f.eval}, {"--neurons", f.neurons}} {
+		if _, err := os.Stat(p.path); err != nil {
+			return usagef("%s: %v", p.flag, err)
+		}
+	}
+
+	m, err := mf.load(cmd)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tokPath := f.tokenizer
+	if tokPath == "" {
+		tokPath = filepath.Join(m.Dir, "tokenizer.json")
+		if _, err := os.Stat(tokPath); err != nil {
+			return usagef("%s has no tokenizer.json; give --tokenizer", m.Dir)
+		}
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return err
+	}
+	set, err := ablate.ReadEvalSet(f.eval, tok, bos)
+	if err != nil {
+		return usagef("--eval: %v", err)
+	}
+	groups, err := set.Groups(key)
+	if err != nil {
+		return usagef("--group %s: %v", f.group, err)
+	}
+	if len(groups) < 2 {
+		return usagef("--group %s: the eval set has only one %s group (%s); selectivity needs others to compare with", f.group, key, groups[0])
+	}
+	if !slices.Contains(groups, target) {
+		return usagef("--group %s: no question has %s=%s (the %s groups are %s)", f.group, key, target, key, strings.Join(groups, ", "))
+	}
+	neurons, err := ablate.ReadNeurons(f.neurons, m, site)
+	if err != nil {
+		return usagef("--neurons: %v", err)
+	}
+
+	r, err := ablate.Selectivity(m, set, neurons, ablate.SelectivityOptions{Key: key, Target: target, Site: site, Mode: mode,
+		Value: f.value, Random: f.random, Seed: f.seed, MinDrop: f.minDrop, Margin: f.margin, BatchSize: f.batch})
+	if err != nil {
+		return err
+	}
+	prov := provenance(m)
+	seed := int64(f.seed)
+	prov.Seed = &seed
+	prov.BOSPolicy = bos.String()
+	prov.Padding = fmt.Sprintf("left (prompts ordered by length, %d per batch)", f.batch)
+	prov.Dataset = f.eval
+	prov.HooksAsked = r.Ablation.Points
+	prov.HooksFired = r.Ablation.Points
+	doc := selectivityDoc{SchemaVersion: ablateSchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons, Report: r}
+	if f.out != "" {
+		if err := report.WriteJSON(f.out, doc); err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	fmt.Fprint(cmd.OutOrStdout(), r.Table())
+	if f.out != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", f.out)
+	}
+	return nil
+}
