@@ -36,7 +36,9 @@ func newDemoCmd() *cobra.Command {
 on the synthetic world of 'neuronscope world'; see testdata/README.md): model summary, a traced
 question, greedy accuracy on the held-out-template fact questions by relation and language,
 the neurons (blocks.L.mlp.hook_post units) that gradient × activation credits with each
-relation's answers, and their LM-head decodings. Writes report.json and summary.txt to --out
+relation's answers, their LM-head decodings, and a check of those neurons against the world's
+ground truth: zero-ablate each relation's top neurons and compare the accuracy drop on that
+relation with the drop on the others, against random same-layer sets (package ablate). Writes report.json and summary.txt to --out
 and prints the summary. --model and --eval run it on another world-trained checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -92,6 +94,9 @@ and prints the summary. --model and --eval run it on another world-trained check
 	f.StringVar(&evalPath, "eval", "", "eval_facts.jsonl of the world the --model was trained on")
 	f.IntVar(&opt.PerRelation, "per-relation", 24, "questions attributed per relation")
 	f.IntVar(&opt.TopNeurons, "top", 8, "neurons reported per relation")
+	f.IntVar(&opt.Ablate, "ablate", 32, "neurons per relation zero-ablated against random sets (-1: skip the ablation stage)")
+	f.IntVar(&opt.RandomSets, "random-sets", 5, "random same-layer neuron sets per ablation")
+	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the ablation stage (0: all)")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
 }

@@ -82,7 +82,7 @@ func TestTrainCLIErrors(t *testing.T) {
 
 func TestDemoCLI(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "demo")
-	stdout, _, err := run("demo", "--out", out, "--per-relation", "2", "--top", "2")
+	stdout, _, err := run("demo", "--out", out, "--per-relation", "2", "--top", "2", "--ablate", "8", "--random-sets", "2", "--ablate-questions", "4")
 	if err != nil {
 		t.Fatal(err)
 	}

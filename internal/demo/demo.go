@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/world"
@@ -20,6 +21,14 @@ type Options struct {
 	PerRelation int // questions attributed per relation (spread over languages); default 24
 	TopNeurons  int // neurons reported per relation; default 8
 	DecodeK     int // tokens per LM-head decoding; default 5
+	// Ablate is the size of each relation's neuron set checked by ablation (default 32);
+	// negative skips the ablation stage. RandomSets is the number of random same-layer sets it
+	// is compared with (default 5).
+	Ablate     int
+	RandomSets int
+	// AblatePerCell caps the questions per relation × language that the ablation stage
+	// evaluates (0: all of them).
+	AblatePerCell int
 	// Progress, if set, receives one line per stage.
 	Progress io.Writer
 }
@@ -33,6 +42,12 @@ func (o *Options) defaults() {
 	}
 	if o.DecodeK <= 0 {
 		o.DecodeK = 5
+	}
+	if o.Ablate == 0 {
+		o.Ablate = 32
+	}
+	if o.RandomSets <= 0 {
+		o.RandomSets = 5
 	}
 }
 
@@ -85,19 +100,40 @@ type TokenProb struct {
 // NeuronValue is a neuron with a value and, when decoded, the tokens its write direction
 // promotes and suppresses most through the final norm weight and the unembedding.
 type NeuronValue struct {
-	Layer      int      `json:"layer"`
-	Index      int      `json:"index"`
-	Value      float64  `json:"value"`
+	Layer int     `json:"layer"`
+	Index int     `json:"index"`
+	Value float64 `json:"value"`
+	// OwnMean is, for relation neurons, the mean grad×act on the relation's own questions
+	// (Value is that minus the mean over the other relations).
+	OwnMean    *float64 `json:"own_relation_mean,omitempty"`
 	Promotes   []string `json:"promotes,omitempty"`
 	Suppresses []string `json:"suppresses,omitempty"`
 }
 
-// RelationNeurons are the neurons credited with one relation's answers.
+// RelationNeurons are the neurons credited with one relation's answers, and what ablating
+// them does.
 type RelationNeurons struct {
 	Relation  string        `json:"relation"`
 	Questions int           `json:"questions"`
 	Method    string        `json:"method"`
 	Neurons   []NeuronValue `json:"neurons"`
+	Ablation  *Ablation     `json:"ablation,omitempty"`
+}
+
+// Ablation summarises ablate.Selectivity for a relation's top neurons: zero-ablating them at
+// every position, the accuracy drop on the relation versus the mean drop on the others,
+// against random sets with the same per-layer counts.
+type Ablation struct {
+	Neurons           int         `json:"neurons"`
+	Mode              string      `json:"mode"`
+	TargetDrop        float64     `json:"target_drop"`
+	MeanOtherDrop     float64     `json:"mean_other_drop"`
+	Selectivity       float64     `json:"selectivity"`
+	RandomSets        int         `json:"random_sets"`
+	RandomSelectivity ablate.Stat `json:"random_selectivity"`
+	RandomTargetDrop  ablate.Stat `json:"random_target_drop"`
+	Verdict           string      `json:"verdict"`
+	VerdictRule       string      `json:"verdict_rule"`
 }
 
 // Run runs every stage.
@@ -127,22 +163,94 @@ func Run(in Inputs, opt Options) (*Report, error) {
 		return nil, err
 	}
 
-	say("attribution: grad×act of the answer logit per relation")
+	say("attribution: grad×act of the answer logit, %d questions per relation", opt.PerRelation)
 	dec, err := decoder(m, opt.DecodeK, in.Tokenizer)
 	if err != nil {
 		return nil, err
 	}
-	for _, rel := range relations(q) {
-		rn, err := relationNeurons(in, rel, opt)
-		if err != nil {
+	rels := relations(q)
+	means := make([][]float64, len(rels))
+	counts := make([]int, len(rels))
+	for i, rel := range rels {
+		if means[i], counts[i], err = relationScores(in, rel, opt.PerRelation); err != nil {
 			return nil, err
 		}
-		for i := range rn.Neurons {
-			dec(&rn.Neurons[i])
+	}
+	set := evalSet(q, opt.AblatePerCell)
+	for i, rel := range rels {
+		ranked := contrast(means, i, c.DMLP)
+		rn := RelationNeurons{Relation: rel, Questions: counts[i], Method: method,
+			Neurons: append([]NeuronValue(nil), ranked[:min(opt.TopNeurons, len(ranked))]...)}
+		for j := range rn.Neurons {
+			dec(&rn.Neurons[j])
+		}
+		if opt.Ablate > 0 {
+			say("ablation: %s, top %d neurons vs %d random sets", rel, opt.Ablate, opt.RandomSets)
+			if rn.Ablation, err = ablation(m, set, rel, ranked[:min(opt.Ablate, len(ranked))], opt.RandomSets); err != nil {
+				return nil, err
+			}
 		}
 		r.Relations = append(r.Relations, rn)
 	}
 	return r, nil
+}
+
+const method = "grad×act (a·∂logit(answer)/∂a) at blocks.L.mlp.hook_post, last prompt position: " +
+	"mean over the relation's questions minus the mean of the other relations' means"
+
+// contrast ranks every neuron by its mean score on relation i minus the mean of its means on
+// the other relations.
+func contrast(means [][]float64, i, dMLP int) []NeuronValue {
+	all := make([]NeuronValue, len(means[i]))
+	for k := range all {
+		var other float64
+		for j := range means {
+			if j != i {
+				other += means[j][k]
+			}
+		}
+		if len(means) > 1 {
+			other /= float64(len(means) - 1)
+		}
+		own := means[i][k]
+		all[k] = NeuronValue{Layer: k / dMLP, Index: k % dMLP, Value: own - other, OwnMean: &own}
+	}
+	sort.SliceStable(all, func(a, b int) bool { return all[a].Value > all[b].Value })
+	return all
+}
+
+// evalSet converts the questions for package ablate, labelled by relation and language, at
+// most perCell of each relation × language (0: all).
+func evalSet(q *world.Questions, perCell int) *ablate.EvalSet {
+	set := &ablate.EvalSet{}
+	taken := map[[2]string]int{}
+	for i, e := range q.Items {
+		cell := [2]string{e.Relation, e.Language}
+		if perCell > 0 && taken[cell] >= perCell {
+			continue
+		}
+		taken[cell]++
+		set.Items = append(set.Items, ablate.Item{ID: e.ID, Prompt: q.Prompts[i], Answer: q.Answers[i],
+			Labels: map[string]string{"relation": e.Relation, "language": e.Language}})
+	}
+	return set
+}
+
+// ablation zero-ablates the neurons and scores the relation's selectivity.
+func ablation(m *model.Model, set *ablate.EvalSet, rel string, top []NeuronValue, random int) (*Ablation, error) {
+	ns := make([]ablate.Neuron, len(top))
+	for i, n := range top {
+		ns[i] = ablate.Neuron{Layer: n.Layer, Index: n.Index}
+	}
+	rep, err := ablate.Selectivity(m, set, ns, ablate.SelectivityOptions{Key: "relation", Target: rel, BatchSize: 256,
+		Mode: ablate.Zero, Random: random, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	return &Ablation{Neurons: len(ns), Mode: rep.Ablation.Mode, TargetDrop: rep.Claimed.TargetDrop,
+		MeanOtherDrop: rep.Claimed.OtherDrop, Selectivity: rep.Claimed.Selectivity, RandomSets: random,
+		RandomSelectivity: rep.Random.Selectivity, RandomTargetDrop: rep.Random.TargetDrop,
+		Verdict: rep.Verdict, VerdictRule: rep.VerdictRule}, nil
 }
 
 // relations lists the questions' relations in sorted order.
@@ -231,9 +339,10 @@ func topProbs(logits []float32, k int, tok *tokenizer.Tokenizer) []TokenProb {
 	return out
 }
 
-// relationNeurons ranks neurons by mean grad×act of the answer's logit (log p saturates when p ≈ 1) at the last prompt position
-// over up to opt.PerRelation questions of the relation, taken round-robin over languages.
-func relationNeurons(in Inputs, rel string, opt Options) (RelationNeurons, error) {
+// relationScores is every neuron's mean grad×act of the answer's logit (log p saturates when
+// p ≈ 1) at the last prompt position, [layer·d_mlp + index], over up to n questions of the
+// relation taken round-robin over languages; it also returns how many questions it used.
+func relationScores(in Inputs, rel string, n int) ([]float64, int, error) {
 	m, q := in.Model, in.Questions
 	byLang := map[string][]int{}
 	var langs []string
@@ -248,10 +357,10 @@ func relationNeurons(in Inputs, rel string, opt Options) (RelationNeurons, error
 	}
 	sort.Strings(langs)
 	var picked []int
-	for k := 0; len(picked) < opt.PerRelation; k++ {
+	for k := 0; len(picked) < n; k++ {
 		added := false
 		for _, l := range langs {
-			if k < len(byLang[l]) && len(picked) < opt.PerRelation {
+			if k < len(byLang[l]) && len(picked) < n {
 				picked = append(picked, byLang[l][k])
 				added = true
 			}
@@ -267,11 +376,11 @@ func relationNeurons(in Inputs, rel string, opt Options) (RelationNeurons, error
 		prompt := q.Prompts[i]
 		b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 		if err != nil {
-			return RelationNeurons{}, err
+			return nil, 0, err
 		}
 		s, err := attribute.GradXAct(m, b, model.Logit(0, len(prompt)-1, q.Answers[i]), points)
 		if err != nil {
-			return RelationNeurons{}, err
+			return nil, 0, err
 		}
 		for l, p := range points {
 			row := s.At[p].Data[(len(prompt)-1)*d : len(prompt)*d]
@@ -280,14 +389,10 @@ func relationNeurons(in Inputs, rel string, opt Options) (RelationNeurons, error
 			}
 		}
 	}
-	all := make([]NeuronValue, L*d)
-	for k := range all {
-		all[k] = NeuronValue{Layer: k / d, Index: k % d, Value: sum[k] / float64(len(picked))}
+	for k := range sum {
+		sum[k] /= float64(len(picked))
 	}
-	sort.SliceStable(all, func(a, b int) bool { return all[a].Value > all[b].Value })
-	return RelationNeurons{Relation: rel, Questions: len(picked),
-		Method:  "mean over questions of grad×act (a·∂logit(answer)/∂a) at blocks.L.mlp.hook_post, last prompt position",
-		Neurons: all[:min(opt.TopNeurons, len(all))]}, nil
+	return sum, len(picked), nil
 }
 
 // decoder returns a function attaching each neuron's LM-head decoding of its write direction
@@ -329,13 +434,23 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, " L%d.%d=%.2f", n.Layer, n.Index, n.Value)
 	}
 	fmt.Fprintf(&b, "\n\nheld-out-template greedy accuracy:\n%s", r.Accuracy.Table())
-	fmt.Fprintf(&b, "\nneurons credited with each relation's answers (grad×act, mean over questions):\n")
+	fmt.Fprintf(&b, "\nneurons credited with each relation's answers (grad×act of the answer logit, own relation minus others;\nL<layer>.<index>(score → tokens its write direction promotes)):\n")
 	for _, rn := range r.Relations {
 		fmt.Fprintf(&b, "  %-22s", rn.Relation)
 		for _, n := range rn.Neurons[:min(3, len(rn.Neurons))] {
 			fmt.Fprintf(&b, " L%d.%d(%.2f → %s)", n.Layer, n.Index, n.Value, strings.Join(n.Promotes[:min(2, len(n.Promotes))], ","))
 		}
 		fmt.Fprintln(&b)
+	}
+	if len(r.Relations) > 0 && r.Relations[0].Ablation != nil {
+		a0 := r.Relations[0].Ablation
+		fmt.Fprintf(&b, "\nzero-ablating each relation's top %d neurons (accuracy drop on the relation vs the others; random: %d same-layer sets):\n", a0.Neurons, a0.RandomSets)
+		fmt.Fprintf(&b, "  %-22s %8s %8s %12s %18s  %s\n", "relation", "drop", "others", "selectivity", "random sel.", "verdict")
+		for _, rn := range r.Relations {
+			a := rn.Ablation
+			fmt.Fprintf(&b, "  %-22s %7.1f%% %7.1f%% %11.1f%% %8.1f ± %4.1f%%  %s\n", rn.Relation, 100*a.TargetDrop, 100*a.MeanOtherDrop,
+				100*a.Selectivity, 100*a.RandomSelectivity.Mean, 100*a.RandomSelectivity.Std, a.Verdict)
+		}
 	}
 	return b.String()
 }

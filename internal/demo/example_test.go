@@ -16,7 +16,7 @@ func Example() {
 	tok, _ := tokenizer.Load("../../testdata/world-llama/tokenizer.json")
 	facts, _ := world.ReadEvalFacts("../../testdata/world/eval_facts.jsonl")
 	q, _ := world.Tokenize(facts, tok)
-	r, err := demo.Run(demo.Inputs{Model: m, Tokenizer: tok, Questions: q}, demo.Options{PerRelation: 4, TopNeurons: 3})
+	r, err := demo.Run(demo.Inputs{Model: m, Tokenizer: tok, Questions: q}, demo.Options{PerRelation: 4, TopNeurons: 3, Ablate: 16, RandomSets: 2, AblatePerCell: 4})
 	if err != nil {
 		fmt.Println(err)
 		return
