@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/neuronscope/neuronscope/hooks"
@@ -119,23 +120,11 @@ func parseItem(raw map[string]any, tok *tokenizer.Tokenizer, bos tokenizer.BOSPo
 	if len(p.IDs) == 0 {
 		return Item{}, fmt.Errorf("prompt %q encodes to no tokens", prompt)
 	}
-	if len(full.IDs) != len(p.IDs)+1 || !equal(full.IDs[:len(p.IDs)], p.IDs) {
+	if len(full.IDs) != len(p.IDs)+1 || !slices.Equal(full.IDs[:len(p.IDs)], p.IDs) {
 		return Item{}, fmt.Errorf("answer %q is not one token after prompt %q (prompt %v, prompt+answer %v)", answer, prompt, p.Tokens, full.Tokens)
 	}
 	it.Prompt, it.Answer = p.IDs, full.IDs[len(p.IDs)]
 	return it, nil
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // DefaultBatchSize is the number of prompts per forward pass when none is given.
