@@ -50,9 +50,11 @@ type profileFlags struct {
 	bos        string
 	every      int
 	lmHead     int
+	dla        int
 	modelID    string
 	stopAfter  int // hidden: simulate a kill after this many batches of this invocation
 	noProgress bool
+	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
 }
 
 const checkpointName = "state.ckpt"
@@ -74,6 +76,10 @@ token ids. Text is tokenized with the model's tokenizer.json under --bos; docume
 contexts of --ctx tokens that never span documents; continuation contexts of a document that
 began with BOS start with BOS again; a document's last context may be shorter (padded, and pads
 are not counted).
+
+Per mlp.hook_post neuron, --lm-head K attaches the LM-head decoding of its raw write direction
+(W_U·w) and --dla K its direct logit attribution per unit activation through the final norm
+weight (W_U·(γ ⊙ P w), as attribute.DirectLogit up to the position's 1/ln_final.hook_scale).
 
 Output (--out DIR): profile.json (schema_version, provenance), neuron_records/HOOK.jsonl
 (OpenAI NeuronRecord), neuronpedia/batch-I.json (Neuronpedia features) and state.ckpt (the
@@ -103,11 +109,14 @@ and gives the same output as an uninterrupted run).`,
 	fl.StringVar(&f.out, "out", "", "output directory")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for text documents: auto (as HF's add_special_tokens), always, never")
 	fl.IntVar(&f.every, "checkpoint-every", 50, "write the checkpoint every N batches")
-	fl.IntVar(&f.lmHead, "lm-head", 10, "attach each hook_post neuron's top/bottom K LM-head tokens of its write direction through the final norm (0: off)")
+	fl.IntVar(&f.lmHead, "lm-head", 10, "attach each hook_post neuron's top/bottom K tokens of the LM-head decoding of its raw write direction, W_U·w (0: off)")
+	fl.IntVar(&f.dla, "dla", -1, "attach each hook_post neuron's top/bottom K direct-logit-attribution tokens per unit activation, W_U·(γ ⊙ P w) through the final norm weight (0: off; -1: as --lm-head)")
 	fl.StringVar(&f.modelID, "model-id", "", "modelId of the Neuronpedia export (default: the model directory's name)")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar")
 	fl.IntVar(&f.stopAfter, "stop-after-batches", 0, "testing: stop after N batches without a final checkpoint, as if killed")
 	_ = fl.MarkHidden("stop-after-batches")
+	fl.BoolVar(&f.fwdOnly, "forward-only", false, "benchmarking: run the same batches through the plain forward without profiling, print tokens/s, write nothing")
+	_ = fl.MarkHidden("forward-only")
 	return cmd
 }
 
@@ -409,7 +418,31 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	for _, pt := range points {
 		opts = append(opts, hooks.EditPoint(pt, edit))
 	}
+	if f.fwdOnly {
+		opts = nil
+	}
+	// Periodic checkpoints are encoded in memory at the end of their batch and written to disk
+	// while the next batches run (SaveAsync); at most one write is in flight, and every path
+	// out of this function waits for it, so a resumed run always finds a complete checkpoint.
+	var pendingSave func() error
+	waitSave := func() error {
+		if pendingSave == nil {
+			return nil
+		}
+		err := pendingSave()
+		pendingSave = nil
+		return err
+	}
+	defer waitSave()
+	saveAsync := func() error {
+		if err := waitSave(); err != nil {
+			return err
+		}
+		pendingSave = p.SaveAsync(ckpt, fp)
+		return nil
+	}
 	padID := max(m.Config.Pad, 0)
+	var loopTokens int64 // real tokens run in this invocation
 	done, runBatches := p.Contexts, 0
 	interrupted := false
 	flush := func() error {
@@ -430,6 +463,13 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		if hookErr != nil {
 			return hookErr
 		}
+		for _, r := range rows {
+			loopTokens += int64(r.Len)
+		}
+		if f.fwdOnly {
+			rows = rows[:0]
+			return nil
+		}
 		p.EndBatch(rows)
 		if bar != nil {
 			_ = bar.Set64(p.Tokens)
@@ -447,11 +487,12 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 			return errKilled
 		}
 		if p.Batches%int64(f.every) == 0 {
-			return p.Save(ckpt, fp)
+			return saveAsync()
 		}
 		return nil
 	}
 	var seen int64
+	t0 := time.Now()
 	err = src.each(func(c profile.Context) error {
 		if seen++; seen <= done {
 			return nil
@@ -465,6 +506,9 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if err == nil {
 		err = flush()
 	}
+	if werr := waitSave(); err == nil {
+		err = werr
+	}
 	if errors.Is(err, errKilled) {
 		if interrupted {
 			if serr := p.Save(ckpt, fp); serr != nil {
@@ -477,12 +521,22 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Save(ckpt, fp); err != nil {
+	if f.fwdOnly {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+		el := time.Since(t0)
+		fmt.Fprintf(cmd.OutOrStdout(), "forward only: %d tokens in %.2f s (%.1f tok/s)\n", loopTokens, el.Seconds(), float64(loopTokens)/el.Seconds())
+		return nil
+	}
+	if err := saveAsync(); err != nil { // written while the exports are computed
 		return err
 	}
+	loop := time.Since(t0)
 	if bar != nil {
 		_ = bar.Finish()
 	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "profiled %d tokens in %.2f s (%.1f tok/s, checkpoints included)\n", loopTokens, loop.Seconds(), float64(loopTokens)/loop.Seconds())
 	p.Finish()
 
 	prov := provenance(m)
@@ -512,21 +566,36 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 			return fmt.Sprintf("<%d>", id)
 		}
 	}
-	if f.lmHead > 0 {
-		set.LMHeadSource = "attribute.DecodeNeurons: write direction (column of down_proj / W_out) through the final norm weight and the unembedding; top and bottom tokens by logit score"
+	if f.dla < 0 {
+		f.dla = f.lmHead
 	}
-	var heads map[[2]int]*profile.TokenLists
 	if f.lmHead > 0 {
-		if heads, err = lmHeadTokens(m, points, f.lmHead, name); err != nil {
+		set.LMHeadSource = "attribute.DecodeNeurons (NormWeight false): LM-head decoding of the raw write direction w (column of down_proj / W_out); score_t = W_U[t]·w; top and bottom tokens"
+	}
+	if f.dla > 0 {
+		set.DLASource = "attribute.DecodeNeurons (NormWeight true): direct logit attribution per unit activation, the write direction through the final norm's linear part and the unembedding as in attribute.DirectLogit; score_t = W_U[t]·(g ⊙ P w) (g the final norm weight, Gemma 1+γ; P centering for LayerNorm); the logit change is a·score_t/s at a position with activation a and ln_final.hook_scale s"
+	}
+	var heads, dlas map[[2]int]*profile.TokenLists
+	if f.lmHead > 0 {
+		if heads, err = writeTokens(m, points, f.lmHead, false, name); err != nil {
+			return err
+		}
+	}
+	if f.dla > 0 {
+		if dlas, err = writeTokens(m, points, f.dla, true, name); err != nil {
 			return err
 		}
 	}
 	decorate := func(nr *profile.NeuronReport) {
 		if strings.HasSuffix(nr.Hook, ".mlp.hook_post") {
 			nr.LMHead = heads[[2]int{nr.Layer, nr.Index}]
+			nr.DLA = dlas[[2]int{nr.Layer, nr.Index}]
 		}
 	}
 	if err := p.WriteExports(f.out, prov, set, name, decorate); err != nil {
+		return err
+	}
+	if err := waitSave(); err != nil {
 		return err
 	}
 	neurons := 0
@@ -561,9 +630,12 @@ func withoutResume(args []string) []string {
 	return out
 }
 
-// lmHeadTokens decodes the write direction of every profiled mlp.hook_post neuron through the
-// final norm weight and the unembedding, keyed by (layer, neuron).
-func lmHeadTokens(m *model.Model, points []hooks.Point, k int, name profile.TokenNamer) (map[[2]int]*profile.TokenLists, error) {
+// writeTokens projects the write direction of every profiled mlp.hook_post neuron onto the
+// vocabulary with attribute.DecodeNeuronsFunc, keyed by (layer, neuron): through the
+// unembedding alone (normWeight false: the LM-head decoding), or first through the final norm's
+// linear part (normWeight true: direct logit attribution per unit activation, up to the
+// position's 1/ln_final.hook_scale).
+func writeTokens(m *model.Model, points []hooks.Point, k int, normWeight bool, name profile.TokenNamer) (map[[2]int]*profile.TokenLists, error) {
 	var layers []int
 	for _, pt := range points {
 		if pt.Site == hooks.MLPPost {
@@ -582,7 +654,7 @@ func lmHeadTokens(m *model.Model, points []hooks.Point, k int, name profile.Toke
 		return res
 	}
 	err := attribute.DecodeNeuronsFunc(m, attribute.DecodeOptions{K: k, Layers: layers,
-		Directions: []attribute.DecodeDirection{attribute.DecodeWrite}, NormWeight: true},
+		Directions: []attribute.DecodeDirection{attribute.DecodeWrite}, NormWeight: normWeight},
 		func(layer []attribute.NeuronDecoding) error {
 			for _, d := range layer {
 				out[[2]int{d.Layer, d.Index}] = &profile.TokenLists{Top: conv(d.WriteTop), Bottom: conv(d.WriteBottom)}

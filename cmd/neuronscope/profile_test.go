@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/internal/fixtures"
+	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
 
@@ -296,5 +298,107 @@ func TestProfileBadInput(t *testing.T) {
 		if !errors.As(err, &u) {
 			t.Errorf("%v: want a usage error, got %v", args[3:], err)
 		}
+	}
+}
+
+// TestProfileDLATokens: for a LayerNorm model (gpt2-random: centering and a per-feature γ) and
+// an RMSNorm one (tiny-llama), the DLA tokens of a known neuron equal a brute-force float64
+// computation of W_U[t]·(g ⊙ P w) over the whole vocabulary, the LM-head tokens equal one of
+// W_U[t]·w, and the two are labelled apart in the settings.
+func TestProfileDLATokens(t *testing.T) {
+	gpt2 := filepath.Join(fixtures.Dir(t), "gpt2-random")
+	for _, tc := range []struct {
+		dir           string
+		layer, neuron int
+	}{{gpt2, 1, 5}, {tiny, 1, 7}} {
+		m, err := model.Load(tc.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := m.Config
+		data := filepath.Join(t.TempDir(), "data.jsonl")
+		var b strings.Builder
+		for d := range 4 {
+			ids := make([]int, 20)
+			for i := range ids {
+				ids[i] = (d*31 + i*7) % c.DVocab
+			}
+			js, _ := json.Marshal(ids)
+			fmt.Fprintf(&b, "%s\n", js)
+		}
+		os.WriteFile(data, []byte(b.String()), 0o644)
+		out := t.TempDir()
+		if _, _, err := run("profile", "--model", tc.dir, "--data", data, "--out", out, "--ctx", "16", "--top", "3",
+			"--calib", "2", "--lm-head", "4", "--dla", "4", "--no-progress"); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := profile.ReadReport(filepath.Join(out, "profile.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.SchemaVersion != "neuronscope.profile/v2" || !strings.Contains(rep.Settings.DLASource, "g ⊙ P w") ||
+			!strings.Contains(rep.Settings.LMHeadSource, "raw write direction") {
+			t.Errorf("%s: schema %q, dla_source %q, lm_head_source %q", tc.dir, rep.SchemaVersion, rep.Settings.DLASource, rep.Settings.LMHeadSource)
+		}
+		var nr *profile.NeuronReport
+		for _, pt := range rep.Points {
+			if pt.Hook == fmt.Sprintf("blocks.%d.mlp.hook_post", tc.layer) {
+				nr = &pt.Neurons[tc.neuron]
+			}
+		}
+		if nr == nil || nr.DLA == nil || nr.LMHead == nil || len(nr.DLA.Top) != 4 || len(nr.DLA.Bottom) != 4 {
+			t.Fatalf("%s: neuron %d/%d has no DLA or LM-head tokens: %+v", tc.dir, tc.layer, tc.neuron, nr)
+		}
+
+		// brute force, float64
+		w := make([]float32, c.DModel)
+		m.MLP(tc.layer).WriteDirection(w, tc.neuron)
+		gw, _ := m.FinalNorm()
+		var mean float64
+		for _, x := range w {
+			mean += float64(x)
+		}
+		mean /= float64(c.DModel)
+		dir := make([]float64, c.DModel)
+		for j, x := range w {
+			g := float64(gw.Data[j])
+			if c.NormPlusOne {
+				g++
+			}
+			v := float64(x)
+			if c.LayerNorm {
+				v -= mean
+			}
+			dir[j] = g * v
+		}
+		wu := m.Unembedding()
+		best, bestRaw, worst := -1, -1, -1
+		var bs, brs, ws float64
+		for tok := range c.DVocab {
+			var s, raw float64
+			for j, u := range wu.Row(tok) {
+				s += float64(u) * dir[j]
+				raw += float64(u) * float64(w[j])
+			}
+			if best < 0 || s > bs {
+				best, bs = tok, s
+			}
+			if worst < 0 || s < ws {
+				worst, ws = tok, s
+			}
+			if bestRaw < 0 || raw > brs {
+				bestRaw, brs = tok, raw
+			}
+		}
+		if got := nr.DLA.Top[0]; got.ID != best || math.Abs(float64(got.Score)-bs) > 1e-4*math.Max(1, math.Abs(bs)) {
+			t.Errorf("%s: top DLA token %d (%g), brute force %d (%g)", tc.dir, got.ID, got.Score, best, bs)
+		}
+		if got := nr.DLA.Bottom[0]; got.ID != worst || math.Abs(float64(got.Score)-ws) > 1e-4*math.Max(1, math.Abs(ws)) {
+			t.Errorf("%s: bottom DLA token %d (%g), brute force %d (%g)", tc.dir, got.ID, got.Score, worst, ws)
+		}
+		if got := nr.LMHead.Top[0]; got.ID != bestRaw || math.Abs(float64(got.Score)-brs) > 1e-4*math.Max(1, math.Abs(brs)) {
+			t.Errorf("%s: top LM-head token %d (%g), brute force %d (%g)", tc.dir, got.ID, got.Score, bestRaw, brs)
+		}
+		m.Close()
 	}
 }

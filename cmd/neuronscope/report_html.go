@@ -23,7 +23,7 @@ func newReportCmd() *cobra.Command {
 with everything inline (no network requests; a Content-Security-Policy forbids them): a neuron
 index sortable by hook, layer, max/min activation, mean and density, and per neuron the
 activation histogram, the top max and min examples with tokens shaded by activation, quantile
-samples, LM-head tokens, and any labels and verification verdicts in the report.`,
+samples, LM-head and DLA tokens side by side, and any labels and verification verdicts in the report.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if in == "" || out == "" {

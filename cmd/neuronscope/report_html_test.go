@@ -157,6 +157,33 @@ func TestReportHTMLChromium(t *testing.T) {
 	if !strings.Contains(div, `class="tok max"`) {
 		t.Error("the max token is not marked")
 	}
+	// the DLA tokens are rendered next to, and apart from, the LM-head decoding
+	for _, sec := range []struct {
+		id, title string
+		lists     *profile.TokenLists
+	}{{"dla-" + profile.NeuronKey(nr), "DLA per unit activation", nr.DLA}, {"lm-" + profile.NeuronKey(nr), "LM-head decoding of the write direction", nr.LMHead}} {
+		i := strings.Index(dom, `id="`+sec.id+`"`)
+		if sec.lists == nil || i < 0 {
+			t.Errorf("no %s section (report lists %v)", sec.id, sec.lists)
+			continue
+		}
+		part := dom[i:]
+		part = part[:strings.Index(part, "</div></div>")]
+		if !strings.Contains(part, sec.title) {
+			t.Errorf("section %s is not titled %q", sec.id, sec.title)
+		}
+		var toks []string
+		for _, m := range regexp.MustCompile(`<span(?: class="neg")? title="[^"]*">([^<]*)</span>`).FindAllStringSubmatch(part, -1) {
+			toks = append(toks, html.UnescapeString(m[1]))
+		}
+		var want []string
+		for _, tk := range append(append([]profile.ScoredToken{}, sec.lists.Top...), sec.lists.Bottom...) {
+			want = append(want, tk.Token)
+		}
+		if strings.Join(toks, "|") != strings.Join(want, "|") {
+			t.Errorf("section %s: DOM tokens %q, want %q", sec.id, toks, want)
+		}
+	}
 	if reqs := pageRequests(t, netlog); len(reqs) > 0 {
 		t.Errorf("the page made requests: %v", reqs)
 	}

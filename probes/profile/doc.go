@@ -49,6 +49,27 @@
 //     (pairs of bins merge exactly) and/or slides the window. Counts are exact for the final grid
 //     whatever the data order; empty end bins are trimmed in the report.
 //
+// # Cost
+//
+// Observe splits a hook point's neurons into chunks of 64, handled by GOMAXPROCS goroutines.
+// For each context of the batch, a chunk's [pos, chunk] block of activations is transposed
+// (8×8 tiles) into a neuron-major tile, so that each neuron's positions are contiguous: one
+// call-free loop (rowAcc.scan) then keeps the power sums, sign counts, maximum and minimum in
+// registers and counts the histogram with a precomputed power-of-two reciprocal of the bin
+// width (⌊x/w⌋ = ⌊x·(1/w)⌋ exactly; the floor is a truncation and a branch-free step for
+// negative values). A value outside the histogram's window leaves the loop, rearranges the
+// grid and re-enters. The example lists are touched once per (context, neuron): a list is
+// only searched when the context's score reaches its entry threshold (the root of a full
+// heap, kept per neuron in one array), the position of the maximum is looked up only for a
+// context that is stored, and windows are contiguous copies out of the tile. The batch's
+// power sums become central moments and are merged (Chan et al.) once per batch.
+//
+// BenchmarkProfileOverhead (GPT-2 small shape, random weights, 8 × 64-token batches, every
+// hook_post neuron) runs each batch plain and profiled on the same model and tokens and
+// reports the ratio. Running the statistics concurrently with the next layers of the forward
+// was considered: the forward already uses every core (row-split GEMM), so it would only
+// trade one for the other.
+//
 // # Examples
 //
 // An example is one context, scored by its maximum activation for the neuron (its minimum for
@@ -76,27 +97,60 @@
 // for the examples plus O(N × (HistBins + Q)) for the statistics, and O(N × CalibContext)
 // float32 until calibration; none of it grows with the dataset. For GPT-2 small (12 × 3072
 // neurons) with the defaults (K 20, 5×5, 20 random, 20-token windows, 32 bins) that is about
-// 36864 × 85 × 20 × 8 B ≈ 500 MB of example windows plus ~40 MB of statistics.
+// 36864 × 85 × 20 × 8 B ≈ 500 MB of example windows plus ~40 MB of statistics. SaveAsync (the
+// CLI's periodic checkpoints) keeps one more copy of all of it as its encoding buffer.
 //
 // # Checkpoints and resume
 //
-// Save writes the whole state (gob, exact float bits) through a temp file, fsync and rename,
-// with a fingerprint of the run's settings (model config hash, data sha256, options, hooks).
-// The CLI saves every --checkpoint-every batches and on Ctrl-C/SIGTERM (after finishing the
-// current batch); after a kill the last periodic checkpoint is used. --resume loads it (the
+// Save writes the whole state (a gob header, then every array as raw little-endian bytes:
+// exact float bits, written at disk speed) through a temp file, fsync and rename, with a
+// fingerprint of the run's settings (model config hash, data sha256, options, hooks).
+// SaveAsync encodes the same bytes into a reused in-memory buffer and writes them in the
+// background while profiling goes on. The CLI saves every --checkpoint-every batches
+// (asynchronously; it waits for the write before the next save and before exiting) and on
+// Ctrl-C/SIGTERM (after finishing the current batch); after a kill the last complete periodic
+// checkpoint is used. --resume loads it (the
 // fingerprint must match), skips the contexts already seen and continues; since contexts,
 // batches and the reservoirs' random draws are deterministic, the outputs are byte-identical
 // to an uninterrupted run's.
 //
 // # Exports
 //
-// profile.json is the Report (schema_version "neuronscope.profile/v1", provenance, settings,
+// profile.json is the Report (schema_version "neuronscope.profile/v2", provenance, settings,
 // per-hook-point neuron reports). neuron_records/HOOK.jsonl holds one OpenAI neuron-explainer
 // NeuronRecord per line (neuron_id{layer_index, neuron_index}, most_positive_activation_records
 // = top-k max, random_sample, random_sample_by_quantile, quantile_boundaries = the Q−1 inner
 // boundaries, mean, variance, skewness, kurtosis, with dataclass_name tags as their JSON
 // encoder writes). neuronpedia/batch-I.json is an array of Neuronpedia features (modelId,
-// layer, index, maxActApprox, frac_nonzero, pos_str/pos_values/neg_str/neg_values from the LM
-// head, freq_hist_data_bar_heights/values, activations[{tokens, values, maxValue,
-// maxValueTokenIndex, binMin, binMax, binContains}]).
+// layer, index, maxActApprox, frac_nonzero, pos_str/pos_values/neg_str/neg_values from the DLA
+// tokens, or the LM-head tokens when there are no DLA tokens, freq_hist_data_bar_heights/values,
+// activations[{tokens, values, maxValue, maxValueTokenIndex, binMin, binMax, binContains}]).
+//
+// # Vocabulary projections of a neuron's write direction
+//
+// A hook_post neuron i of layer l writes a·w into the residual stream, w its write direction
+// (column i of down_proj / W_out, row i of GPT-2's Conv1D c_proj; model.MLP(l).WriteDirection)
+// and a its activation. The report can carry two projections of w onto the vocabulary, each as
+// the K tokens with the largest score (largest first) and the K with the smallest (smallest
+// first), both computed by attribute.DecodeNeurons:
+//
+//   - lm_head, the LM-head decoding of the write direction ("logit lens on weights", Geva et
+//     al. 2022; Davies 2025): score_t = W_U[t]·w, the raw vector through the unembedding W_U
+//     and nothing else (DecodeOptions.NormWeight false).
+//   - dla, direct logit attribution per unit activation, through the final norm:
+//     score_t = W_U[t]·(g ⊙ P w), g the final norm weight γ (Gemma: 1 + γ) and P the centering
+//     w ↦ w − mean(w) for LayerNorm models (identity for RMSNorm) (NormWeight true). This is
+//     attribute.DirectLogit's per-neuron formula (see attribute.DLAResult) without the
+//     activation and the position's scale s = ln_final.hook_scale: at a position where the
+//     neuron has activation a, its direct effect on logit t is a·score_t/s. Since s > 0, the
+//     ranking is the same at every position. It is also what SAEDashboard shows as a feature's
+//     logits on a TransformerLens model with the final norm folded into W_U, which is why the
+//     Neuronpedia export takes pos_/neg_ from it.
+//
+// The two rank tokens identically, with scores differing by a constant factor, exactly when
+// g ⊙ P w is a positive multiple of w: for RMSNorm models whose final norm weight is constant
+// (g = c·1, c > 0; e.g. a freshly initialised Llama/Qwen2, γ = 1, or Gemma with γ = 0), and for
+// LayerNorm models only if additionally w has zero mean. No supported architecture guarantees
+// it for trained weights. Schema v1 had only lm_head, computed as v2's dla (through the norm
+// weight); v2 made lm_head the raw decoding and added dla, so the two are never confused.
 package profile

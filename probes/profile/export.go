@@ -105,8 +105,10 @@ func npActivations(ex []Example, lo, hi float32, contains int64) []NPActivation 
 // ToNeuronpedia converts one neuron's profile to a Neuronpedia feature. The top-k examples
 // come first with binMin = the smallest top-k maximum, binMax = the neuron's maximum and
 // binContains = the number of top examples (SAEDashboard's "top activations" bin); then each
-// quantile bin's samples with its bounds and count. pos_/neg_ are the LM-head top/bottom tokens
-// when the report has them.
+// quantile bin's samples with its bounds and count. pos_/neg_ are the DLA top/bottom tokens
+// when the report has them (the write direction through the final norm weight and W_U, as
+// SAEDashboard computes them on a TransformerLens model with the norm folded into W_U), else
+// the LM-head ones.
 func ToNeuronpedia(nr NeuronReport, modelID string) NPFeature {
 	f := NPFeature{ModelID: modelID, Layer: nr.Layer, Index: nr.Index, Source: fmt.Sprintf("%d-%s", nr.Layer, siteOf(nr.Hook)),
 		MaxActApprox: nr.Max, FracNonzero: nr.FracNonzero,
@@ -118,11 +120,15 @@ func ToNeuronpedia(nr NeuronReport, modelID string) NPFeature {
 	if f.FreqHistDataBarValues == nil {
 		f.FreqHistDataBarValues = []float64{}
 	}
-	if nr.LMHead != nil {
-		for _, t := range nr.LMHead.Top {
+	logits := nr.DLA
+	if logits == nil {
+		logits = nr.LMHead
+	}
+	if logits != nil {
+		for _, t := range logits.Top {
 			f.PosStr, f.PosValues = append(f.PosStr, t.Token), append(f.PosValues, t.Score)
 		}
-		for _, t := range nr.LMHead.Bottom {
+		for _, t := range logits.Bottom {
 			f.NegStr, f.NegValues = append(f.NegStr, t.Token), append(f.NegValues, t.Score)
 		}
 	}

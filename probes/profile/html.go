@@ -131,7 +131,7 @@ func histBars(h Histogram) []htmlBar {
 // WriteHTML writes the dashboard of rep: one self-contained page (inline CSS, inline script,
 // inline SVG; no request leaves the page, enforced by a CSP meta tag) with a sortable neuron
 // index and, per neuron, the activation histogram, top max/min examples with tokens shaded by
-// activation, quantile samples, LM-head tokens, labels and verdicts.
+// activation, quantile samples, LM-head and DLA tokens side by side, labels and verdicts.
 func WriteHTML(w io.Writer, rep *Report, opt HTMLOptions) error {
 	var all []NeuronReport
 	for _, pt := range rep.Points {
@@ -218,6 +218,7 @@ td.l,th.l{text-align:left}
 svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
 .label{background:#ffd;padding:2px 6px;border-radius:3px}.verdict{font-weight:bold}
 #index{max-height:50vh;overflow:auto;display:block}
+.logits{display:flex;flex-wrap:wrap;gap:0 2em}.logits>div{flex:1 1 28em}
 </style></head>
 <body>
 <h1>{{.Title}}</h1>
@@ -226,7 +227,7 @@ svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
 <table id="index"><thead><tr><th class="l" data-k="hook" data-t="s">hook</th><th data-k="layer">layer</th><th data-k="index">neuron</th><th data-k="max">max act</th><th data-k="min">min act</th><th data-k="mean">mean</th><th data-k="density">density (≠0)</th><th data-k="pos">frac &gt; 0</th><th class="l" data-k="label" data-t="s">label</th></tr></thead><tbody>
 {{range .Index}}<tr data-hook="{{.Hook}}" data-layer="{{.Layer}}" data-index="{{.Index}}" data-max="{{.Max}}" data-min="{{.Min}}" data-mean="{{.Mean}}" data-density="{{.FracNonzero}}" data-pos="{{.FracPositive}}" data-label="{{range .Labels}}{{.Text}} {{end}}"><td class="l">{{if .Detailed}}<a href="#n-{{.Key}}">{{.Hook}}</a>{{else}}{{.Hook}}{{end}}</td><td>{{.Layer}}</td><td>{{.Index}}</td><td>{{f .Max}}</td><td>{{f .Min}}</td><td>{{f .Mean}}</td><td>{{pct .FracNonzero}}</td><td>{{pct .FracPositive}}</td><td class="l">{{range .Labels}}{{.Text}} {{end}}</td></tr>
 {{end}}</tbody></table>
-{{range .Neurons}}
+{{range .Neurons}}{{$k := .Key}}
 <section class="neuron" id="n-{{.Key}}">
 <h2>{{.Hook}} · neuron {{.Index}}</h2>
 {{range .Labels}}<p><span class="label">{{.Text}}</span>{{if .Source}} <small>({{.Source}}{{if .Score}}, score {{f .Score}}{{end}})</small>{{end}}</p>{{end}}
@@ -234,7 +235,7 @@ svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
 <table class="stats"><tr><td>count {{.Count}}</td><td>mean {{f .Mean}}</td><td>variance {{f .Variance}}</td><td>skewness {{f .Skewness}}</td><td>kurtosis {{f .Kurtosis}}</td><td>max {{f .NeuronReport.Max}}</td><td>min {{f .NeuronReport.Min}}</td><td>density {{pct .FracNonzero}}</td><td>&gt; 0 {{pct .FracPositive}}</td></tr></table>
 <h3>Activation histogram (log counts)</h3>
 <svg width="420" height="100" viewBox="-10 -5 420 105" role="img" aria-label="activation histogram">{{range .Bars}}<rect class="bar" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"><title>{{.Title}}</title></rect>{{end}}<text x="0" y="98" font-size="10">{{.HistLo}}</text><text x="400" y="98" font-size="10" text-anchor="end">{{.HistHi}}</text></svg>
-{{with .LMHead}}<h3>LM-head tokens (write direction)</h3><div class="lm">+ {{range .Top}}<span title="{{f .Score}}">{{.Token}}</span>{{end}}</div><div class="lm">− {{range .Bottom}}<span class="neg" title="{{f .Score}}">{{.Token}}</span>{{end}}</div>{{end}}
+{{if or .LMHead .DLA}}<div class="logits">{{with .LMHead}}<div class="lmhead" id="lm-{{$k}}"><h3>LM-head decoding of the write direction <small>(W<sub>U</sub> w, no final norm)</small></h3><div class="lm">+ {{range .Top}}<span title="{{f .Score}}">{{.Token}}</span>{{end}}</div><div class="lm">− {{range .Bottom}}<span class="neg" title="{{f .Score}}">{{.Token}}</span>{{end}}</div></div>{{end}}{{with .DLA}}<div class="dla" id="dla-{{$k}}"><h3>DLA per unit activation <small>(through the final norm weight: W<sub>U</sub>(γ ⊙ P w))</small></h3><div class="lm">+ {{range .Top}}<span title="{{f .Score}}">{{.Token}}</span>{{end}}</div><div class="lm">− {{range .Bottom}}<span class="neg" title="{{f .Score}}">{{.Token}}</span>{{end}}</div></div>{{end}}</div>{{end}}
 <h3>Top activations</h3>
 {{range .Max}}{{template "ex" .}}{{end}}
 <h3>Most negative activations</h3>

@@ -86,6 +86,8 @@ type Layer struct {
 	SlotMaxIdx, SlotLen []int16   // [N, S] index of the max token in the window, window length
 	Tok                 []int32   // [N, S, W]
 	Act                 []float32 // [N, S, W]
+
+	thr []float32 // [N, 2] entry thresholds of the max and min lists (see thresholds)
 }
 
 // Profiler keeps streaming statistics of every neuron of every observed hook point.
@@ -96,6 +98,9 @@ type Profiler struct {
 	Contexts int64
 	Batches  int64
 	byHook   map[string]*Layer
+
+	saveBuf  []byte       // SaveAsync's encoding buffer, reused
+	saveWait func() error // waits for SaveAsync's write in flight
 }
 
 // New returns an empty profiler.
@@ -142,7 +147,7 @@ func (p *Profiler) layer(hook string, layer, n int) (*Layer, error) {
 }
 
 // chunk is the number of neurons one worker handles at a time.
-const chunk = 128
+const chunk = 64
 
 // Observe adds one batch of activations of a hook point: acts is [len(rows), t, n] row-major
 // (t positions per row, of which rows[r].Len are real). Call it once per hook point per batch,
@@ -155,6 +160,9 @@ func (p *Profiler) Observe(hook string, layer int, acts []float32, rows []Contex
 	if err != nil {
 		return err
 	}
+	if l.thr == nil {
+		l.thresholds(p.Opt.TopK)
+	}
 	var next atomic.Int64
 	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	var wg sync.WaitGroup
@@ -162,7 +170,7 @@ func (p *Profiler) Observe(hook string, layer int, acts []float32, rows []Contex
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := newScratch(chunk, p.Opt.HistBins)
+			sc := newScratch(chunk, t)
 			for {
 				j0 := int(next.Add(chunk)) - chunk
 				if j0 >= n {
@@ -178,113 +186,96 @@ func (p *Profiler) Observe(hook string, layer int, acts []float32, rows []Contex
 
 type scratch struct {
 	shift, s1, s2, s3, s4 []float64
-	inv                   []float64
 	bmax, bmin            []float32
-	rmax, rmin            []float32
-	amax, amin            []int
+	tile                  []float32 // [chunk, t]: one row's activations, neuron-major
 }
 
-func newScratch(c, _ int) *scratch {
+func newScratch(c, t int) *scratch {
 	f := func() []float64 { return make([]float64, c) }
-	return &scratch{shift: f(), s1: f(), s2: f(), s3: f(), s4: f(), inv: f(),
-		bmax: make([]float32, c), bmin: make([]float32, c),
-		rmax: make([]float32, c), rmin: make([]float32, c), amax: make([]int, c), amin: make([]int, c)}
+	return &scratch{shift: f(), s1: f(), s2: f(), s3: f(), s4: f(),
+		bmax: make([]float32, c), bmin: make([]float32, c), tile: make([]float32, c*t)}
 }
 
-// observeChunk processes neurons [j0, j1) of a batch in one pass over the activations. The
-// batch's moments are accumulated as power sums of d = x − K, with K the running mean (for a
-// neuron's first batch, its first activation), which keeps cancellation small; they are turned
-// into central moments at the end of the batch and merged into the running state.
+// observeChunk processes neurons [j0, j1) of a batch. Each row (context) of the chunk is first
+// transposed into a neuron-major tile, so that every neuron's positions are contiguous: the
+// per-activation work (power sums, signs, extremes, histogram) then runs on registers, and the
+// example windows are contiguous copies. The batch's moments are accumulated as power sums of
+// d = x − K, with K the running mean (for a neuron's first batch, its first activation), which
+// keeps cancellation small; they are turned into central moments at the end of the batch and
+// merged into the running state.
 func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0, j1 int, sc *scratch) {
 	n, c := l.N, j1-j0
 	o := p.Opt
 	hb := o.HistBins
-	shift, s1, s2, s3, s4, inv := sc.shift[:c], sc.s1[:c], sc.s2[:c], sc.s3[:c], sc.s4[:c], sc.inv[:c]
+	shift, s1, s2, s3, s4 := sc.shift[:c], sc.s1[:c], sc.s2[:c], sc.s3[:c], sc.s4[:c]
 	bmax, bmin := sc.bmax[:c], sc.bmin[:c]
-	rmax, rmin, amax, amin := sc.rmax[:c], sc.rmin[:c], sc.amax[:c], sc.amin[:c]
 	pc, nz := l.Pos[j0:j1], l.Nonzero[j0:j1]
 	hw, hoff := l.HistW[j0:j1], l.HistOff[j0:j1]
 	hist := l.Hist[j0*hb : j1*hb]
-	first := -1 // the first row with real tokens
-	for r, row := range rows {
-		if row.Len > 0 {
-			first = r
-			break
-		}
-	}
-	if first < 0 {
-		return
-	}
-	x0 := acts[first*t*n+j0 : first*t*n+j1]
-	for k := range c {
-		s1[k], s2[k], s3[k], s4[k] = 0, 0, 0, 0
-		bmax[k], bmin[k] = float32(math.Inf(-1)), float32(math.Inf(1))
-		if l.Count > 0 {
-			shift[k] = l.Mean[j0+k]
-		} else {
-			shift[k] = float64(x0[k])
-		}
-		if hw[k] == 0 {
-			// first batch: the width from the first row's range (the grid adapts later)
-			lo, hi := float64(x0[k]), float64(x0[k])
-			for pos := 0; pos < rows[first].Len; pos++ {
-				v := float64(acts[(first*t+pos)*n+j0+k])
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
-			}
-			hw[k] = histInitWidth(lo, hi, hb)
-			hoff[k] = int64(math.Floor(lo / hw[k]))
-		}
-		inv[k] = 1 / hw[k] // exact: the width is a power of two
-	}
+	first := true // no real row seen yet in this batch
 	var cnt int64
 	for r, row := range rows {
-		if row.Len == 0 {
+		L := row.Len
+		if L == 0 {
 			continue
 		}
-		for k := range c {
-			rmax[k], rmin[k] = float32(math.Inf(-1)), float32(math.Inf(1))
-		}
-		for pos := 0; pos < row.Len; pos++ {
-			x := acts[(r*t+pos)*n+j0 : (r*t+pos)*n+j1]
-			x = x[:c]
-			for k, v := range x {
-				d := float64(v) - shift[k]
-				d2 := d * d
-				s1[k] += d
-				s2[k] += d2
-				s3[k] += d2 * d
-				s4[k] += d2 * d2
-				var isPos, isNZ int64 // branch-free: signs are unpredictable
-				if v > 0 {
-					isPos = 1
-				}
-				if v != 0 {
-					isNZ = 1
-				}
-				pc[k] += isPos
-				nz[k] += isNZ
-				if v > rmax[k] {
-					rmax[k], amax[k] = v, pos
-				}
-				if v < rmin[k] {
-					rmin[k], amin[k] = v, pos
-				}
-				bi := int64(math.Floor(float64(v)*inv[k])) - hoff[k]
-				if uint64(bi) < uint64(hb) {
-					hist[k*hb+int(bi)]++
+		tile := sc.tile[:c*L]
+		transpose(tile, acts[r*t*n+j0:], L, c, n)
+		if first {
+			first = false
+			for k := range c {
+				xs := tile[k*L : (k+1)*L]
+				s1[k], s2[k], s3[k], s4[k] = 0, 0, 0, 0
+				bmax[k], bmin[k] = float32(math.Inf(-1)), float32(math.Inf(1))
+				if l.Count > 0 {
+					shift[k] = l.Mean[j0+k]
 				} else {
-					h := hist[k*hb : (k+1)*hb]
-					h[histFit(h, &hw[k], &hoff[k], float64(v))]++
-					inv[k] = 1 / hw[k]
+					shift[k] = float64(xs[0])
+				}
+				if hw[k] == 0 {
+					// first batch: the width from the first row's range (the grid adapts later)
+					lo, hi := float64(xs[0]), float64(xs[0])
+					for _, v := range xs {
+						lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+					}
+					hw[k] = histInitWidth(lo, hi, hb)
+					hoff[k] = int64(math.Floor(lo / hw[k]))
 				}
 			}
 		}
-		cnt += int64(row.Len)
 		for k := range c {
-			bmax[k] = max(bmax[k], rmax[k])
-			bmin[k] = min(bmin[k], rmin[k])
-			p.offerRow(l, j0+k, acts, r, t, row, rmax[k], amax[k], rmin[k], amin[k])
+			xs := tile[k*L : (k+1)*L]
+			h := hist[k*hb : (k+1)*hb]
+			sh := shift[k]
+			inv, off := 1/hw[k], hoff[k] // inv is exact: the width is a power of two
+			var acc rowAcc
+			acc.rmax, acc.rmin = float32(math.Inf(-1)), float32(math.Inf(1))
+			for i := 0; ; i++ {
+				i += acc.scan(xs[i:], sh, inv, off, h)
+				if i >= L {
+					break
+				}
+				// xs[i] is outside the histogram's window: rearrange the grid, count it
+				v := xs[i]
+				h[histFit(h, &hw[k], &hoff[k], float64(v))]++
+				inv, off = 1/hw[k], hoff[k]
+				acc.add(v, sh)
+			}
+			a1, a2, a3, a4, np, nn, rmax, rmin := acc.a1, acc.a2, acc.a3, acc.a4, acc.np, acc.nn, acc.rmax, acc.rmin
+			s1[k] += a1
+			s2[k] += a2
+			s3[k] += a3
+			s4[k] += a4
+			pc[k] += np
+			nz[k] += nn
+			bmax[k] = max(bmax[k], rmax)
+			bmin[k] = min(bmin[k], rmin)
+			p.offerRow(l, j0+k, xs, r, row, rmax, rmin)
 		}
+		cnt += int64(L)
+	}
+	if first {
+		return
 	}
 	fc := float64(cnt)
 	for k := range c {
@@ -300,22 +291,30 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 	}
 }
 
-// offerRow offers one context (row r) of neuron j to the example lists.
-func (p *Profiler) offerRow(l *Layer, j int, acts []float32, r, t int, row Context, vmax float32, amax int, vmin float32, amin int) {
+// offerRow offers one context (row r, whose activations of neuron j are xs) of neuron j to the
+// example lists.
+func (p *Profiler) offerRow(l *Layer, j int, xs []float32, r int, row Context, vmax, vmin float32) {
 	o := &p.Opt
 	K, S := o.TopK, 2*o.TopK+o.QuantileBins*o.PerBin+o.RandomSample
 	hk := j * 2 * K
-	// cheap threshold checks first: a full list's root is its worst entry
-	if l.HeapN[2*j] < int32(K) || better(vmax, row.Index, l.HeapKey[hk], l.HeapCtx[hk]) {
+	// cheap threshold checks first: a full list's root is its worst entry, and nothing below
+	// it can enter (equal keys go to the full check, for the context tie-break)
+	if !(vmax < l.thr[2*j]) {
 		hmax := topHeap{key: l.HeapKey[hk : hk+K], ctx: l.HeapCtx[hk : hk+K], slot: l.HeapSlot[hk : hk+K], n: &l.HeapN[2*j]}
 		if s := hmax.offer(vmax, row.Index); s >= 0 {
-			p.store(l, j*S+int(s), j, acts, r, t, row, vmax, amax)
+			p.store(l, j*S+int(s), xs, row, vmax, argFirst(xs, vmax))
+		}
+		if l.HeapN[2*j] == int32(K) {
+			l.thr[2*j] = l.HeapKey[hk]
 		}
 	}
-	if l.HeapN[2*j+1] < int32(K) || better(-vmin, row.Index, l.HeapKey[hk+K], l.HeapCtx[hk+K]) {
+	if !(-vmin < l.thr[2*j+1]) {
 		hmin := topHeap{key: l.HeapKey[hk+K : hk+2*K], ctx: l.HeapCtx[hk+K : hk+2*K], slot: l.HeapSlot[hk+K : hk+2*K], n: &l.HeapN[2*j+1]}
 		if s := hmin.offer(-vmin, row.Index); s >= 0 {
-			p.store(l, j*S+K+int(s), j, acts, r, t, row, vmin, amin)
+			p.store(l, j*S+K+int(s), xs, row, vmin, argFirst(xs, vmin))
+		}
+		if l.HeapN[2*j+1] == int32(K) {
+			l.thr[2*j+1] = l.HeapKey[hk+K]
 		}
 	}
 	qb := o.QuantileBins
@@ -328,32 +327,165 @@ func (p *Profiler) offerRow(l *Layer, j int, acts []float32, r, t int, row Conte
 			q++
 		}
 		if s := reservoirSlot(o.Seed, stream|uint64(q), seen[q], o.PerBin); s >= 0 {
-			p.store(l, j*S+2*K+q*o.PerBin+s, j, acts, r, t, row, vmax, amax)
+			p.store(l, j*S+2*K+q*o.PerBin+s, xs, row, vmax, argFirst(xs, vmax))
 		}
 		seen[q]++
 	} else if i := l.CalibN + int64(r); i < int64(o.CalibContext) {
 		l.Calib[j*o.CalibContext+int(i)] = vmax
 	}
 	if s := reservoirSlot(o.Seed, stream|0xff, seen[qb], o.RandomSample); s >= 0 {
-		p.store(l, j*S+2*K+qb*o.PerBin+s, j, acts, r, t, row, vmax, amax)
+		p.store(l, j*S+2*K+qb*o.PerBin+s, xs, row, vmax, argFirst(xs, vmax))
 	}
 	seen[qb]++
 }
 
-// store writes the window of context row around position at into slot s of neuron j.
-func (p *Profiler) store(l *Layer, s, j int, acts []float32, r, t int, row Context, v float32, at int) {
+// store writes the window of context row (whose activations of the neuron are xs) around
+// position at into slot s.
+func (p *Profiler) store(l *Layer, s int, xs []float32, row Context, v float32, at int) {
 	w := p.window()
 	lo := max(0, at-p.Opt.Before)
 	hi := min(row.Len, at+p.Opt.After+1)
 	tok, act := l.Tok[s*w:(s+1)*w], l.Act[s*w:(s+1)*w]
-	n := l.N
-	for i := lo; i < hi; i++ {
-		tok[i-lo] = int32(row.IDs[i])
-		act[i-lo] = acts[(r*t+i)*n+j]
+	for i, id := range row.IDs[lo:hi] {
+		tok[i] = int32(id)
 	}
+	copy(act, xs[lo:hi])
 	l.SlotVal[s], l.SlotCtx[s], l.SlotDoc[s] = v, row.Index, row.Doc
 	l.SlotPos[s] = int32(row.Start + at)
 	l.SlotMaxIdx[s], l.SlotLen[s] = int16(at-lo), int16(hi-lo)
+}
+
+// rowAcc accumulates one neuron's activations over one row: the power sums of d = x − shift,
+// the counts of x > 0 and x ≠ 0, the maximum and the minimum.
+type rowAcc struct {
+	a1, a2, a3, a4 float64
+	np, nn         int64
+	rmax, rmin     float32
+}
+
+// scan accumulates xs into a and counts each value into the histogram h (bin ⌊x·inv⌋ − off),
+// stopping before the first value outside h; it returns the number of values done. It calls
+// nothing, so that its state stays in registers.
+func (a *rowAcc) scan(xs []float32, shift, inv float64, off int64, h []int64) int {
+	a1, a2, a3, a4 := a.a1, a.a2, a.a3, a.a4
+	np, nn := a.np, a.nn
+	rmax, rmin := a.rmax, a.rmin
+	nb := uint64(len(h))
+	i := 0
+	for ; i < len(xs); i++ {
+		v := xs[i]
+		y := float64(v) * inv
+		// ⌊y⌋ without math.Floor's call on CPUs without SSE4.1: truncate, then step down for
+		// negative non-integers (|y| ≥ 2⁶³ and NaN convert as int64(math.Floor(y)) does)
+		b := int64(y)
+		b -= b2i(float64(b) > y) + off // branch-free: half the values are negative
+		if uint64(b) >= nb {
+			break
+		}
+		h[b]++
+		d := float64(v) - shift
+		d2 := d * d
+		a1 += d
+		a2 += d2
+		a3 += d2 * d
+		a4 += d2 * d2
+		np += b2i(v > 0) // branch-free: signs are unpredictable
+		nn += b2i(v != 0)
+		if v > rmax {
+			rmax = v
+		}
+		if v < rmin {
+			rmin = v
+		}
+	}
+	a.a1, a.a2, a.a3, a.a4 = a1, a2, a3, a4
+	a.np, a.nn = np, nn
+	a.rmax, a.rmin = rmax, rmin
+	return i
+}
+
+// add accumulates one value (without the histogram).
+func (a *rowAcc) add(v float32, shift float64) {
+	d := float64(v) - shift
+	d2 := d * d
+	a.a1 += d
+	a.a2 += d2
+	a.a3 += d2 * d
+	a.a4 += d2 * d2
+	if v > 0 {
+		a.np++
+	}
+	if v != 0 {
+		a.nn++
+	}
+	if v > a.rmax {
+		a.rmax = v
+	}
+	if v < a.rmin {
+		a.rmin = v
+	}
+}
+
+// transpose writes the [rows, cols] block of src (row stride ld) into dst as [cols, rows],
+// in 8×8 tiles so that both the reads and the writes stay on a few cache lines at a time.
+func transpose(dst, src []float32, rows, cols, ld int) {
+	const b = 8
+	for r0 := 0; r0 < rows; r0 += b {
+		r1 := min(r0+b, rows)
+		for c0 := 0; c0 < cols; c0 += b {
+			c1 := min(c0+b, cols)
+			if c1-c0 == b && r1-r0 == b {
+				for r := r0; r < r1; r++ {
+					x := src[r*ld+c0 : r*ld+c0+b : r*ld+c0+b]
+					dst[(c0+0)*rows+r] = x[0]
+					dst[(c0+1)*rows+r] = x[1]
+					dst[(c0+2)*rows+r] = x[2]
+					dst[(c0+3)*rows+r] = x[3]
+					dst[(c0+4)*rows+r] = x[4]
+					dst[(c0+5)*rows+r] = x[5]
+					dst[(c0+6)*rows+r] = x[6]
+					dst[(c0+7)*rows+r] = x[7]
+				}
+				continue
+			}
+			for r := r0; r < r1; r++ {
+				for c := c0; c < c1; c++ {
+					dst[c*rows+r] = src[r*ld+c]
+				}
+			}
+		}
+	}
+}
+
+// b2i is 1 for true and 0 for false (compiled branch-free).
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// argFirst is the index of the first element of xs equal to v (0 if none): the position of a
+// row's maximum or minimum, found only for the rows that are stored.
+func argFirst(xs []float32, v float32) int {
+	for i, x := range xs {
+		if x == v {
+			return i
+		}
+	}
+	return 0
+}
+
+// thresholds (re)builds the entry thresholds of the top-k lists: a full list's root key (its
+// worst), −Inf for a list that is not full. They are derived state, not checkpointed.
+func (l *Layer) thresholds(k int) {
+	l.thr = make([]float32, 2*l.N)
+	for i := range l.thr {
+		l.thr[i] = float32(math.Inf(-1))
+		if l.HeapN[i] == int32(k) {
+			l.thr[i] = l.HeapKey[(i/2)*2*k+(i%2)*k]
+		}
+	}
 }
 
 // EndBatch closes a batch of rows contexts holding tokens real tokens: it advances the counts

@@ -9,7 +9,7 @@ import (
 )
 
 // ReadReportTop reads a profile.json as a stream, keeping the statistics, labels and verdicts of
-// every neuron but the examples and LM-head tokens only of the n neurons that WriteHTML
+// every neuron but the examples, LM-head and DLA tokens only of the n neurons that WriteHTML
 // with MaxNeurons n details (the largest max activation, ties to the earlier neuron); n ≤ 0
 // keeps everything. Memory is bounded by n neurons' examples, whatever the report's size.
 func ReadReportTop(path string, n int) (*Report, error) {
@@ -140,7 +140,7 @@ func readPoints(dec *json.Decoder, rep *Report, each func(pi, j int, nr *NeuronR
 
 // stripExamples drops what only the detailed view needs.
 func stripExamples(nr *NeuronReport) {
-	nr.TopMax, nr.TopMin, nr.RandomSample, nr.QuantileSamples, nr.LMHead = nil, nil, nil, nil, nil
+	nr.TopMax, nr.TopMin, nr.RandomSample, nr.QuantileSamples, nr.LMHead, nr.DLA = nil, nil, nil, nil, nil, nil
 }
 
 // detailBefore is the order in which WriteHTML picks neurons to detail: larger max first, then

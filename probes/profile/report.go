@@ -7,7 +7,9 @@ import (
 )
 
 // SchemaVersion names the layout of Report; it changes whenever a field changes meaning.
-const SchemaVersion = "neuronscope.profile/v1"
+// v2: lm_head is the LM-head decoding of the raw write direction (v1 sent it through the final
+// norm weight, which is what dla now holds), and dla was added. See the package doc.
+const SchemaVersion = "neuronscope.profile/v2"
 
 // Report is the profile of every neuron of the profiled hook points (profile.json).
 type Report struct {
@@ -31,6 +33,7 @@ type Settings struct {
 	Options      Options `json:"options"`
 	ModelID      string  `json:"model_id"`
 	LMHeadSource string  `json:"lm_head_source,omitempty"`
+	DLASource    string  `json:"dla_source,omitempty"`
 }
 
 // PointReport holds the neurons of one hook point.
@@ -60,7 +63,8 @@ type NeuronReport struct {
 	QuantileBoundaries []float32   `json:"quantile_boundaries"`
 	QuantileSamples    []BinSample `json:"quantile_samples"`
 	RandomSample       []Example   `json:"random_sample"`
-	LMHead             *TokenLists `json:"lm_head,omitempty"`
+	LMHead             *TokenLists `json:"lm_head,omitempty"` // LM-head decoding of the raw write direction: W_U w
+	DLA                *TokenLists `json:"dla,omitempty"`     // direct logit attribution per unit activation: W_U (g ⊙ P w)
 	Labels             []Label     `json:"labels,omitempty"`
 	Verdicts           []Verdict   `json:"verdicts,omitempty"`
 }
@@ -95,7 +99,8 @@ type BinSample struct {
 	Examples []Example `json:"examples"`
 }
 
-// TokenLists are the top and bottom tokens of an LM-head decoding.
+// TokenLists are the top tokens (largest score first) and bottom tokens (smallest first) of a
+// projection of a neuron's write direction onto the vocabulary (LM-head decoding or DLA).
 type TokenLists struct {
 	Top    []ScoredToken `json:"top"`
 	Bottom []ScoredToken `json:"bottom"`
