@@ -33,6 +33,9 @@ type shape struct {
 
 // configJSON writes the HF config.json of the shape for a vocabulary and special tokens.
 func (s shape) configJSON(vocab, bos, eos, pad int) ([]byte, error) {
+	if s.Heads < 1 || s.DModel%s.Heads != 0 {
+		return nil, usagef("--d-model %d must be a positive multiple of --heads %d", s.DModel, s.Heads)
+	}
 	var c map[string]any
 	switch s.Arch {
 	case "llama":
@@ -179,7 +182,19 @@ func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Confi
 	}
 	mc, err := model.ParseConfig(cj, "generated config.json")
 	if err != nil {
-		return err
+		return usagef("model shape (--layers --d-model --d-mlp --heads --kv-heads --ctx): %v", err)
+	}
+	longest := 0
+	for _, seq := range d.seqs {
+		longest = max(longest, len(seq))
+	}
+	switch {
+	case longest > s.Ctx:
+		return usagef("--ctx %d: the world's longest training sentence has %d tokens", s.Ctx, longest)
+	case cfg.Pack > s.Ctx:
+		return usagef("--pack %d is more than --ctx %d", cfg.Pack, s.Ctx)
+	case cfg.Pack > 0 && cfg.Pack < longest:
+		return usagef("--pack %d: the world's longest training sentence has %d tokens", cfg.Pack, longest)
 	}
 	m, err := model.NewRandom(mc, s.InitSeed)
 	if err != nil {

@@ -68,6 +68,10 @@ func TestTrainCLIErrors(t *testing.T) {
 		{[]string{"train", "--world", dir, "--out", dir}, "neuronscope world"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--arch", "bert"}, "llama or gpt2"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--steps", "0"}, "steps"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--heads", "3"}, "multiple of --heads"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--layers", "0"}, "model shape"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--ctx", "4"}, "--ctx 4"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--pack", "64"}, "--pack 64"},
 	} {
 		_, _, err := run(c.args...)
 		var ue usageError
