@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -205,9 +204,7 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 		}
 	}
 	if f.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeIndented(cmd.OutOrStdout(), doc)
 	}
 	fmt.Fprint(cmd.OutOrStdout(), r.Table())
 	if f.out != "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -49,9 +48,7 @@ func newBenchCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeIndented(cmd.OutOrStdout(), st)
 			}
 			if batch <= 0 || seq <= 0 || reps <= 0 {
 				return usagef("--batch, --seq and --reps must be positive")
@@ -98,9 +95,7 @@ func newBenchCmd() *cobra.Command {
 				return err
 			}
 			out.HookOverhead = out.HookPost.Seconds/out.Plain.Seconds - 1
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(out)
+			return writeIndented(cmd.OutOrStdout(), out)
 		},
 	}
 	cmd.Flags().StringVar(&preset, "config", "gpt2-small", fmt.Sprintf("model shape: one of %v", model.Presets()))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,4 +110,11 @@ func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) {
 		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", m.Dir)
 	}
 	return tokenizer.Load(path)
+}
+
+// writeIndented writes v as JSON indented by two spaces, with a trailing newline.
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

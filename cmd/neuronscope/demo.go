@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -99,12 +98,6 @@ and prints the summary. --model and --eval run it on another world-trained check
 	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the ablation stage (0: all)")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
-}
-
-func writeIndented(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // demoInputs loads the embedded demo model and questions, or the given ones.

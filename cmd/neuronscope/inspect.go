@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -52,9 +51,7 @@ func newInspectCmd() *cobra.Command {
 			defer m.Close()
 			out := describe(m)
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeIndented(cmd.OutOrStdout(), out)
 			}
 			printInspect(cmd, m, out)
 			return nil

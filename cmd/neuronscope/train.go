@@ -262,16 +262,12 @@ func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Confi
 	}
 	rep.Provenance = p
 	if err := report.WriteFileAtomic(filepath.Join(out, "training.json"), func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeIndented(w, rep)
 	}); err != nil {
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeIndented(cmd.OutOrStdout(), rep)
 	}
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	fmt.Fprintf(w, "trained %s (%d params) for %d steps in %s: final loss %.4f, %.0f tokens/s\n",

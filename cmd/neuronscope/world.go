@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -49,9 +48,7 @@ ground_truth.json, world.json (the config) and a WordLevel tokenizer.json.`,
 			}
 			st := w.Stats()
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				return writeIndented(cmd.OutOrStdout(), struct {
 					Out   string      `json:"out"`
 					Seed  uint64      `json:"seed"`
 					Files []string    `json:"files"`
