@@ -49,8 +49,8 @@ func ParseMode(s string) (Mode, error) {
 
 // Set returns the hook edits that overwrite every listed neuron with value(n) at every
 // position of every batch row (pads included, which no real token sees): one hooks.EditPoint
-// per layer, at blocks.L.<site>. It panics if site is not per layer, or if an index is outside
-// the activation's width when the edit runs (check sets with Validate first).
+// per layer, at blocks.L.<site>. An index outside the activation's width makes the model call
+// fail with an error naming it (check sets with Validate first).
 func Set(site hooks.Site, neurons []Neuron, value func(Neuron) float32) []hooks.Option {
 	type layerEdit struct {
 		idx  []int
@@ -69,18 +69,21 @@ func Set(site hooks.Site, neurons []Neuron, value func(Neuron) float32) []hooks.
 	var opts []hooks.Option
 	for _, l := range sortedLayers(per) {
 		e := per[l]
-		opts = append(opts, hooks.EditPoint(hooks.At(l, site), func(p hooks.Point, act *tensor.Tensor) {
+		opts = append(opts, hooks.EditPoint(hooks.At(l, site), func(p hooks.Point, act *tensor.Tensor) error {
 			rows := act.Shape[0] * act.Shape[1]
 			w := len(act.Data) / rows
+			for _, i := range e.idx {
+				if i < 0 || i >= w {
+					return fmt.Errorf("neuron %d is outside the width %d of %s", i, w, p)
+				}
+			}
 			for r := 0; r < rows; r++ {
 				row := act.Data[r*w : (r+1)*w]
 				for k, i := range e.idx {
-					if i >= w {
-						panic(fmt.Sprintf("ablate: neuron %d of %s is outside its width %d", i, p, w))
-					}
 					row[i] = e.vals[k]
 				}
 			}
+			return nil
 		}))
 	}
 	return opts
@@ -120,7 +123,7 @@ func baseline(m *model.Model, set *EvalSet, site hooks.Site, layers []int, batch
 				sums[l] = make([]float64, Width(m.Config, site))
 			}
 			s := sums[l]
-			o = append(o, hooks.EditPoint(hooks.At(l, site), func(_ hooks.Point, act *tensor.Tensor) {
+			o = append(o, hooks.ObservePoint(hooks.At(l, site), func(_ hooks.Point, act *tensor.Tensor) error {
 				rows := act.Shape[0] * act.Shape[1]
 				w := len(act.Data) / rows
 				for r := 0; r < rows; r++ {
@@ -131,6 +134,7 @@ func baseline(m *model.Model, set *EvalSet, site hooks.Site, layers []int, batch
 						s[j] += float64(x)
 					}
 				}
+				return nil
 			}))
 		}
 		return o

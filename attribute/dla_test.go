@@ -219,14 +219,16 @@ func TestDLABruteForceNeuron(t *testing.T) {
 					t.Errorf("%s layer %d neuron %d: DLA %.7g, by hand %.7g", name, ld.Layer, i, got, byHand)
 				}
 				ablated, err := m.Forward(b,
-					hooks.EditPoint(hooks.At(c.NLayers-1, hooks.ResidPost), func(_ hooks.Point, x *tensor.Tensor) {
+					hooks.EditPoint(hooks.At(c.NLayers-1, hooks.ResidPost), func(_ hooks.Point, x *tensor.Tensor) error {
 						r := x.Row(row, pos)
 						for j := range r {
 							r[j] -= a * dir[j]
 						}
+						return nil
 					}),
-					hooks.EditPoint(hooks.Global(hooks.FinalScale), func(_ hooks.Point, sc *tensor.Tensor) {
+					hooks.EditPoint(hooks.Global(hooks.FinalScale), func(_ hooks.Point, sc *tensor.Tensor) error {
 						copy(sc.Data, scale.Data)
+						return nil
 					}))
 				if err != nil {
 					t.Fatal(err)

@@ -258,7 +258,7 @@ func (cl *clean) steps(p hooks.Point, alpha []float64, a, base []float32, scaled
 		start.KV = cl.kv.Fork(0, lo, E, hi)
 	}
 	width := len(a) / len(cl.prompt)
-	edit := func(_ hooks.Point, t *tensor.Tensor) {
+	edit := func(_ hooks.Point, t *tensor.Tensor) error {
 		for e, al := range alpha {
 			for _, pos := range scaled {
 				dst := t.Data[(e*n+pos-lo)*width:][:width]
@@ -268,6 +268,7 @@ func (cl *clean) steps(p hooks.Point, alpha []float64, a, base []float32, scaled
 				}
 			}
 		}
+		return nil
 	}
 	mt := cl.metric
 	mt.Row, mt.Pos = model.AllRows, mt.Pos-lo

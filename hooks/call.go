@@ -2,28 +2,32 @@ package hooks
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
 // Func sees the activation at a hook point as a [batch, pos, ...] tensor that aliases the
-// model's live buffer: changing act.Data in place changes what the rest of the forward pass
-// sees (ablation, clamping, patching, steering). It must not keep act after it returns.
-type Func func(p Point, act *tensor.Tensor)
+// model's live buffer. An edit (Edit) may change act.Data in place, which changes what the rest
+// of the forward pass sees (ablation, clamping, patching, steering); an observer (Observe) only
+// reads it. Neither may keep act after it returns. A non-nil error aborts the model call, which
+// returns that error.
+type Func func(p Point, act *tensor.Tensor) error
 
 // Option configures the hooks of one model call. Options are values: nothing is registered
 // globally, and nothing outlives the call they are passed to.
 type Option func(*spec)
 
-type edit struct {
+type hookFn struct {
 	pattern string
 	fn      Func
 }
 
 type spec struct {
-	capture []string
-	edits   []edit
+	capture   []string
+	edits     []hookFn
+	observers []hookFn
 }
 
 // Capture stores a copy of the activation at every point named by the patterns (TransformerLens
@@ -41,14 +45,24 @@ func CapturePoints(ps ...Point) Option {
 	}
 }
 
-// Edit runs fn at every point named by pattern, before captures at that point, in the order
-// the Edit options were given.
+// Edit runs fn at every point named by pattern, before observers and captures at that point,
+// in the order the Edit options were given. fn may change the activation in place.
 func Edit(pattern string, fn Func) Option {
-	return func(s *spec) { s.edits = append(s.edits, edit{pattern, fn}) }
+	return func(s *spec) { s.edits = append(s.edits, hookFn{pattern, fn}) }
 }
 
-// EditPoint runs fn at point p.
+// EditPoint runs fn at point p (see Edit).
 func EditPoint(p Point, fn Func) Option { return Edit(p.String(), fn) }
+
+// Observe runs fn at every point named by pattern after every edit there (so it sees what the
+// rest of the pass sees) and before captures, without copying the activation. fn must not
+// change it. Its first error aborts the call with that error.
+func Observe(pattern string, fn Func) Option {
+	return func(s *spec) { s.observers = append(s.observers, hookFn{pattern, fn}) }
+}
+
+// ObservePoint runs fn at point p (see Observe).
+func ObservePoint(p Point, fn Func) Option { return Observe(p.String(), fn) }
 
 // Call is the hook state of one model call: which points are wanted, what fired, and the
 // cache of captured activations. Models create one per call with NewCall.
@@ -57,11 +71,13 @@ type Call struct {
 	fired    []Point
 	firedSet map[Point]bool
 	cache    *Cache
+	err      error
 }
 
 type action struct {
-	edits   []Func
-	capture bool
+	edits     []Func
+	observers []Func
+	capture   bool
 }
 
 // NewCall resolves the options against a model's catalog. An unknown hook name, or a pattern
@@ -99,6 +115,16 @@ func NewCall(cat Catalog, opts ...Option) (*Call, error) {
 			a.edits = append(a.edits, e.fn)
 		}
 	}
+	for _, e := range s.observers {
+		ps, err := cat.Match(e.pattern)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			a := get(p)
+			a.observers = append(a.observers, e.fn)
+		}
+	}
 	return c, nil
 }
 
@@ -110,23 +136,41 @@ func (c *Call) Wants(p Point) bool {
 	return c.want[p] != nil
 }
 
-// Fire runs the edits at p on act, then captures a copy if asked, and records that p fired.
-func (c *Call) Fire(p Point, act *tensor.Tensor) {
+// Fire runs the edits at p on act, then the observers, then captures a copy if asked, and
+// records that p fired. The first error of an edit or observer is returned, kept (Err), and
+// stops everything after it: a model aborts its pass on it.
+func (c *Call) Fire(p Point, act *tensor.Tensor) error {
+	if c.err != nil {
+		return c.err
+	}
 	a := c.want[p]
 	if a == nil {
-		return
-	}
-	for _, fn := range a.edits {
-		fn(p, act)
-	}
-	if a.capture {
-		c.cache.put(p, act)
+		return nil
 	}
 	if !c.firedSet[p] {
 		c.firedSet[p] = true
 		c.fired = append(c.fired, p)
 	}
+	for _, fn := range a.edits {
+		if err := fn(p, act); err != nil {
+			c.err = fmt.Errorf("hook at %s: %w", p, err)
+			return c.err
+		}
+	}
+	for _, fn := range a.observers {
+		if err := fn(p, act); err != nil {
+			c.err = fmt.Errorf("hook at %s: %w", p, err)
+			return c.err
+		}
+	}
+	if a.capture {
+		c.cache.put(p, act)
+	}
+	return nil
 }
+
+// Err is the first error an edit or observer returned, if any.
+func (c *Call) Err() error { return c.err }
 
 // Fired lists the requested points that fired, in firing order.
 func (c *Call) Fired() []Point { return append([]Point(nil), c.fired...) }
@@ -140,8 +184,12 @@ func (c *Call) Requested() []Point {
 	return out
 }
 
-// Check returns an error naming every requested point that never fired.
+// Check returns the first hook error, or an error naming every requested point that never
+// fired.
 func (c *Call) Check() error {
+	if c.err != nil {
+		return c.err
+	}
 	var missing []string
 	for p := range c.want {
 		if !c.firedSet[p] {
@@ -149,6 +197,7 @@ func (c *Call) Check() error {
 		}
 	}
 	if len(missing) > 0 {
+		sort.Strings(missing)
 		return fmt.Errorf("requested hooks did not fire: %s", strings.Join(missing, ", "))
 	}
 	return nil

@@ -6,11 +6,33 @@ import (
 	"strings"
 )
 
-// Catalog lists the hook points one model offers, and the Hugging Face module paths that
-// name the same tensors (nnsight-style aliases such as "model.layers.3.mlp.down_proj:input").
+// Catalog lists the hook points one model offers, the shape of each activation after its
+// [batch, pos] dimensions, and the Hugging Face module paths that name the same tensors
+// (nnsight-style aliases such as "model.layers.3.mlp.down_proj:input").
 type Catalog struct {
 	Points  []Point
 	Aliases map[string]Point
+	// Shapes holds each point's inner shape: [d_mlp] for mlp.hook_post, [n_heads, d_head] for
+	// attn.hook_z, [1] for ln_final.hook_scale.
+	Shapes map[Point][]int
+}
+
+// Shape returns p's inner shape (after [batch, pos]), or nil when the model lacks p.
+func (c Catalog) Shape(p Point) []int { return c.Shapes[p] }
+
+// Width is the number of units of p at one position: the product of its inner shape (d_mlp for
+// the MLP points, n_heads·d_head for attn.hook_z, d_model for the residual stream), or 0 when
+// the model lacks p.
+func (c Catalog) Width(p Point) int {
+	s, ok := c.Shapes[p]
+	if !ok {
+		return 0
+	}
+	w := 1
+	for _, d := range s {
+		w *= d
+	}
+	return w
 }
 
 // Has reports whether the model offers point p.

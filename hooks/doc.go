@@ -25,9 +25,12 @@
 //
 // # Scope
 //
-// Options (Capture, Edit) are passed to one call and live only for it; nothing is registered
-// globally. Edits run in the order given and see a [batch, pos, ...] tensor that aliases the
-// live buffer, so changing it changes the rest of the forward pass; captures run after the
-// edits at the same point and store copies. Requesting a point the model does not have is an
-// error before the call runs; a requested point that never fired is an error after it.
+// Options (Capture, Edit, Observe) are passed to one call and live only for it; nothing is
+// registered globally. At each point, edits run first, in the order given, on a
+// [batch, pos, ...] tensor that aliases the live buffer, so changing it changes the rest of the
+// forward pass; observers run next and see the same buffer without a copy (they must not
+// change it); captures run last and store copies. Every hook function returns an error: the
+// first non-nil one aborts the model call, which returns it. Requesting a point the model does
+// not have is an error before the call runs; a requested point that never fired is an error
+// after it. A model's Catalog gives each point's inner shape and Width (units per position).
 package hooks

@@ -17,7 +17,7 @@ func Example() {
 		Aliases: map[string]hooks.Point{"model.layers.1.mlp.down_proj:input": hooks.At(1, hooks.MLPPost)},
 	}
 	call, _ := hooks.NewCall(cat,
-		hooks.Edit("model.layers.1.mlp.down_proj:input", func(_ hooks.Point, a *tensor.Tensor) { a.Data[0] = 0 }),
+		hooks.Edit("model.layers.1.mlp.down_proj:input", func(_ hooks.Point, a *tensor.Tensor) error { a.Data[0] = 0; return nil }),
 		hooks.Capture("blocks.*.mlp.hook_post"))
 	// A model fires each point as it computes it:
 	act := tensor.From([]float32{5, 6}, 1, 1, 2)

@@ -39,7 +39,10 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 		if err != nil {
 			return nil, err
 		}
-		logits := m.forward(step, kv, call)
+		logits, err := m.forward(step, kv, call)
+		if err != nil {
+			return nil, err
+		}
 		if err := call.Check(); err != nil {
 			return nil, err
 		}

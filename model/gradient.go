@@ -117,11 +117,12 @@ func (m *Model) WeightGradients(b Batch, targets []int) (float64, map[string][]f
 // gradient runs a taped forward pass from s, evaluates the terms on the logits rows they read,
 // and runs the backward pass. It returns the backward state, each term's value and the call.
 // The caller has checked s against b (checkStart).
-func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weights bool, opts []hooks.Option) (*back, []float64, *hooks.Call, error) {
-	call, err := hooks.NewCall(m.catalog, opts...)
+func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weights bool, opts []hooks.Option) (k *back, vals []float64, call *hooks.Call, err error) {
+	call, err = hooks.NewCall(m.catalog, opts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	defer recoverHookError(&err)
 	kv := s.KV
 	if kv == nil {
 		kv = m.NewKVCache(b.Size, b.Len)
@@ -140,7 +141,7 @@ func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weig
 		return nil, nil, nil, err
 	}
 	rows, hRows, dlogits, vals := r.metric(terms)
-	k := newBack(r, wrt, weights)
+	k = newBack(r, wrt, weights)
 	k.final(rows, hRows, dlogits)
 	k.blocks(s.Layer, s.Resid == nil)
 	for p := range k.want {

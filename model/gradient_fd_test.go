@@ -50,10 +50,11 @@ func TestGradientFD(t *testing.T) {
 				mag += math.Abs(float64(v) * float64(u[j]))
 			}
 			shift := func(s float32) float64 {
-				out, err := m.Forward(b, hooks.EditPoint(p, func(_ hooks.Point, a *tensor.Tensor) {
+				out, err := m.Forward(b, hooks.EditPoint(p, func(_ hooks.Point, a *tensor.Tensor) error {
 					for j := range a.Data {
 						a.Data[j] += s * u[j]
 					}
+					return nil
 				}))
 				if err != nil {
 					t.Fatal(err)

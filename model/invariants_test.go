@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -121,7 +122,7 @@ func TestNoOpHookChangesNothing(t *testing.T) {
 	for name, m := range tinyModels(t) {
 		base := forwardOne(t, m, prompts[0]).Logits.Data
 		count := 0
-		res := forwardOne(t, m, prompts[0], hooks.Edit("*", func(hooks.Point, *tensor.Tensor) { count++ }))
+		res := forwardOne(t, m, prompts[0], hooks.Edit("*", func(hooks.Point, *tensor.Tensor) error { count++; return nil }))
 		if d := maxDiff(res.Logits.Data, base); d != 0 {
 			t.Errorf("%s: no-op hooks changed logits by %g", name, d)
 		}
@@ -138,7 +139,7 @@ func TestZeroAblationPropagates(t *testing.T) {
 		last := m.Config.NLayers - 1
 		post := hooks.At(last, hooks.MLPPost)
 		res := forwardOne(t, m, prompts[0],
-			hooks.EditPoint(post, func(_ hooks.Point, a *tensor.Tensor) { clear(a.Data) }),
+			hooks.EditPoint(post, func(_ hooks.Point, a *tensor.Tensor) error { clear(a.Data); return nil }),
 			hooks.Capture(post.String(), hooks.At(last, hooks.MLPOut).String()))
 		a, _ := res.Cache.Get(post)
 		out, _ := res.Cache.Get(hooks.At(last, hooks.MLPOut))
@@ -225,10 +226,11 @@ func TestMLPDirections(t *testing.T) {
 		const neuron = 5
 		post, out := hooks.At(0, hooks.MLPPost), hooks.At(0, hooks.MLPOut)
 		base := forwardOne(t, m, prompts[1], hooks.Capture(out.String()))
-		bump := forwardOne(t, m, prompts[1], hooks.Capture(out.String()), hooks.EditPoint(post, func(_ hooks.Point, a *tensor.Tensor) {
+		bump := forwardOne(t, m, prompts[1], hooks.Capture(out.String()), hooks.EditPoint(post, func(_ hooks.Point, a *tensor.Tensor) error {
 			for p := 0; p < a.Shape[1]; p++ {
 				a.Data[p*a.Shape[2]+neuron]++
 			}
+			return nil
 		}))
 		b0, _ := base.Cache.Get(out)
 		b1, _ := bump.Cache.Get(out)
@@ -239,5 +241,63 @@ func TestMLPDirections(t *testing.T) {
 				t.Fatalf("%s: write direction[%d] = %g, hook delta %g", name, j, want[j], got)
 			}
 		}
+	}
+}
+
+// TestCatalogShapes: every point fires a [batch, pos, ...] tensor whose inner shape is the
+// catalog's.
+func TestCatalogShapes(t *testing.T) {
+	for name, m := range tinyModels(t) {
+		cat := m.Catalog()
+		forwardOne(t, m, prompts[1], hooks.Observe("*", func(p hooks.Point, a *tensor.Tensor) error {
+			want := append([]int{1, len(prompts[1])}, cat.Shape(p)...)
+			if fmt.Sprint(a.Shape) != fmt.Sprint(want) {
+				t.Errorf("%s: %s fired %v, catalog says %v", name, p, a.Shape, want)
+			}
+			if w := cat.Width(p); w*a.Shape[0]*a.Shape[1] != len(a.Data) {
+				t.Errorf("%s: %s width %d for %d values", name, p, w, len(a.Data))
+			}
+			return nil
+		}))
+	}
+}
+
+// TestHookErrorAborts: the first error an edit or observer returns ends the call with that
+// error, and nothing after the failing point runs.
+func TestHookErrorAborts(t *testing.T) {
+	m := tinyModels(t)["llama"]
+	b, err := NewBatch([][]int{prompts[0]}, PadRight, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := fmt.Errorf("boom")
+	later := 0
+	_, err = m.Forward(b,
+		hooks.Observe("blocks.0.mlp.hook_post", func(hooks.Point, *tensor.Tensor) error { return boom }),
+		hooks.Observe("blocks.1.*", func(hooks.Point, *tensor.Tensor) error { later++; return nil }))
+	if err == nil || !errors.Is(err, boom) {
+		t.Fatalf("forward returned %v, want the hook's error", err)
+	}
+	if later != 0 {
+		t.Errorf("%d hooks ran after the failing one", later)
+	}
+	_, err = m.Gradient(b, LogProb(0, len(prompts[0])-1, 5), []hooks.Point{hooks.At(0, hooks.MLPPost)},
+		hooks.Edit("blocks.1.mlp.hook_pre", func(hooks.Point, *tensor.Tensor) error { return boom }))
+	if !errors.Is(err, boom) {
+		t.Fatalf("gradient returned %v, want the hook's error", err)
+	}
+	// An observer after an edit at the same point sees the edited values.
+	_, err = m.Forward(b,
+		hooks.Observe("blocks.0.mlp.hook_post", func(_ hooks.Point, a *tensor.Tensor) error {
+			for _, v := range a.Data {
+				if v != 0 {
+					return fmt.Errorf("observer saw %g before the edit", v)
+				}
+			}
+			return nil
+		}),
+		hooks.Edit("blocks.0.mlp.hook_post", func(_ hooks.Point, a *tensor.Tensor) error { clear(a.Data); return nil }))
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -202,27 +202,46 @@ func (m *Model) Params() []*Param { return append([]*Param(nil), m.params...) }
 
 func (m *Model) buildCatalog() hooks.Catalog {
 	c := m.Config
-	cat := hooks.Catalog{Aliases: map[string]hooks.Point{}}
-	cat.Points = append(cat.Points, hooks.Global(hooks.Embed))
+	cat := hooks.Catalog{Aliases: map[string]hooks.Point{}, Shapes: map[hooks.Point][]int{}}
+	add := func(p hooks.Point) {
+		cat.Points = append(cat.Points, p)
+		cat.Shapes[p] = c.innerShape(p.Site)
+	}
+	add(hooks.Global(hooks.Embed))
 	if c.LearnedPos {
-		cat.Points = append(cat.Points, hooks.Global(hooks.PosEmbed))
+		add(hooks.Global(hooks.PosEmbed))
 	}
 	for l := 0; l < c.NLayers; l++ {
 		for s := hooks.ResidPre; s <= hooks.ResidPost; s++ {
 			if (s == hooks.ResidMid && c.ParallelResidual) || (s == hooks.MLPPreLinear && !c.Gated) {
 				continue
 			}
-			cat.Points = append(cat.Points, hooks.At(l, s))
+			add(hooks.At(l, s))
 		}
 		for a, s := range m.net.aliases(l) {
 			cat.Aliases[a] = hooks.At(l, s)
 		}
 	}
-	cat.Points = append(cat.Points, hooks.Global(hooks.FinalScale), hooks.Global(hooks.FinalNormalized), hooks.Global(hooks.FinalOutput))
+	add(hooks.Global(hooks.FinalScale))
+	add(hooks.Global(hooks.FinalNormalized))
+	add(hooks.Global(hooks.FinalOutput))
 	for a, s := range m.net.globalAliases() {
 		cat.Aliases[a] = hooks.Global(s)
 	}
 	return cat
+}
+
+// innerShape is the shape of a site's activation after [batch, pos].
+func (c *Config) innerShape(s hooks.Site) []int {
+	switch s {
+	case hooks.MLPPre, hooks.MLPPreLinear, hooks.MLPPost:
+		return []int{c.DMLP}
+	case hooks.AttnZ:
+		return []int{c.NHeads, c.DHead}
+	case hooks.FinalScale:
+		return []int{1}
+	}
+	return []int{c.DModel}
 }
 
 func (c *Config) dims() map[string]int {

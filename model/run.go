@@ -38,7 +38,10 @@ func (m *Model) ForwardKV(b Batch, kv *KVCache, opts ...hooks.Option) (*Result, 
 	if b.Size != kv.size || kv.len+b.Len > kv.cap {
 		return nil, fmt.Errorf("KV cache of %d×%d (used %d) cannot take a %d×%d batch", kv.size, kv.cap, kv.len, b.Size, b.Len)
 	}
-	logits := m.forward(b, kv, call)
+	logits, err := m.forward(b, kv, call)
+	if err != nil {
+		return nil, err
+	}
 	if err := call.Check(); err != nil {
 		return nil, err
 	}
@@ -75,12 +78,29 @@ type run struct {
 	tape *tape
 }
 
-func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call) []float32 {
+// forward runs the pass; an error returned by a hook aborts it (see hookAbort).
+func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call) (logits []float32, err error) {
+	defer recoverHookError(&err)
 	r := m.newRun(b, kv, call)
 	m.net.embed(r)
 	r.blocks(0)
 	kv.len += b.Len
-	return r.final()
+	return r.final(), nil
+}
+
+// hookAbort carries a hook's error from the point that fired it up to the model call, which
+// returns it: the rest of the pass is not computed.
+type hookAbort struct{ err error }
+
+// recoverHookError turns a hookAbort panic into *err; other panics propagate.
+func recoverHookError(err *error) {
+	if v := recover(); v != nil {
+		a, ok := v.(hookAbort)
+		if !ok {
+			panic(v)
+		}
+		*err = a.err
+	}
 }
 
 // newRun allocates the state of one forward call.
@@ -129,7 +149,9 @@ func (r *run) fire(p hooks.Point, data []float32, inner ...int) {
 		return
 	}
 	shape := append([]int{r.b, r.t}, inner...)
-	r.call.Fire(p, tensor.From(data[:tensor.Numel(shape)], shape...))
+	if err := r.call.Fire(p, tensor.From(data[:tensor.Numel(shape)], shape...)); err != nil {
+		panic(hookAbort{err})
+	}
 }
 
 // final applies the final norm and the unembedding, returning logits [n, d_vocab].

@@ -402,21 +402,16 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var hookErr error
 	var rows []profile.Context
-	edit := func(pt hooks.Point, a *tensor.Tensor) {
-		if hookErr != nil {
-			return
-		}
+	observe := func(pt hooks.Point, a *tensor.Tensor) error {
 		if len(a.Shape) != 3 {
-			hookErr = usagef("--hooks: %s has shape %v; profile needs [batch, pos, neurons]", pt, a.Shape)
-			return
+			return usagef("--hooks: %s has shape %v; profile needs [batch, pos, neurons]", pt, a.Shape)
 		}
-		hookErr = p.Observe(pt.String(), pt.Layer, a.Data, rows, a.Shape[1], a.Shape[2])
+		return p.Observe(pt.String(), pt.Layer, a.Data, rows, a.Shape[1], a.Shape[2])
 	}
 	var opts []hooks.Option
 	for _, pt := range points {
-		opts = append(opts, hooks.EditPoint(pt, edit))
+		opts = append(opts, hooks.ObservePoint(pt, observe))
 	}
 	if f.fwdOnly {
 		opts = nil
@@ -459,9 +454,6 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		}
 		if _, err := m.Forward(b, opts...); err != nil {
 			return err
-		}
-		if hookErr != nil {
-			return hookErr
 		}
 		for _, r := range rows {
 			loopTokens += int64(r.Len)
