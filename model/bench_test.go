@@ -1,9 +1,11 @@
-package model
+package model_test
 
 import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/internal/perf"
+	"github.com/neuronscope/neuronscope/model"
 )
 
 // BenchmarkForwardGPT2Small: GPT-2-small shape, batch 8 × 128 tokens, random weights. The
@@ -18,16 +20,16 @@ func BenchmarkForwardGPT2SmallHookPost(b *testing.B) {
 }
 
 func benchForward(b *testing.B, preset string, batch, seq int, opts []hooks.Option) {
-	cfg, err := PresetConfig(preset)
+	cfg, err := model.PresetConfig(preset)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := NewRandom(cfg, 1)
+	m, err := model.NewRandom(cfg, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	bt := randomBatch(cfg, batch, seq)
-	flops := ShapeOf(cfg).ForwardFLOPs(batch, seq)
+	flops := perf.ShapeOf(cfg).ForwardFLOPs(batch, seq)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Forward(bt, opts...); err != nil {
@@ -39,8 +41,8 @@ func benchForward(b *testing.B, preset string, batch, seq int, opts []hooks.Opti
 }
 
 // randomBatch is a deterministic batch of token ids.
-func randomBatch(cfg *Config, batch, seq int) Batch {
-	b := Batch{Size: batch, Len: seq, IDs: make([]int, batch*seq), Mask: make([]bool, batch*seq)}
+func randomBatch(cfg *model.Config, batch, seq int) model.Batch {
+	b := model.Batch{Size: batch, Len: seq, IDs: make([]int, batch*seq), Mask: make([]bool, batch*seq)}
 	for i := range b.IDs {
 		b.IDs[i] = (i*7919 + 13) % cfg.DVocab
 		b.Mask[i] = true

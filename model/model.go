@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
@@ -268,4 +269,16 @@ func dtypeSummary(m map[safetensors.DType]int64) string {
 		}
 	}
 	return strings.Join(parts, "+")
+}
+
+// Provenance returns the provenance every report of a run on this model starts from: the
+// tool, its version, the BLAS backend, and the model directory, type, config.json sha256 and
+// stored dtype. Callers add the data, BOS policy, seed and hooks of their run.
+func (m *Model) Provenance() report.Provenance {
+	p := report.New()
+	p.ModelDir = m.Dir
+	p.ModelType = m.Config.ModelType
+	p.ConfigHash = m.Config.Hash
+	p.StoredDType = m.StoredDType
+	return p
 }

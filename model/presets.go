@@ -3,8 +3,6 @@ package model
 import (
 	"fmt"
 	"sort"
-
-	"github.com/neuronscope/neuronscope/internal/perf"
 )
 
 // presets are config.json files of real models (sizes only; no weights), for benchmarks that
@@ -46,9 +44,4 @@ func PresetConfig(name string) (*Config, error) {
 		return nil, fmt.Errorf("unknown --config %q (have %v)", name, Presets())
 	}
 	return ParseConfig([]byte(js), "preset "+name)
-}
-
-// ShapeOf gives the FLOP-counting shape of a config.
-func ShapeOf(c *Config) perf.Shape {
-	return perf.Shape{Layers: c.NLayers, DModel: c.DModel, DMLP: c.DMLP, QDim: c.QDim(), KVDim: c.KVDim(), DVocab: c.DVocab, Gated: c.Gated}
 }

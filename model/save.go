@@ -1,12 +1,12 @@
 package model
 
 import (
+	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/internal/atomicfile"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
@@ -36,8 +36,8 @@ func (m *Model) Save(dir string, configJSON []byte, dtype string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return report.WriteFileAtomic(filepath.Join(dir, "config.json"), func(f io.Writer) error {
-		_, err := f.Write(configJSON)
+	return atomicfile.Write(filepath.Join(dir, "config.json"), func(w *bufio.Writer) error {
+		_, err := w.Write(configJSON)
 		return err
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/ablate"
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
@@ -189,7 +189,7 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	if err != nil {
 		return err
 	}
-	prov := provenance(m)
+	prov := m.Provenance()
 	seed := int64(f.seed)
 	prov.Seed = &seed
 	prov.BOSPolicy = bos.String()
@@ -199,12 +199,12 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	prov.HooksFired = r.Ablation.Points
 	doc := selectivityDoc{SchemaVersion: ablateSchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons, Report: r}
 	if f.out != "" {
-		if err := report.WriteJSON(f.out, doc); err != nil {
+		if err := report.WriteJSONFile(f.out, doc); err != nil {
 			return err
 		}
 	}
 	if f.asJSON {
-		return writeIndented(cmd.OutOrStdout(), doc)
+		return report.WriteJSON(cmd.OutOrStdout(), doc)
 	}
 	fmt.Fprint(cmd.OutOrStdout(), r.Table())
 	if f.out != "" {

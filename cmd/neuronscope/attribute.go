@@ -10,8 +10,8 @@ import (
 
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tensor"
 	"github.com/schollz/progressbar/v3"
@@ -222,7 +222,7 @@ func runAttribute(cmd *cobra.Command, m *model.Model, in *inputFlags, f *attrFla
 		}
 	}
 	metric := f.metricFor(pos, tok)
-	rep := attrReport{SchemaVersion: 1, Provenance: provenance(m), Method: f.method, Metric: metric.String(), Prompt: prompt,
+	rep := attrReport{SchemaVersion: 1, Provenance: m.Provenance(), Method: f.method, Metric: metric.String(), Prompt: prompt,
 		TargetPos: pos, TargetToken: tok, TargetString: str, Positions: f.positions, Neuron: neuronDefinition}
 	rep.Provenance.BOSPolicy = in.bosPolicy()
 	rep.Provenance.HooksAsked = pointNames(points)
@@ -235,7 +235,7 @@ func runAttribute(cmd *cobra.Command, m *model.Model, in *inputFlags, f *attrFla
 		return writeAttrSafetensors(f.out, rep, points, scores)
 	}
 	rep.Top, rep.Bottom = rankUnits(points, scores, acts, pos, f.positions == "all", f.top)
-	if err := report.WriteJSON(f.out, rep); err != nil {
+	if err := report.WriteJSONFile(f.out, rep); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s attribution of %s to %d hook points\n", f.out, f.method, metric, len(points))

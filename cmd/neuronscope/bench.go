@@ -9,8 +9,8 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/internal/perf"
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +48,7 @@ func newBenchCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return writeIndented(cmd.OutOrStdout(), st)
+				return report.WriteJSON(cmd.OutOrStdout(), st)
 			}
 			if batch <= 0 || seq <= 0 || reps <= 0 {
 				return usagef("--batch, --seq and --reps must be positive")
@@ -68,7 +68,7 @@ func newBenchCmd() *cobra.Command {
 			out := benchOut{Config: preset, Batch: batch, Seq: seq, Params: m.ParamCount(), BLAS: linalg.Backend(), Version: report.Version}
 			fmt.Fprintln(cmd.ErrOrStderr(), "measuring sgemm…")
 			out.SgemmGFLOPS = perf.SgemmGFLOPS(2048, 2048, 2048, 5)
-			out.FLOPsPerForward = model.ShapeOf(cfg).ForwardFLOPs(batch, seq)
+			out.FLOPsPerForward = perf.ShapeOf(cfg).ForwardFLOPs(batch, seq)
 			b := benchBatch(cfg, batch, seq)
 			measure := func(opts ...hooks.Option) (benchRun, error) {
 				if _, err := m.Forward(b, opts...); err != nil { // warm-up
@@ -95,7 +95,7 @@ func newBenchCmd() *cobra.Command {
 				return err
 			}
 			out.HookOverhead = out.HookPost.Seconds/out.Plain.Seconds - 1
-			return writeIndented(cmd.OutOrStdout(), out)
+			return report.WriteJSON(cmd.OutOrStdout(), out)
 		},
 	}
 	cmd.Flags().StringVar(&preset, "config", "gpt2-small", fmt.Sprintf("model shape: one of %v", model.Presets()))

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/linalg"
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
@@ -46,16 +43,6 @@ func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "hint: pure-Go BLAS with a large model is slow; build with `make build` (OpenBLAS)")
 	}
 	return m, nil
-}
-
-// provenance fills the model part of a report's provenance.
-func provenance(m *model.Model) report.Provenance {
-	p := report.New()
-	p.ModelDir = m.Dir
-	p.ModelType = m.Config.ModelType
-	p.ConfigHash = m.Config.Hash
-	p.StoredDType = m.StoredDType
-	return p
 }
 
 // parseIDs parses repeated --ids "1,2,3" values.
@@ -110,11 +97,4 @@ func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) {
 		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", m.Dir)
 	}
 	return tokenizer.Load(path)
-}
-
-// writeIndented writes v as JSON indented by two spaces, with a trailing newline.
-func writeIndented(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

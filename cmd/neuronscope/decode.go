@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/attribute"
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -114,7 +114,7 @@ func runDecode(cmd *cobra.Command, m *model.Model, layers []int, top int, normWe
 	c := m.Config
 	name, tokNote := tokenNamer(cmd, m.Dir)
 	res := decodeOut{
-		Provenance:       provenance(m),
+		Provenance:       m.Provenance(),
 		NeuronDefinition: decodeNeuronDefinition,
 		Directions:       decodeDirectionNotes(m, layers),
 		Score:            decodeScoreNote(c, normWeight),
@@ -179,7 +179,7 @@ func runDecode(cmd *cobra.Command, m *model.Model, layers []int, top int, normWe
 		return err
 	}
 	res.Seconds = time.Since(t0).Seconds()
-	if err := report.WriteJSON(out, res); err != nil {
+	if err := report.WriteJSONFile(out, res); err != nil {
 		return err
 	}
 	abs, _ := filepath.Abs(out)

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 
 	"github.com/neuronscope/neuronscope/internal/demo"
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/testdata"
 	"github.com/spf13/cobra"
@@ -55,7 +55,7 @@ and prints the summary. --model and --eval run it on another world-trained check
 			if err != nil {
 				return err
 			}
-			p := provenance(in.Model)
+			p := in.Model.Provenance()
 			p.BOSPolicy, p.Padding = "always", "left for batched questions"
 			p.Dataset = evalPath
 			if p.Dataset == "" {
@@ -65,12 +65,12 @@ and prints the summary. --model and --eval run it on another world-trained check
 			rep := demoReport{Schema: "neuronscope.demo/v1", Provenance: p, Report: r}
 			summary := r.Summary()
 			if out != "" {
-				if err := report.WriteFileAtomic(filepath.Join(out, "report.json"), func(w io.Writer) error {
-					return writeIndented(w, rep)
+				if err := report.WriteFile(filepath.Join(out, "report.json"), func(w io.Writer) error {
+					return report.WriteJSON(w, rep)
 				}); err != nil {
 					return err
 				}
-				if err := report.WriteFileAtomic(filepath.Join(out, "summary.txt"), func(w io.Writer) error {
+				if err := report.WriteFile(filepath.Join(out, "summary.txt"), func(w io.Writer) error {
 					_, err := io.WriteString(w, summary)
 					return err
 				}); err != nil {
@@ -78,7 +78,7 @@ and prints the summary. --model and --eval run it on another world-trained check
 				}
 			}
 			if asJSON {
-				return writeIndented(cmd.OutOrStdout(), rep)
+				return report.WriteJSON(cmd.OutOrStdout(), rep)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), summary)
 			if out != "" {

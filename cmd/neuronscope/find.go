@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/attribute"
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -89,7 +89,7 @@ func newFindKnowledgeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep := knowledgeReport{SchemaVersion: 1, Provenance: provenance(m), Steps: steps, Threshold: threshold, Share: share,
+			rep := knowledgeReport{SchemaVersion: 1, Provenance: m.Provenance(), Steps: steps, Threshold: threshold, Share: share,
 				Neuron:    neuronDefinition,
 				Procedure: "Dai et al. 2022: per prompt, integrated gradients (zero baseline, left Riemann, target position only) of the answer probability to every blocks.L.mlp.hook_post neuron; coarse = attribution ≥ threshold·max; knowledge neurons = coarse in ≥ share of the prompts"}
 			rep.Provenance.BOSPolicy = bos
@@ -106,7 +106,7 @@ func newFindKnowledgeCmd() *cobra.Command {
 			}
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
-			if err := report.WriteJSON(out, rep); err != nil {
+			if err := report.WriteJSONFile(out, rep); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: knowledge neurons of %d facts\n", out, len(facts))

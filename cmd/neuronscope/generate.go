@@ -52,7 +52,7 @@ func newGenerateCmd() *cobra.Command {
 					}
 				}
 			}
-			prov := provenance(m)
+			prov := m.Provenance()
 			prov.Padding = "left"
 			prov.BOSPolicy = in.bosPolicy()
 			enc := json.NewEncoder(cmd.OutOrStdout())

@@ -7,6 +7,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/spf13/cobra"
 )
 
@@ -51,7 +52,7 @@ func newInspectCmd() *cobra.Command {
 			defer m.Close()
 			out := describe(m)
 			if asJSON {
-				return writeIndented(cmd.OutOrStdout(), out)
+				return report.WriteJSON(cmd.OutOrStdout(), out)
 			}
 			printInspect(cmd, m, out)
 			return nil

@@ -531,7 +531,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "profiled %d tokens in %.2f s (%.1f tok/s, checkpoints included)\n", loopTokens, loop.Seconds(), float64(loopTokens)/loop.Seconds())
 	p.Finish()
 
-	prov := provenance(m)
+	prov := m.Provenance()
 	prov.BOSPolicy = bosNote
 	prov.Padding = "right"
 	seed := int64(f.seed)

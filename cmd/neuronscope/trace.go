@@ -194,7 +194,7 @@ func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, b
 		t, _ := res.Cache.Get(p)
 		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
 	}
-	prov := provenance(m)
+	prov := m.Provenance()
 	prov.Padding = pad.String()
 	prov.BOSPolicy = bos
 	prov.HooksAsked = pats

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/model/train"
 	"github.com/schollz/progressbar/v3"
@@ -246,7 +246,7 @@ func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Confi
 	if err != nil {
 		return err
 	}
-	if err := report.WriteFileAtomic(filepath.Join(out, "tokenizer.json"), func(w io.Writer) error {
+	if err := report.WriteFile(filepath.Join(out, "tokenizer.json"), func(w io.Writer) error {
 		_, err := w.Write(tokBytes)
 		return err
 	}); err != nil {
@@ -261,13 +261,13 @@ func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Confi
 		mm.Close()
 	}
 	rep.Provenance = p
-	if err := report.WriteFileAtomic(filepath.Join(out, "training.json"), func(w io.Writer) error {
-		return writeIndented(w, rep)
+	if err := report.WriteFile(filepath.Join(out, "training.json"), func(w io.Writer) error {
+		return report.WriteJSON(w, rep)
 	}); err != nil {
 		return err
 	}
 	if asJSON {
-		return writeIndented(cmd.OutOrStdout(), rep)
+		return report.WriteJSON(cmd.OutOrStdout(), rep)
 	}
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	fmt.Fprintf(w, "trained %s (%d params) for %d steps in %s: final loss %.4f, %.0f tokens/s\n",

@@ -6,7 +6,7 @@ import (
 	"runtime"
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/spf13/cobra"
 )
 

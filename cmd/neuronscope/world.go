@@ -7,6 +7,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/internal/atomicfile"
 	"github.com/neuronscope/neuronscope/internal/world"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +49,7 @@ ground_truth.json, world.json (the config) and a WordLevel tokenizer.json.`,
 			}
 			st := w.Stats()
 			if asJSON {
-				return writeIndented(cmd.OutOrStdout(), struct {
+				return report.WriteJSON(cmd.OutOrStdout(), struct {
 					Out   string      `json:"out"`
 					Seed  uint64      `json:"seed"`
 					Files []string    `json:"files"`

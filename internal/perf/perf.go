@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
+	"github.com/neuronscope/neuronscope/model"
 	"gonum.org/v1/gonum/blas"
 )
 
@@ -36,6 +37,11 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 		s[i] = float32(rng.NormFloat64())
 	}
 	return s
+}
+
+// ShapeOf gives the FLOP-counting shape of a config.
+func ShapeOf(c *model.Config) Shape {
+	return Shape{Layers: c.NLayers, DModel: c.DModel, DMLP: c.DMLP, QDim: c.QDim(), KVDim: c.KVDim(), DVocab: c.DVocab, Gated: c.Gated}
 }
 
 // Shape is the size of one model forward pass, for FLOP counting.

@@ -3,7 +3,7 @@ package profile_test
 import (
 	"fmt"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/neuronscope/neuronscope/internal/atomicfile"
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // NeuronRecord is OpenAI's neuron-explainer NeuronRecord (neuron_explainer/activations/

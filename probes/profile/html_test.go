@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // TestWriteHTML: tokens are escaped (a token that is markup stays text), labels and verdicts

@@ -3,7 +3,7 @@ package profile
 import (
 	"math"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // SchemaVersion names the layout of Report; it changes whenever a field changes meaning.

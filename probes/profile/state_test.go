@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // TestSaveAsync: SaveAsync writes exactly Save's bytes, also when its buffer is reused after

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // exact computes mean, population variance, skewness and excess kurtosis in two passes.
