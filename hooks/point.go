@@ -57,9 +57,11 @@ func (s Site) String() string {
 }
 
 // Point is one hook point of a model: a site, and a layer for per-layer sites (-1 otherwise).
+// In JSON (inside a Neuron) only the layer appears; the site is the enclosing set's or
+// report's tap.
 type Point struct {
-	Layer int
-	Site  Site
+	Layer int  `json:"layer"`
+	Site  Site `json:"-"`
 }
 
 // At returns the per-layer point of site s in block l.
@@ -115,4 +117,49 @@ func Parse(name string) (Point, error) {
 		}
 	}
 	return Point{}, fmt.Errorf("unknown hook name %q: no site %q", name, suffix)
+}
+
+// MarshalText writes the site's TransformerLens suffix ("mlp.hook_post").
+func (s Site) MarshalText() ([]byte, error) {
+	if s >= numSites {
+		return nil, fmt.Errorf("hooks: invalid site %d", s)
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText reads a site as ParseSite does.
+func (s *Site) UnmarshalText(b []byte) error {
+	v, err := ParseSite(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// ParseSite reads a per-layer tap point: a TransformerLens site suffix ("mlp.hook_post",
+// "hook_resid_mid", the v3 aliases "mlp.hook_in"/"mlp.hook_out") or the same with a
+// "blocks.*." or "blocks.L." prefix (the layer is ignored). Global sites (hook_embed, ...) are
+// an error: a neuron belongs to a layer.
+func ParseSite(s string) (Site, error) {
+	s = strings.TrimSpace(s)
+	suffix := s
+	if rest, ok := strings.CutPrefix(s, "blocks."); ok {
+		if _, after, ok := strings.Cut(rest, "."); ok {
+			suffix = after
+		}
+	}
+	p, err := Parse("blocks.0." + suffix)
+	if err != nil {
+		return 0, fmt.Errorf("hook site %q: want a per-layer site such as mlp.hook_post, mlp.hook_pre, hook_resid_post", s)
+	}
+	return p.Site, nil
+}
+
+// Less orders points by layer (global points, layer -1, first), then site.
+func (p Point) Less(q Point) bool {
+	if p.Layer != q.Layer {
+		return p.Layer < q.Layer
+	}
+	return p.Site < q.Site
 }
