@@ -6,13 +6,13 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 )
 
-// Generate continues each prompt greedily (argmax) by exactly maxNew tokens using a KV cache,
-// and returns the new tokens per prompt. Prompts are left-padded into one batch; position ids
-// follow the real tokens, so each row generates what it would generate alone. Hook edits in
-// opts apply at every step (each step fires its points with pos = the new tokens only).
+// Generate continues each prompt greedily (Argmax) by exactly maxNew tokens using a KV cache,
+// and returns the new tokens per prompt. Prompts are left-padded into one batch; position ids follow the real tokens, so each row generates what it would
+// generate alone. Hook edits in opts apply at every step (each step fires its points with
+// pos = the new tokens only). corpus.Generate runs many prompts through it in batches.
 func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][]int, error) {
 	if maxNew < 0 {
-		return nil, fmt.Errorf("--max-new must be non-negative, got %d", maxNew)
+		return nil, fmt.Errorf("cannot generate %d tokens", maxNew)
 	}
 	b, err := NewBatch(prompts, PadLeft, 0)
 	if err != nil {
@@ -22,17 +22,18 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 	if err := c.validateBatch(b, 0); err != nil {
 		return nil, err
 	}
-	if b.Len+maxNew > c.MaxPos {
+	// The last new token is never fed back: the pass needs b.Len+maxNew-1 positions.
+	if b.Len+maxNew-1 > c.MaxPos {
 		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the model's %d positions", b.Len, maxNew, c.MaxPos)
 	}
-	if c.SlidingWindow > 0 && b.Len+maxNew > c.SlidingWindow {
+	if c.SlidingWindow > 0 && b.Len+maxNew-1 > c.SlidingWindow {
 		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the sliding window of %d", b.Len, maxNew, c.SlidingWindow)
 	}
 	out := make([][]int, b.Size)
 	if maxNew == 0 {
 		return out, nil
 	}
-	kv := m.NewKVCache(b.Size, b.Len+maxNew)
+	kv := m.NewKVCache(b.Size, b.Len+maxNew-1)
 	step := b
 	for i := 0; i < maxNew; i++ {
 		call, err := hooks.NewCall(m.catalog, opts...)
@@ -49,7 +50,7 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 		next := Batch{Size: b.Size, Len: 1, IDs: make([]int, b.Size), Mask: make([]bool, b.Size)}
 		for r := 0; r < b.Size; r++ {
 			last := logits[((r+1)*step.Len-1)*c.DVocab : (r+1)*step.Len*c.DVocab]
-			tok := argmax(last)
+			tok := Argmax(last)
 			out[r] = append(out[r], tok)
 			next.IDs[r], next.Mask[r] = tok, true
 		}
@@ -58,7 +59,8 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 	return out, nil
 }
 
-func argmax(v []float32) int {
+// Argmax is the index of the largest value, the lowest on ties: the greedy choice.
+func Argmax(v []float32) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {
@@ -67,3 +69,5 @@ func argmax(v []float32) int {
 	}
 	return best
 }
+
+func argmax(v []float32) int { return Argmax(v) }

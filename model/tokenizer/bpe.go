@@ -23,6 +23,7 @@ type tokModel interface {
 	idToToken(id int) (string, bool)
 	vocabSize() int // highest id + 1
 	vocabLen() int  // number of entries (HF get_vocab_size)
+	unknownID() (int, bool)
 }
 
 // vocab is a token <-> id table shared by the models.
@@ -411,4 +412,12 @@ func (m *bpe) mergeAll(syms []symbol) {
 		}
 	}
 	m.mergeOps.Add(ops)
+}
+
+func (m *bpe) unknownID() (int, bool) {
+	if !m.hasUnk {
+		return 0, false
+	}
+	id, ok := m.toID[m.unk]
+	return id, ok
 }

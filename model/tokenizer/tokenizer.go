@@ -291,6 +291,10 @@ func (t *Tokenizer) IDToToken(id int) (string, bool) {
 
 // BOS is the id the post-processor puts in front of a single sequence (Llama <s>, BERT
 // [CLS]), if it adds one. GPT-2 (ByteLevel post-processor) and T5 (only </s> at the end) have
+// UnknownID returns the id of the model's unknown token (WordLevel, WordPiece and BPE
+// unk_token, Unigram unk_id), if it has one: text outside the vocabulary encodes to it.
+func (t *Tokenizer) UnknownID() (int, bool) { return t.model.unknownID() }
+
 // none.
 func (t *Tokenizer) BOS() (id int, ok bool) {
 	if t.post == nil {

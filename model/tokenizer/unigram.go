@@ -215,3 +215,5 @@ func (u *unigram) tokenize(word string) ([]token, error) {
 	}
 	return out, nil
 }
+
+func (u *unigram) unknownID() (int, bool) { return u.unkID, u.hasUnk }

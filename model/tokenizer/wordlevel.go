@@ -42,3 +42,8 @@ func (w *wordLevel) tokenize(word string) ([]token, error) {
 	}
 	return nil, fmt.Errorf("WordLevel: %q is not in the vocab and unk_token %q is missing", word, w.unk)
 }
+
+func (w *wordLevel) unknownID() (int, bool) {
+	id, ok := w.toID[w.unk]
+	return id, ok
+}

@@ -84,3 +84,8 @@ func (w *wordPiece) tokenize(word string) ([]token, error) {
 	}
 	return out, nil
 }
+
+func (w *wordPiece) unknownID() (int, bool) {
+	id, ok := w.toID[w.unk]
+	return id, ok
+}
