@@ -5,8 +5,13 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
+
+// DefaultSite is the tap point of neuron sets that name none: blocks.L.mlp.hook_post, the
+// input of the MLP output projection ("the neuron", see package model).
+const DefaultSite = hooks.MLPPost
 
 // Mode says what an ablated neuron is set to.
 type Mode int
@@ -49,38 +54,29 @@ func ParseMode(s string) (Mode, error) {
 
 // Set returns the hook edits that overwrite every listed neuron with value(n) at every
 // position of every batch row (pads included, which no real token sees): one hooks.EditPoint
-// per layer, at blocks.L.<site>. An index outside the activation's width makes the model call
-// fail with an error naming it (check sets with Validate first).
-func Set(site hooks.Site, neurons []Neuron, value func(Neuron) float32) []hooks.Option {
-	type layerEdit struct {
-		idx  []int
-		vals []float32
-	}
-	per := map[int]*layerEdit{}
-	for _, n := range neurons {
-		e := per[n.Layer]
-		if e == nil {
-			e = &layerEdit{}
-			per[n.Layer] = e
-		}
-		e.idx = append(e.idx, n.Index)
-		e.vals = append(e.vals, value(n))
-	}
+// per hook point. An index outside the activation's width makes the model call fail with an
+// error naming it (check sets with hooks.Catalog.CheckNeurons first).
+func Set(neurons []hooks.Neuron, value func(hooks.Neuron) float32) []hooks.Option {
+	points, idx := hooks.ByPoint(neurons)
 	var opts []hooks.Option
-	for _, l := range sortedLayers(per) {
-		e := per[l]
-		opts = append(opts, hooks.EditPoint(hooks.At(l, site), func(p hooks.Point, act *tensor.Tensor) error {
+	for _, p := range points {
+		is := idx[p]
+		vals := make([]float32, len(is))
+		for k, i := range is {
+			vals[k] = value(hooks.Neuron{Point: p, Index: i})
+		}
+		opts = append(opts, hooks.EditPoint(p, func(p hooks.Point, act *tensor.Tensor) error {
 			rows := act.Shape[0] * act.Shape[1]
 			w := len(act.Data) / rows
-			for _, i := range e.idx {
+			for _, i := range is {
 				if i < 0 || i >= w {
 					return fmt.Errorf("neuron %d is outside the width %d of %s", i, w, p)
 				}
 			}
 			for r := 0; r < rows; r++ {
 				row := act.Data[r*w : (r+1)*w]
-				for k, i := range e.idx {
-					row[i] = e.vals[k]
+				for k, i := range is {
+					row[i] = vals[k]
 				}
 			}
 			return nil
@@ -89,41 +85,39 @@ func Set(site hooks.Site, neurons []Neuron, value func(Neuron) float32) []hooks.
 	return opts
 }
 
-// Means holds the mean activation of every neuron of a site, per layer, over the real (non-pad)
+// Means holds the mean activation of every unit of some hook points over the real (non-pad)
 // positions of an eval set in the unablated model.
 type Means struct {
-	Site      hooks.Site        `json:"-"`
-	Positions int               `json:"positions"` // real positions averaged over
-	Prompts   int               `json:"prompts"`
-	Layers    map[int][]float32 `json:"-"` // layer → [width] means
+	Positions int                       `json:"positions"` // real positions averaged over
+	Prompts   int                       `json:"prompts"`
+	Points    map[hooks.Point][]float32 `json:"-"` // point → [width] means
 }
 
-// ComputeMeans runs the set through the unablated model and averages every neuron of
-// blocks.L.<site>, for each given layer, over every real position of every prompt (float64
-// sums, in a fixed order).
-func ComputeMeans(m *model.Model, set *EvalSet, site hooks.Site, layers []int, batchSize int) (*Means, error) {
-	_, means, err := baseline(m, set, site, layers, batchSize)
+// ComputeMeans runs the prompts through the unablated model and averages every unit of each
+// point over every real position of every prompt (float64 sums, in a fixed order).
+func ComputeMeans(m *model.Model, set *corpus.PromptSet, points []hooks.Point, batchSize int) (*Means, error) {
+	_, means, err := baseline(m, set, points, batchSize)
 	return means, err
 }
 
-// baseline runs the unablated model over the set once, returning the greedy predictions and,
-// when layers is not empty, the means of blocks.L.<site> over every real position.
-func baseline(m *model.Model, set *EvalSet, site hooks.Site, layers []int, batchSize int) ([]int, *Means, error) {
-	var sums map[int][]float64
-	if len(layers) > 0 {
-		sums = map[int][]float64{}
+// baseline runs the unablated model over the set once, returning the greedy next-token
+// predictions and, when points is not empty, the means of every unit of each point over every
+// real position.
+func baseline(m *model.Model, set *corpus.PromptSet, points []hooks.Point, batchSize int) ([]int, *Means, error) {
+	sums := map[hooks.Point][]float64{}
+	cat := m.Catalog()
+	for _, p := range points {
+		sums[p] = make([]float64, cat.Width(p))
 	}
 	positions := 0
-	pred := make([]int, len(set.Items))
+	prompts := set.Prompts()
+	pred := make([]int, len(prompts))
 	V := m.Config.DVocab
-	opts := func(_ int, b model.Batch) []hooks.Option {
+	hooksFor := func(b model.Batch) []hooks.Option {
 		var o []hooks.Option
-		for _, l := range layers {
-			if sums[l] == nil {
-				sums[l] = make([]float64, Width(m.Config, site))
-			}
-			s := sums[l]
-			o = append(o, hooks.ObservePoint(hooks.At(l, site), func(_ hooks.Point, act *tensor.Tensor) error {
+		for _, p := range points {
+			s := sums[p]
+			o = append(o, hooks.ObservePoint(p, func(_ hooks.Point, act *tensor.Tensor) error {
 				rows := act.Shape[0] * act.Shape[1]
 				w := len(act.Data) / rows
 				for r := 0; r < rows; r++ {
@@ -139,10 +133,10 @@ func baseline(m *model.Model, set *EvalSet, site hooks.Site, layers []int, batch
 		}
 		return o
 	}
-	err := forEachBatch(m, set, batchSize, opts, func(_ int, rows []int, b model.Batch, res *model.Result) error {
+	err := corpus.ForEachPromptBatch(m, prompts, batchSize, 0, hooksFor, func(rows []int, b model.Batch, res *model.Result) error {
 		for k, i := range rows {
 			off := (k*b.Len + b.Len - 1) * V
-			pred[i] = argmax(res.Logits.Data[off : off+V])
+			pred[i] = corpus.Argmax(res.Logits.Data[off : off+V])
 		}
 		for _, ok := range b.Mask {
 			if ok {
@@ -154,54 +148,52 @@ func baseline(m *model.Model, set *EvalSet, site hooks.Site, layers []int, batch
 	if err != nil {
 		return nil, nil, err
 	}
-	if sums == nil {
+	if len(points) == 0 {
 		return pred, nil, nil
 	}
-	means := &Means{Site: site, Positions: positions, Prompts: len(set.Items), Layers: map[int][]float32{}}
-	for l, s := range sums {
+	means := &Means{Positions: positions, Prompts: len(prompts), Points: map[hooks.Point][]float32{}}
+	for p, s := range sums {
 		mu := make([]float32, len(s))
 		for j, v := range s {
 			mu[j] = float32(v / float64(positions))
 		}
-		means.Layers[l] = mu
+		means.Points[p] = mu
 	}
 	return pred, means, nil
 }
 
-// Ablation is a neuron set at a tap point and what its neurons are set to.
+// Ablation is a neuron set and what its neurons are set to.
 type Ablation struct {
-	Site    hooks.Site
 	Mode    Mode
-	Neurons []Neuron
-	Means   *Means  // Mode Mean: the values, for every layer of Neurons
+	Neurons []hooks.Neuron
+	Means   *Means  // Mode Mean: the values, for every point of Neurons
 	Value   float32 // Mode Clamp: the value
 }
 
 // Options returns the hook edits that apply the ablation (see Set). Mode Mean without means
-// for a layer it needs is an error.
+// for a point it needs is an error.
 func (a Ablation) Options() ([]hooks.Option, error) {
-	if !a.Site.PerLayer() {
-		return nil, fmt.Errorf("ablation site %s is not per layer", a.Site)
+	for _, n := range a.Neurons {
+		if !n.Site.PerLayer() {
+			return nil, fmt.Errorf("ablation site %s is not per layer", n.Site)
+		}
 	}
 	switch a.Mode {
 	case Zero:
-		return Set(a.Site, a.Neurons, func(Neuron) float32 { return 0 }), nil
+		return Set(a.Neurons, func(hooks.Neuron) float32 { return 0 }), nil
 	case Clamp:
-		return Set(a.Site, a.Neurons, func(Neuron) float32 { return a.Value }), nil
+		return Set(a.Neurons, func(hooks.Neuron) float32 { return a.Value }), nil
 	case Mean:
 		if a.Means == nil {
 			return nil, fmt.Errorf("mean ablation needs means (ComputeMeans)")
 		}
-		if a.Means.Site != a.Site {
-			return nil, fmt.Errorf("mean ablation at %s given means of %s", a.Site, a.Means.Site)
-		}
 		for _, n := range a.Neurons {
-			mu := a.Means.Layers[n.Layer]
+			mu := a.Means.Points[n.Point]
 			if n.Index < 0 || n.Index >= len(mu) {
 				return nil, fmt.Errorf("mean ablation: no mean for neuron %s", n)
 			}
 		}
-		return Set(a.Site, a.Neurons, func(n Neuron) float32 { return a.Means.Layers[n.Layer][n.Index] }), nil
+		return Set(a.Neurons, func(n hooks.Neuron) float32 { return a.Means.Points[n.Point][n.Index] }), nil
 	}
 	return nil, fmt.Errorf("unknown ablation mode %v", a.Mode)
 }

@@ -4,17 +4,14 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/neuronscope/neuronscope/ablate"
-	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
-	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/model/corpus"
 )
 
 const tinyConfig = `{"model_type":"llama","hidden_size":32,"intermediate_size":64,"num_hidden_layers":2,
@@ -37,33 +34,35 @@ func tinyModel(t testing.TB) *model.Model {
 
 // tinySet is n prompts of 2..7 random tokens in 3 relation groups and 2 language groups, whose
 // answers are the unablated model's own greedy predictions (baseline accuracy 1).
-func tinySet(t testing.TB, m *model.Model, n int) *ablate.EvalSet {
+func tinySet(t testing.TB, m *model.Model, n int) *corpus.PromptSet {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 4))
-	set := &ablate.EvalSet{}
+	set := &corpus.PromptSet{Source: "tiny"}
 	for i := 0; i < n; i++ {
 		p := make([]int, 2+rng.IntN(6))
 		for j := range p {
 			p[j] = rng.IntN(m.Config.DVocab)
 		}
-		set.Items = append(set.Items, ablate.Item{ID: string(rune('a' + i%26)), Prompt: p,
+		set.Items = append(set.Items, corpus.Prompt{ID: string(rune('a' + i%26)), IDs: p,
 			Labels: map[string]string{"relation": []string{"r0", "r1", "r2"}[i%3], "language": []string{"x", "y"}[i%2]}})
 	}
-	pred, err := ablate.Predict(m, set, 0)
+	pred, err := corpus.Next(m, set.Prompts(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range set.Items {
-		set.Items[i].Answer = pred[i]
+		set.Items[i].AnswerIDs = []int{pred[i]}
 	}
 	return set
 }
 
-func allNeurons(m *model.Model) []ablate.Neuron {
-	var ns []ablate.Neuron
+func post(l, i int) hooks.Neuron { return hooks.NeuronAt(l, hooks.MLPPost, i) }
+
+func allNeurons(m *model.Model) []hooks.Neuron {
+	var ns []hooks.Neuron
 	for l := 0; l < m.Config.NLayers; l++ {
 		for i := 0; i < m.Config.DMLP; i++ {
-			ns = append(ns, ablate.Neuron{Layer: l, Index: i})
+			ns = append(ns, post(l, i))
 		}
 	}
 	return ns
@@ -72,13 +71,13 @@ func allNeurons(m *model.Model) []ablate.Neuron {
 func TestPaddingAndBatchingChangeNothing(t *testing.T) {
 	m := tinyModel(t)
 	set := tinySet(t, m, 40)
-	one, err := ablate.Predict(m, set, 1)
+	one, err := corpus.Next(m, set.Prompts(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, it := range set.Items {
-		if one[i] != it.Answer {
-			t.Fatalf("item %d: batch size 1 predicts %d, batch size 64 %d", i, one[i], it.Answer)
+		if one[i] != it.AnswerIDs[0] {
+			t.Fatalf("item %d: batch size 1 predicts %d, batch size 64 %d", i, one[i], it.AnswerIDs[0])
 		}
 	}
 }
@@ -86,23 +85,23 @@ func TestPaddingAndBatchingChangeNothing(t *testing.T) {
 func TestZeroAblatingNoNeuronsIsANoOp(t *testing.T) {
 	m := tinyModel(t)
 	set := tinySet(t, m, 30)
-	opts, err := ablate.Ablation{Site: hooks.MLPPost, Mode: ablate.Zero}.Options()
+	opts, err := ablate.Ablation{Mode: ablate.Zero}.Options()
 	if err != nil || len(opts) != 0 {
 		t.Fatalf("empty ablation: %d options, err %v", len(opts), err)
 	}
-	b, _ := model.NewBatch([][]int{set.Items[0].Prompt, set.Items[1].Prompt}, model.PadLeft, 0)
+	b, _ := model.NewBatch([][]int{set.Items[0].IDs, set.Items[1].IDs}, model.PadLeft, 0)
 	plain, _ := m.Forward(b)
 	edited, _ := m.Forward(b, opts...)
 	if !reflect.DeepEqual(plain.Logits.Data, edited.Logits.Data) {
 		t.Error("an empty ablation changed the logits")
 	}
-	pred, err := ablate.Predict(m, set, 0, opts...)
+	pred, err := corpus.Next(m, set.Prompts(), 0, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, it := range set.Items {
-		if pred[i] != it.Answer {
-			t.Errorf("item %d: %d after an empty ablation, %d before", i, pred[i], it.Answer)
+		if pred[i] != it.AnswerIDs[0] {
+			t.Errorf("item %d: %d after an empty ablation, %d before", i, pred[i], it.AnswerIDs[0])
 		}
 	}
 }
@@ -111,16 +110,16 @@ func TestAblatingEverythingChangesPredictions(t *testing.T) {
 	m := tinyModel(t)
 	set := tinySet(t, m, 60)
 	for _, mode := range []ablate.Mode{ablate.Zero, ablate.Clamp} {
-		opts, err := ablate.Ablation{Site: hooks.MLPPost, Mode: mode, Value: 3, Neurons: allNeurons(m)}.Options()
+		opts, err := ablate.Ablation{Mode: mode, Value: 3, Neurons: allNeurons(m)}.Options()
 		if err != nil {
 			t.Fatal(err)
 		}
-		pred, err := ablate.Predict(m, set, 0, opts...)
+		pred, err := corpus.Next(m, set.Prompts(), 0, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		acc := 0.0
-		for _, ok := range set.Correct(pred) {
+		for _, ok := range set.CorrectNext(pred) {
 			if ok {
 				acc++
 			}
@@ -136,7 +135,7 @@ func TestMeanAblationUsesTheMeans(t *testing.T) {
 	m := tinyModel(t)
 	set := tinySet(t, m, 20)
 	site := hooks.MLPPost
-	means, err := ablate.ComputeMeans(m, set, site, []int{0, 1}, 8)
+	means, err := ablate.ComputeMeans(m, set, []hooks.Point{hooks.At(0, site), hooks.At(1, site)}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +144,7 @@ func TestMeanAblationUsesTheMeans(t *testing.T) {
 	want := [2][]float64{make([]float64, d), make([]float64, d)}
 	n := 0
 	for _, it := range set.Items {
-		b, _ := model.NewBatch([][]int{it.Prompt}, model.PadRight, 0)
+		b, _ := model.NewBatch([][]int{it.IDs}, model.PadRight, 0)
 		res, err := m.Forward(b, hooks.Capture("blocks.*.mlp.hook_post"))
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +155,7 @@ func TestMeanAblationUsesTheMeans(t *testing.T) {
 				want[l][j%d] += float64(x)
 			}
 		}
-		n += len(it.Prompt)
+		n += len(it.IDs)
 	}
 	if means.Positions != n || means.Prompts != len(set.Items) {
 		t.Fatalf("means over %d positions of %d prompts, want %d of %d", means.Positions, means.Prompts, n, len(set.Items))
@@ -164,19 +163,19 @@ func TestMeanAblationUsesTheMeans(t *testing.T) {
 	for l := 0; l < 2; l++ {
 		for j := 0; j < d; j++ {
 			w := want[l][j] / float64(n)
-			if got := float64(means.Layers[l][j]); math.Abs(got-w) > 1e-5*(1+math.Abs(w)) {
+			if got := float64(means.Points[hooks.At(l, site)][j]); math.Abs(got-w) > 1e-5*(1+math.Abs(w)) {
 				t.Fatalf("mean of L%d/N%d = %g, capture says %g", l, j, got, w)
 			}
 		}
 	}
 	// The ablated neurons hold exactly their means at every position; the others are untouched
 	// at the ablated layer.
-	ns := []ablate.Neuron{{Layer: 1, Index: 3}, {Layer: 1, Index: 40}, {Layer: 0, Index: 9}}
-	opts, err := ablate.Ablation{Site: site, Mode: ablate.Mean, Neurons: ns, Means: means}.Options()
+	ns := []hooks.Neuron{post(1, 3), post(1, 40), post(0, 9)}
+	opts, err := ablate.Ablation{Mode: ablate.Mean, Neurons: ns, Means: means}.Options()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := model.NewBatch([][]int{set.Items[0].Prompt, set.Items[5].Prompt}, model.PadLeft, 0)
+	b, _ := model.NewBatch([][]int{set.Items[0].IDs, set.Items[5].IDs}, model.PadLeft, 0)
 	res, err := m.Forward(b, append(opts, hooks.Capture("blocks.*.mlp.hook_post"))...)
 	if err != nil {
 		t.Fatal(err)
@@ -184,8 +183,8 @@ func TestMeanAblationUsesTheMeans(t *testing.T) {
 	a, _ := res.Cache.Get(hooks.At(1, site))
 	for r := 0; r < b.Size*b.Len; r++ {
 		for _, nn := range ns[:2] {
-			if got := a.Data[r*d+nn.Index]; got != means.Layers[1][nn.Index] {
-				t.Fatalf("row %d: %s = %g, want its mean %g", r, nn, got, means.Layers[1][nn.Index])
+			if got := a.Data[r*d+nn.Index]; got != means.Points[hooks.At(1, site)][nn.Index] {
+				t.Fatalf("row %d: %s = %g, want its mean %g", r, nn, got, means.Points[hooks.At(1, site)][nn.Index])
 			}
 		}
 	}
@@ -198,26 +197,27 @@ func TestMeanAblationUsesTheMeans(t *testing.T) {
 		}
 	}
 	// A global site is refused.
-	if _, err := (ablate.Ablation{Site: hooks.Embed, Neurons: ns}).Options(); err == nil {
+	if _, err := (ablate.Ablation{Neurons: []hooks.Neuron{{Point: hooks.Global(hooks.Embed)}}}).Options(); err == nil {
 		t.Error("an ablation at hook_embed accepted")
 	}
 	// Means of the wrong site are refused.
-	if _, err := (ablate.Ablation{Site: hooks.MLPPre, Mode: ablate.Mean, Neurons: ns, Means: means}).Options(); err == nil {
+	pre := []hooks.Neuron{hooks.NeuronAt(1, hooks.MLPPre, 3)}
+	if _, err := (ablate.Ablation{Mode: ablate.Mean, Neurons: pre, Means: means}).Options(); err == nil {
 		t.Error("means of mlp.hook_post accepted for mlp.hook_pre")
 	}
 }
 
 func TestRandomSetsAreSeeded(t *testing.T) {
 	m := tinyModel(t)
-	claimed := []ablate.Neuron{{0, 1}, {0, 2}, {0, 3}, {1, 60}, {1, 61}}
-	a := ablate.RandomSet(m, hooks.MLPPost, claimed, 11)
-	b := ablate.RandomSet(m, hooks.MLPPost, claimed, 11)
-	c := ablate.RandomSet(m, hooks.MLPPost, claimed, 12)
+	claimed := []hooks.Neuron{post(0, 1), post(0, 2), post(0, 3), post(1, 60), post(1, 61)}
+	a := ablate.RandomSet(m.Catalog(), claimed, 11)
+	b := ablate.RandomSet(m.Catalog(), claimed, 11)
+	c := ablate.RandomSet(m.Catalog(), claimed, 12)
 	if !reflect.DeepEqual(a, b) || reflect.DeepEqual(a, c) {
 		t.Errorf("seed 11 twice: %v, %v; seed 12: %v", a, b, c)
 	}
 	count := map[int]int{}
-	in := map[ablate.Neuron]bool{}
+	in := map[hooks.Neuron]bool{}
 	for _, n := range claimed {
 		in[n] = true
 	}
@@ -230,7 +230,7 @@ func TestRandomSetsAreSeeded(t *testing.T) {
 	if count[0] != 3 || count[1] != 2 || len(a) != 5 {
 		t.Errorf("per-layer counts %v, want 3 and 2", count)
 	}
-	if err := ablate.Validate(m, hooks.MLPPost, a); err != nil {
+	if err := m.Catalog().CheckNeurons(a); err != nil {
 		t.Error(err)
 	}
 
@@ -253,7 +253,7 @@ func TestRandomSetsAreSeeded(t *testing.T) {
 		t.Errorf("random sets %d, last seed %v", len(r1.Random.Sets), r1.Random.Sets[4].Seed)
 	}
 	for i, s := range r1.Random.Sets {
-		if want := ablate.RandomSet(m, hooks.MLPPost, claimed, uint64(1+i)); !reflect.DeepEqual(s.Neurons, want) {
+		if want := ablate.RandomSet(m.Catalog(), claimed, uint64(1+i)); !reflect.DeepEqual(s.Neurons, want) {
 			t.Errorf("random set %d: %v, RandomSet gives %v", i, s.Neurons, want)
 		}
 	}
@@ -293,7 +293,7 @@ func TestSelectivityArithmetic(t *testing.T) {
 func TestSelectivityErrors(t *testing.T) {
 	m := tinyModel(t)
 	set := tinySet(t, m, 12)
-	ns := []ablate.Neuron{{0, 1}}
+	ns := []hooks.Neuron{post(0, 1)}
 	for _, c := range []struct {
 		opt  ablate.SelectivityOptions
 		want string
@@ -301,56 +301,17 @@ func TestSelectivityErrors(t *testing.T) {
 		{ablate.SelectivityOptions{Key: "relation", Target: "r9"}, "r0, r1, r2"},
 		{ablate.SelectivityOptions{Key: "tense", Target: "past"}, `no "tense" label`},
 		{ablate.SelectivityOptions{Key: "relation", Target: "r1", Random: 1}, "at least 2"},
-		{ablate.SelectivityOptions{Key: "relation", Target: "r1", Site: hooks.FinalScale}, "not per layer"},
 	} {
 		if _, err := ablate.Selectivity(m, set, ns, c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err %v, want %q", c.opt, err, c.want)
 		}
 	}
-	one := &ablate.EvalSet{Items: set.Items[:1]}
+	if _, err := ablate.Selectivity(m, set, []hooks.Neuron{{Point: hooks.Global(hooks.FinalScale)}}, ablate.SelectivityOptions{Key: "relation", Target: "r1"}); err == nil || !strings.Contains(err.Error(), "not a per-layer") {
+		t.Errorf("a global point: %v", err)
+	}
+	one := &corpus.PromptSet{Items: set.Items[:1]}
 	if _, err := ablate.Selectivity(m, one, ns, ablate.SelectivityOptions{Key: "relation", Target: "r0"}); err == nil {
 		t.Error("a single group accepted")
-	}
-}
-
-func TestBadNeuronFiles(t *testing.T) {
-	m := tinyModel(t)
-	dir := t.TempDir()
-	for _, c := range []struct{ body, want string }{
-		{`[{"layer":0,"index":1},{"layer":2,"index":0}]`, `entry 1 {"layer":2,"index":0}: layer 2 out of range [0, 2)`},
-		{`[{"layer":1,"index":64}]`, `entry 0 {"layer":1,"index":64}: index 64 out of range [0, 64)`},
-		{`[{"layer":-1,"index":0}]`, "layer -1 out of range"},
-		{`[{"layer":0,"index":5},{"layer":0,"index":5}]`, "entry 1 {\"layer\":0,\"index\":5} repeats entry 0"},
-		{`[{"layer":0}]`, `entry 0 {"layer":0}: needs "layer" and "index"`},
-		{`[]`, "empty"},
-		{`{"layer":0,"index":1}`, `needs a "neurons" array`},
-		{`[{"layer":0,"index":1}`, "want a JSON array"},
-		{`[{"layer":"0","index":1}]`, "entry 0"},
-	} {
-		path := filepath.Join(dir, "n.json")
-		os.WriteFile(path, []byte(c.body), 0o644)
-		_, err := ablate.ReadNeurons(path, m, hooks.MLPPost)
-		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: err %v, want the path and %q", c.body, err, c.want)
-		}
-	}
-	path := filepath.Join(dir, "ok.json")
-	os.WriteFile(path, []byte(`{"relation":"r","neurons":[{"layer":1,"index":63,"value":0.5},{"layer":0,"index":0}]}`), 0o644)
-	ns, err := ablate.ReadNeurons(path, m, hooks.MLPPost)
-	if err != nil || !reflect.DeepEqual(ns, []ablate.Neuron{{1, 63}, {0, 0}}) {
-		t.Errorf("%v %v", ns, err)
-	}
-	// Residual-stream sites are d_model wide.
-	if _, err := ablate.ReadNeurons(path, m, hooks.ResidPost); err == nil || !strings.Contains(err.Error(), "out of range [0, 32)") {
-		t.Errorf("index 63 of a 32-wide site: %v", err)
-	}
-	// attribute.Neuron lists read back as ablate.Neuron sets, and the types convert.
-	js, _ := json.Marshal([]attribute.Neuron{{Layer: 1, Index: 2}, {Layer: 0, Index: 5}})
-	if ns, err := ablate.ParseNeurons(js, "attr"); err != nil || ns[0] != ablate.Neuron(attribute.Neuron{Layer: 1, Index: 2}) {
-		t.Errorf("%s → %v %v", js, ns, err)
-	}
-	if _, err := ablate.ReadNeurons(filepath.Join(dir, "missing.json"), m, hooks.MLPPost); err == nil {
-		t.Error("a missing file accepted")
 	}
 }
 
@@ -359,56 +320,16 @@ func TestParseSite(t *testing.T) {
 		"mlp.hook_post": hooks.MLPPost, "blocks.*.mlp.hook_pre": hooks.MLPPre, "blocks.3.hook_resid_post": hooks.ResidPost,
 		"mlp.hook_out": hooks.MLPPost, "attn.hook_z": hooks.AttnZ,
 	} {
-		if got, err := ablate.ParseSite(in); err != nil || got != want {
+		if got, err := hooks.ParseSite(in); err != nil || got != want {
 			t.Errorf("ParseSite(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"hook_embed", "ln_final.hook_scale", "mlp.hook_postt", ""} {
-		if _, err := ablate.ParseSite(bad); err == nil {
+		if _, err := hooks.ParseSite(bad); err == nil {
 			t.Errorf("ParseSite(%q) accepted", bad)
 		}
 	}
 	if _, err := ablate.ParseMode("ones"); err == nil {
 		t.Error(`ParseMode("ones") accepted`)
-	}
-}
-
-func TestReadEvalSetWorldFormat(t *testing.T) {
-	tok, err := tokenizer.Load(filepath.Join("..", "testdata", "world", "tokenizer.json"))
-	if err != nil {
-		t.Skipf("world tokenizer absent: %v", err)
-	}
-	data, err := os.ReadFile(filepath.Join("..", "testdata", "world", "eval_facts.jsonl"))
-	if err != nil {
-		t.Skipf("world eval set absent: %v", err)
-	}
-	lines := strings.SplitN(string(data), "\n", 4)[:3]
-	set, err := ablate.ParseEvalSet(strings.NewReader(strings.Join(lines, "\n")+"\n\n"), "facts", tok, tokenizer.BOSAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var first struct{ ID, Language, Relation, Prompt, Answer, Template string }
-	json.Unmarshal([]byte(lines[0]), &first)
-	it := set.Items[0]
-	bos, _ := tok.BOS()
-	ans, _ := tok.TokenToID(first.Answer)
-	if len(set.Items) != 3 || it.ID != first.ID || it.Prompt[0] != bos || len(it.Prompt) != len(strings.Fields(first.Prompt))+1 ||
-		it.Answer != ans || it.Labels["relation"] != first.Relation || it.Labels["language"] != first.Language ||
-		it.Labels["template"] != first.Template || it.Labels["prompt"] != "" {
-		t.Errorf("item %+v from %s", it, lines[0])
-	}
-	never, err := ablate.ParseEvalSet(strings.NewReader(lines[0]), "facts", tok, tokenizer.BOSNever)
-	if err != nil || never.Items[0].Prompt[0] == bos || len(never.Items[0].Prompt) != len(it.Prompt)-1 {
-		t.Errorf("BOSNever: %+v %v", never, err)
-	}
-	for _, c := range []struct{ body, want string }{
-		{`{"prompt":"` + first.Prompt + `"}`, `facts:1: a question needs string fields "prompt" and "answer"`},
-		{`{"prompt":"` + first.Prompt + `","answer":"` + first.Answer + ` ` + first.Answer + `"}`, "is not one token"},
-		{"\n{", "facts:2:"},
-		{"", "no questions"},
-	} {
-		if _, err := ablate.ParseEvalSet(strings.NewReader(c.body), "facts", tok, tokenizer.BOSAuto); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: err %v, want %q", c.body, err, c.want)
-		}
 	}
 }

@@ -5,15 +5,18 @@
 //
 // # The neuron
 //
-// A Neuron {Layer, Index} is entry Index of the activation at one per-layer tap point,
-// blocks.Layer.<site>. The default site (DefaultSite) is mlp.hook_post, the input of the MLP
-// output projection: act(W_in x) for GPT-2/NeoX, act(gate(x))·up(x) for gated MLPs — "the
-// neuron" of package model, and what attribute.Neuron indexes. Any per-layer site may be
-// chosen instead (mlp.hook_pre, mlp.hook_pre_linear, hook_resid_post, attn.hook_z flattened,
-// ...); Width gives its size. Every report records the site and the hook points edited.
-// Neuron sets are JSON arrays [{"layer":L,"index":i}, ...] (ReadNeurons), validated against
-// the model: a layer or index out of range, a repeated neuron or an empty set is an error
-// naming the file and the entry.
+// A neuron is a hooks.Neuron: a per-layer hook point and an index into its activation. Sets
+// come from neuron-set files (hooks.ReadNeuronSet; the neuronscope.neurons/v1 format every
+// finder writes, or the older bare [{"layer":L,"index":i}] arrays at mlp.hook_post) and are
+// checked against the model with hooks.Catalog.CheckNeurons: a layer or index out of range, a
+// point the model lacks, a repeated neuron or an empty set is an error naming the entry. The
+// default site (DefaultSite) is mlp.hook_post, the input of the MLP output projection:
+// act(W_in x) for GPT-2/NeoX, act(gate(x))·up(x) for gated MLPs. Any per-layer site may be
+// used instead (mlp.hook_pre, mlp.hook_pre_linear, hook_resid_post, attn.hook_z flattened,
+// ...); zeroing mlp.hook_pre of a gated MLP (the gate's pre-activation, so silu(0)·up = 0 for
+// that neuron) is the same as zeroing hook_post only at that neuron's output, and mean or
+// clamp ablation at the two sites are different experiments. Every report records the sites
+// and the hook points edited.
 //
 // # Ablation
 //
@@ -24,18 +27,17 @@
 //	       set, in the unablated model (ComputeMeans; float64 sums, one pass)
 //	clamp  a fixed value
 //
-// through hooks.EditPoint at blocks.L.<site>, one edit per layer (Set builds them for any
-// values). Edits run before captures at the same point, so a capture there sees the ablated
+// through hooks.EditPoint, one edit per hook point (Set builds them for any values). Edits run before captures at the same point, so a capture there sees the ablated
 // values, and everything downstream of the point sees them too.
 //
 // # Accuracy
 //
-// An EvalSet holds fact questions: prompt token ids, the one answer token, and labels such as
-// relation and language (ReadEvalSet reads the world's eval_facts.jsonl: every string field
-// other than id, prompt and answer becomes a label). An item is correct when the argmax of the
-// logits at the prompt's last position is the answer (greedy accuracy). Predict runs the
-// prompts in batches, ordered by length and left-padded, so the last position of every row is
-// the batch's last; position ids are cumsum(mask)−1, so padding changes no real position.
+// Questions are a corpus.PromptSet: prompt token ids, the answer tokens, and labels such as
+// relation and language (corpus.ReadPromptSet reads the world's eval_facts.jsonl: every
+// string field other than id, prompt and answer becomes a label). An item is correct when the
+// greedy next token (corpus.Next: argmax at the prompt's last position) is the answer's first
+// token. Prompts run in batches ordered by length and left-padded; position ids are
+// cumsum(mask)−1, so padding changes no real position.
 //
 // # Selectivity
 //
@@ -47,8 +49,8 @@
 //	selectivity      = target drop − mean other drop
 //
 // Selectivity computes these for the claimed set and for k ≥ 2 (default 5) random sets with
-// the same per-layer counts, drawn by RandomSet with seeds seed, seed+1, ... (uniform without
-// replacement among the layer's neurons outside the claimed set), and reports their means and
+// the same per-point counts, drawn by RandomSet with seeds seed, seed+1, ... (uniform without
+// replacement among the point's units outside the claimed set), and reports their means and
 // sample standard deviations. The verdict is
 //
 //	no_effect      the target drop is below MinDrop (default 0.05)

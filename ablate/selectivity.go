@@ -1,14 +1,18 @@
 package ablate
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // Defaults of SelectivityOptions.
@@ -23,10 +27,8 @@ const (
 type SelectivityOptions struct {
 	Key    string // the label that names groups: "relation", "language", ...
 	Target string // the group the neurons are claimed to be specific to
-	// Site is the tap point; the zero Site (hook_embed, which has no layer) means DefaultSite.
-	Site  hooks.Site
-	Mode  Mode
-	Value float32 // Mode Clamp: the value
+	Mode   Mode
+	Value  float32 // Mode Clamp: the value
 	// Random is the number of random neuron sets (0: DefaultRandomSets; at least 2). Set i
 	// is drawn with seed Seed+i.
 	Random int
@@ -37,13 +39,10 @@ type SelectivityOptions struct {
 	// Margin is how many standard deviations of the random sets' selectivity the claimed
 	// selectivity must exceed their mean by (0: DefaultMargin).
 	Margin    float64
-	BatchSize int // prompts per forward pass (0: DefaultBatchSize)
+	BatchSize int // prompts per forward pass (0: corpus.DefaultPromptBatch)
 }
 
 func (o *SelectivityOptions) defaults() {
-	if o.Site == hooks.Embed {
-		o.Site = DefaultSite
-	}
 	if o.Random == 0 {
 		o.Random = DefaultRandomSets
 	}
@@ -52,9 +51,6 @@ func (o *SelectivityOptions) defaults() {
 	}
 	if o.Margin == 0 {
 		o.Margin = DefaultMargin
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = DefaultBatchSize
 	}
 }
 
@@ -73,9 +69,9 @@ type Report struct {
 	Groups []string `json:"groups"`
 	Items  int      `json:"items"`
 
-	Ablation AblationInfo `json:"ablation"`
-	Neurons  []Neuron     `json:"neurons"`
-	PerLayer []LayerCount `json:"neurons_per_layer"`
+	Ablation AblationInfo   `json:"ablation"`
+	Neurons  []hooks.Neuron `json:"neurons"`
+	PerLayer []LayerCount   `json:"neurons_per_layer"`
 
 	BaselineAccuracy float64     `json:"baseline_accuracy"`
 	Claimed          SetEffect   `json:"claimed"`
@@ -89,7 +85,7 @@ type Report struct {
 
 // AblationInfo records where and how neurons were ablated.
 type AblationInfo struct {
-	Site   string   `json:"site"`   // e.g. "mlp.hook_post"
+	Site   string   `json:"site"`   // e.g. "mlp.hook_post" (sites joined by "+" for a mixed set)
 	Points []string `json:"points"` // the hook points edited, blocks.L.<site>
 	Mode   string   `json:"mode"`   // zero, mean or clamp
 	Value  *float64 `json:"value,omitempty"`
@@ -116,13 +112,13 @@ type GroupEffect struct {
 
 // SetEffect is the effect of ablating one neuron set.
 type SetEffect struct {
-	Seed        *uint64       `json:"seed,omitempty"`    // random sets only
-	Neurons     []Neuron      `json:"neurons,omitempty"` // random sets only
-	Groups      []GroupEffect `json:"groups"`
-	Accuracy    float64       `json:"ablated_accuracy"` // over every item
-	TargetDrop  float64       `json:"target_drop"`
-	OtherDrop   float64       `json:"mean_other_drop"` // unweighted mean over the other groups
-	Selectivity float64       `json:"selectivity"`     // TargetDrop − OtherDrop
+	Seed        *uint64        `json:"seed,omitempty"`    // random sets only
+	Neurons     []hooks.Neuron `json:"neurons,omitempty"` // random sets only
+	Groups      []GroupEffect  `json:"groups"`
+	Accuracy    float64        `json:"ablated_accuracy"` // over every item
+	TargetDrop  float64        `json:"target_drop"`
+	OtherDrop   float64        `json:"mean_other_drop"` // unweighted mean over the other groups
+	Selectivity float64        `json:"selectivity"`     // TargetDrop − OtherDrop
 }
 
 // Stat is a mean and a sample standard deviation (n−1).
@@ -143,12 +139,12 @@ type RandomStats struct {
 // Selectivity ablates a neuron set claimed to be specific to group opt.Target of label
 // opt.Key, and reports every group's accuracy drop, the target drop, the mean drop on the
 // other groups and their difference (the selectivity); then the same for opt.Random random
-// sets of the same size and per-layer counts (RandomSet), and a verdict.
+// sets of the same size and per-point counts (RandomSet), and a verdict.
 //
 // The verdict is NoEffect when the target drop is below MinDrop, Selective when the claimed
 // selectivity is positive and exceeds the random sets' mean by more than Margin standard
 // deviations, and NotSelective otherwise.
-func Selectivity(m *model.Model, set *EvalSet, neurons []Neuron, opt SelectivityOptions) (*Report, error) {
+func Selectivity(m *model.Model, set *corpus.PromptSet, neurons []hooks.Neuron, opt SelectivityOptions) (*Report, error) {
 	opt.defaults()
 	if opt.Random < 2 {
 		return nil, fmt.Errorf("selectivity needs at least 2 random sets for a standard deviation, got %d", opt.Random)
@@ -166,40 +162,39 @@ func Selectivity(m *model.Model, set *EvalSet, neurons []Neuron, opt Selectivity
 	if len(groups) < 2 {
 		return nil, fmt.Errorf("%s has only one group (%s): selectivity needs others to compare with", opt.Key, opt.Target)
 	}
-	if err := Validate(m, opt.Site, neurons); err != nil {
+	if err := m.Catalog().CheckNeurons(neurons); err != nil {
 		return nil, err
 	}
-	per := byLayer(neurons)
-	layers := sortedLayers(per)
-	var meanLayers []int
+	points, per := hooks.ByPoint(neurons)
+	var meanPoints []hooks.Point
 	if opt.Mode == Mean {
-		meanLayers = layers
+		meanPoints = points
 	}
-	pred0, means, err := baseline(m, set, opt.Site, meanLayers, opt.BatchSize)
+	pred0, means, err := baseline(m, set, meanPoints, opt.BatchSize)
 	if err != nil {
 		return nil, err
 	}
-	base := set.Correct(pred0)
+	base := set.CorrectNext(pred0)
 
-	effect := func(ns []Neuron) (SetEffect, error) {
-		opts, err := Ablation{Site: opt.Site, Mode: opt.Mode, Neurons: ns, Means: means, Value: opt.Value}.Options()
+	effect := func(ns []hooks.Neuron) (SetEffect, error) {
+		opts, err := Ablation{Mode: opt.Mode, Neurons: ns, Means: means, Value: opt.Value}.Options()
 		if err != nil {
 			return SetEffect{}, err
 		}
-		pred, err := Predict(m, set, opt.BatchSize, opts...)
+		pred, err := corpus.Next(m, set.Prompts(), opt.BatchSize, opts...)
 		if err != nil {
 			return SetEffect{}, err
 		}
-		return effectOf(set, opt.Key, opt.Target, groups, base, set.Correct(pred)), nil
+		return effectOf(set, opt.Key, opt.Target, groups, base, set.CorrectNext(pred)), nil
 	}
 
 	r := &Report{Key: opt.Key, Target: opt.Target, Groups: groups, Items: len(set.Items),
-		Neurons: append([]Neuron(nil), neurons...), BaselineAccuracy: fraction(base)}
-	r.Ablation = AblationInfo{Site: opt.Site.String(), Mode: opt.Mode.String(),
+		Neurons: append([]hooks.Neuron(nil), neurons...), BaselineAccuracy: fraction(base)}
+	r.Ablation = AblationInfo{Site: sitesOf(points), Mode: opt.Mode.String(),
 		Positions: "every position of every prompt (pads included; no real token attends to them)"}
-	for _, l := range layers {
-		r.Ablation.Points = append(r.Ablation.Points, hooks.At(l, opt.Site).String())
-		r.PerLayer = append(r.PerLayer, LayerCount{l, len(per[l])})
+	for _, p := range points {
+		r.Ablation.Points = append(r.Ablation.Points, p.String())
+		r.PerLayer = append(r.PerLayer, LayerCount{p.Layer, len(per[p])})
 	}
 	switch opt.Mode {
 	case Clamp:
@@ -218,7 +213,7 @@ func Selectivity(m *model.Model, set *EvalSet, neurons []Neuron, opt Selectivity
 	var td, od, sel []float64
 	for i := 0; i < opt.Random; i++ {
 		seed := opt.Seed + uint64(i)
-		ns := RandomSet(m, opt.Site, neurons, seed)
+		ns := RandomSet(m.Catalog(), neurons, seed)
 		e, err := effect(ns)
 		if err != nil {
 			return nil, err
@@ -249,7 +244,7 @@ func Selectivity(m *model.Model, set *EvalSet, neurons []Neuron, opt Selectivity
 }
 
 // effectOf compares per-item correctness before and after an ablation, by group.
-func effectOf(set *EvalSet, key, target string, groups []string, base, abl []bool) SetEffect {
+func effectOf(set *corpus.PromptSet, key, target string, groups []string, base, abl []bool) SetEffect {
 	type count struct{ n, b, a int }
 	cs := map[string]*count{}
 	for _, g := range groups {
@@ -317,18 +312,18 @@ func stat(xs []float64) Stat {
 	return s
 }
 
-// RandomSet draws a control set for claimed: in every layer, as many neurons as claimed has
-// there, uniformly without replacement among that layer's neurons of the site that are not in
-// claimed (among all of them when too few remain). The result, sorted by layer then index,
-// depends only on the model's shape, the site, claimed and seed.
-func RandomSet(m *model.Model, site hooks.Site, claimed []Neuron, seed uint64) []Neuron {
+// RandomSet draws a control set for claimed: at every hook point, as many neurons as claimed
+// has there, uniformly without replacement among that point's units that are not in claimed
+// (among all of them when too few remain). The result, sorted by point then index, depends
+// only on the model's shape, claimed and seed.
+func RandomSet(cat hooks.Catalog, claimed []hooks.Neuron, seed uint64) []hooks.Neuron {
 	rng := rand.New(rand.NewPCG(seed, 0x61626c617465)) // "ablate"
-	W := Width(m.Config, site)
-	per := byLayer(claimed)
-	var out []Neuron
-	for _, l := range sortedLayers(per) {
+	points, per := hooks.ByPoint(claimed)
+	var out []hooks.Neuron
+	for _, p := range points {
+		W := cat.Width(p)
 		taken := map[int]bool{}
-		for _, i := range per[l] {
+		for _, i := range per[p] {
 			taken[i] = true
 		}
 		var pool []int
@@ -337,7 +332,7 @@ func RandomSet(m *model.Model, site hooks.Site, claimed []Neuron, seed uint64) [
 				pool = append(pool, i)
 			}
 		}
-		k := len(per[l])
+		k := len(per[p])
 		if len(pool) < k {
 			pool = pool[:0]
 			for i := 0; i < W; i++ {
@@ -351,10 +346,23 @@ func RandomSet(m *model.Model, site hooks.Site, claimed []Neuron, seed uint64) [
 		picked := append([]int(nil), pool[:k]...)
 		sort.Ints(picked)
 		for _, i := range picked {
-			out = append(out, Neuron{l, i})
+			out = append(out, hooks.Neuron{Point: p, Index: i})
 		}
 	}
 	return out
+}
+
+// sitesOf names the sites of points: one site, or several joined by "+".
+func sitesOf(points []hooks.Point) string {
+	var names []string
+	seen := map[hooks.Site]bool{}
+	for _, p := range points {
+		if !seen[p.Site] {
+			seen[p.Site] = true
+			names = append(names, p.Site.String())
+		}
+	}
+	return strings.Join(names, "+")
 }
 
 // Table renders the report for a terminal: the per-group accuracies and drops of the claimed
@@ -400,4 +408,47 @@ func perLayerString(pl []LayerCount) string {
 		parts = append(parts, fmt.Sprintf("L%d:%d", c.Layer, c.Count))
 	}
 	return strings.Join(parts, " ")
+}
+
+// SelectivitySchema is the schema_version of selectivity report files.
+const SelectivitySchema = "neuronscope.ablate.selectivity/v1"
+
+// SelectivityFile is the JSON report `neuronscope ablate selectivity` writes: the schema, the
+// provenance, the inputs, and the Report's fields.
+type SelectivityFile struct {
+	SchemaVersion string            `json:"schema_version"`
+	Provenance    report.Provenance `json:"provenance"`
+	EvalFile      string            `json:"eval_file"`
+	NeuronsFile   string            `json:"neurons_file"`
+	*Report
+}
+
+// ReadSelectivityFile reads a selectivity report back. The neurons' tap is restored from
+// the report's ablation site (a mixed set reads back at its first site).
+func ReadSelectivityFile(path string) (*SelectivityFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f SelectivityFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if f.SchemaVersion != SelectivitySchema || f.Report == nil {
+		return nil, fmt.Errorf("%s: not a selectivity report (schema_version %q, want %q)", path, f.SchemaVersion, SelectivitySchema)
+	}
+	site, err := hooks.ParseSite(strings.Split(f.Ablation.Site, "+")[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s: ablation site: %v", path, err)
+	}
+	fix := func(ns []hooks.Neuron) {
+		for i := range ns {
+			ns[i].Site = site
+		}
+	}
+	fix(f.Neurons)
+	for i := range f.Random.Sets {
+		fix(f.Random.Sets[i].Neurons)
+	}
+	return &f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sort"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/model"
 	"gonum.org/v1/gonum/blas"
@@ -71,7 +72,7 @@ type DecodedToken struct {
 // tokens with the largest score (largest first) and the K with the smallest (smallest first).
 // Lists of directions that were not decoded are nil.
 type NeuronDecoding struct {
-	Layer, Index          int
+	hooks.Neuron          // blocks.L.mlp.hook_post[i]: the neuron whose weights are decoded
 	ReadTop, ReadBottom   []DecodedToken
 	UpTop, UpBottom       []DecodedToken
 	WriteTop, WriteBottom []DecodedToken
@@ -146,7 +147,7 @@ func DecodeNeuronsFunc(m *model.Model, opt DecodeOptions, fn func(layer []Neuron
 		w := m.MLP(l)
 		out := make([]NeuronDecoding, c.DMLP)
 		for i := range out {
-			out[i].Layer, out[i].Index = l, i
+			out[i].Neuron = hooks.NeuronAt(l, hooks.MLPPost, i)
 		}
 		for _, dir := range dirs {
 			p, read := w.In, true

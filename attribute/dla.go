@@ -3,7 +3,6 @@ package attribute
 import (
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
@@ -76,44 +75,26 @@ func (l LayerDLA) Total() float64 {
 	return t
 }
 
-// DLANeuron names one neuron and its attribution.
-type DLANeuron struct {
-	Layer int     `json:"layer"`
-	Index int     `json:"index"`
-	DLA   float32 `json:"dla"`
+// Neurons lists every neuron of the result (blocks.L.mlp.hook_post) with its attribution as
+// the score, layer by layer.
+func (r *DLAResult) Neurons() []hooks.ScoredNeuron {
+	var all []hooks.ScoredNeuron
+	for _, l := range r.Layers {
+		all = append(all, hooks.Scored(hooks.At(l.Layer, hooks.MLPPost), l.Neurons)...)
+	}
+	return all
 }
 
 // Top returns the k neurons with the largest attribution over all layers of the result,
-// largest first (ties: lower layer, then lower index first). k larger than the number of
-// neurons returns them all.
-func (r *DLAResult) Top(k int) []DLANeuron {
-	return r.ranked(k, func(a, b float32) bool { return a > b })
-}
+// largest first (ties: lower layer, then lower index first; see hooks.Rank). k larger than the
+// number of neurons returns them all.
+func (r *DLAResult) Top(k int) []hooks.ScoredNeuron { return hooks.Top(r.Neurons(), k) }
 
 // Bottom returns the k neurons with the most negative attribution, most negative first.
-func (r *DLAResult) Bottom(k int) []DLANeuron {
-	return r.ranked(k, func(a, b float32) bool { return a < b })
-}
+func (r *DLAResult) Bottom(k int) []hooks.ScoredNeuron { return hooks.Bottom(r.Neurons(), k) }
 
 // TopAbs returns the k neurons with the largest |attribution|, largest first.
-func (r *DLAResult) TopAbs(k int) []DLANeuron {
-	abs := func(v float32) float32 { return float32(math.Abs(float64(v))) }
-	return r.ranked(k, func(a, b float32) bool { return abs(a) > abs(b) })
-}
-
-func (r *DLAResult) ranked(k int, better func(a, b float32) bool) []DLANeuron {
-	var all []DLANeuron
-	for _, l := range r.Layers {
-		for i, v := range l.Neurons {
-			all = append(all, DLANeuron{Layer: l.Layer, Index: i, DLA: v})
-		}
-	}
-	sort.SliceStable(all, func(i, j int) bool { return better(all[i].DLA, all[j].DLA) })
-	if k < 0 {
-		k = 0
-	}
-	return all[:min(k, len(all))]
-}
+func (r *DLAResult) TopAbs(k int) []hooks.ScoredNeuron { return hooks.TopAbs(r.Neurons(), k) }
 
 // DirectLogit runs the batch and attributes the logit of tokens[0] at batch row row,
 // position pos (a padded-batch index; the position must hold a real token) to every MLP neuron

@@ -268,15 +268,15 @@ func TestDLALayersAndTop(t *testing.T) {
 		t.Fatalf("lengths %d %d %d", len(top), len(bottom), len(abs))
 	}
 	for i := 1; i < 5; i++ {
-		if top[i].DLA > top[i-1].DLA || bottom[i].DLA < bottom[i-1].DLA {
+		if top[i].Score > top[i-1].Score || bottom[i].Score < bottom[i-1].Score {
 			t.Errorf("not sorted: %v %v", top, bottom)
 		}
 	}
 	for _, n := range abs {
-		if n.DLA > top[0].DLA || n.DLA < bottom[0].DLA {
+		if n.Score > top[0].Score || n.Score < bottom[0].Score {
 			t.Errorf("%+v beyond top %+v / bottom %+v", n, top[0], bottom[0])
 		}
-		if all.Layers[n.Layer].Neurons[n.Index] != n.DLA {
+		if float64(all.Layers[n.Layer].Neurons[n.Index]) != n.Score || n.Site != hooks.MLPPost {
 			t.Errorf("%+v does not match its layer entry", n)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/neuronscope/neuronscope/hooks"
@@ -289,7 +290,7 @@ func TestKnowledgeNeurons(t *testing.T) {
 		t.Fatalf("coarse neurons: %v", kn.Coarse)
 	}
 	for n, c := range kn.Count {
-		if kept := contains(kn.Neurons, n); kept != (c == 3) {
+		if kept := slices.Contains(kn.Neurons, n); kept != (c == 3) {
 			t.Errorf("neuron %v: coarse for %d of 3 prompts, kept %v", n, c, kept)
 		}
 	}
@@ -307,18 +308,9 @@ func TestKnowledgeNeurons(t *testing.T) {
 	}
 	for l, a := range attrs {
 		for j, v := range a {
-			if coarse := contains(kn.Coarse[0], Neuron{l, j}); coarse != (float64(v) >= 0.2*float64(top)) {
+			if coarse := slices.Contains(kn.Coarse[0], hooks.NeuronAt(l, hooks.MLPPost, j)); coarse != (float64(v) >= 0.2*float64(top)) {
 				t.Errorf("neuron {%d %d}: attribution %g, top %g, coarse %v", l, j, v, top, coarse)
 			}
 		}
 	}
-}
-
-func contains(ns []Neuron, n Neuron) bool {
-	for _, x := range ns {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }

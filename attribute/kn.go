@@ -1,18 +1,16 @@
 package attribute
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 )
-
-// Neuron is one MLP neuron: index Index of blocks.Layer.mlp.hook_post.
-type Neuron struct {
-	Layer int `json:"layer"`
-	Index int `json:"index"`
-}
 
 // KNOptions configures KnowledgeNeurons; zero fields take Dai et al.'s values.
 type KNOptions struct {
@@ -30,9 +28,9 @@ type KNOptions struct {
 
 // KNResult lists the knowledge neurons of one fact.
 type KNResult struct {
-	Neurons []Neuron       // coarse for >= Share of the prompts, by layer then index
-	Coarse  [][]Neuron     // each prompt's coarse neurons, by layer then index
-	Count   map[Neuron]int // prompts each coarse neuron is coarse for
+	Neurons []hooks.Neuron       // coarse for >= Share of the prompts, by layer then index
+	Coarse  [][]hooks.Neuron     // each prompt's coarse neurons, by layer then index
+	Count   map[hooks.Neuron]int // prompts each coarse neuron is coarse for
 }
 
 // KnowledgeNeurons finds the knowledge neurons of a fact (Dai et al. 2022): for each prompt
@@ -59,7 +57,7 @@ func KnowledgeNeurons(m *model.Model, prompts [][]int, answer int, opt KNOptions
 		}
 	}
 	opt.IG.Scope = Target
-	res := &KNResult{Count: map[Neuron]int{}}
+	res := &KNResult{Count: map[hooks.Neuron]int{}}
 	for i, p := range prompts {
 		coarse, err := coarseNeurons(m, p, answer, layers, opt)
 		if err != nil {
@@ -75,12 +73,12 @@ func KnowledgeNeurons(m *model.Model, prompts [][]int, answer int, opt KNOptions
 			res.Neurons = append(res.Neurons, n)
 		}
 	}
-	sortNeurons(res.Neurons)
+	hooks.SortNeurons(res.Neurons)
 	return res, nil
 }
 
 // coarseNeurons runs one prompt's integrated gradients over the layers (one clean pass).
-func coarseNeurons(m *model.Model, prompt []int, answer int, layers []int, opt KNOptions) ([]Neuron, error) {
+func coarseNeurons(m *model.Model, prompt []int, answer int, layers []int, opt KNOptions) ([]hooks.Neuron, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("empty prompt")
 	}
@@ -104,26 +102,131 @@ func coarseNeurons(m *model.Model, prompt []int, answer int, layers []int, opt K
 			top = max(top, v)
 		}
 	}
-	var out []Neuron
+	var out []hooks.Neuron
 	if top <= 0 {
 		return out, nil
 	}
 	for i, a := range attrs {
 		for j, v := range a {
 			if float64(v) >= opt.Threshold*float64(top) {
-				out = append(out, Neuron{layers[i], j})
+				out = append(out, hooks.Neuron{Point: points[i], Index: j})
 			}
 		}
 	}
-	sortNeurons(out)
+	hooks.SortNeurons(out)
 	return out, nil
 }
 
-func sortNeurons(ns []Neuron) {
-	sort.Slice(ns, func(i, j int) bool {
-		if ns[i].Layer != ns[j].Layer {
-			return ns[i].Layer < ns[j].Layer
+// KnowledgeProcedure states the procedure KnowledgeNeurons runs, for reports.
+const KnowledgeProcedure = "Dai et al. 2022: per prompt, integrated gradients (zero baseline, left Riemann, target position only) of the answer probability to every blocks.L.mlp.hook_post neuron; coarse = attribution ≥ threshold·max; knowledge neurons = coarse in ≥ share of the prompts"
+
+// KnowledgeFact is one fact of a knowledge-neuron search: paraphrased prompts and the answer
+// (one line of `find knowledge`'s JSONL input).
+type KnowledgeFact struct {
+	Prompts []string `json:"prompts"`
+	Target  string   `json:"target"`
+}
+
+// KnowledgeFactResult is one fact's knowledge neurons in a KnowledgeReport.
+type KnowledgeFactResult struct {
+	Line        int              `json:"line"`
+	Target      string           `json:"target"`
+	TargetToken int              `json:"target_token"`
+	Prompts     int              `json:"n_prompts"`
+	Neurons     []hooks.Neuron   `json:"neurons"`
+	Coarse      []int            `json:"coarse_per_prompt"`
+	Counts      []KnowledgeCount `json:"coarse_counts"`
+}
+
+// KnowledgeCount is how many of a fact's prompts a coarse neuron was coarse for.
+type KnowledgeCount struct {
+	hooks.Neuron
+	Prompts int `json:"prompts"`
+}
+
+// KnowledgeReport is the JSON report of `neuronscope find knowledge`.
+type KnowledgeReport struct {
+	SchemaVersion int                   `json:"schema_version"`
+	Provenance    report.Provenance     `json:"provenance"`
+	Procedure     string                `json:"procedure"`
+	Neuron        string                `json:"neuron_definition"`
+	Steps         int                   `json:"steps"`
+	Threshold     float64               `json:"threshold"`
+	Share         float64               `json:"share"`
+	Facts         []KnowledgeFactResult `json:"facts"`
+}
+
+// ReadKnowledgeReport reads a knowledge-neuron report back (neurons at mlp.hook_post).
+func ReadKnowledgeReport(path string) (*KnowledgeReport, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r KnowledgeReport
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if r.Procedure == "" || r.Facts == nil {
+		return nil, fmt.Errorf("%s: not a knowledge-neuron report", path)
+	}
+	for _, f := range r.Facts {
+		for i := range f.Neurons {
+			f.Neurons[i].Site = hooks.MLPPost
 		}
-		return ns[i].Index < ns[j].Index
+		for i := range f.Counts {
+			f.Counts[i].Site = hooks.MLPPost
+		}
+	}
+	return &r, nil
+}
+
+// FindKnowledge tokenizes one fact with enc (the target must be exactly one token of the
+// vocabulary, every prompt 1..max_positions tokens) and runs KnowledgeNeurons on it.
+func FindKnowledge(m *model.Model, enc corpus.Encoder, f KnowledgeFact, opt KNOptions) (KnowledgeFactResult, error) {
+	if enc.Tok == nil {
+		return KnowledgeFactResult{}, fmt.Errorf("knowledge neurons of text facts need the model's tokenizer")
+	}
+	t, err := enc.Tok.Encode(f.Target, false)
+	if err != nil {
+		return KnowledgeFactResult{}, err
+	}
+	if len(t.IDs) != 1 {
+		return KnowledgeFactResult{}, fmt.Errorf("target %q is %d tokens %v; knowledge neurons need a single-token answer", f.Target, len(t.IDs), t.Tokens)
+	}
+	if enc.HasUnknown(t.IDs) {
+		return KnowledgeFactResult{}, &corpus.UnknownTokenError{What: "target", Text: f.Target}
+	}
+	var prompts [][]int
+	for j, p := range f.Prompts {
+		e, err := enc.EncodeText(p)
+		if err != nil {
+			return KnowledgeFactResult{}, fmt.Errorf("prompt %d: %w", j+1, err)
+		}
+		if len(e.IDs) == 0 || len(e.IDs) > m.Config.MaxPos {
+			return KnowledgeFactResult{}, fmt.Errorf("prompt %d has %d tokens (need 1..%d)", j+1, len(e.IDs), m.Config.MaxPos)
+		}
+		prompts = append(prompts, e.IDs)
+	}
+	res, err := KnowledgeNeurons(m, prompts, t.IDs[0], opt)
+	if err != nil {
+		return KnowledgeFactResult{}, err
+	}
+	fo := KnowledgeFactResult{Target: f.Target, TargetToken: t.IDs[0], Prompts: len(prompts), Neurons: res.Neurons}
+	if fo.Neurons == nil {
+		fo.Neurons = []hooks.Neuron{}
+	}
+	for _, c := range res.Coarse {
+		fo.Coarse = append(fo.Coarse, len(c))
+	}
+	for n, c := range res.Count {
+		fo.Counts = append(fo.Counts, KnowledgeCount{n, c})
+	}
+	sort.Slice(fo.Counts, func(i, j int) bool {
+		a, b := fo.Counts[i], fo.Counts[j]
+		if a.Prompts != b.Prompts {
+			return a.Prompts > b.Prompts
+		}
+		return a.Neuron.Less(b.Neuron)
 	})
+	return fo, nil
 }

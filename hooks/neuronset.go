@@ -291,13 +291,18 @@ func (s *NeuronSet) UnmarshalJSON(data []byte) error {
 // "neurons", tap mlp.hook_post; other fields of each entry are ignored, but "score" or "value"
 // is kept as the score). name stands for data in errors.
 func ParseNeuronSet(data []byte, name string) (*NeuronSet, error) {
+	return ParseNeuronSetAt(data, name, MLPPost)
+}
+
+// ParseNeuronSetAt is ParseNeuronSet reading the older forms, which name no tap, at site.
+func ParseNeuronSetAt(data []byte, name string, site Site) (*NeuronSet, error) {
 	data = bytes.TrimSpace(data)
 	legacy := func(raw []json.RawMessage) (*NeuronSet, error) {
-		ns, err := parseEntries(raw, MLPPost)
+		ns, err := parseEntries(raw, site)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
-		return &NeuronSet{Tap: MLPPost, Groups: []NeuronGroup{{Name: "neurons", Neurons: ns}}}, nil
+		return &NeuronSet{Tap: site, Groups: []NeuronGroup{{Name: "neurons", Neurons: ns}}}, nil
 	}
 	if len(data) > 0 && data[0] == '[' {
 		var raw []json.RawMessage
@@ -328,12 +333,15 @@ func ParseNeuronSet(data []byte, name string) (*NeuronSet, error) {
 
 // ReadNeuronSet reads a neuron-set file (see ParseNeuronSet). It does not check the set
 // against a model: call Check with the model's catalog.
-func ReadNeuronSet(path string) (*NeuronSet, error) {
+func ReadNeuronSet(path string) (*NeuronSet, error) { return ReadNeuronSetAt(path, MLPPost) }
+
+// ReadNeuronSetAt is ReadNeuronSet reading the older forms, which name no tap, at site.
+func ReadNeuronSetAt(path string, site Site) (*NeuronSet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseNeuronSet(data, path)
+	return ParseNeuronSetAt(data, path, site)
 }
 
 // Write writes the set as indented JSON (neuronscope.neurons/v1) to w.

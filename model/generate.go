@@ -22,18 +22,17 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 	if err := c.validateBatch(b, 0); err != nil {
 		return nil, err
 	}
-	// The last new token is never fed back: the pass needs b.Len+maxNew-1 positions.
-	if b.Len+maxNew-1 > c.MaxPos {
+	if b.Len+maxNew > c.MaxPos {
 		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the model's %d positions", b.Len, maxNew, c.MaxPos)
 	}
-	if c.SlidingWindow > 0 && b.Len+maxNew-1 > c.SlidingWindow {
+	if c.SlidingWindow > 0 && b.Len+maxNew > c.SlidingWindow {
 		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the sliding window of %d", b.Len, maxNew, c.SlidingWindow)
 	}
 	out := make([][]int, b.Size)
 	if maxNew == 0 {
 		return out, nil
 	}
-	kv := m.NewKVCache(b.Size, b.Len+maxNew-1)
+	kv := m.NewKVCache(b.Size, b.Len+maxNew)
 	step := b
 	for i := 0; i < maxNew; i++ {
 		call, err := hooks.NewCall(m.catalog, opts...)

@@ -8,15 +8,15 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/ablate"
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
 
 func init() { extraCommands = append(extraCommands, newAblateCmd) }
-
-// ablateSchema is the schema_version of `ablate selectivity` JSON reports.
-const ablateSchema = "neuronscope.ablate.selectivity/v1"
 
 func newAblateCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -36,6 +36,7 @@ func newAblateCmd() *cobra.Command {
 
 type selectivityFlags struct {
 	eval, neurons, group string
+	setGroup             string
 	mode, site, bos      string
 	tokenizer            string
 	value                float32
@@ -44,15 +45,6 @@ type selectivityFlags struct {
 	minDrop, margin      float64
 	asJSON               bool
 	out                  string
-}
-
-// selectivityDoc is the JSON report: provenance, the inputs, and the ablate.Report fields.
-type selectivityDoc struct {
-	SchemaVersion string            `json:"schema_version"`
-	Provenance    report.Provenance `json:"provenance"`
-	EvalFile      string            `json:"eval_file"`
-	NeuronsFile   string            `json:"neurons_file"`
-	*ablate.Report
 }
 
 func newAblateSelectivityCmd() *cobra.Command {
@@ -76,8 +68,9 @@ Verdict: no_effect if drop(r) < --min-drop; selective if selectivity > 0 and > r
 Ablation: --mode zero sets the neurons to 0, mean to their mean over every real position of every
 eval prompt (unablated model), clamp to --value, at every position of the prompt.
 
---neurons is a JSON array [{"layer":L,"index":i}, ...] (or an object with a "neurons" array, as
-attribute/demo reports write); --eval is JSONL with "prompt" and "answer" (the world's
+--neurons is a neuron-set file (neuronscope.neurons/v1, as every finder writes; the group named
+by --set-group, by default the --group value or the file's only group), or an older JSON array
+[{"layer":L,"index":i}, ...] at the --hook-site tap; --eval is JSONL with "prompt" and "answer" (the world's
 eval_facts.jsonl; every other string field is a label usable in --group). Prompts are tokenized with
 the model's tokenizer.json under --bos; each answer must be one token.`,
 		Args: cobra.NoArgs,
@@ -88,16 +81,17 @@ the model's tokenizer.json under --bos; each answer must be one token.`,
 	mf.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.eval, "eval", "", "fact questions, JSONL (e.g. the world's eval_facts.jsonl)")
-	fl.StringVar(&f.neurons, "neurons", "", `neuron set, JSON [{"layer":L,"index":i}, ...]`)
+	fl.StringVar(&f.neurons, "neurons", "", `neuron set file (neuronscope.neurons/v1, or a JSON array [{"layer":L,"index":i}, ...])`)
+	fl.StringVar(&f.setGroup, "set-group", "", "group of the neuron set to ablate (default: the --group value, or the set's only group)")
 	fl.StringVar(&f.group, "group", "", "the claimed group, LABEL=VALUE (relation=capital_of, language=pelan)")
 	fl.StringVar(&f.mode, "mode", "zero", "ablation: zero, mean (over the eval set's positions) or clamp (to --value)")
 	fl.Float32Var(&f.value, "value", 0, "the value of --mode clamp")
 	fl.IntVar(&f.random, "random-seeds", ablate.DefaultRandomSets, "number of random neuron sets (seeds --seed, --seed+1, ...)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the first random set")
-	fl.StringVar(&f.site, "hook-site", "mlp.hook_post", "per-layer tap point the neurons index (mlp.hook_post, mlp.hook_pre, hook_resid_post, ...)")
+	fl.StringVar(&f.site, "hook-site", "mlp.hook_post", "tap point of a bare [{layer,index}] neuron list (mlp.hook_post, mlp.hook_pre, hook_resid_post, ...); sets in the neuronscope.neurons/v1 format name their own")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for the prompts: auto (as HF's add_special_tokens), always, never")
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json (default: the model directory's)")
-	fl.IntVar(&f.batch, "batch", ablate.DefaultBatchSize, "prompts per forward pass")
+	fl.IntVar(&f.batch, "batch", corpus.DefaultPromptBatch, "prompts per forward pass")
 	fl.Float64Var(&f.minDrop, "min-drop", ablate.DefaultMinDrop, "target accuracy drop below which the verdict is no_effect")
 	fl.Float64Var(&f.margin, "margin", ablate.DefaultMargin, "standard deviations above the random mean the selectivity must exceed")
 	fl.BoolVar(&f.asJSON, "json", false, "print the report as JSON instead of a table")
@@ -122,7 +116,7 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	if cmd.Flags().Changed("value") && mode != ablate.Clamp {
 		return usagef("--value is only for --mode clamp")
 	}
-	site, err := ablate.ParseSite(f.site)
+	site, err := hooks.ParseSite(f.site)
 	if err != nil {
 		return usagef("--hook-site: %v", err)
 	}
@@ -165,7 +159,7 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	if err != nil {
 		return err
 	}
-	set, err := ablate.ReadEvalSet(f.eval, tok, bos)
+	set, err := corpus.ReadPromptSet(f.eval, corpus.NewEncoder(m, tok, bos), corpus.PromptOptions{})
 	if err != nil {
 		return usagef("--eval: %v", err)
 	}
@@ -179,12 +173,12 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	if !slices.Contains(groups, target) {
 		return usagef("--group %s: no question has %s=%s (the %s groups are %s)", f.group, key, target, key, strings.Join(groups, ", "))
 	}
-	neurons, err := ablate.ReadNeurons(f.neurons, m, site)
+	neurons, err := readNeuronGroup(m, f.neurons, f.setGroup, target, site)
 	if err != nil {
-		return usagef("--neurons: %v", err)
+		return err
 	}
 
-	r, err := ablate.Selectivity(m, set, neurons, ablate.SelectivityOptions{Key: key, Target: target, Site: site, Mode: mode,
+	r, err := ablate.Selectivity(m, set, neurons, ablate.SelectivityOptions{Key: key, Target: target, Mode: mode,
 		Value: f.value, Random: f.random, Seed: f.seed, MinDrop: f.minDrop, Margin: f.margin, BatchSize: f.batch})
 	if err != nil {
 		return err
@@ -197,7 +191,7 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	prov.Dataset = f.eval
 	prov.HooksAsked = r.Ablation.Points
 	prov.HooksFired = r.Ablation.Points
-	doc := selectivityDoc{SchemaVersion: ablateSchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons, Report: r}
+	doc := ablate.SelectivityFile{SchemaVersion: ablate.SelectivitySchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons, Report: r}
 	if f.out != "" {
 		if err := report.WriteJSONFile(f.out, doc); err != nil {
 			return err
@@ -211,4 +205,31 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", f.out)
 	}
 	return nil
+}
+
+// readNeuronGroup reads one group of a neuron-set file and checks it against the model: the
+// group named group (default: fallback if the set has it, else the set's only group). A bare
+// [{layer,index}] list reads at site. Every problem is a usage error naming --neurons.
+func readNeuronGroup(m *model.Model, path, group, fallback string, site hooks.Site) ([]hooks.Neuron, error) {
+	set, err := hooks.ReadNeuronSetAt(path, site)
+	if err != nil {
+		return nil, usagef("--neurons: %v", err)
+	}
+	name := group
+	if name == "" {
+		if _, ok := set.Group(fallback); ok || len(set.Groups) != 1 {
+			name = fallback
+		} else {
+			name = set.Groups[0].Name
+		}
+	}
+	ns, ok := set.Group(name)
+	if !ok {
+		return nil, usagef("--neurons %s has no group %q (its groups: %s); choose one with --set-group", path, name, strings.Join(set.Names(), ", "))
+	}
+	plain := hooks.Plain(ns)
+	if err := m.Catalog().CheckNeurons(plain); err != nil {
+		return nil, usagef("--neurons %s: group %q: %v", path, name, err)
+	}
+	return plain, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/model"
 )
 
@@ -110,7 +111,7 @@ func TestAblateSelectivityCommand(t *testing.T) {
 	if err := json.Unmarshal(file, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Schema != ablateSchema || doc.Provenance.ModelDir != dir || doc.Provenance.Seed != 3 ||
+	if doc.Schema != ablate.SelectivitySchema || doc.Provenance.ModelDir != dir || doc.Provenance.Seed != 3 ||
 		strings.Join(doc.Provenance.Hooks, ",") != "blocks.0.mlp.hook_post,blocks.1.mlp.hook_post" ||
 		doc.Key != "relation" || doc.Target != "capital_of" || doc.Ablation.Site != "mlp.hook_post" || doc.Ablation.Mode != "mean" ||
 		doc.Ablation.MeanOver == "" || len(doc.Claimed.Groups) != 10 || doc.Claimed.Selectivity == nil ||
@@ -154,7 +155,7 @@ func TestAblateSelectivityUsageErrors(t *testing.T) {
 		{append(base, "--group", "relation=speaks", "--random-seeds", "1"), "at least 2"},
 		{append(base, "--group", "relation=speaks", "--min-drop", "0"), "--min-drop"},
 		{append(base, "--group", "relation=speaks", "--bos", "sometimes"), "--bos"},
-		{append(base, "--group", "relation=speaks", "--neurons", bad), bad + `: entry 1 {"layer":5,"index":2}: layer 5 out of range [0, 2)`},
+		{append(base, "--group", "relation=speaks", "--neurons", bad), bad + `: group "neurons": entry 1 {"layer":5,"index":2} (mlp.hook_post): layer 5 out of range [0, 2)`},
 		{append(base, "--group", "relation=speaks", "--eval", eval+".missing"), "--eval"},
 		{append(base, "--group", "relation=speaks", "--random-seeds", "x"), "random-seeds"},
 		{append(base, "--group", "relation=speaks", "--eval", single), "only one relation group"},

@@ -1,20 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/attribute"
-	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/report"
-	"github.com/neuronscope/neuronscope/model/safetensors"
-	"github.com/neuronscope/neuronscope/model/tensor"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -33,37 +27,6 @@ type attrFlags struct {
 	hooks       []string
 	top         int
 	out         string
-}
-
-type attrUnit struct {
-	Layer      int     `json:"layer"`
-	Index      int     `json:"index"`
-	Hook       string  `json:"hook"`
-	Position   *int    `json:"position,omitempty"`
-	Score      float64 `json:"score"`
-	Activation float64 `json:"activation"`
-}
-
-type attrReport struct {
-	SchemaVersion   int                `json:"schema_version"`
-	Provenance      report.Provenance  `json:"provenance"`
-	Method          string             `json:"method"`
-	Metric          string             `json:"metric"`
-	MetricValue     float64            `json:"metric_value"`
-	Prompt          []int              `json:"prompt_ids"`
-	TargetPos       int                `json:"target_pos"`
-	TargetToken     int                `json:"target_token"`
-	TargetString    string             `json:"target_string,omitempty"`
-	Positions       string             `json:"positions"`
-	Steps           int                `json:"steps,omitempty"`
-	Riemann         string             `json:"riemann,omitempty"`
-	CompletenessGap map[string]float64 `json:"completeness_gap,omitempty"`
-	FFull           float64            `json:"f_full,omitempty"`
-	FBaseline       float64            `json:"f_baseline,omitempty"`
-	Score           string             `json:"score_definition"`
-	Neuron          string             `json:"neuron_definition"`
-	Top             []attrUnit         `json:"top"`
-	Bottom          []attrUnit         `json:"bottom"`
 }
 
 func newAttributeCmd() *cobra.Command {
@@ -222,19 +185,25 @@ func runAttribute(cmd *cobra.Command, m *model.Model, in *inputFlags, f *attrFla
 		}
 	}
 	metric := f.metricFor(pos, tok)
-	rep := attrReport{SchemaVersion: 1, Provenance: m.Provenance(), Method: f.method, Metric: metric.String(), Prompt: prompt,
-		TargetPos: pos, TargetToken: tok, TargetString: str, Positions: f.positions, Neuron: neuronDefinition}
-	rep.Provenance.BOSPolicy = in.bosPolicy()
-	rep.Provenance.HooksAsked = pointNames(points)
-	scores, acts, err := f.compute(cmd, m, prompt, metric, points, &rep)
+	rule, _ := parseRule(f.riemann)
+	opt := attribute.AttributionOptions{Method: f.method, IG: attribute.IGOptions{Steps: f.steps, Rule: rule},
+		AllPositions: f.positions == "all", Top: f.top}
+	if f.method == attribute.MethodIG {
+		bar := newBar(cmd, int64(len(points)), "integrated gradients", "hooks")
+		opt.Progress = func(done, _ int) { _ = bar.Set(done) }
+		defer bar.Close()
+	}
+	rep, arr, err := attribute.Attribute(m, prompt, metric, points, opt)
 	if err != nil {
 		return err
 	}
+	rep.TargetString = str
+	rep.Provenance.BOSPolicy = in.bosPolicy()
+	rep.Provenance.HooksAsked = pointNames(points)
 	rep.Provenance.HooksFired = pointNames(points)
 	if strings.HasSuffix(f.out, ".safetensors") {
-		return writeAttrSafetensors(f.out, rep, points, scores)
+		return attribute.WriteArrays(f.out, rep, arr)
 	}
-	rep.Top, rep.Bottom = rankUnits(points, scores, acts, pos, f.positions == "all", f.top)
 	if err := report.WriteJSONFile(f.out, rep); err != nil {
 		return err
 	}
@@ -242,115 +211,4 @@ func runAttribute(cmd *cobra.Command, m *model.Model, in *inputFlags, f *attrFla
 	return nil
 }
 
-const neuronDefinition = "a neuron is one index of the named hook point; for blocks.L.mlp.hook_post it is the input " +
-	"of the MLP output projection (act(W_in x), or act(gate x)·up x for gated MLPs), HF index order"
-
-// compute returns per-point scores and activations, [pos, dim] each (batch dropped).
-func (f *attrFlags) compute(cmd *cobra.Command, m *model.Model, prompt []int, metric model.Metric, points []hooks.Point, rep *attrReport) (map[hooks.Point]*tensor.Tensor, map[hooks.Point]*tensor.Tensor, error) {
-	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	scores, acts := map[hooks.Point]*tensor.Tensor{}, map[hooks.Point]*tensor.Tensor{}
-	switch f.method {
-	case "gradient", "grad-x-act":
-		rep.Score = "d metric / d activation"
-		g, err := m.Gradient(b, metric, points)
-		if err != nil {
-			return nil, nil, err
-		}
-		rep.MetricValue = g.Value
-		var sx *attribute.Scores
-		if f.method == "grad-x-act" {
-			rep.Score = "activation × d metric / d activation (zero-ablation attribution patching)"
-			if sx, err = attribute.GradXAct(m, b, metric, points); err != nil {
-				return nil, nil, err
-			}
-		}
-		for _, p := range points {
-			a, _ := g.Acts.Get(p)
-			acts[p] = dropBatch(a)
-			if sx != nil {
-				scores[p] = dropBatch(sx.At[p])
-			} else {
-				scores[p] = dropBatch(g.Grads[p])
-			}
-		}
-		return scores, acts, nil
-	}
-	rule, _ := parseRule(f.riemann)
-	opt := attribute.IGOptions{Steps: f.steps, Rule: rule}
-	if f.positions == "all" {
-		opt.Scope = attribute.All
-	}
-	rep.Steps, rep.Riemann, rep.CompletenessGap = f.steps, rule.String(), map[string]float64{}
-	rep.Score = "integrated gradients, zero baseline: (a − 0)·Σ_k w_k ∂f/∂a(α_k a)"
-	bar := progressbar.NewOptions(len(points), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
-		progressbar.OptionSetDescription("integrated gradients"), progressbar.OptionShowCount())
-	T := len(prompt)
-	for _, p := range points {
-		r, err := attribute.IntegratedGradients(m, prompt, p, metric, opt)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", p, err)
-		}
-		rep.CompletenessGap[p.String()] = r.Gap
-		rep.FFull, rep.FBaseline, rep.MetricValue = r.FFull, r.FBaseline, r.FFull
-		if opt.Scope == attribute.All {
-			scores[p], acts[p] = r.Attributions, r.Act
-		} else { // place the target row in a [pos, dim] array
-			w := len(r.Attributions.Data)
-			scores[p], acts[p] = tensor.New(T, w), tensor.New(T, w)
-			copy(scores[p].Data[r.Pos*w:], r.Attributions.Data)
-			copy(acts[p].Data[r.Pos*w:], r.Act.Data)
-		}
-		bar.Add(1)
-	}
-	bar.Finish()
-	fmt.Fprintln(cmd.ErrOrStderr())
-	return scores, acts, nil
-}
-
-// dropBatch views a [1, pos, ...] tensor as [pos, prod(...)].
-func dropBatch(t *tensor.Tensor) *tensor.Tensor {
-	return tensor.From(t.Data, t.Shape[1], len(t.Data)/t.Shape[1])
-}
-
-// rankUnits lists the top and bottom K units by score: at the target position, or summed over
-// positions with --positions all.
-func rankUnits(points []hooks.Point, scores, acts map[hooks.Point]*tensor.Tensor, pos int, sum bool, k int) (top, bottom []attrUnit) {
-	var units []attrUnit
-	for _, p := range points {
-		s, a := scores[p], acts[p]
-		w := s.Shape[1]
-		for i := 0; i < w; i++ {
-			u := attrUnit{Layer: p.Layer, Index: i, Hook: p.String()}
-			if sum {
-				for t := 0; t < s.Shape[0]; t++ {
-					u.Score += float64(s.Data[t*w+i])
-				}
-				u.Activation = float64(a.Data[pos*w+i])
-			} else {
-				pp := pos
-				u.Position = &pp
-				u.Score, u.Activation = float64(s.Data[pos*w+i]), float64(a.Data[pos*w+i])
-			}
-			units = append(units, u)
-		}
-	}
-	sort.SliceStable(units, func(i, j int) bool { return units[i].Score > units[j].Score })
-	k = min(k, len(units))
-	top = append([]attrUnit(nil), units[:k]...)
-	for i := len(units) - 1; i >= len(units)-k; i-- {
-		bottom = append(bottom, units[i])
-	}
-	return top, bottom
-}
-
-func writeAttrSafetensors(path string, rep attrReport, points []hooks.Point, scores map[hooks.Point]*tensor.Tensor) error {
-	var ts []safetensors.WriteTensor
-	for _, p := range points {
-		ts = append(ts, safetensors.F32(p.String(), scores[p].Shape, scores[p].Data))
-	}
-	meta, _ := json.Marshal(rep)
-	return safetensors.WriteFile(path, ts, map[string]string{"neuronscope": string(meta)})
-}
+const neuronDefinition = attribute.NeuronDefinition

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/internal/fixtures"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
@@ -19,7 +20,7 @@ func TestAttributeCLI(t *testing.T) {
 			"--method", method, "--steps", "8", "--top", "5", "--out", out); err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
-		var rep attrReport
+		var rep attribute.Report
 		data, _ := os.ReadFile(out)
 		if err := json.Unmarshal(data, &rep); err != nil {
 			t.Fatal(err)
@@ -79,7 +80,7 @@ func TestFindKnowledgeCLI(t *testing.T) {
 	if _, _, err := run("find", "knowledge", "--model", dir, "--data", data, "--steps", "5", "--out", out); err != nil {
 		t.Fatal(err)
 	}
-	var rep knowledgeReport
+	var rep attribute.KnowledgeReport
 	b, _ := os.ReadFile(out)
 	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Facts) != 1 || rep.Facts[0].Prompts != 2 || len(rep.Facts[0].Coarse) != 2 {
 		t.Fatalf("report %s (%v)", b, err)

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -97,4 +99,18 @@ func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) {
 		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", m.Dir)
 	}
 	return tokenizer.Load(path)
+}
+
+// newBar is the progress bar of long runs, on stderr: a count of total items called unit, the
+// rate and the time left.
+func newBar(cmd *cobra.Command, total int64, what, unit string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetItsString(unit),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }))
 }

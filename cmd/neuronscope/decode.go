@@ -6,61 +6,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
 func init() { extraCommands = append(extraCommands, newDecodeCmd) }
-
-// decodeNeuronDefinition is the tap-point statement every decode report carries.
-const decodeNeuronDefinition = "neuron i of layer L is index i (Hugging Face's index, never permuted) of " +
-	"blocks.L.mlp.hook_post [batch, pos, d_mlp]: the input of the MLP output projection " +
-	"(down_proj / W_out / GPT-2 c_proj); for gated MLPs hook_post = act(gate_proj x) * up_proj x. " +
-	"Its read direction produces blocks.L.mlp.hook_pre[i], its up direction (gated MLPs) " +
-	"blocks.L.mlp.hook_pre_linear[i], and its write direction is what one unit of hook_post[i] adds to the residual stream."
-
-type decodeTokenOut struct {
-	ID    int     `json:"token_id"`
-	Token *string `json:"token,omitempty"`
-	Score float32 `json:"score"`
-}
-
-type decodeNeuronOut struct {
-	Layer       int              `json:"layer"`
-	Index       int              `json:"index"`
-	ReadTop     []decodeTokenOut `json:"read_top"`
-	ReadBottom  []decodeTokenOut `json:"read_bottom"`
-	UpTop       []decodeTokenOut `json:"up_top,omitempty"`
-	UpBottom    []decodeTokenOut `json:"up_bottom,omitempty"`
-	WriteTop    []decodeTokenOut `json:"write_top"`
-	WriteBottom []decodeTokenOut `json:"write_bottom"`
-}
-
-type decodeLayerOut struct {
-	Layer   int               `json:"layer"`
-	Neurons []decodeNeuronOut `json:"neurons"`
-}
-
-type decodeOut struct {
-	Provenance       report.Provenance `json:"provenance"`
-	NeuronDefinition string            `json:"neuron_definition"`
-	Directions       map[string]string `json:"directions"`
-	Score            string            `json:"score"`
-	Top              int               `json:"top"`
-	NormWeight       bool              `json:"norm_weight"`
-	TokenStrings     string            `json:"token_strings"`
-	DModel           int               `json:"d_model"`
-	DMLP             int               `json:"d_mlp"`
-	DVocab           int               `json:"d_vocab"`
-	Seconds          float64           `json:"seconds"`
-	Layers           []decodeLayerOut  `json:"layers"`
-}
 
 // newDecodeCmd is `neuronscope decode`: LM-head decoding of every MLP neuron's weights.
 func newDecodeCmd() *cobra.Command {
@@ -113,18 +67,6 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 func runDecode(cmd *cobra.Command, m *model.Model, layers []int, top int, normWeight bool, out string) error {
 	c := m.Config
 	name, tokNote := tokenNamer(cmd, m.Dir)
-	res := decodeOut{
-		Provenance:       m.Provenance(),
-		NeuronDefinition: decodeNeuronDefinition,
-		Directions:       decodeDirectionNotes(m, layers),
-		Score:            decodeScoreNote(c, normWeight),
-		Top:              min(top, c.DVocab),
-		NormWeight:       normWeight,
-		TokenStrings:     tokNote,
-		DModel:           c.DModel,
-		DMLP:             c.DMLP,
-		DVocab:           c.DVocab,
-	}
 	opt := attribute.DecodeOptions{K: top, Layers: layers, NormWeight: normWeight}
 	nLayers := len(layers)
 	if layers == nil {
@@ -136,49 +78,14 @@ func runDecode(cmd *cobra.Command, m *model.Model, layers []int, top int, normWe
 	}
 	// A bar only for runs that take a while: about 10 GFLOP or more.
 	if work := 2 * float64(nLayers*dirs*c.DMLP) * float64(c.DVocab) * float64(c.DModel); work >= 1e10 {
-		bar := progressbar.NewOptions(nLayers*dirs*c.DMLP,
-			progressbar.OptionSetWriter(cmd.ErrOrStderr()),
-			progressbar.OptionSetDescription("decoding neuron weights"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetItsString("vectors"),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }))
+		bar := newBar(cmd, int64(nLayers*dirs*c.DMLP), "decoding neuron weights", "vectors")
 		opt.Progress = func(done, _ int) { _ = bar.Set(done) }
 		defer bar.Close()
 	}
-	conv := func(ts []attribute.DecodedToken) []decodeTokenOut {
-		if ts == nil {
-			return nil
-		}
-		o := make([]decodeTokenOut, len(ts))
-		for i, t := range ts {
-			o[i] = decodeTokenOut{ID: t.ID, Score: t.Score}
-			if name != nil {
-				if s, ok := name(t.ID); ok {
-					o[i].Token = &s
-				}
-			}
-		}
-		return o
-	}
-	t0 := time.Now()
-	err := attribute.DecodeNeuronsFunc(m, opt, func(layer []attribute.NeuronDecoding) error {
-		lo := decodeLayerOut{Layer: layer[0].Layer, Neurons: make([]decodeNeuronOut, len(layer))}
-		for i, n := range layer {
-			lo.Neurons[i] = decodeNeuronOut{Layer: n.Layer, Index: n.Index,
-				ReadTop: conv(n.ReadTop), ReadBottom: conv(n.ReadBottom),
-				UpTop: conv(n.UpTop), UpBottom: conv(n.UpBottom),
-				WriteTop: conv(n.WriteTop), WriteBottom: conv(n.WriteBottom)}
-		}
-		res.Layers = append(res.Layers, lo)
-		return nil
-	})
+	res, err := attribute.Decode(m, opt, name, tokNote)
 	if err != nil {
 		return err
 	}
-	res.Seconds = time.Since(t0).Seconds()
 	if err := report.WriteJSONFile(out, res); err != nil {
 		return err
 	}
@@ -202,45 +109,6 @@ func tokenNamer(cmd *cobra.Command, dir string) (func(int) (string, bool), strin
 		return nil, fmt.Sprintf("unavailable: %v; token ids only", err)
 	}
 	return tok.IDToToken, "from " + path + " (vocabulary entries as stored, e.g. Ġ for a leading space in byte-level BPE)"
-}
-
-// decodeDirectionNotes names the weight each direction is read from (tensor names with the
-// layer index written L).
-func decodeDirectionNotes(m *model.Model, layers []int) map[string]string {
-	l := 0
-	if len(layers) > 0 {
-		l = layers[0]
-	}
-	w := m.MLP(l)
-	where := func(p *model.Param, read bool) string {
-		name := strings.Replace(p.Name, "."+strconv.Itoa(l)+".", ".L.", 1)
-		if read != p.InOut {
-			return fmt.Sprintf("row i of %s %v", name, p.Shape)
-		}
-		return fmt.Sprintf("column i of %s %v", name, p.Shape)
-	}
-	notes := map[string]string{
-		"read":  where(w.In, true) + ": produces mlp.hook_pre[i]",
-		"write": where(w.Out, false) + ": added to the residual stream per unit of mlp.hook_post[i]",
-	}
-	if w.Up != nil {
-		notes["up"] = where(w.Up, true) + ": produces mlp.hook_pre_linear[i] (the vector Davies 2025 decodes)"
-	}
-	return notes
-}
-
-func decodeScoreNote(c *model.Config, normWeight bool) string {
-	if !normWeight {
-		return "score_t = W_U[t] · v, the raw weight vector v against row t of the unembedding [d_vocab, d_model] (logits, not probabilities)"
-	}
-	g := "γ"
-	if c.NormPlusOne {
-		g = "(1 + γ)"
-	}
-	if c.LayerNorm {
-		return "score_t = W_U[t] · (γ ⊙ (v − mean(v))): the final LayerNorm's centering and weight γ applied to v, without the per-position 1/scale and the bias (logits, not probabilities)"
-	}
-	return "score_t = W_U[t] · (" + g + " ⊙ v): the final RMSNorm's weight applied to v, without the per-position 1/scale (logits, not probabilities)"
 }
 
 // parseLayers reads --layers: "" for every layer (nil), else comma-separated indices and

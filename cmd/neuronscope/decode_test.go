@@ -13,13 +13,13 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 )
 
-func readDecodeOut(t *testing.T, path string) decodeOut {
+func readDecodeOut(t *testing.T, path string) attribute.DecodeReport {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got decodeOut
+	var got attribute.DecodeReport
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestDecodeWritesJSON(t *testing.T) {
 		}
 		for _, pair := range []struct {
 			name string
-			got  []decodeTokenOut
+			got  []attribute.NamedToken
 			want []attribute.DecodedToken
 		}{{"read_top", n.ReadTop, w.ReadTop}, {"read_bottom", n.ReadBottom, w.ReadBottom}, {"up_top", n.UpTop, w.UpTop},
 			{"up_bottom", n.UpBottom, w.UpBottom}, {"write_top", n.WriteTop, w.WriteTop}, {"write_bottom", n.WriteBottom, w.WriteBottom}} {

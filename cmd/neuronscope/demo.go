@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/neuronscope/neuronscope/internal/demo"
-	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/testdata"
@@ -106,8 +106,8 @@ func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
 	if (modelDir == "") != (evalPath == "") {
 		return in, usagef("--model and --eval go together")
 	}
-	var facts []world.EvalFact
 	var err error
+	var questions func(enc corpus.Encoder) (*corpus.PromptSet, error)
 	if modelDir != "" {
 		if in.Model, err = model.Load(modelDir); err != nil {
 			return in, err
@@ -115,8 +115,8 @@ func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
 		if in.Tokenizer, err = loadTokenizer(in.Model); err != nil {
 			return in, err
 		}
-		if facts, err = world.ReadEvalFacts(evalPath); err != nil {
-			return in, err
+		questions = func(enc corpus.Encoder) (*corpus.PromptSet, error) {
+			return corpus.ReadPromptSet(evalPath, enc, corpus.PromptOptions{})
 		}
 	} else {
 		read := func(name string) []byte {
@@ -134,11 +134,11 @@ func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
 			return in, err
 		}
 		ev := path.Join(testdata.DemoWorld, "eval_facts.jsonl")
-		if facts, err = world.ParseEvalFacts(bytes.NewReader(read(ev)), "embedded:"+ev); err != nil {
-			return in, err
+		questions = func(enc corpus.Encoder) (*corpus.PromptSet, error) {
+			return corpus.ParsePromptSet(bytes.NewReader(read(ev)), "embedded:"+ev, enc, corpus.PromptOptions{})
 		}
 	}
-	in.Questions, err = world.Tokenize(facts, in.Tokenizer)
+	in.Questions, err = questions(corpus.NewEncoder(in.Model, in.Tokenizer, tokenizer.BOSAlways))
 	return in, err
 }
 

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/attribute"
-	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/schollz/progressbar/v3"
@@ -22,38 +21,6 @@ func newFindCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "find", Short: "Neuron finders"}
 	cmd.AddCommand(newFindKnowledgeCmd())
 	return cmd
-}
-
-// knowledgeFact is one line of the input JSONL.
-type knowledgeFact struct {
-	Prompts []string `json:"prompts"`
-	Target  string   `json:"target"`
-}
-
-type knowledgeFactOut struct {
-	Line        int                 `json:"line"`
-	Target      string              `json:"target"`
-	TargetToken int                 `json:"target_token"`
-	Prompts     int                 `json:"n_prompts"`
-	Neurons     []attribute.Neuron  `json:"neurons"`
-	Coarse      []int               `json:"coarse_per_prompt"`
-	Counts      []knowledgeCountOut `json:"coarse_counts"`
-}
-
-type knowledgeCountOut struct {
-	attribute.Neuron
-	Prompts int `json:"prompts"`
-}
-
-type knowledgeReport struct {
-	SchemaVersion int                `json:"schema_version"`
-	Provenance    report.Provenance  `json:"provenance"`
-	Procedure     string             `json:"procedure"`
-	Neuron        string             `json:"neuron_definition"`
-	Steps         int                `json:"steps"`
-	Threshold     float64            `json:"threshold"`
-	Share         float64            `json:"share"`
-	Facts         []knowledgeFactOut `json:"facts"`
 }
 
 func newFindKnowledgeCmd() *cobra.Command {
@@ -89,18 +56,19 @@ func newFindKnowledgeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep := knowledgeReport{SchemaVersion: 1, Provenance: m.Provenance(), Steps: steps, Threshold: threshold, Share: share,
-				Neuron:    neuronDefinition,
-				Procedure: "Dai et al. 2022: per prompt, integrated gradients (zero baseline, left Riemann, target position only) of the answer probability to every blocks.L.mlp.hook_post neuron; coarse = attribution ≥ threshold·max; knowledge neurons = coarse in ≥ share of the prompts"}
+			rep := attribute.KnowledgeReport{SchemaVersion: 1, Provenance: m.Provenance(), Steps: steps, Threshold: threshold, Share: share,
+				Neuron: neuronDefinition, Procedure: attribute.KnowledgeProcedure}
 			rep.Provenance.BOSPolicy = bos
 			rep.Provenance.Dataset = data
 			bar := progressbar.NewOptions(len(facts), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("knowledge neurons"), progressbar.OptionShowCount())
+			enc := corpus.NewEncoder(m, tok, policy)
 			for i, f := range facts {
-				fo, err := findFact(m, tok, policy, f, i+1, attribute.KNOptions{IG: attribute.IGOptions{Steps: steps}, Threshold: threshold, Share: share})
+				fo, err := attribute.FindKnowledge(m, enc, f, attribute.KNOptions{IG: attribute.IGOptions{Steps: steps}, Threshold: threshold, Share: share})
 				if err != nil {
 					return fmt.Errorf("--data %s line %d: %w", data, i+1, err)
 				}
+				fo.Line = i + 1
 				rep.Facts = append(rep.Facts, fo)
 				bar.Add(1)
 			}
@@ -124,13 +92,13 @@ func newFindKnowledgeCmd() *cobra.Command {
 	return cmd
 }
 
-func readFacts(path string) ([]knowledgeFact, error) {
+func readFacts(path string) ([]attribute.KnowledgeFact, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--data: %v", err)
 	}
 	defer f.Close()
-	var facts []knowledgeFact
+	var facts []attribute.KnowledgeFact
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for n := 1; sc.Scan(); n++ {
@@ -138,7 +106,7 @@ func readFacts(path string) ([]knowledgeFact, error) {
 		if line == "" {
 			continue
 		}
-		var kf knowledgeFact
+		var kf attribute.KnowledgeFact
 		if err := json.Unmarshal([]byte(line), &kf); err != nil {
 			return nil, usagef("--data %s line %d: %v", path, n, err)
 		}
@@ -154,54 +122,4 @@ func readFacts(path string) ([]knowledgeFact, error) {
 		return nil, usagef("--data %s has no facts", path)
 	}
 	return facts, nil
-}
-
-func findFact(m *model.Model, tok *tokenizer.Tokenizer, policy tokenizer.BOSPolicy, f knowledgeFact, line int, opt attribute.KNOptions) (knowledgeFactOut, error) {
-	enc, err := tok.Encode(f.Target, false)
-	if err != nil {
-		return knowledgeFactOut{}, err
-	}
-	if len(enc.IDs) != 1 {
-		return knowledgeFactOut{}, fmt.Errorf("target %q is %d tokens %v; knowledge neurons need a single-token answer", f.Target, len(enc.IDs), enc.Tokens)
-	}
-	var prompts [][]int
-	for j, p := range f.Prompts {
-		e, err := tok.EncodeWithBOS(p, policy, m.Config.BOS)
-		if err != nil {
-			return knowledgeFactOut{}, fmt.Errorf("prompt %d: %w", j+1, err)
-		}
-		if len(e.IDs) == 0 || len(e.IDs) > m.Config.MaxPos {
-			return knowledgeFactOut{}, fmt.Errorf("prompt %d has %d tokens (need 1..%d)", j+1, len(e.IDs), m.Config.MaxPos)
-		}
-		prompts = append(prompts, e.IDs)
-	}
-	res, err := attribute.KnowledgeNeurons(m, prompts, enc.IDs[0], opt)
-	if err != nil {
-		return knowledgeFactOut{}, err
-	}
-	fo := knowledgeFactOut{Line: line, Target: f.Target, TargetToken: enc.IDs[0], Prompts: len(prompts), Neurons: res.Neurons}
-	if fo.Neurons == nil {
-		fo.Neurons = []attribute.Neuron{}
-	}
-	for _, c := range res.Coarse {
-		fo.Coarse = append(fo.Coarse, len(c))
-	}
-	for n, c := range res.Count {
-		fo.Counts = append(fo.Counts, knowledgeCountOut{n, c})
-	}
-	sortCounts(fo.Counts)
-	return fo, nil
-}
-
-func sortCounts(cs []knowledgeCountOut) {
-	sort.Slice(cs, func(i, j int) bool {
-		a, b := cs[i], cs[j]
-		if a.Prompts != b.Prompts {
-			return a.Prompts > b.Prompts
-		}
-		if a.Layer != b.Layer {
-			return a.Layer < b.Layer
-		}
-		return a.Index < b.Index
-	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +18,16 @@ func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// inputError marks errors about the input data (corpus.InputError) as usage errors; others
+// pass through.
+func inputError(err error) error {
+	var ie *corpus.InputError
+	if errors.As(err, &ie) {
+		return usageError{err}
+	}
+	return err
+}
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{

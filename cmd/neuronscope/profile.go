@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/model"
-	"github.com/neuronscope/neuronscope/model/tensor"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/profile"
 	"github.com/schollz/progressbar/v3"
@@ -120,148 +115,6 @@ and gives the same output as an uninterrupted run).`,
 	return cmd
 }
 
-// dataDoc is one document of the dataset: text to tokenize, or token ids.
-type dataDoc struct {
-	text  string
-	ids   []int
-	isIDs bool
-}
-
-// forEachDoc streams the documents of a .txt or .jsonl dataset.
-func forEachDoc(path string, fn func(dataDoc) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return usagef("--data: %v", err)
-	}
-	defer f.Close()
-	jsonl := strings.HasSuffix(path, ".jsonl")
-	br := bufio.NewReaderSize(f, 1<<20)
-	for lineNo := 1; ; lineNo++ {
-		line, rerr := br.ReadBytes('\n')
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return fmt.Errorf("--data %s: line %d: %v", path, lineNo, rerr)
-		}
-		if t := bytes.TrimSpace(line); len(t) > 0 {
-			var d dataDoc
-			if !jsonl {
-				d.text = string(bytes.TrimRight(line, "\r\n"))
-			} else if d, err = parseDocLine(t); err != nil {
-				return usagef("--data %s: line %d: %v", path, lineNo, err)
-			}
-			if err := fn(d); err != nil {
-				return err
-			}
-		}
-		if rerr != nil {
-			return nil
-		}
-	}
-}
-
-func parseDocLine(t []byte) (dataDoc, error) {
-	switch t[0] {
-	case '"':
-		var s string
-		err := json.Unmarshal(t, &s)
-		return dataDoc{text: s}, err
-	case '[':
-		var ids []int
-		err := json.Unmarshal(t, &ids)
-		return dataDoc{ids: ids, isIDs: true}, err
-	case '{':
-		var o struct {
-			Text     *string `json:"text"`
-			IDs      []int   `json:"ids"`
-			InputIDs []int   `json:"input_ids"`
-		}
-		if err := json.Unmarshal(t, &o); err != nil {
-			return dataDoc{}, err
-		}
-		switch {
-		case o.Text != nil:
-			return dataDoc{text: *o.Text}, nil
-		case o.IDs != nil:
-			return dataDoc{ids: o.IDs, isIDs: true}, nil
-		case o.InputIDs != nil:
-			return dataDoc{ids: o.InputIDs, isIDs: true}, nil
-		}
-		return dataDoc{}, fmt.Errorf(`an object needs "text", "ids" or "input_ids"`)
-	}
-	return dataDoc{}, fmt.Errorf("not a JSON string, object or array of token ids")
-}
-
-// contextSource cuts documents into contexts (see the command's help for the policy).
-type contextSource struct {
-	path      string
-	tok       *tokenizer.Tokenizer
-	policy    tokenizer.BOSPolicy
-	bosID     int
-	ctx       int
-	vocab     int
-	maxTokens int64
-}
-
-// each calls fn with every context in order; fn returning errStop ends the stream quietly.
-func (s *contextSource) each(fn func(profile.Context) error) error {
-	var doc, index, tokens int64
-	err := forEachDoc(s.path, func(d dataDoc) error {
-		ids := d.ids
-		if !d.isIDs {
-			if s.tok == nil {
-				return usagef("--data %s has text documents, and the model has no tokenizer.json (give token ids instead)", s.path)
-			}
-			enc, err := s.tok.EncodeWithBOS(d.text, s.policy, s.bosID)
-			if err != nil {
-				return fmt.Errorf("document %d: %w", doc, err)
-			}
-			ids = enc.IDs
-		}
-		for _, id := range ids {
-			if id < 0 || id >= s.vocab {
-				return usagef("--data: document %d: token id %d is outside the vocabulary [0, %d)", doc, id, s.vocab)
-			}
-		}
-		reBOS := !d.isIDs && s.bosID >= 0 && len(ids) > 0 && ids[0] == s.bosID && s.policy != tokenizer.BOSNever
-		for start := 0; start < len(ids); {
-			var c profile.Context
-			if start > 0 && reBOS {
-				n := min(s.ctx-1, len(ids)-start)
-				c.IDs = append([]int{s.bosID}, ids[start:start+n]...)
-				c.Start = start - 1
-				start += n
-			} else {
-				n := min(s.ctx, len(ids)-start)
-				c.IDs = ids[start : start+n]
-				c.Start = start
-				start += n
-			}
-			if s.maxTokens > 0 && tokens+int64(len(c.IDs)) > s.maxTokens {
-				c.IDs = c.IDs[:s.maxTokens-tokens]
-			}
-			if len(c.IDs) == 0 {
-				return errStop
-			}
-			c.Len, c.Doc, c.Index = len(c.IDs), doc, index
-			index++
-			tokens += int64(c.Len)
-			if err := fn(c); err != nil {
-				return err
-			}
-			if s.maxTokens > 0 && tokens >= s.maxTokens {
-				return errStop
-			}
-		}
-		doc++
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		return nil
-	}
-	return err
-}
-
-var errStop = errors.New("stop")
-
 func parseQuantiles(s string) (bins, per int, err error) {
 	a, b, ok := strings.Cut(strings.ToLower(s), "x")
 	if ok {
@@ -293,7 +146,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}
-	if !strings.HasSuffix(f.data, ".jsonl") && !strings.HasSuffix(f.data, ".txt") {
+	if !corpus.IsDataFile(f.data) {
 		return usagef("--data %s: must end in .jsonl or .txt", f.data)
 	}
 	bins, per, err := parseQuantiles(f.quantiles)
@@ -316,24 +169,20 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
 	}
 	pats := splitPatterns(f.hooks)
-	matched, err := m.Catalog().MatchAll(pats)
+	points, err := m.Catalog().MatchAll(pats) // each point once, however many patterns name it
 	if err != nil {
 		return usagef("--hooks: %v", err)
 	}
-	var points []hooks.Point // each point once, however many patterns name it
-	seenPt := map[hooks.Point]bool{}
-	for _, pt := range matched {
-		if !seenPt[pt] {
-			seenPt[pt] = true
-			points = append(points, pt)
+	for _, pt := range points {
+		if len(m.Catalog().Shape(pt)) != 1 {
+			return usagef("--hooks: %s has shape %v after [batch, pos]; profile needs [batch, pos, neurons]", pt, m.Catalog().Shape(pt))
 		}
 	}
-	var tok *tokenizer.Tokenizer
-	if path := filepath.Join(m.Dir, "tokenizer.json"); fileExists(path) {
-		if tok, err = tokenizer.Load(path); err != nil {
-			return err
-		}
+	tok, err := corpus.LoadTokenizer(m)
+	if err != nil {
+		return err
 	}
+	enc := corpus.NewEncoder(m, tok, policy)
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
 	}
@@ -350,17 +199,11 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	}
 	bosNote := f.bos
 	if tok == nil {
-		bosNote = "ids given verbatim (no tokenizer)"
+		bosNote = enc.PolicyNote()
 	}
 	set := profile.Settings{Data: f.data, DataSHA256: sum, Ctx: f.ctx, Batch: f.batch, MaxTokens: f.maxTokens, BOSPolicy: bosNote,
-		ContextRule: "documents cut into contexts of ctx tokens that never span documents; continuation contexts of a document that began with BOS start with BOS; the last context of a document may be shorter (padded; pads not counted)",
-		Options:     opt, ModelID: modelID}
-	fpJSON, _ := json.Marshal(struct {
-		S     profile.Settings
-		Hooks []string
-		Cfg   string
-	}{set, pointNames(points), m.Config.Hash})
-	fp := fmt.Sprintf("%x", sha256.Sum256(fpJSON))
+		ContextRule: corpus.ContextRule, Options: opt, ModelID: modelID}
+	fp := profile.Fingerprint(set, points, m.Config.Hash)
 
 	ckpt := filepath.Join(f.out, checkpointName)
 	var p *profile.Profiler
@@ -376,10 +219,13 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		p = profile.New(opt)
 	}
 
-	src := &contextSource{path: f.data, tok: tok, policy: policy, bosID: m.Config.BOS, ctx: f.ctx, vocab: m.Config.DVocab, maxTokens: f.maxTokens}
-	var total int64
-	if err := src.each(func(c profile.Context) error { total += int64(c.Len); return nil }); err != nil {
-		return err
+	copt := corpus.ContextOptions{Ctx: f.ctx, MaxTokens: f.maxTokens}
+	contexts := func(yield func(corpus.Context) error) error {
+		return corpus.Contexts(corpus.FileDocuments(f.data), enc, copt, yield)
+	}
+	total, _, err := corpus.CountTokens(corpus.FileDocuments(f.data), enc, copt)
+	if err != nil {
+		return inputError(err)
 	}
 	if total == 0 {
 		return usagef("--data %s has no tokens", f.data)
@@ -387,11 +233,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 
 	var bar *progressbar.ProgressBar
 	if !f.noProgress {
-		bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(cmd.ErrOrStderr()),
-			progressbar.OptionSetDescription("profiling"), progressbar.OptionShowCount(),
-			progressbar.OptionSetItsString("tok"), progressbar.OptionShowIts(), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }))
+		bar = newBar(cmd, total, "profiling", "tok")
 		_ = bar.Set64(p.Tokens)
 	}
 
@@ -402,20 +244,29 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var rows []profile.Context
-	observe := func(pt hooks.Point, a *tensor.Tensor) error {
-		if len(a.Shape) != 3 {
-			return usagef("--hooks: %s has shape %v; profile needs [batch, pos, neurons]", pt, a.Shape)
-		}
-		return p.Observe(pt.String(), pt.Layer, a.Data, rows, a.Shape[1], a.Shape[2])
-	}
-	var opts []hooks.Option
-	for _, pt := range points {
-		opts = append(opts, hooks.ObservePoint(pt, observe))
-	}
+	padID := max(m.Config.Pad, 0)
+	t0 := time.Now()
 	if f.fwdOnly {
-		opts = nil
+		var tokens int64
+		err := corpus.Run(m, contexts, corpus.RunOptions{Batch: f.batch, PadID: padID, Skip: p.Contexts,
+			After: func(b *corpus.Batch) error {
+				tokens += b.Tokens()
+				if bar != nil {
+					_ = bar.Add64(b.Tokens())
+				}
+				return nil
+			}})
+		if err != nil {
+			return inputError(err)
+		}
+		if bar != nil {
+			_ = bar.Finish()
+		}
+		el := time.Since(t0)
+		fmt.Fprintf(cmd.OutOrStdout(), "forward only: %d tokens in %.2f s (%.1f tok/s)\n", tokens, el.Seconds(), float64(tokens)/el.Seconds())
+		return nil
 	}
+
 	// Periodic checkpoints are encoded in memory at the end of their batch and written to disk
 	// while the next batches run (SaveAsync); at most one write is in flight, and every path
 	// out of this function waits for it, so a resumed run always finds a complete checkpoint.
@@ -436,37 +287,12 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		pendingSave = p.SaveAsync(ckpt, fp)
 		return nil
 	}
-	padID := max(m.Config.Pad, 0)
-	var loopTokens int64 // real tokens run in this invocation
-	done, runBatches := p.Contexts, 0
+	startTokens, runBatches := p.Tokens, 0
 	interrupted := false
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
-		}
-		seqs := make([][]int, len(rows))
-		for i, r := range rows {
-			seqs[i] = r.IDs
-		}
-		b, err := model.NewBatch(seqs, model.PadRight, padID)
-		if err != nil {
-			return err
-		}
-		if _, err := m.Forward(b, opts...); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			loopTokens += int64(r.Len)
-		}
-		if f.fwdOnly {
-			rows = rows[:0]
-			return nil
-		}
-		p.EndBatch(rows)
+	err = p.Run(m, points, contexts, profile.RunOptions{Batch: f.batch, PadID: padID, AfterBatch: func(p *profile.Profiler) error {
 		if bar != nil {
 			_ = bar.Set64(p.Tokens)
 		}
-		rows = rows[:0]
 		runBatches++
 		if f.stopAfter > 0 && runBatches >= f.stopAfter {
 			return errKilled
@@ -482,22 +308,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 			return saveAsync()
 		}
 		return nil
-	}
-	var seen int64
-	t0 := time.Now()
-	err = src.each(func(c profile.Context) error {
-		if seen++; seen <= done {
-			return nil
-		}
-		rows = append(rows, c)
-		if len(rows) == f.batch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
+	}})
 	if werr := waitSave(); err == nil {
 		err = werr
 	}
@@ -511,15 +322,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		return fmt.Errorf("stopped after %d batches (--stop-after-batches)", runBatches)
 	}
 	if err != nil {
-		return err
-	}
-	if f.fwdOnly {
-		if bar != nil {
-			_ = bar.Finish()
-		}
-		el := time.Since(t0)
-		fmt.Fprintf(cmd.OutOrStdout(), "forward only: %d tokens in %.2f s (%.1f tok/s)\n", loopTokens, el.Seconds(), float64(loopTokens)/el.Seconds())
-		return nil
+		return inputError(err)
 	}
 	if err := saveAsync(); err != nil { // written while the exports are computed
 		return err
@@ -528,6 +331,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if bar != nil {
 		_ = bar.Finish()
 	}
+	loopTokens := p.Tokens - startTokens
 	fmt.Fprintf(cmd.ErrOrStderr(), "profiled %d tokens in %.2f s (%.1f tok/s, checkpoints included)\n", loopTokens, loop.Seconds(), float64(loopTokens)/loop.Seconds())
 	p.Finish()
 
@@ -540,49 +344,25 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	prov.HooksAsked = pats
 	prov.HooksFired = pointNames(points)
 	prov.Command = withoutResume(prov.Command)
-	name := func(id int) string { return fmt.Sprintf("<%d>", id) }
-	if tok != nil {
-		name = func(id int) string {
-			// SentencePiece vocabularies mark a leading space with ▁, which decoding a single
-			// token strips; show it as a space. Otherwise decode the token alone (byte-level
-			// BPE: Ġ becomes a space, bytes become text).
-			if s, ok := tok.IDToToken(id); ok && strings.Contains(s, "▁") {
-				return strings.ReplaceAll(s, "▁", " ")
-			}
-			if s, err := tok.Decode([]int{id}, false); err == nil && s != "" {
-				return s
-			}
-			if s, ok := tok.IDToToken(id); ok {
-				return s
-			}
-			return fmt.Sprintf("<%d>", id)
-		}
-	}
+	name := profile.TokenNames(tok)
 	if f.dla < 0 {
 		f.dla = f.lmHead
 	}
+	var heads, dlas map[hooks.Neuron]*profile.TokenLists
 	if f.lmHead > 0 {
-		set.LMHeadSource = "attribute.DecodeNeurons (NormWeight false): LM-head decoding of the raw write direction w (column of down_proj / W_out); score_t = W_U[t]·w; top and bottom tokens"
-	}
-	if f.dla > 0 {
-		set.DLASource = "attribute.DecodeNeurons (NormWeight true): direct logit attribution per unit activation, the write direction through the final norm's linear part and the unembedding as in attribute.DirectLogit; score_t = W_U[t]·(g ⊙ P w) (g the final norm weight, Gemma 1+γ; P centering for LayerNorm); the logit change is a·score_t/s at a position with activation a and ln_final.hook_scale s"
-	}
-	var heads, dlas map[[2]int]*profile.TokenLists
-	if f.lmHead > 0 {
-		if heads, err = writeTokens(m, points, f.lmHead, false, name); err != nil {
+		set.LMHeadSource = profile.LMHeadSource
+		if heads, err = profile.VocabTokens(m, points, f.lmHead, false, name); err != nil {
 			return err
 		}
 	}
 	if f.dla > 0 {
-		if dlas, err = writeTokens(m, points, f.dla, true, name); err != nil {
+		set.DLASource = profile.DLASource
+		if dlas, err = profile.VocabTokens(m, points, f.dla, true, name); err != nil {
 			return err
 		}
 	}
 	decorate := func(nr *profile.NeuronReport) {
-		if strings.HasSuffix(nr.Hook, ".mlp.hook_post") {
-			nr.LMHead = heads[[2]int{nr.Layer, nr.Index}]
-			nr.DLA = dlas[[2]int{nr.Layer, nr.Index}]
-		}
+		nr.LMHead, nr.DLA = heads[nr.Neuron], dlas[nr.Neuron]
 	}
 	if err := p.WriteExports(f.out, prov, set, name, decorate); err != nil {
 		return err
@@ -620,38 +400,4 @@ func withoutResume(args []string) []string {
 		}
 	}
 	return out
-}
-
-// writeTokens projects the write direction of every profiled mlp.hook_post neuron onto the
-// vocabulary with attribute.DecodeNeuronsFunc, keyed by (layer, neuron): through the
-// unembedding alone (normWeight false: the LM-head decoding), or first through the final norm's
-// linear part (normWeight true: direct logit attribution per unit activation, up to the
-// position's 1/ln_final.hook_scale).
-func writeTokens(m *model.Model, points []hooks.Point, k int, normWeight bool, name profile.TokenNamer) (map[[2]int]*profile.TokenLists, error) {
-	var layers []int
-	for _, pt := range points {
-		if pt.Site == hooks.MLPPost {
-			layers = append(layers, pt.Layer)
-		}
-	}
-	out := map[[2]int]*profile.TokenLists{}
-	if len(layers) == 0 {
-		return out, nil
-	}
-	conv := func(ts []attribute.DecodedToken) []profile.ScoredToken {
-		res := make([]profile.ScoredToken, len(ts))
-		for i, t := range ts {
-			res[i] = profile.ScoredToken{ID: t.ID, Token: name(t.ID), Score: t.Score}
-		}
-		return res
-	}
-	err := attribute.DecodeNeuronsFunc(m, attribute.DecodeOptions{K: k, Layers: layers,
-		Directions: []attribute.DecodeDirection{attribute.DecodeWrite}, NormWeight: normWeight},
-		func(layer []attribute.NeuronDecoding) error {
-			for _, d := range layer {
-				out[[2]int{d.Layer, d.Index}] = &profile.TokenLists{Top: conv(d.WriteTop), Bottom: conv(d.WriteBottom)}
-			}
-			return nil
-		})
-	return out, err
 }

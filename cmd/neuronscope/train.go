@@ -12,6 +12,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/model/train"
@@ -133,7 +134,7 @@ type worldData struct {
 	tok       *tokenizer.Tokenizer
 	tokPath   string
 	seqs      [][]int
-	questions *world.Questions
+	questions *corpus.PromptSet
 }
 
 func readWorld(dir string) (*worldData, error) {
@@ -146,22 +147,19 @@ func readWorld(dir string) (*worldData, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no BOS token", d.tokPath)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "train.txt"))
-	if err != nil {
-		return nil, usagef("--world %s: %v", dir, err)
-	}
-	for i, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
-		enc, err := d.tok.EncodeWithBOS(line, tokenizer.BOSAlways, bos)
+	enc := corpus.Encoder{Tok: d.tok, Policy: tokenizer.BOSAlways, BOS: bos, Vocab: d.tok.VocabSize()}
+	err = corpus.ReadDocuments(filepath.Join(dir, "train.txt"), func(doc corpus.Document) error {
+		ids, err := enc.Encode(doc)
 		if err != nil {
-			return nil, fmt.Errorf("train.txt:%d: %v", i+1, err)
+			return &corpus.InputError{Path: doc.Source, Line: doc.Line, Err: err}
 		}
-		d.seqs = append(d.seqs, enc.IDs)
-	}
-	items, err := world.ReadEvalFacts(filepath.Join(dir, "eval_facts.jsonl"))
+		d.seqs = append(d.seqs, ids)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if d.questions, err = world.Tokenize(items, d.tok); err != nil {
+	if d.questions, err = corpus.ReadPromptSet(filepath.Join(dir, "eval_facts.jsonl"), enc, corpus.PromptOptions{}); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -234,11 +232,11 @@ func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Confi
 	}
 	rep.Tokens, rep.Seconds = last.Tokens, last.Elapsed.Seconds()
 	rep.TokensPerS = float64(last.Tokens) / last.Elapsed.Seconds()
-	pred, err := train.Greedy(m, d.questions.Prompts, pad, 0)
+	pred, err := corpus.Next(m, d.questions.Prompts(), 256)
 	if err != nil {
 		return err
 	}
-	rep.Accuracy = d.questions.ScoreIDs(pred)
+	rep.Accuracy = world.Score(d.questions, d.questions.CorrectNext(pred))
 	if err := m.Save(out, cj, "F32"); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -12,8 +13,8 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
-	"github.com/neuronscope/neuronscope/model/train"
 )
 
 // Options size the demo.
@@ -55,7 +56,7 @@ func (o *Options) defaults() {
 type Inputs struct {
 	Model     *model.Model
 	Tokenizer *tokenizer.Tokenizer
-	Questions *world.Questions // held-out-template fact questions
+	Questions *corpus.PromptSet // held-out-template fact questions (eval_facts.jsonl)
 }
 
 // Report is the demo's JSON report (schema neuronscope.demo/v1), less provenance, which the
@@ -83,10 +84,10 @@ type ModelSummary struct {
 
 // Trace is one question run with every hook_post captured.
 type Trace struct {
-	Question   world.EvalFact `json:"question"`
-	Tokens     []string       `json:"tokens"`
-	Top        []TokenProb    `json:"next_token_top"`
-	HooksFired int            `json:"hooks_fired"`
+	Question   json.RawMessage `json:"question"` // the eval_facts.jsonl line
+	Tokens     []string        `json:"tokens"`
+	Top        []TokenProb     `json:"next_token_top"`
+	HooksFired int             `json:"hooks_fired"`
 	// Strongest are the most active neurons at the last prompt position, by |activation|.
 	Strongest []NeuronValue `json:"strongest_neurons"`
 }
@@ -100,8 +101,7 @@ type TokenProb struct {
 // NeuronValue is a neuron with a value and, when decoded, the tokens its write direction
 // promotes and suppresses most through the final norm weight and the unembedding.
 type NeuronValue struct {
-	Layer int     `json:"layer"`
-	Index int     `json:"index"`
+	hooks.Neuron
 	Value float64 `json:"value"`
 	// OwnMean is, for relation neurons, the mean grad×act on the relation's own questions
 	// (Value is that minus the mean over the other relations).
@@ -149,14 +149,13 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	r := &Report{TapPoint: "blocks.L.mlp.hook_post", Model: ModelSummary{Type: c.ModelType, Layers: c.NLayers,
 		DModel: c.DModel, DMLP: c.DMLP, Heads: c.NHeads, KVHeads: c.NKVHeads, Vocab: c.DVocab,
 		Params: m.ParamCount(), HookPoints: len(m.Catalog().Points)}}
-	pad, _ := in.Tokenizer.TokenToID("<pad>")
 
-	say("accuracy: %d held-out-template questions", len(q.Prompts))
-	pred, err := train.Greedy(m, q.Prompts, pad, 0)
+	say("accuracy: %d held-out-template questions", len(q.Items))
+	pred, err := corpus.Next(m, q.Prompts(), 256)
 	if err != nil {
 		return nil, err
 	}
-	r.Accuracy = q.ScoreIDs(pred)
+	r.Accuracy = world.Score(q, q.CorrectNext(pred))
 
 	say("trace: one question, every hook_post captured")
 	if r.Trace, err = trace(in, 0); err != nil {
@@ -168,8 +167,11 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rels := relations(q)
-	means := make([][]float64, len(rels))
+	rels, err := q.Groups("relation")
+	if err != nil {
+		return nil, err
+	}
+	means := make([][][]float64, len(rels))
 	counts := make([]int, len(rels))
 	for i, rel := range rels {
 		if means[i], counts[i], err = relationScores(in, rel, opt.PerRelation); err != nil {
@@ -178,7 +180,7 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	}
 	set := evalSet(q, opt.AblatePerCell)
 	for i, rel := range rels {
-		ranked := contrast(means, i, c.DMLP)
+		ranked := contrast(means, i)
 		rn := RelationNeurons{Relation: rel, Questions: counts[i], Method: method,
 			Neurons: append([]NeuronValue(nil), ranked[:min(opt.TopNeurons, len(ranked))]...)}
 		for j := range rn.Neurons {
@@ -199,48 +201,54 @@ const method = "grad×act (a·∂logit(answer)/∂a) at blocks.L.mlp.hook_post, 
 	"mean over the relation's questions minus the mean of the other relations' means"
 
 // contrast ranks every neuron by its mean score on relation i minus the mean of its means on
-// the other relations.
-func contrast(means [][]float64, i, dMLP int) []NeuronValue {
-	all := make([]NeuronValue, len(means[i]))
-	for k := range all {
-		var other float64
-		for j := range means {
-			if j != i {
-				other += means[j][k]
+// the other relations (means[i] holds each layer's hook_post scores, layer by layer).
+func contrast(means [][][]float64, i int) []NeuronValue {
+	var diff []hooks.ScoredNeuron
+	own := map[hooks.Neuron]float64{}
+	for l, layer := range means[i] {
+		d := make([]float64, len(layer))
+		for k := range layer {
+			var other float64
+			for j := range means {
+				if j != i {
+					other += means[j][l][k]
+				}
 			}
+			if len(means) > 1 {
+				other /= float64(len(means) - 1)
+			}
+			d[k] = layer[k] - other
+			own[hooks.NeuronAt(l, hooks.MLPPost, k)] = layer[k]
 		}
-		if len(means) > 1 {
-			other /= float64(len(means) - 1)
-		}
-		own := means[i][k]
-		all[k] = NeuronValue{Layer: k / dMLP, Index: k % dMLP, Value: own - other, OwnMean: &own}
+		diff = append(diff, hooks.Scored(hooks.At(l, hooks.MLPPost), d)...)
 	}
-	sort.SliceStable(all, func(a, b int) bool { return all[a].Value > all[b].Value })
-	return all
+	hooks.Rank(diff)
+	out := make([]NeuronValue, len(diff))
+	for k, n := range diff {
+		o := own[n.Neuron]
+		out[k] = NeuronValue{Neuron: n.Neuron, Value: n.Score, OwnMean: &o}
+	}
+	return out
 }
 
-// evalSet converts the questions for package ablate, labelled by relation and language, at
-// most perCell of each relation × language (0: all).
-func evalSet(q *world.Questions, perCell int) *ablate.EvalSet {
-	set := &ablate.EvalSet{}
+// evalSet keeps at most perCell questions of each relation × language (0: all).
+func evalSet(q *corpus.PromptSet, perCell int) *corpus.PromptSet {
 	taken := map[[2]string]int{}
-	for i, e := range q.Items {
-		cell := [2]string{e.Relation, e.Language}
+	return q.Filter(func(p corpus.Prompt) bool {
+		cell := [2]string{p.Labels["relation"], p.Labels["language"]}
 		if perCell > 0 && taken[cell] >= perCell {
-			continue
+			return false
 		}
 		taken[cell]++
-		set.Items = append(set.Items, ablate.Item{ID: e.ID, Prompt: q.Prompts[i], Answer: q.Answers[i],
-			Labels: map[string]string{"relation": e.Relation, "language": e.Language}})
-	}
-	return set
+		return true
+	})
 }
 
 // ablation zero-ablates the neurons and scores the relation's selectivity.
-func ablation(m *model.Model, set *ablate.EvalSet, rel string, top []NeuronValue, random int) (*Ablation, error) {
-	ns := make([]ablate.Neuron, len(top))
+func ablation(m *model.Model, set *corpus.PromptSet, rel string, top []NeuronValue, random int) (*Ablation, error) {
+	ns := make([]hooks.Neuron, len(top))
 	for i, n := range top {
-		ns[i] = ablate.Neuron{Layer: n.Layer, Index: n.Index}
+		ns[i] = n.Neuron
 	}
 	rep, err := ablate.Selectivity(m, set, ns, ablate.SelectivityOptions{Key: "relation", Target: rel, BatchSize: 256,
 		Mode: ablate.Zero, Random: random, Seed: 1})
@@ -251,20 +259,6 @@ func ablation(m *model.Model, set *ablate.EvalSet, rel string, top []NeuronValue
 		MeanOtherDrop: rep.Claimed.OtherDrop, Selectivity: rep.Claimed.Selectivity, RandomSets: random,
 		RandomSelectivity: rep.Random.Selectivity, RandomTargetDrop: rep.Random.TargetDrop,
 		Verdict: rep.Verdict, VerdictRule: rep.VerdictRule}, nil
-}
-
-// relations lists the questions' relations in sorted order.
-func relations(q *world.Questions) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range q.Items {
-		if !seen[e.Relation] {
-			seen[e.Relation] = true
-			out = append(out, e.Relation)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func mlpPosts(layers int) []hooks.Point {
@@ -278,7 +272,7 @@ func mlpPosts(layers int) []hooks.Point {
 // trace runs question i with every hook_post captured.
 func trace(in Inputs, i int) (Trace, error) {
 	m, q := in.Model, in.Questions
-	prompt := q.Prompts[i]
+	prompt := q.Items[i].IDs
 	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 	if err != nil {
 		return Trace{}, err
@@ -287,7 +281,7 @@ func trace(in Inputs, i int) (Trace, error) {
 	if err != nil {
 		return Trace{}, err
 	}
-	t := Trace{Question: q.Items[i], HooksFired: len(res.Fired)}
+	t := Trace{Question: q.Items[i].Raw, HooksFired: len(res.Fired)}
 	for _, id := range prompt {
 		s, _ := in.Tokenizer.IDToToken(id)
 		t.Tokens = append(t.Tokens, s)
@@ -296,24 +290,15 @@ func trace(in Inputs, i int) (Trace, error) {
 	last := res.Logits.Data[(len(prompt)-1)*v : len(prompt)*v]
 	t.Top = topProbs(last, 5, in.Tokenizer)
 	d := m.Config.DMLP
-	var all []NeuronValue
+	var all []hooks.ScoredNeuron
 	for _, p := range mlpPosts(m.Config.NLayers) {
 		a, _ := res.Cache.Get(p)
-		row := a.Data[(len(prompt)-1)*d : len(prompt)*d]
-		for j, x := range row {
-			all = append(all, NeuronValue{Layer: p.Layer, Index: j, Value: float64(x)})
-		}
+		all = append(all, hooks.Scored(p, a.Data[(len(prompt)-1)*d:len(prompt)*d])...)
 	}
-	sort.SliceStable(all, func(a, b int) bool { return abs(all[a].Value) > abs(all[b].Value) })
-	t.Strongest = all[:min(8, len(all))]
+	for _, n := range hooks.TopAbs(all, 8) {
+		t.Strongest = append(t.Strongest, NeuronValue{Neuron: n.Neuron, Value: n.Score})
+	}
 	return t, nil
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // topProbs is the softmax's k most likely tokens.
@@ -339,21 +324,22 @@ func topProbs(logits []float32, k int, tok *tokenizer.Tokenizer) []TokenProb {
 	return out
 }
 
-// relationScores is every neuron's mean grad×act of the answer's logit (log p saturates when
-// p ≈ 1) at the last prompt position, [layer·d_mlp + index], over up to n questions of the
+// relationScores is every hook_post neuron's mean grad×act of the answer's logit (log p
+// saturates when p ≈ 1) at the last prompt position, per layer, over up to n questions of the
 // relation taken round-robin over languages; it also returns how many questions it used.
-func relationScores(in Inputs, rel string, n int) ([]float64, int, error) {
+func relationScores(in Inputs, rel string, n int) ([][]float64, int, error) {
 	m, q := in.Model, in.Questions
 	byLang := map[string][]int{}
 	var langs []string
 	for i, e := range q.Items {
-		if e.Relation != rel {
+		if e.Labels["relation"] != rel {
 			continue
 		}
-		if byLang[e.Language] == nil {
-			langs = append(langs, e.Language)
+		lang := e.Labels["language"]
+		if byLang[lang] == nil {
+			langs = append(langs, lang)
 		}
-		byLang[e.Language] = append(byLang[e.Language], i)
+		byLang[lang] = append(byLang[lang], i)
 	}
 	sort.Strings(langs)
 	var picked []int
@@ -370,27 +356,32 @@ func relationScores(in Inputs, rel string, n int) ([]float64, int, error) {
 		}
 	}
 	L, d := m.Config.NLayers, m.Config.DMLP
-	sum := make([]float64, L*d)
+	sum := make([][]float64, L)
+	for l := range sum {
+		sum[l] = make([]float64, d)
+	}
 	points := mlpPosts(L)
 	for _, i := range picked {
-		prompt := q.Prompts[i]
+		prompt := q.Items[i].IDs
 		b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 		if err != nil {
 			return nil, 0, err
 		}
-		s, err := attribute.GradXAct(m, b, model.Logit(0, len(prompt)-1, q.Answers[i]), points)
+		s, err := attribute.GradXAct(m, b, model.Logit(0, len(prompt)-1, q.Items[i].AnswerIDs[0]), points)
 		if err != nil {
 			return nil, 0, err
 		}
 		for l, p := range points {
 			row := s.At[p].Data[(len(prompt)-1)*d : len(prompt)*d]
 			for j, x := range row {
-				sum[l*d+j] += float64(x)
+				sum[l][j] += float64(x)
 			}
 		}
 	}
-	for k := range sum {
-		sum[k] /= float64(len(picked))
+	for l := range sum {
+		for k := range sum[l] {
+			sum[l][k] /= float64(len(picked))
+		}
 	}
 	return sum, len(picked), nil
 }
@@ -411,9 +402,12 @@ func decoder(m *model.Model, k int, tok *tokenizer.Tokenizer) (func(*NeuronValue
 		}
 		return out
 	}
-	d := m.Config.DMLP
+	byNeuron := map[hooks.Neuron]attribute.NeuronDecoding{}
+	for _, nd := range decs {
+		byNeuron[nd.Neuron] = nd
+	}
 	return func(n *NeuronValue) {
-		nd := decs[n.Layer*d+n.Index]
+		nd := byNeuron[n.Neuron]
 		n.Promotes, n.Suppresses = names(nd.WriteTop), names(nd.WriteBottom)
 	}, nil
 }
@@ -425,7 +419,9 @@ func (r *Report) Summary() string {
 	fmt.Fprintf(&b, "model: %s, %d layers, d_model %d, d_mlp %d (%d neurons at %s), %d heads (%d kv), vocab %d, %d params\n",
 		mm.Type, mm.Layers, mm.DModel, mm.DMLP, mm.Layers*mm.DMLP, r.TapPoint, mm.Heads, mm.KVHeads, mm.Vocab, mm.Params)
 	t := r.Trace
-	fmt.Fprintf(&b, "\ntrace: %q (%s, %s) → answer %q\n", t.Question.Prompt, t.Question.Language, t.Question.Relation, t.Question.Answer)
+	var q struct{ Prompt, Language, Relation, Answer string }
+	_ = json.Unmarshal(t.Question, &q)
+	fmt.Fprintf(&b, "\ntrace: %q (%s, %s) → answer %q\n", q.Prompt, q.Language, q.Relation, q.Answer)
 	for _, p := range t.Top {
 		fmt.Fprintf(&b, "  %-12s p=%.3f\n", p.Token, p.Prob)
 	}

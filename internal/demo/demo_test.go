@@ -10,8 +10,8 @@ import (
 	"github.com/neuronscope/neuronscope/internal/demo"
 	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
-	"github.com/neuronscope/neuronscope/model/train"
 )
 
 const testdata = "../../testdata"
@@ -28,11 +28,8 @@ func load(t *testing.T, dir string) demo.Inputs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts, err := world.ReadEvalFacts(filepath.Join(testdata, "world", "eval_facts.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := world.Tokenize(facts, tok)
+	q, err := corpus.ReadPromptSet(filepath.Join(testdata, "world", "eval_facts.jsonl"),
+		corpus.NewEncoder(m, tok, tokenizer.BOSAlways), corpus.PromptOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +43,11 @@ func TestCommittedModelsAccuracy(t *testing.T) {
 	for _, dir := range []string{"world-llama", "world-gpt2"} {
 		t.Run(dir, func(t *testing.T) {
 			in := load(t, dir)
-			pred, err := train.Greedy(in.Model, in.Questions.Prompts, 0, 0)
+			pred, err := corpus.Next(in.Model, in.Questions.Prompts(), 256)
 			if err != nil {
 				t.Fatal(err)
 			}
-			acc := in.Questions.ScoreIDs(pred)
+			acc := world.Score(in.Questions, in.Questions.CorrectNext(pred))
 			t.Logf("%s:\n%s", dir, acc.Table())
 			for _, by := range []map[string]float64{acc.ByLanguage, acc.ByRelation} {
 				for k, v := range by {
@@ -123,8 +120,9 @@ func TestRunOnDemoModel(t *testing.T) {
 	if r.Trace.HooksFired != in.Model.Config.NLayers {
 		t.Errorf("trace: %d hooks fired, want %d", r.Trace.HooksFired, in.Model.Config.NLayers)
 	}
-	if r.Trace.Top[0].Token != r.Trace.Question.Answer {
-		t.Errorf("trace: top token %q, want the answer %q", r.Trace.Top[0].Token, r.Trace.Question.Answer)
+	var q struct{ Answer string }
+	if err := json.Unmarshal(r.Trace.Question, &q); err != nil || r.Trace.Top[0].Token != q.Answer {
+		t.Errorf("trace: top token %q, want the answer %q (%v)", r.Trace.Top[0].Token, q.Answer, err)
 	}
 	s := r.Summary()
 	for _, want := range []string{"held-out-template greedy accuracy", "mlp.hook_post", r.Relations[0].Relation} {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/neuronscope/neuronscope/internal/demo"
-	"github.com/neuronscope/neuronscope/internal/world"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 )
 
@@ -14,8 +14,7 @@ func Example() {
 	m, _ := model.Load("../../testdata/world-llama")
 	defer m.Close()
 	tok, _ := tokenizer.Load("../../testdata/world-llama/tokenizer.json")
-	facts, _ := world.ReadEvalFacts("../../testdata/world/eval_facts.jsonl")
-	q, _ := world.Tokenize(facts, tok)
+	q, _ := corpus.ReadPromptSet("../../testdata/world/eval_facts.jsonl", corpus.NewEncoder(m, tok, tokenizer.BOSAlways), corpus.PromptOptions{})
 	r, err := demo.Run(demo.Inputs{Model: m, Tokenizer: tok, Questions: q}, demo.Options{PerRelation: 4, TopNeurons: 3, Ablate: 16, RandomSets: 2, AblatePerCell: 4})
 	if err != nil {
 		fmt.Println(err)

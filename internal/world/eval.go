@@ -1,52 +1,11 @@
 package world
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
-	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/model/corpus"
 )
-
-// ReadEvalFacts reads an eval_facts.jsonl file.
-func ReadEvalFacts(path string) ([]EvalFact, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseEvalFacts(f, path)
-}
-
-// ParseEvalFacts reads eval_facts.jsonl lines from r; name stands for it in errors.
-func ParseEvalFacts(r io.Reader, path string) ([]EvalFact, error) {
-	var out []EvalFact
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<16), 1<<24)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var e EvalFact
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
-		}
-		if e.Prompt == "" || e.Answer == "" || e.Language == "" || e.Relation == "" {
-			return nil, fmt.Errorf("%s:%d: an eval fact needs prompt, answer, language and relation", path, line)
-		}
-		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no eval facts", path)
-	}
-	return out, nil
-}
 
 // Accuracy is greedy fact-question accuracy, overall and by relation × language.
 type Accuracy struct {
@@ -59,8 +18,10 @@ type Accuracy struct {
 	Worst      float64                       `json:"worst_cell"`           // lowest relation × language accuracy
 }
 
-// Score compares predicted answers (one per item) with the items' answers.
-func Score(items []EvalFact, predicted []string) Accuracy {
+// Score breaks greedy fact-question accuracy down by the "relation" and "language" labels of
+// a prompt set (a world's eval_facts.jsonl read with corpus.ReadPromptSet), given whether each
+// item was answered correctly.
+func Score(set *corpus.PromptSet, correct []bool) Accuracy {
 	type count struct{ ok, n int }
 	rel, lang := map[string]*count{}, map[string]*count{}
 	cell := map[[2]string]*count{}
@@ -74,14 +35,16 @@ func Score(items []EvalFact, predicted []string) Accuracy {
 		}
 	}
 	a := Accuracy{ByRelation: map[string]float64{}, ByLanguage: map[string]float64{}, Cells: map[string]map[string]float64{}, Worst: 1}
+	items := set.Items
 	for i, e := range items {
-		ok := predicted[i] == e.Answer
+		ok := correct[i]
 		if ok {
 			a.Correct++
 		}
-		add(rel, e.Relation, ok)
-		add(lang, e.Language, ok)
-		k := [2]string{e.Relation, e.Language}
+		r, l := e.Labels["relation"], e.Labels["language"]
+		add(rel, r, ok)
+		add(lang, l, ok)
+		k := [2]string{r, l}
 		if cell[k] == nil {
 			cell[k] = &count{}
 		}
@@ -140,49 +103,4 @@ func (a Accuracy) Table() string {
 	}
 	s += fmt.Sprintf(" %7.1f%%  (%d/%d)\n", 100*a.Overall, a.Correct, a.Total)
 	return s
-}
-
-// Questions are eval facts tokenized for a model: Prompts[i] (with the tokenizer's BOS) should
-// be followed by the single token Answers[i].
-type Questions struct {
-	Items   []EvalFact
-	Prompts [][]int
-	Answers []int
-}
-
-// Tokenize encodes every item's prompt with BOS and its answer as one token. An answer that is
-// not exactly one token is an error: the world's names are single tokens by construction.
-func Tokenize(items []EvalFact, tok *tokenizer.Tokenizer) (*Questions, error) {
-	bos, ok := tok.BOS()
-	if !ok {
-		return nil, fmt.Errorf("the tokenizer has no BOS token")
-	}
-	q := &Questions{Items: items}
-	for _, e := range items {
-		enc, err := tok.EncodeWithBOS(e.Prompt, tokenizer.BOSAlways, bos)
-		if err != nil {
-			return nil, fmt.Errorf("eval fact %s: %v", e.ID, err)
-		}
-		ans, err := tok.Encode(e.Answer, false)
-		if err != nil {
-			return nil, fmt.Errorf("eval fact %s: %v", e.ID, err)
-		}
-		if len(ans.IDs) != 1 {
-			return nil, fmt.Errorf("eval fact %s: answer %q is %d tokens, want 1", e.ID, e.Answer, len(ans.IDs))
-		}
-		q.Prompts = append(q.Prompts, enc.IDs)
-		q.Answers = append(q.Answers, ans.IDs[0])
-	}
-	return q, nil
-}
-
-// ScoreIDs scores predicted answer token ids against the questions.
-func (q *Questions) ScoreIDs(pred []int) Accuracy {
-	s := make([]string, len(pred))
-	for i, p := range pred {
-		if p == q.Answers[i] {
-			s[i] = q.Items[i].Answer
-		}
-	}
-	return Score(q.Items, s)
 }

@@ -44,7 +44,7 @@ func BenchmarkProfileOverhead(b *testing.B) {
 			for i := range seqs[r] {
 				seqs[r][i] = rng.IntN(cfg.DVocab)
 			}
-			rows[r] = Context{IDs: seqs[r], Len: T, Doc: index, Index: index}
+			rows[r] = Context{IDs: seqs[r][:T], Doc: index, Index: index}
 			index++
 		}
 		bt, _ := model.NewBatch(seqs, model.PadRight, 0)
@@ -53,7 +53,7 @@ func BenchmarkProfileOverhead(b *testing.B) {
 	p := New(Options{})
 	var rows []Context
 	prof := hooks.Observe("blocks.*.mlp.hook_post", func(pt hooks.Point, a *tensor.Tensor) error {
-		return p.Observe(pt.String(), pt.Layer, a.Data, rows, a.Shape[1], a.Shape[2])
+		return p.Observe(pt, a.Data, rows, a.Shape[1], a.Shape[2])
 	})
 	run := func(bt model.Batch, rs []Context, profiled bool) time.Duration {
 		t0 := time.Now()
@@ -117,10 +117,10 @@ func BenchmarkObserve(b *testing.B) {
 	step := func(i int) {
 		rows := make([]Context, rowsN)
 		for r := range rows {
-			rows[r] = Context{IDs: ids, Len: T, Doc: index, Index: index}
+			rows[r] = Context{IDs: ids[:T], Doc: index, Index: index}
 			index++
 		}
-		if err := p.Observe("blocks.0.mlp.hook_post", 0, acts[i%batches], rows, T, n); err != nil {
+		if err := p.Observe(hooks.At(0, hooks.MLPPost), acts[i%batches], rows, T, n); err != nil {
 			b.Fatal(err)
 		}
 		p.EndBatch(rows)

@@ -5,18 +5,22 @@
 //
 // # Use
 //
+// The entry point is Profiler.Run, which streams a dataset through a model (package corpus)
+// and observes every requested hook point without copying:
+//
 //	p := profile.New(profile.Options{})                  // defaults: top 20, 5×5 quantiles, ...
-//	// for every batch: run the model with an Edit hook on blocks.*.mlp.hook_post that calls
-//	p.Observe(point.String(), point.Layer, act.Data, rows, act.Shape[1], act.Shape[2])
-//	p.EndBatch(rows)                                     // after the forward
-//	p.Save(path, fingerprint)                            // every N batches (atomic)
-//	...
+//	err := p.Run(m, points, func(yield func(corpus.Context) error) error {
+//		return corpus.Contexts(corpus.FileDocuments("data.txt"), enc, corpus.ContextOptions{Ctx: 64}, yield)
+//	}, profile.RunOptions{Batch: 8, AfterBatch: func(p *profile.Profiler) error {
+//		return p.Save(path, fingerprint)                 // e.g. every N batches (atomic)
+//	}})
 //	p.Finish()
-//	rep := p.Report(provenance, settings, tokenName)     // the profile.json document
+//	rep := p.Report(provenance, settings, profile.TokenNames(tok)) // the profile.json document
 //	profile.WriteExports(dir, rep)                       // profile.json, NeuronRecord, Neuronpedia
 //	profile.WriteHTML(w, rep, profile.HTMLOptions{})     // the dashboard
 //
-// The `neuronscope profile` and `neuronscope report` commands do exactly this.
+// Observe and EndBatch are the lower-level steps Run takes per batch, for callers with their
+// own loop. The `neuronscope profile` and `neuronscope report` commands are thin wrappers.
 //
 // # Contexts and BOS
 //

@@ -3,6 +3,7 @@ package profile_test
 import (
 	"fmt"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
@@ -19,9 +20,9 @@ func Example() {
 	}
 	var index int64
 	for _, acts := range batches {
-		rows := []profile.Context{{IDs: ids, Len: 3, Doc: index, Index: index}, {IDs: ids, Len: 3, Doc: index + 1, Index: index + 1}}
+		rows := []profile.Context{{IDs: ids, Doc: index, Index: index}, {IDs: ids, Doc: index + 1, Index: index + 1}}
 		index += 2
-		if err := p.Observe("blocks.0.mlp.hook_post", 0, acts, rows, 3, 2); err != nil {
+		if err := p.Observe(hooks.At(0, hooks.MLPPost), acts, rows, 3, 2); err != nil {
 			panic(err)
 		}
 		p.EndBatch(rows)

@@ -274,5 +274,10 @@ func ReadReport(path string) (*Report, error) {
 	if rep.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("%s: schema_version %q, this neuronscope reads %q", path, rep.SchemaVersion, SchemaVersion)
 	}
+	for _, pt := range rep.Points {
+		for j := range pt.Neurons {
+			pt.Neurons[j].restoreSite()
+		}
+	}
 	return &rep, nil
 }

@@ -7,6 +7,9 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/corpus"
 )
 
 // Options configure a Profiler. Zero fields take the defaults in brackets (Before and After
@@ -46,16 +49,10 @@ func (o Options) Defaults() Options {
 	return o
 }
 
-// Context describes one row of a batch: Len real tokens (then padding), taken from document
-// Doc starting at document position Start; Index is the context's ordinal in the whole run
-// (the tie-break of example lists).
-type Context struct {
-	IDs   []int
-	Len   int
-	Doc   int64
-	Start int
-	Index int64
-}
+// Context describes one row of a batch: its real tokens IDs (the rest of the row is padding),
+// taken from document Doc starting at document position Start; Index is the context's ordinal
+// in the whole run (the tie-break of example lists). It is corpus.Context, which cuts them.
+type Context = corpus.Context
 
 // Layer is the state of one hook point: per-neuron statistics and example storage in flat
 // arrays (neuron-major). Fields are exported for checkpoints only.
@@ -150,9 +147,10 @@ func (p *Profiler) layer(hook string, layer, n int) (*Layer, error) {
 const chunk = 64
 
 // Observe adds one batch of activations of a hook point: acts is [len(rows), t, n] row-major
-// (t positions per row, of which rows[r].Len are real). Call it once per hook point per batch,
-// then EndBatch.
-func (p *Profiler) Observe(hook string, layer int, acts []float32, rows []Context, t, n int) error {
+// (t positions per row, of which the first len(rows[r].IDs) are real). Call it once per hook
+// point per batch, then EndBatch.
+func (p *Profiler) Observe(point hooks.Point, acts []float32, rows []Context, t, n int) error {
+	hook, layer := point.String(), point.Layer
 	if len(acts) != len(rows)*t*n {
 		return fmt.Errorf("profile: %s: %d activations for %d rows × %d positions × %d neurons", hook, len(acts), len(rows), t, n)
 	}
@@ -215,7 +213,7 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 	first := true // no real row seen yet in this batch
 	var cnt int64
 	for r, row := range rows {
-		L := row.Len
+		L := len(row.IDs)
 		if L == 0 {
 			continue
 		}
@@ -344,7 +342,7 @@ func (p *Profiler) offerRow(l *Layer, j int, xs []float32, r int, row Context, v
 func (p *Profiler) store(l *Layer, s int, xs []float32, row Context, v float32, at int) {
 	w := p.window()
 	lo := max(0, at-p.Opt.Before)
-	hi := min(row.Len, at+p.Opt.After+1)
+	hi := min(len(row.IDs), at+p.Opt.After+1)
 	tok, act := l.Tok[s*w:(s+1)*w], l.Act[s*w:(s+1)*w]
 	for i, id := range row.IDs[lo:hi] {
 		tok[i] = int32(id)
@@ -493,7 +491,7 @@ func (l *Layer) thresholds(k int) {
 func (p *Profiler) EndBatch(rows []Context) {
 	var tokens int64
 	for _, r := range rows {
-		tokens += int64(r.Len)
+		tokens += int64(len(r.IDs))
 	}
 	p.Tokens += tokens
 	p.Contexts += int64(len(rows))

@@ -118,6 +118,7 @@ func readPoints(dec *json.Decoder, rep *Report, each func(pi, j int, nr *NeuronR
 					if err := dec.Decode(&nr); err != nil {
 						return err
 					}
+					nr.restoreSite()
 					each(pi, len(pt.Neurons), &nr)
 					pt.Neurons = append(pt.Neurons, nr)
 				}

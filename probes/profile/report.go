@@ -3,6 +3,7 @@ package profile
 import (
 	"math"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/report"
 )
 
@@ -43,10 +44,10 @@ type PointReport struct {
 	Neurons []NeuronReport `json:"neurons"`
 }
 
-// NeuronReport is one neuron's profile.
+// NeuronReport is one neuron's profile. Its JSON form names the neuron by layer, index and hook
+// (the full hook name); reading it back restores the neuron's site from the hook.
 type NeuronReport struct {
-	Layer              int         `json:"layer"`
-	Index              int         `json:"index"`
+	hooks.Neuron
 	Hook               string      `json:"hook"`
 	Count              int64       `json:"count"`
 	Mean               float64     `json:"mean"`
@@ -155,7 +156,7 @@ func finite(x float64) float64 {
 func (p *Profiler) neuron(l *Layer, j int, name TokenNamer) NeuronReport {
 	o := p.Opt
 	m := Moments{N: l.Count, Mean: l.Mean[j], M2: l.M2[j], M3: l.M3[j], M4: l.M4[j]}
-	nr := NeuronReport{Layer: l.Layer, Index: j, Hook: l.Hook, Count: l.Count, Mean: finite(m.Mean),
+	nr := NeuronReport{Neuron: hooks.Neuron{Point: l.point(), Index: j}, Hook: l.Hook, Count: l.Count, Mean: finite(m.Mean),
 		Variance: finite(m.Variance()), Skewness: finite(m.Skewness()), Kurtosis: finite(m.Kurtosis()),
 		Max: l.Max[j], Min: l.Min[j]}
 	if l.Count > 0 {
@@ -265,4 +266,19 @@ func itoa(i int) string {
 		b[k] = '-'
 	}
 	return string(b[k:])
+}
+
+// point is the layer's hook point (its Hook parsed; checkpoints store the name).
+func (l *Layer) point() hooks.Point {
+	if p, err := hooks.Parse(l.Hook); err == nil {
+		return p
+	}
+	return hooks.Point{Layer: l.Layer}
+}
+
+// restoreSite sets a read-back neuron's site from its hook name.
+func (nr *NeuronReport) restoreSite() {
+	if p, err := hooks.Parse(nr.Hook); err == nil {
+		nr.Point = p
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/report"
 )
 
@@ -86,7 +87,7 @@ func makeSynth(nb, t, n int) synth {
 			for i := range ids {
 				ids[i] = rng.IntN(50)
 			}
-			rows = append(rows, Context{IDs: ids, Len: ln, Doc: ctx / 2, Start: int(ctx%2) * t, Index: ctx})
+			rows = append(rows, Context{IDs: ids[:ln], Doc: ctx / 2, Start: int(ctx%2) * t, Index: ctx})
 			ctx++
 		}
 		a := make([]float32, 3*t*n)
@@ -107,7 +108,7 @@ func makeSynth(nb, t, n int) synth {
 
 func (s synth) run(p *Profiler, from, to int) {
 	for b := from; b < to; b++ {
-		if err := p.Observe(s.hook, 0, s.acts[b], s.rows[b], s.t, s.n); err != nil {
+		if err := p.Observe(hooks.At(0, hooks.MLPPost), s.acts[b], s.rows[b], s.t, s.n); err != nil {
 			panic(err)
 		}
 		p.EndBatch(s.rows[b])
@@ -142,7 +143,7 @@ func TestProfilerMatchesBruteForce(t *testing.T) {
 		for b := range nb {
 			for r, row := range s.rows[b] {
 				mx, mn := ctxVal{float32(math.Inf(-1)), row.Index, 0}, ctxVal{float32(math.Inf(1)), row.Index, 0}
-				for i := 0; i < row.Len; i++ {
+				for i := 0; i < len(row.IDs); i++ {
 					v := s.acts[b][(r*T+i)*N+j]
 					xs = append(xs, float64(v))
 					if v > 0 {
@@ -192,7 +193,7 @@ func TestProfilerMatchesBruteForce(t *testing.T) {
 						t.Errorf("neuron %d %s #%d: window token %d differs", j, name, i, k)
 					}
 				}
-				if e.Pos != row.Start+w.at || e.Doc != row.Doc || len(e.TokenIDs) != min(row.Len, w.at+3)-lo {
+				if e.Pos != row.Start+w.at || e.Doc != row.Doc || len(e.TokenIDs) != min(len(row.IDs), w.at+3)-lo {
 					t.Errorf("neuron %d %s #%d: pos %d doc %d len %d", j, name, i, e.Pos, e.Doc, len(e.TokenIDs))
 				}
 			}

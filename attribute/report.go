@@ -1,0 +1,239 @@
+package attribute
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
+	"github.com/neuronscope/neuronscope/model/safetensors"
+	"github.com/neuronscope/neuronscope/model/tensor"
+)
+
+// NeuronDefinition is the tap-point statement of attribution reports.
+const NeuronDefinition = "a neuron is one index of the named hook point; for blocks.L.mlp.hook_post it is the input " +
+	"of the MLP output projection (act(W_in x), or act(gate x)·up x for gated MLPs), HF index order"
+
+// The attribution methods of Attribute.
+const (
+	MethodGradient = "gradient"   // ∂M/∂a
+	MethodGradXAct = "grad-x-act" // a·∂M/∂a (GradXAct)
+	MethodIG       = "ig"         // integrated gradients (IntegratedGradients)
+)
+
+// AttributionOptions configure Attribute.
+type AttributionOptions struct {
+	// Method is MethodGradient, MethodGradXAct or MethodIG.
+	Method string
+	// IG is the integrated-gradients setting (Method ig); its Scope is All for AllPositions.
+	IG IGOptions
+	// AllPositions scores every position (IG scales the whole layer) instead of the metric's
+	// position only; the ranked units are then summed over positions.
+	AllPositions bool
+	// Top is the number of units listed at each end of the report (0: 20).
+	Top int
+	// Progress, if set, is called after each hook point.
+	Progress func(done, total int)
+}
+
+// Report is the JSON report of an attribution run (`neuronscope attribute`).
+type Report struct {
+	SchemaVersion   int                `json:"schema_version"`
+	Provenance      report.Provenance  `json:"provenance"`
+	Method          string             `json:"method"`
+	Metric          string             `json:"metric"`
+	MetricValue     float64            `json:"metric_value"`
+	Prompt          []int              `json:"prompt_ids"`
+	TargetPos       int                `json:"target_pos"`
+	TargetToken     int                `json:"target_token"`
+	TargetString    string             `json:"target_string,omitempty"`
+	Positions       string             `json:"positions"`
+	Steps           int                `json:"steps,omitempty"`
+	Riemann         string             `json:"riemann,omitempty"`
+	CompletenessGap map[string]float64 `json:"completeness_gap,omitempty"`
+	FFull           float64            `json:"f_full,omitempty"`
+	FBaseline       float64            `json:"f_baseline,omitempty"`
+	Score           string             `json:"score_definition"`
+	Neuron          string             `json:"neuron_definition"`
+	Top             []Unit             `json:"top"`
+	Bottom          []Unit             `json:"bottom"`
+}
+
+// Unit is one ranked unit of a Report: a neuron of a hook point with its score and activation
+// (at Position, or summed over positions when Position is absent).
+type Unit struct {
+	hooks.Neuron
+	Hook       string  `json:"hook"`
+	Position   *int    `json:"position,omitempty"`
+	Score      float64 `json:"score"`
+	Activation float64 `json:"activation"`
+}
+
+// Arrays are an attribution's full per-point arrays, [pos, width] each.
+type Arrays struct {
+	Points []hooks.Point
+	Scores map[hooks.Point]*tensor.Tensor
+	Acts   map[hooks.Point]*tensor.Tensor
+}
+
+// Attribute attributes metric on one prompt to every unit of the points with the chosen method,
+// and returns the report (top and bottom units, the metric, the settings; provenance is the
+// model's) and the full arrays. The metric's position is the target position.
+func Attribute(m *model.Model, prompt []int, metric model.Metric, points []hooks.Point, opt AttributionOptions) (*Report, *Arrays, error) {
+	pos, tok := metric.Pos, metric.Tokens[0]
+	rep := &Report{SchemaVersion: 1, Provenance: m.Provenance(), Method: opt.Method, Metric: metric.String(), Prompt: prompt,
+		TargetPos: pos, TargetToken: tok, Positions: "target", Neuron: NeuronDefinition}
+	if opt.AllPositions {
+		rep.Positions = "all"
+	}
+	if opt.Top <= 0 {
+		opt.Top = 20
+	}
+	arr := &Arrays{Points: points, Scores: map[hooks.Point]*tensor.Tensor{}, Acts: map[hooks.Point]*tensor.Tensor{}}
+	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch opt.Method {
+	case MethodGradient, MethodGradXAct:
+		rep.Score = "d metric / d activation"
+		g, err := m.Gradient(b, metric, points)
+		if err != nil {
+			return nil, nil, err
+		}
+		rep.MetricValue = g.Value
+		var sx *Scores
+		if opt.Method == MethodGradXAct {
+			rep.Score = "activation × d metric / d activation (zero-ablation attribution patching)"
+			if sx, err = GradXAct(m, b, metric, points); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, p := range points {
+			a, _ := g.Acts.Get(p)
+			arr.Acts[p] = dropBatch(a)
+			if sx != nil {
+				arr.Scores[p] = dropBatch(sx.At[p])
+			} else {
+				arr.Scores[p] = dropBatch(g.Grads[p])
+			}
+		}
+	case MethodIG:
+		ig := opt.IG
+		if opt.AllPositions {
+			ig.Scope = All
+		}
+		if ig.Steps == 0 {
+			ig.Steps = 20
+		}
+		rep.Steps, rep.Riemann, rep.CompletenessGap = ig.Steps, ig.Rule.String(), map[string]float64{}
+		rep.Score = "integrated gradients, zero baseline: (a − 0)·Σ_k w_k ∂f/∂a(α_k a)"
+		T := len(prompt)
+		for i, p := range points {
+			r, err := IntegratedGradients(m, prompt, p, metric, ig)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", p, err)
+			}
+			rep.CompletenessGap[p.String()] = r.Gap
+			rep.FFull, rep.FBaseline, rep.MetricValue = r.FFull, r.FBaseline, r.FFull
+			if ig.Scope == All {
+				arr.Scores[p], arr.Acts[p] = r.Attributions, r.Act
+			} else { // place the target row in a [pos, dim] array
+				w := len(r.Attributions.Data)
+				arr.Scores[p], arr.Acts[p] = tensor.New(T, w), tensor.New(T, w)
+				copy(arr.Scores[p].Data[r.Pos*w:], r.Attributions.Data)
+				copy(arr.Acts[p].Data[r.Pos*w:], r.Act.Data)
+			}
+			if opt.Progress != nil {
+				opt.Progress(i+1, len(points))
+			}
+		}
+	default:
+		return nil, nil, fmt.Errorf("attribution method %q: want %s, %s or %s", opt.Method, MethodGradient, MethodGradXAct, MethodIG)
+	}
+	rep.Top, rep.Bottom = RankUnits(arr, pos, opt.AllPositions, opt.Top)
+	return rep, arr, nil
+}
+
+// dropBatch views a [1, pos, ...] tensor as [pos, prod(...)].
+func dropBatch(t *tensor.Tensor) *tensor.Tensor {
+	return tensor.From(t.Data, t.Shape[1], len(t.Data)/t.Shape[1])
+}
+
+// RankUnits lists the top and bottom k units by score (hooks.Top and hooks.Bottom): at
+// position pos, or summed over positions when sum is set (activations are then pos's).
+func RankUnits(arr *Arrays, pos int, sum bool, k int) (top, bottom []Unit) {
+	var all []hooks.ScoredNeuron
+	act := map[hooks.Neuron]float64{}
+	for _, p := range arr.Points {
+		s, a := arr.Scores[p], arr.Acts[p]
+		w := s.Shape[1]
+		scores := make([]float64, w)
+		for i := range scores {
+			if sum {
+				for t := 0; t < s.Shape[0]; t++ {
+					scores[i] += float64(s.Data[t*w+i])
+				}
+			} else {
+				scores[i] = float64(s.Data[pos*w+i])
+			}
+			act[hooks.Neuron{Point: p, Index: i}] = float64(a.Data[pos*w+i])
+		}
+		all = append(all, hooks.Scored(p, scores)...)
+	}
+	unit := func(n hooks.ScoredNeuron) Unit {
+		u := Unit{Neuron: n.Neuron, Hook: n.Point.String(), Score: n.Score, Activation: act[n.Neuron]}
+		if !sum {
+			pp := pos
+			u.Position = &pp
+		}
+		return u
+	}
+	for _, n := range hooks.Top(all, k) {
+		top = append(top, unit(n))
+	}
+	for _, n := range hooks.Bottom(all, k) {
+		bottom = append(bottom, unit(n))
+	}
+	return top, bottom
+}
+
+// ReadReport reads an attribution report back; each unit's tap comes from its hook name.
+func ReadReport(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if r.Method == "" || r.Neuron == "" {
+		return nil, fmt.Errorf("%s: not an attribution report", path)
+	}
+	for _, us := range [][]Unit{r.Top, r.Bottom} {
+		for i := range us {
+			p, err := hooks.Parse(us[i].Hook)
+			if err != nil {
+				return nil, fmt.Errorf("%s: unit %d: %v", path, i, err)
+			}
+			us[i].Point = p
+		}
+	}
+	return &r, nil
+}
+
+// WriteArrays writes the full per-point scores as a safetensors file (one F32 tensor per point,
+// named by its hook, [pos, width]) with the report, minus its unit lists, as metadata.
+func WriteArrays(path string, rep *Report, arr *Arrays) error {
+	var ts []safetensors.WriteTensor
+	for _, p := range arr.Points {
+		ts = append(ts, safetensors.F32(p.String(), arr.Scores[p].Shape, arr.Scores[p].Data))
+	}
+	head := *rep
+	head.Top, head.Bottom = nil, nil
+	meta, _ := json.Marshal(head)
+	return safetensors.WriteFile(path, ts, map[string]string{"neuronscope": string(meta)})
+}
