@@ -9,6 +9,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 )
 
 // decodeBruteForce scores one vector against every vocabulary row in float64, one dot product per
@@ -177,14 +178,8 @@ func TestTokenSelectorTies(t *testing.T) {
 // 12 layers × 3072 neurons, read and write directions, through the 50257-token unembedding,
 // top and bottom 10 tokens each, with the final norm weight.
 func BenchmarkDecodeGPT2Small(b *testing.B) {
-	cfg, err := model.PresetConfig("gpt2-small")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := model.NewRandom(cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := modeltest.GPT2Small(b)
+	cfg := m.Config
 	vectors := 2 * cfg.NLayers * cfg.DMLP
 	flops := 2 * float64(vectors) * float64(cfg.DVocab) * float64(cfg.DModel)
 	b.ResetTimer()
@@ -202,14 +197,7 @@ func BenchmarkDecodeGPT2Small(b *testing.B) {
 
 // BenchmarkDecodeGPT2SmallLayer is one layer of BenchmarkDecodeGPT2Small (a twelfth of it).
 func BenchmarkDecodeGPT2SmallLayer(b *testing.B) {
-	cfg, err := model.PresetConfig("gpt2-small")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := model.NewRandom(cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := modeltest.GPT2Small(b)
 	b.ResetTimer()
 	t0 := time.Now()
 	for i := 0; i < b.N; i++ {

@@ -8,26 +8,9 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
-
-// dlaTinyConfigs are small configs of every supported architecture (as in
-// model/invariants_test.go), for tests on random-weight models built in memory.
-var dlaTinyConfigs = map[string]string{
-	"gpt2": `{"model_type":"gpt2","n_layer":2,"n_embd":32,"n_head":4,"vocab_size":97,"n_positions":64}`,
-	"llama": `{"model_type":"llama","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
-		"num_key_value_heads":2,"vocab_size":97,"max_position_embeddings":64,"rms_norm_eps":1e-5}`,
-	"mistral": `{"model_type":"mistral","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
-		"num_key_value_heads":1,"vocab_size":97,"max_position_embeddings":64,"sliding_window":32}`,
-	"qwen2": `{"model_type":"qwen2","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
-		"num_key_value_heads":2,"vocab_size":97,"max_position_embeddings":64,"rope_theta":1000000.0,"tie_word_embeddings":true}`,
-	"gpt_neox": `{"model_type":"gpt_neox","num_hidden_layers":2,"hidden_size":32,"intermediate_size":64,"num_attention_heads":4,
-		"vocab_size":97,"max_position_embeddings":64,"rotary_pct":0.5}`,
-	"gpt_neox_sequential": `{"model_type":"gpt_neox","num_hidden_layers":2,"hidden_size":32,"intermediate_size":64,"num_attention_heads":4,
-		"vocab_size":97,"max_position_embeddings":64,"rotary_pct":1.0,"use_parallel_residual":false}`,
-	"gemma": `{"model_type":"gemma","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
-		"num_key_value_heads":1,"head_dim":16,"vocab_size":97,"max_position_embeddings":64}`,
-}
 
 // dlaTinyModels builds one random model per architecture, sorted by name. With perturb, the
 // final norm weight is spread over [-0.5, 2] and every write direction gets a sizeable mean, so
@@ -36,15 +19,9 @@ func dlaTinyModels(t testing.TB, perturb bool) ([]string, map[string]*model.Mode
 	t.Helper()
 	out := map[string]*model.Model{}
 	var names []string
-	for name, js := range dlaTinyConfigs {
-		cfg, err := model.ParseConfig([]byte(js), name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		m, err := model.NewRandom(cfg, 11)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+	for _, name := range modeltest.TinyNames() {
+		m := modeltest.Tiny(t, name, 11)
+		cfg := m.Config
 		if perturb {
 			rng := rand.New(rand.NewPCG(3, 4))
 			g, _ := m.FinalNorm()

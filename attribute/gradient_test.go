@@ -12,7 +12,7 @@ import (
 // gradient × activation there is exact: the scores sum to the logit, and attribution patching
 // scores sum to logit_clean − logit_corrupt.
 func TestGradXActLinearReadout(t *testing.T) {
-	for name := range tinyConfigs {
+	for _, name := range blockFamilies {
 		m := tinyModel(t, name)
 		clean, _ := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 		corrupt, _ := model.NewBatch([][]int{{3, 14, 15, 7, 65, 35, 89}}, model.PadRight, 0)

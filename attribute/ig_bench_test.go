@@ -8,6 +8,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 )
 
 // BenchmarkIGGPT2Small: integrated gradients (m = 20, left rule) at one layer's hook_post of the
@@ -16,18 +17,8 @@ import (
 // of one plain Forward of the same prompt (median of 7); the target is <= 25. Layer 0 is the
 // worst case (the steps run through all 12 layers).
 func BenchmarkIGGPT2Small(b *testing.B) {
-	cfg, err := model.PresetConfig("gpt2-small")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := model.NewRandom(cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	prompt := make([]int, 32)
-	for i := range prompt {
-		prompt[i] = (i*7919 + 13) % cfg.DVocab
-	}
+	m := modeltest.GPT2Small(b)
+	prompt := modeltest.Tokens(32, m.Config.DVocab)
 	fwd := medianForward(b, m, prompt)
 	metric := model.Prob(0, len(prompt)-1, 1234)
 	for _, layer := range []int{0, 6} {

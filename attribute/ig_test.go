@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -12,38 +11,8 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/fixtures"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 )
-
-// igGolden mirrors one entry of golden.json's integrated_gradients (see the fixtures' NOTES.md).
-type igGolden struct {
-	PromptIndex     int             `json:"prompt_index"`
-	Layer           int             `json:"layer"`
-	Hook            string          `json:"hook"`
-	M               int             `json:"m"`
-	TargetPos       int             `json:"target_pos"`
-	TargetToken     int             `json:"target_token"`
-	ScaledPositions string          `json:"scaled_positions"`
-	Attributions    json.RawMessage `json:"attributions"`
-	FFull           float64         `json:"f_full"`
-	FBaseline       float64         `json:"f_baseline"`
-	SumAttributions float64         `json:"sum_attributions"`
-}
-
-func loadIGGolden(t *testing.T, dir string) ([][]int, []igGolden) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "golden.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g struct {
-		Prompts [][]int    `json:"prompts"`
-		IG      []igGolden `json:"integrated_gradients"`
-	}
-	if err := json.Unmarshal(data, &g); err != nil {
-		t.Fatalf("%s/golden.json: %v", dir, err)
-	}
-	return g.Prompts, g.IG
-}
 
 // TestIGParity: integrated gradients at blocks.0.mlp.hook_post, zero baseline, m = 20 left
 // Riemann steps, target = softmax probability, scaling the target row and the whole layer,
@@ -52,7 +21,8 @@ func loadIGGolden(t *testing.T, dir string) ([][]int, []igGolden) {
 func TestIGParity(t *testing.T) {
 	for _, dir := range fixtures.Checkpoints(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			prompts, igs := loadIGGolden(t, dir)
+			g := modeltest.ReadGolden(t, dir)
+			prompts, igs := g.Prompts, g.IG
 			if len(igs) == 0 {
 				t.Fatal("golden.json has no integrated_gradients")
 			}
@@ -121,27 +91,10 @@ func compareAttr(got []float32, want []float64) string {
 	return ""
 }
 
-// tinyConfigs are small random models of the three block families, for invariant tests.
-var tinyConfigs = map[string]string{
-	"gpt2": `{"model_type":"gpt2","n_layer":2,"n_embd":32,"n_head":4,"vocab_size":97,"n_positions":64}`,
-	"llama": `{"model_type":"llama","num_hidden_layers":2,"hidden_size":32,"intermediate_size":48,"num_attention_heads":4,
-		"num_key_value_heads":2,"vocab_size":97,"max_position_embeddings":64,"rms_norm_eps":1e-5}`,
-	"gpt_neox": `{"model_type":"gpt_neox","num_hidden_layers":2,"hidden_size":32,"intermediate_size":64,"num_attention_heads":4,
-		"vocab_size":97,"max_position_embeddings":64,"rotary_pct":0.5}`,
-}
+// blockFamilies name one tiny model of each block family (sequential, gated, parallel).
+var blockFamilies = []string{"gpt2", "llama", "gpt_neox"}
 
-func tinyModel(t testing.TB, name string) *model.Model {
-	t.Helper()
-	cfg, err := model.ParseConfig([]byte(tinyConfigs[name]), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.NewRandom(cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func tinyModel(t testing.TB, name string) *model.Model { return modeltest.Tiny(t, name, 3) }
 
 var prompt = []int{3, 14, 15, 92, 65, 35, 89}
 
@@ -184,7 +137,7 @@ func TestIGCompleteness(t *testing.T) {
 // target row (which runs every position from the residual stream), for every architecture
 // family, layer and Riemann rule, and chunked steps must equal one batch.
 func TestIGTargetPath(t *testing.T) {
-	for name := range tinyConfigs {
+	for _, name := range blockFamilies {
 		m := tinyModel(t, name)
 		for l := 0; l < m.Config.NLayers; l++ {
 			p := hooks.At(l, hooks.MLPPost)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
@@ -25,14 +26,8 @@ import (
 // each); that transient lasts a few dozen batches of a run of thousands. Set
 // NEURONSCOPE_BENCH_WARMUP=0 to time from the first context instead.
 func BenchmarkProfileOverhead(b *testing.B) {
-	cfg, err := model.PresetConfig("gpt2-small")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := model.NewRandom(cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := modeltest.GPT2Small(b)
+	cfg := m.Config
 	const rowsN, T = 8, 64
 	rng := rand.New(rand.NewPCG(1, 1))
 	var index int64
