@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/spf13/cobra"
 )
 
@@ -27,7 +28,7 @@ func newGenerateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := m.Generate(seqs, maxNew)
+			out, err := corpus.Generate(m, seqs, corpus.GenerateOptions{MaxNew: maxNew})
 			if err != nil {
 				return err
 			}

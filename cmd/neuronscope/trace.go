@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
@@ -28,7 +29,7 @@ type inputFlags struct {
 func (f *inputFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.ids, "ids", nil, `token ids of one prompt, comma-separated ("1,2,3"); repeat for a batch`)
 	cmd.Flags().StringArrayVar(&f.texts, "text", nil, "prompt text (tokenized with the model's tokenizer.json); repeat for a batch")
-	cmd.Flags().StringVar(&f.jsonl, "jsonl", "", "file of prompts, one JSON string per line")
+	cmd.Flags().StringVar(&f.jsonl, "jsonl", "", `file of prompts, one per line: a JSON string, {"text": ...}, {"ids"|"input_ids": [...]} or an array of ids`)
 	cmd.Flags().StringVar(&f.bos, "bos", "auto", "BOS policy for text prompts: auto (as HF's add_special_tokens), always, never")
 }
 
@@ -78,50 +79,47 @@ func (f *inputFlags) encodeTexts(m *model.Model) ([][]int, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	texts := f.texts
+	docs := corpus.TextDocuments(f.texts)
 	if f.jsonl != "" {
-		if texts, err = readJSONLStrings(f.jsonl); err != nil {
-			return nil, err
+		if !strings.HasSuffix(f.jsonl, ".jsonl") {
+			return nil, usagef("--jsonl %s: must end in .jsonl", f.jsonl)
 		}
+		docs = corpus.FileDocuments(f.jsonl)
 	}
-	if f.tok, err = loadTokenizer(m); err != nil {
-		return nil, err
-	}
+	var enc corpus.Encoder
 	var seqs [][]int
-	for i, t := range texts {
-		enc, err := f.tok.EncodeWithBOS(t, policy, m.Config.BOS)
+	err = docs(func(d corpus.Document) error {
+		if !d.HasIDs && f.tok == nil {
+			if f.tok, err = loadTokenizer(m); err != nil {
+				return err
+			}
+			enc = corpus.NewEncoder(m, f.tok, policy)
+		}
+		if d.HasIDs {
+			seqs = append(seqs, d.IDs) // checked against the vocabulary by prompts
+			return nil
+		}
+		ids, err := enc.Encode(d)
 		if err != nil {
-			return nil, fmt.Errorf("prompt #%d: %w", i+1, err)
+			return &corpus.InputError{Path: d.Source, Line: d.Line, Err: fmt.Errorf("prompt #%d: %w", len(seqs)+1, err)}
 		}
-		if len(enc.IDs) == 0 {
-			return nil, usagef("prompt #%d is empty after tokenization", i+1)
+		if len(ids) == 0 {
+			return usagef("prompt #%d is empty after tokenization", len(seqs)+1)
 		}
-		seqs = append(seqs, enc.IDs)
-	}
-	return seqs, nil
-}
-
-// readJSONLStrings reads a file with one JSON string per line (blank lines skipped).
-func readJSONLStrings(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+		seqs = append(seqs, ids)
+		return nil
+	})
+	var ie *corpus.InputError
+	if errors.As(err, &ie) && f.jsonl != "" {
 		return nil, usagef("--jsonl: %v", err)
 	}
-	var out []string
-	for i, line := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		var s string
-		if err := json.Unmarshal([]byte(line), &s); err != nil {
-			return nil, usagef("--jsonl %s line %d: not a JSON string: %v", path, i+1, err)
-		}
-		out = append(out, s)
+	if err != nil {
+		return nil, inputError(err)
 	}
-	if len(out) == 0 {
-		return nil, usagef("--jsonl %s has no prompts", path)
+	if len(seqs) == 0 {
+		return nil, usagef("--jsonl %s has no prompts", f.jsonl)
 	}
-	return out, nil
+	return seqs, nil
 }
 
 func newTraceCmd() *cobra.Command {
