@@ -6,7 +6,7 @@ BIN       := bin/neuronscope
 BIN_PURE  := bin/neuronscope-purego
 OPENBLAS  := CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas
 TAGS      := -tags openblas
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 20000x
 
 .PHONY: setup setup-chromium build build-purego demo demo-models test test-purego test-openblas fuzz vet bench clean
 
@@ -55,8 +55,10 @@ demo-models: build
 vet:
 	$(GO) vet ./...
 
+# test-purego runs with -short: the few full-size checks (the demo on the trained model, the
+# browser test) run once, in test-openblas.
 test-purego:
-	CGO_ENABLED=0 $(GO) test -count=1 ./...
+	CGO_ENABLED=0 $(GO) test -short -count=1 ./...
 
 test-openblas: setup
 	$(OPENBLAS) $(GO) test $(TAGS) -count=1 ./...

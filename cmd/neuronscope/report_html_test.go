@@ -119,6 +119,9 @@ func pageRequests(t *testing.T, netlog string) []string {
 // (Chromium's own net log; a control page with external resources shows the check works), and
 // a screenshot is written (its path is logged).
 func TestReportHTMLChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the full-size run is checked once, in the OpenBLAS build (make test)")
+	}
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium is not on PATH (Debian: apt-get install chromium); skipping the browser test")

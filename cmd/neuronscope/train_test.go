@@ -85,6 +85,9 @@ func TestTrainCLIErrors(t *testing.T) {
 }
 
 func TestDemoCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the full-size run is checked once, in the OpenBLAS build (make test)")
+	}
 	out := filepath.Join(t.TempDir(), "demo")
 	stdout, _, err := run("demo", "--out", out, "--per-relation", "2", "--top", "2", "--ablate", "8", "--random-sets", "2", "--ablate-questions", "4")
 	if err != nil {

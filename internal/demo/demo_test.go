@@ -78,6 +78,9 @@ func TestCommittedModelsAccuracy(t *testing.T) {
 }
 
 func TestRunOnDemoModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the full-size run is checked once, in the OpenBLAS build (make test)")
+	}
 	in := load(t, "world-llama")
 	r, err := demo.Run(in, demo.Options{PerRelation: 8, TopNeurons: 4, Ablate: 24, RandomSets: 2, AblatePerCell: 8})
 	if err != nil {

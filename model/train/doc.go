@@ -5,7 +5,7 @@
 //	train.Init(m, seed)                          // fresh weights (GPT-2 style init)
 //	tr := train.New(m, train.DefaultConfig())    // optimiser state
 //	err := tr.Run(seqs, func(s train.Step) { ... })
-//	acc, err := train.Accuracy(m, prompts, answers, 0)
+//	next, err := corpus.Next(m, prompts, 0)           // greedy evaluation: package corpus
 //
 // # Determinism
 //

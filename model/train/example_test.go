@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/train"
 )
 
@@ -25,7 +26,7 @@ func Example() {
 		}
 		last = s.Loss
 	})
-	next, _ := train.Greedy(m, [][]int{{1, 3, 4, 5}, {1, 10, 11}}, 0, 0)
+	next, _ := corpus.Next(m, [][]int{{1, 3, 4, 5}, {1, 10, 11}}, 0)
 	fmt.Printf("loss fell from %.0f to below 0.5: %v\n", first, last < 0.5)
 	fmt.Println("next tokens:", next)
 	// Output:
