@@ -1,11 +1,9 @@
 package ablate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strings"
 
@@ -426,13 +424,9 @@ type SelectivityFile struct {
 // ReadSelectivityFile reads a selectivity report back. The neurons' tap is restored from
 // the report's ablation site (a mixed set reads back at its first site).
 func ReadSelectivityFile(path string) (*SelectivityFile, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var f SelectivityFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := report.ReadJSONFile(path, &f); err != nil {
+		return nil, err
 	}
 	if f.SchemaVersion != SelectivitySchema || f.Report == nil {
 		return nil, fmt.Errorf("%s: not a selectivity report (schema_version %q, want %q)", path, f.SchemaVersion, SelectivitySchema)

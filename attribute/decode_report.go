@@ -1,9 +1,7 @@
 package attribute
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -114,13 +112,9 @@ func Decode(m *model.Model, opt DecodeOptions, name func(id int) (string, bool),
 
 // ReadDecodeReport reads a decode report back.
 func ReadDecodeReport(path string) (*DecodeReport, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var r DecodeReport
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := report.ReadJSONFile(path, &r); err != nil {
+		return nil, err
 	}
 	if r.NeuronDefinition == "" || r.Layers == nil {
 		return nil, fmt.Errorf("%s: not a decode report", path)

@@ -1,9 +1,7 @@
 package attribute
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/neuronscope/neuronscope/hooks"
@@ -158,13 +156,9 @@ type KnowledgeReport struct {
 
 // ReadKnowledgeReport reads a knowledge-neuron report back (neurons at mlp.hook_post).
 func ReadKnowledgeReport(path string) (*KnowledgeReport, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var r KnowledgeReport
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := report.ReadJSONFile(path, &r); err != nil {
+		return nil, err
 	}
 	if r.Procedure == "" || r.Facts == nil {
 		return nil, fmt.Errorf("%s: not a knowledge-neuron report", path)

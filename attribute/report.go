@@ -3,7 +3,6 @@ package attribute
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
@@ -202,13 +201,9 @@ func RankUnits(arr *Arrays, pos int, sum bool, k int) (top, bottom []Unit) {
 
 // ReadReport reads an attribution report back; each unit's tap comes from its hook name.
 func ReadReport(path string) (*Report, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := report.ReadJSONFile(path, &r); err != nil {
+		return nil, err
 	}
 	if r.Method == "" || r.Neuron == "" {
 		return nil, fmt.Errorf("%s: not an attribution report", path)

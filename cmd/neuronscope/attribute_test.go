@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/fixtures"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
@@ -20,10 +20,12 @@ func TestAttributeCLI(t *testing.T) {
 			"--method", method, "--steps", "8", "--top", "5", "--out", out); err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
-		var rep attribute.Report
-		data, _ := os.ReadFile(out)
-		if err := json.Unmarshal(data, &rep); err != nil {
+		rep, err := attribute.ReadReport(out)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if rep.Top[0].Point != hooks.At(rep.Top[0].Layer, hooks.MLPPost) {
+			t.Errorf("%s: read back as %v", method, rep.Top[0].Point)
 		}
 		if len(rep.Top) != 5 || rep.Top[0].Score < rep.Top[4].Score || rep.TargetPos != 3 || rep.Provenance.ConfigHash == "" {
 			t.Errorf("%s: report %+v", method, rep)
@@ -80,10 +82,9 @@ func TestFindKnowledgeCLI(t *testing.T) {
 	if _, _, err := run("find", "knowledge", "--model", dir, "--data", data, "--steps", "5", "--out", out); err != nil {
 		t.Fatal(err)
 	}
-	var rep attribute.KnowledgeReport
-	b, _ := os.ReadFile(out)
-	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Facts) != 1 || rep.Facts[0].Prompts != 2 || len(rep.Facts[0].Coarse) != 2 {
-		t.Fatalf("report %s (%v)", b, err)
+	rep, err := attribute.ReadKnowledgeReport(out)
+	if err != nil || len(rep.Facts) != 1 || rep.Facts[0].Prompts != 2 || len(rep.Facts[0].Coarse) != 2 {
+		t.Fatalf("report %+v (%v)", rep, err)
 	}
 	os.WriteFile(data, []byte(`{"prompts":["x"],"target":"there"}`+"\n"), 0o644)
 	if _, _, err := run("find", "knowledge", "--model", dir, "--data", data, "--out", out+"2"); err == nil || !strings.Contains(err.Error(), "line 1") {

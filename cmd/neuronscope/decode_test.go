@@ -10,20 +10,20 @@ import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 )
 
 func readDecodeOut(t *testing.T, path string) attribute.DecodeReport {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	got, err := attribute.ReadDecodeReport(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got attribute.DecodeReport
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatal(err)
+	if n := got.Layers[0].Neurons[0]; n.Point != hooks.At(got.Layers[0].Layer, hooks.MLPPost) {
+		t.Errorf("decoded neuron reads back as %v", n.Point)
 	}
-	return got
+	return *got
 }
 
 func TestDecodeWritesJSON(t *testing.T) {

@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -59,4 +60,16 @@ func WriteFile(path string, write func(w io.Writer) error) error {
 // WriteJSONFile writes v as indented JSON (WriteJSON) to path atomically (WriteFile).
 func WriteJSONFile(path string, v any) error {
 	return WriteFile(path, func(w io.Writer) error { return WriteJSON(w, v) })
+}
+
+// ReadJSONFile reads a JSON report into v; errors name path.
+func ReadJSONFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
 }

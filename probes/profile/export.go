@@ -263,13 +263,9 @@ func writeExports(dir string, hdr *Report, pts []pointSource) error {
 
 // ReadReport reads a profile.json, checking its schema version.
 func ReadReport(path string) (*Report, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var rep Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := report.ReadJSONFile(path, &rep); err != nil {
+		return nil, err
 	}
 	if rep.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("%s: schema_version %q, this neuronscope reads %q", path, rep.SchemaVersion, SchemaVersion)
