@@ -71,7 +71,7 @@ func AlignmentTerms(entropy, maxProb []float64, p *Probabilities) {
 		var h float64
 		for _, v := range q {
 			v /= qs
-			h -= v * math.Log(v+1e-30)
+			h -= float64(v * math.Log(v+1e-30)) // the conversion forbids a fused multiply-add
 		}
 		entropy[f] = h / lnK
 		maxProb[f] = mx

@@ -48,19 +48,37 @@ func (c *Counts) AddLayer(g, layer int, acts []float32, rows int) {
 		panic(fmt.Sprintf("language: AddLayer got %d activations for %d rows × %d neurons", len(acts), rows, c.Width))
 	}
 	dst := c.Positive[(g*c.Layers+layer)*c.Width:][:c.Width]
-	for r := 0; r < rows; r++ {
-		countPositive(dst, acts[r*c.Width:][:c.Width])
+	W := c.Width
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		countPositive4(dst, acts[r*W:][:W], acts[(r+1)*W:][:W], acts[(r+2)*W:][:W], acts[(r+3)*W:][:W])
+	}
+	for ; r < rows; r++ {
+		countPositive(dst, acts[r*W:][:W])
 	}
 }
 
-// countPositive adds 1 to dst[i] where x[i] > 0. Branch-free: for the bits b of a float32,
-// x > 0 exactly when 1 ≤ b ≤ 0x7F800000 as a signed integer (positive normals, subnormals and
-// +Inf; not ±0, negatives or NaN), i.e. when uint32(b−1) < 0x7F800000.
+// positive is 1 when x > 0, else 0, without a branch: for the bits b of a float32, x > 0
+// exactly when 1 ≤ b ≤ 0x7F800000 as a signed integer (positive normals, subnormals and +Inf;
+// not ±0, negatives or NaN), i.e. when uint32(b−1) < 0x7F800000.
+func positive(x float32) int64 {
+	return int64(uint64(int64(math.Float32bits(x)-1)-0x7F800000) >> 63)
+}
+
+// countPositive adds 1 to dst[i] where x[i] > 0.
 func countPositive(dst []int64, x []float32) {
 	dst = dst[:len(x)]
 	for i, v := range x {
-		b := math.Float32bits(v) - 1
-		dst[i] += int64(uint64(int64(b)-0x7F800000) >> 63)
+		dst[i] += positive(v)
+	}
+}
+
+// countPositive4 is countPositive for four rows at once (one read-modify-write of dst).
+func countPositive4(dst []int64, a, b, c, d []float32) {
+	n := len(dst)
+	a, b, c, d = a[:n], b[:n], c[:n], d[:n]
+	for i := range dst {
+		dst[i] += positive(a[i]) + positive(b[i]) + positive(c[i]) + positive(d[i])
 	}
 }
 

@@ -49,7 +49,7 @@ func LAPEEntropy(dst []float64, p *Probabilities) {
 		if sum > 0 {
 			for g := 0; g < G; g++ {
 				if q := float64(p.P[g*N+f]) / sum; q > 0 {
-					h -= q * math.Log(q)
+					h -= float64(q * math.Log(q)) // the conversion forbids a fused multiply-add
 				}
 			}
 		}
