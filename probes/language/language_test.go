@@ -443,7 +443,9 @@ func TestProbabilitiesFile(t *testing.T) {
 		}
 		return path
 	}
-	meta := func(langs string) map[string]string { return map[string]string{MetaLanguages: langs, MetaTap: "mlp.hook_pre"} }
+	meta := func(langs string) map[string]string {
+		return map[string]string{MetaLanguages: langs, MetaTap: "mlp.hook_pre"}
+	}
 	ok := slices.Clone(p.P)
 	with := func(j int, v float32) []float32 { d := slices.Clone(ok); d[j] = v; return d }
 	cases := []struct {
