@@ -97,11 +97,8 @@ type alignment struct {
 
 func newAlignment(p *Probabilities, opt AlignmentOptions) (*alignment, error) {
 	opt = opt.withDefaults()
-	if err := p.Validate(); err != nil {
+	if err := checkInput(p, opt.TopRate); err != nil {
 		return nil, err
-	}
-	if !(opt.TopRate > 0 && opt.TopRate <= 1) {
-		return nil, fmt.Errorf("top rate %g is not in (0, 1]", opt.TopRate)
 	}
 	a := &alignment{p: p, set: Settings{Method: "alignment", TopRate: opt.TopRate, K: rank(opt.TopRate, p.Neurons()),
 		BarRatio: opt.BarRatio, NormMax: NormMax(len(p.Groups))}}

@@ -70,11 +70,8 @@ func LAPEEntropy(dst []float64, p *Probabilities) {
 //     round(BarRatio·N)-th smallest probability.
 func LAPE(p *Probabilities, opt LAPEOptions) (*Selection, error) {
 	opt = opt.withDefaults()
-	if err := p.Validate(); err != nil {
+	if err := checkInput(p, opt.TopRate); err != nil {
 		return nil, err
-	}
-	if !(opt.TopRate > 0 && opt.TopRate <= 1) {
-		return nil, fmt.Errorf("top rate %g is not in (0, 1]", opt.TopRate)
 	}
 	set := Settings{Method: "lape", TopRate: opt.TopRate, K: rank(opt.TopRate, p.Neurons()),
 		FilterRate: opt.FilterRate, BarRatio: opt.BarRatio}

@@ -108,6 +108,17 @@ func (s *Selection) PublishedLAPEGroups() int {
 	return 0
 }
 
+// checkInput validates the probabilities and the top rate every finder takes.
+func checkInput(p *Probabilities, topRate float64) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if !(topRate > 0 && topRate <= 1) {
+		return fmt.Errorf("top rate %g is not in (0, 1]", topRate)
+	}
+	return nil
+}
+
 // rank is the Python round(rate·n) the published code uses for kthvalue and topk sizes:
 // float64 product, round half to even.
 func rank(rate float64, n int) int {
