@@ -148,7 +148,11 @@ func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
 	if err := report.WriteJSON(f.out, rep); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s, λ=%g, %d selected, %d unique neurons in %d languages (specific %d, related %d, agnostic %d, unassigned %d)\n",
-		f.out, f.method, sel.Settings.Lambda, len(sel.Selected), sel.Unique(), len(sel.Groups), sel.Specific(), sel.Related(), sel.Agnostic(), sel.Unassigned())
+	method := f.method
+	if f.method == "alignment" {
+		method = fmt.Sprintf("alignment λ=%g", sel.Settings.Lambda)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s, %d selected, %d unique neurons in %d languages (specific %d, related %d, agnostic %d, unassigned %d)\n",
+		f.out, method, len(sel.Selected), sel.Unique(), len(sel.Groups), sel.Specific(), sel.Related(), sel.Agnostic(), sel.Unassigned())
 	return nil
 }
