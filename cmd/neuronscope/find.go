@@ -19,7 +19,7 @@ func init() { extraCommands = append(extraCommands, newFindCmd) }
 
 func newFindCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "find", Short: "Neuron finders"}
-	cmd.AddCommand(newFindKnowledgeCmd())
+	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd())
 	return cmd
 }
 

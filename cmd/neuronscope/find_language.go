@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/probes/language"
+	"github.com/spf13/cobra"
+)
+
+// languageFlags are the flags of `neuronscope find language`.
+type languageFlags struct {
+	probs, method, lambda, out    string
+	topRate, filterRate, barRatio float64
+	appear10                      bool
+}
+
+// languageReport is the JSON document `find language` writes.
+type languageReport struct {
+	Provenance report.Provenance `json:"provenance"`
+	Probs      string            `json:"probs"`
+	*language.Report
+}
+
+func newFindLanguageCmd() *cobra.Command {
+	var f languageFlags
+	cmd := &cobra.Command{
+		Use:   "language --probs FILE --method lape|alignment [--top-rate 0.01] [--filter-rate 0.95] [--bar-ratio 0.95] [--lambda auto|X] --out neurons.json",
+		Short: "Language neurons from per-language activation probabilities: LAPE (Tang et al. 2024) or the alignment score (Zhang et al. 2026)",
+		Long: `Selects language neurons from an activation-probability file (safetensors, tensor
+activation_probability [languages, layers, width], metadata "languages" and "tap") exactly as
+the published code does:
+
+  lape       lowest entropy of the per-language probabilities over all layers (--top-rate),
+             neurons with no language above the --filter-rate percentile excluded, assigned to
+             every language above the --bar-ratio percentile;
+  alignment  lowest H/ln K − λ·max p / norm_max over all layers, assigned the same way; with
+             --lambda auto, λ is the published binary search on [0, 0.2] (eps 1e-3) for the
+             largest λ with no selected neuron in all K languages.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runFindLanguage(cmd, &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.probs, "probs", "", "activation-probability file (safetensors)")
+	fl.StringVar(&f.method, "method", "", "lape or alignment")
+	fl.Float64Var(&f.topRate, "top-rate", 0.01, "fraction of all neurons selected (lowest score over all layers)")
+	fl.Float64Var(&f.filterRate, "filter-rate", 0.95, "lape: percentile a neuron's largest probability must exceed, else entropy +Inf")
+	fl.Float64Var(&f.barRatio, "bar-ratio", 0.95, "percentile a language's probability must exceed for the neuron to count for it")
+	fl.StringVar(&f.lambda, "lambda", "auto", "alignment: λ ≥ 0, or auto (binary search)")
+	fl.BoolVar(&f.appear10, "published-appear10", false, "alignment --lambda auto: test appear[10] == 0 as autosweep.py does (differs from appear[K] unless K = 10)")
+	fl.StringVar(&f.out, "out", "", "output JSON report")
+	return cmd
+}
+
+// loadLanguageProbs returns the activation probabilities the finder runs on, and a name for
+// the report. Today they come from --probs only. Seam for counting from a model: when
+// `--model DIR --data GROUP=FILE ...` land, count here with language.Counts over the
+// per-group data (AddLayer/AddTokens per batch; Probabilities, or ResponseProbabilities for
+// response-only counting) and return the result; everything downstream stays as it is.
+func loadLanguageProbs(f *languageFlags) (*language.Probabilities, string, error) {
+	if f.probs == "" {
+		return nil, "", usagef("--probs is required (counting from a model is not available yet)")
+	}
+	p, err := language.ReadProbabilities(f.probs)
+	if err != nil {
+		return nil, "", usagef("--probs: %v", err)
+	}
+	return p, f.probs, nil
+}
+
+func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
+	if f.out == "" {
+		return usagef("--out is required")
+	}
+	rate := func(name string, v float64) error {
+		if !(v > 0 && v <= 1) {
+			return usagef("--%s %g is not in (0, 1]", name, v)
+		}
+		return nil
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"top-rate", f.topRate}, {"filter-rate", f.filterRate}, {"bar-ratio", f.barRatio}} {
+		if err := rate(r.name, r.v); err != nil {
+			return err
+		}
+	}
+	var lambda float64
+	auto := strings.EqualFold(f.lambda, "auto")
+	switch f.method {
+	case "lape":
+		if cmd.Flags().Changed("lambda") || f.appear10 {
+			return usagef("--lambda and --published-appear10 apply to --method alignment only")
+		}
+	case "alignment":
+		if cmd.Flags().Changed("filter-rate") {
+			return usagef("--filter-rate applies to --method lape only (the alignment method has no filter)")
+		}
+		if !auto {
+			v, err := strconv.ParseFloat(f.lambda, 64)
+			if err != nil || !(v >= 0) || math.IsInf(v, 1) {
+				return usagef("--lambda %q is neither auto nor a number ≥ 0", f.lambda)
+			}
+			if f.appear10 {
+				return usagef("--published-appear10 applies to --lambda auto only")
+			}
+			lambda = v
+		}
+	case "":
+		return usagef("--method is required: lape or alignment")
+	default:
+		return usagef("--method %q is neither lape nor alignment", f.method)
+	}
+	p, source, err := loadLanguageProbs(f)
+	if err != nil {
+		return err
+	}
+	var (
+		sel   *language.Selection
+		sweep *language.Sweep
+	)
+	if f.method == "lape" {
+		sel, err = language.LAPE(p, language.LAPEOptions{TopRate: f.topRate, FilterRate: f.filterRate, BarRatio: f.barRatio})
+	} else {
+		opt := language.AlignmentOptions{TopRate: f.topRate, BarRatio: f.barRatio, Lambda: lambda}
+		if auto {
+			sweep, err = language.SweepLambda(p, opt, language.SweepOptions{PublishedAppear10: f.appear10})
+			if err == nil && !sweep.Found {
+				last := sweep.Steps[len(sweep.Steps)-1]
+				return fmt.Errorf("--probs %s: no λ in [0, 0.2] leaves every selected neuron out of some language (multiplicity at the last λ=%g: %v); give --lambda", source, last.Lambda, last.Multiplicity)
+			}
+			if err == nil {
+				sel = sweep.Selection
+			}
+		} else {
+			sel, err = language.Alignment(p, opt)
+		}
+	}
+	if err != nil {
+		return usagef("--probs %s: %v", source, err)
+	}
+	rep := languageReport{Provenance: report.New(), Probs: source, Report: language.NewReport(p, sel, sweep)}
+	rep.Provenance.Dataset = source
+	if err := report.WriteJSON(f.out, rep); err != nil {
+		return err
+	}
+	method := f.method
+	if f.method == "alignment" {
+		method = fmt.Sprintf("alignment λ=%g", sel.Settings.Lambda)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s, %d selected, %d unique neurons in %d languages (specific %d, related %d, agnostic %d, unassigned %d)\n",
+		f.out, method, len(sel.Selected), sel.Unique(), len(sel.Groups), sel.Specific(), sel.Related(), sel.Agnostic(), sel.Unassigned())
+	return nil
+}

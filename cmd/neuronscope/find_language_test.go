@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/probes/language"
+)
+
+// writeLanguageProbs writes a 3-language file whose neuron 0 of layer 0 is English-only, neuron
+// 1 of layer 1 German-only, and the rest low and spread.
+func writeLanguageProbs(t *testing.T, dir string) string {
+	t.Helper()
+	p := &language.Probabilities{Groups: []string{"en", "de", "fr"}, Tap: "mlp.hook_pre", Layers: 2, Width: 8, P: make([]float32, 3*2*8)}
+	for g := 0; g < 3; g++ {
+		for f := 0; f < 16; f++ {
+			p.P[g*16+f] = 0.05 + 0.01*float32((f+g)%4)
+		}
+	}
+	p.P[0*16+0] = 0.9 // en, layer 0, neuron 0
+	p.P[1*16+9] = 0.8 // de, layer 1, neuron 1
+	path := filepath.Join(dir, "probs.safetensors")
+	if err := p.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestFindLanguage(t *testing.T) {
+	dir := t.TempDir()
+	probs := writeLanguageProbs(t, dir)
+	out := filepath.Join(dir, "lape.json")
+	stdout, _, err := run("find", "language", "--probs", probs, "--method", "lape", "--top-rate", "0.125", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "2 unique neurons in 3 languages") {
+		t.Errorf("stdout %q", stdout)
+	}
+	var rep struct {
+		Probs string `json:"probs"`
+		language.Report
+	}
+	b, _ := os.ReadFile(out)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Probs != probs || rep.Settings.K != 2 || rep.Specific != 2 || len(rep.Groups) != 3 ||
+		rep.Groups[0].Count != 1 || rep.Groups[0].Neurons[0].Layer != 0 || rep.Groups[0].Neurons[0].Index != 0 ||
+		rep.Groups[1].Neurons[0].Layer != 1 || rep.Groups[1].Neurons[0].Index != 1 || rep.Groups[2].Count != 0 ||
+		rep.PublishedLAPEGroups != 2 {
+		t.Errorf("report %+v", rep)
+	}
+
+	// alignment with a fixed λ and with the sweep
+	for _, lambda := range []string{"0.05", "auto"} {
+		out := filepath.Join(dir, "align-"+lambda+".json")
+		if _, _, err := run("find", "language", "--probs", probs, "--method", "alignment", "--top-rate", "0.125", "--lambda", lambda, "--out", out); err != nil {
+			t.Fatalf("--lambda %s: %v", lambda, err)
+		}
+		b, _ := os.ReadFile(out)
+		var rep language.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Specific != 2 || (lambda == "auto") != (len(rep.Sweep) == 10) {
+			t.Errorf("--lambda %s: %+v", lambda, rep)
+		}
+	}
+}
+
+func TestFindLanguageBadInput(t *testing.T) {
+	dir := t.TempDir()
+	probs := writeLanguageProbs(t, dir)
+	notProbs := filepath.Join(dir, "garbage.safetensors")
+	os.WriteFile(notProbs, []byte("not a safetensors file"), 0o644)
+	out := filepath.Join(dir, "out.json")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--method", "lape", "--out", out}, "--probs is required"},
+		{[]string{"--probs", probs, "--out", out}, "--method is required"},
+		{[]string{"--probs", probs, "--method", "entropy", "--out", out}, `--method "entropy"`},
+		{[]string{"--probs", probs, "--method", "lape"}, "--out is required"},
+		{[]string{"--probs", probs, "--method", "lape", "--top-rate", "0", "--out", out}, "--top-rate 0"},
+		{[]string{"--probs", probs, "--method", "lape", "--bar-ratio", "1.5", "--out", out}, "--bar-ratio 1.5"},
+		{[]string{"--probs", probs, "--method", "lape", "--lambda", "0.1", "--out", out}, "--lambda and --published-appear10 apply to --method alignment"},
+		{[]string{"--probs", probs, "--method", "alignment", "--filter-rate", "0.9", "--out", out}, "--filter-rate applies to --method lape"},
+		{[]string{"--probs", probs, "--method", "alignment", "--lambda", "-1", "--out", out}, `--lambda "-1"`},
+		{[]string{"--probs", probs, "--method", "alignment", "--lambda", "x", "--out", out}, `--lambda "x"`},
+		{[]string{"--probs", notProbs, "--method", "lape", "--out", out}, "garbage.safetensors"},
+		{[]string{"--probs", filepath.Join(dir, "missing"), "--method", "lape", "--out", out}, "missing"},
+	} {
+		_, _, err := run(append([]string{"find", "language"}, tc.args...)...)
+		var u usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want a usage error containing %q", tc.args, err, tc.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Fatalf("%v left %s behind", tc.args, out)
+		}
+	}
+}
