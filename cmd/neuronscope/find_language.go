@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/probes/language"
 	"github.com/spf13/cobra"
 )
@@ -145,7 +145,7 @@ func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
 	}
 	rep := languageReport{Provenance: report.New(), Probs: source, Report: language.NewReport(p, sel, sweep)}
 	rep.Provenance.Dataset = source
-	if err := report.WriteJSON(f.out, rep); err != nil {
+	if err := report.WriteJSONFile(f.out, rep); err != nil {
 		return err
 	}
 	method := f.method
