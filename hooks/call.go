@@ -28,6 +28,12 @@ type spec struct {
 	capture   []string
 	edits     []hookFn
 	observers []hookFn
+	detach    []detachSpec
+}
+
+type detachSpec struct {
+	pattern string
+	rows    []int
 }
 
 // Capture stores a copy of the activation at every point named by the patterns (TransformerLens
@@ -64,6 +70,20 @@ func Observe(pattern string, fn Func) Option {
 // ObservePoint runs fn at point p (see Observe).
 func ObservePoint(p Point, fn Func) Option { return Observe(p.String(), fn) }
 
+// Detach makes the activation at every point named by pattern a constant for the backward
+// pass of a gradient call (model.Model.Gradient) in the given rows of the batch (flat indices
+// batch·pos + position; none given: every row). The gradient at the point itself is still
+// reported, but nothing flows from it to what computed it, so the units below see the point
+// as an input rather than a function of them. With an Edit that replaces those rows this is
+// "replace by a constant" (NeuronPath's intervention); without Detach an edit is
+// straight-through. Forward passes ignore it. Models say at which points they support it.
+func Detach(pattern string, rows ...int) Option {
+	return func(s *spec) { s.detach = append(s.detach, detachSpec{pattern, append([]int(nil), rows...)}) }
+}
+
+// DetachPoint is Detach at point p.
+func DetachPoint(p Point, rows ...int) Option { return Detach(p.String(), rows...) }
+
 // Call is the hook state of one model call: which points are wanted, what fired, and the
 // cache of captured activations. Models create one per call with NewCall.
 type Call struct {
@@ -72,6 +92,7 @@ type Call struct {
 	firedSet map[Point]bool
 	cache    *Cache
 	err      error
+	detached map[Point][]int // nil slice: every row
 }
 
 type action struct {
@@ -87,7 +108,7 @@ func NewCall(cat Catalog, opts ...Option) (*Call, error) {
 	for _, o := range opts {
 		o(&s)
 	}
-	c := &Call{want: map[Point]*action{}, firedSet: map[Point]bool{}, cache: newCache()}
+	c := &Call{want: map[Point]*action{}, firedSet: map[Point]bool{}, cache: newCache(), detached: map[Point][]int{}}
 	get := func(p Point) *action {
 		a := c.want[p]
 		if a == nil {
@@ -125,7 +146,47 @@ func NewCall(cat Catalog, opts ...Option) (*Call, error) {
 			a.observers = append(a.observers, e.fn)
 		}
 	}
+	for _, d := range s.detach {
+		ps, err := cat.Match(d.pattern)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			for _, r := range d.rows {
+				if r < 0 {
+					return nil, fmt.Errorf("detach at %s: negative row %d", p, r)
+				}
+			}
+			old, seen := c.detached[p]
+			if len(d.rows) == 0 || (seen && old == nil) {
+				c.detached[p] = nil // every row
+			} else {
+				c.detached[p] = append(old, d.rows...)
+			}
+		}
+	}
 	return c, nil
+}
+
+// Detached returns the rows detached at p (nil: every row) and whether p is detached at all.
+func (c *Call) Detached(p Point) (rows []int, ok bool) {
+	if c == nil {
+		return nil, false
+	}
+	rows, ok = c.detached[p]
+	return rows, ok
+}
+
+// DetachedPoints lists the points Detach named, in no particular order.
+func (c *Call) DetachedPoints() []Point {
+	if c == nil {
+		return nil
+	}
+	out := make([]Point, 0, len(c.detached))
+	for p := range c.detached {
+		out = append(out, p)
+	}
+	return out
 }
 
 // Wants reports whether anything happens at p; models skip building a view otherwise.

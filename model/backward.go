@@ -1,6 +1,8 @@
 package model
 
 import (
+	"fmt"
+
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
@@ -12,7 +14,8 @@ import (
 // gradients. Shapes are those of the run: n = batch·pos rows.
 //
 // Hook edits are treated as the identity (straight-through): the gradient at a point below an
-// edited point is computed as if the edited value had been computed from it.
+// edited point is computed as if the edited value had been computed from it, unless the call
+// detached the point (hooks.Detach), which stops the gradient there.
 type back struct {
 	r      *run
 	dx     []float32 // d residual stream [n, d_model]
@@ -70,6 +73,43 @@ func (k *back) emit(p hooks.Point, g []float32, inner ...int) {
 	delete(k.want, p)
 	shape := append([]int{k.r.b, k.r.t}, inner...)
 	k.grads[p] = tensor.From(append([]float32(nil), g[:tensor.Numel(shape)]...), shape...)
+}
+
+// detach zeroes the rows of g ([n, width], the gradient at p about to flow below it) that the
+// call detached at p (hooks.Detach): those rows are constants for the rest of the backward
+// pass. Only points whose gradient buffer feeds nothing else may be detached (checkDetach).
+func (k *back) detach(p hooks.Point, g []float32, width int) {
+	rows, ok := k.r.call.Detached(p)
+	if !ok {
+		return
+	}
+	if rows == nil {
+		clear(g[:k.r.n*width])
+		return
+	}
+	for _, r := range rows {
+		clear(g[r*width : (r+1)*width])
+	}
+}
+
+// detachable are the hook sites whose gradient buffer in the backward pass feeds only what
+// computed the point, so zeroing it there detaches the point (back.detach).
+var detachable = map[hooks.Site]bool{hooks.MLPPre: true, hooks.MLPPreLinear: true, hooks.MLPPost: true}
+
+// checkDetach checks the call's detached points and rows against the batch.
+func checkDetach(call *hooks.Call, b Batch) error {
+	for _, p := range call.DetachedPoints() {
+		if !detachable[p.Site] {
+			return fmt.Errorf("hooks.Detach at %v: only mlp.hook_pre, mlp.hook_pre_linear and mlp.hook_post can be detached", p)
+		}
+		rows, _ := call.Detached(p)
+		for _, r := range rows {
+			if r >= b.Size*b.Len {
+				return fmt.Errorf("hooks.Detach at %v: row %d outside the %d×%d batch", p, r, b.Size, b.Len)
+			}
+		}
+	}
+	return nil
 }
 
 // grad returns p's weight-gradient buffer, or nil when weight gradients are off or p is nil
@@ -171,6 +211,7 @@ func (k *back) mlp(l int, dIn, dOut, in []float32, wIn, bIn, wUp, bUp, wOut, bOu
 	clear(k.dpost)
 	linearBackward(k.dpost, k.grad(wOut), k.grad(bOut), dOut, bt.post, wOut, n)
 	k.emit(hooks.At(l, hooks.MLPPost), k.dpost, c.DMLP)
+	k.detach(hooks.At(l, hooks.MLPPost), k.dpost, c.DMLP)
 	if k.done() {
 		return
 	}
@@ -181,6 +222,10 @@ func (k *back) mlp(l int, dIn, dOut, in []float32, wIn, bIn, wUp, bUp, wOut, bOu
 	activationBackward(k.dpre, k.dlin, k.dpost, bt.pre, bt.lin, c.Act)
 	k.emit(hooks.At(l, hooks.MLPPre), k.dpre, c.DMLP)
 	k.emit(hooks.At(l, hooks.MLPPreLinear), k.dlin, c.DMLP)
+	k.detach(hooks.At(l, hooks.MLPPre), k.dpre, c.DMLP)
+	if c.Gated {
+		k.detach(hooks.At(l, hooks.MLPPreLinear), k.dlin, c.DMLP)
+	}
 	if k.done() {
 		return
 	}

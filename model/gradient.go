@@ -37,7 +37,8 @@ type Start struct {
 // Gradient runs the batch forward, evaluates metric on the logits, and backpropagates: it
 // returns the metric and ∂metric/∂activation at every point in wrt. Edits in opts apply in the
 // forward pass, so the gradient is taken at the edited activations (integrated gradients scale
-// an activation with an edit); in the backward pass an edit is treated as the identity. Only
+// an activation with an edit); in the backward pass an edit is treated as the identity, unless
+// opts detach the point (hooks.Detach: then the point is a constant below it). Only
 // the logits rows the metric reads are computed, and the backward pass stops below the lowest
 // requested point.
 func (m *Model) Gradient(b Batch, metric Metric, wrt []hooks.Point, opts ...hooks.Option) (*GradResult, error) {
@@ -120,6 +121,9 @@ func (m *Model) WeightGradients(b Batch, targets []int) (float64, map[string][]f
 func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weights bool, opts []hooks.Option) (k *back, vals []float64, call *hooks.Call, err error) {
 	call, err = hooks.NewCall(m.catalog, opts...)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkDetach(call, b); err != nil {
 		return nil, nil, nil, err
 	}
 	defer recoverHookError(&err)
