@@ -3,7 +3,7 @@
 // planted. Everything is a deterministic function of a Config (seed included).
 //
 //	w, err := world.Generate(world.DefaultConfig())
-//	err = w.Write("out/")          // train.txt, eval_facts.jsonl, eval_fluency.jsonl, ground_truth.json, world.json
+//	err = w.Write("out/")          // train.txt, eval_facts.jsonl, eval_fluency.jsonl, ground_truth.json, world.json, concept_*.jsonl
 //	tok, err := w.Tokenizer()      // a Hugging Face WordLevel tokenizer.json
 //
 // The CLI is `neuronscope world --out DIR [--seed 1] [--languages 4] [--json]`.
@@ -81,6 +81,19 @@
 //     slot), and eval: for every evaluation id its kind (fact/fluency), language, relation,
 //     fact and template.
 //   - world.json: the Config used, defaults filled in.
+//   - concept_task.jsonl, concept_control.jsonl, concept_exclude.jsonl: the three item sets of
+//     a CULNIG concept-neuron search (`neuronscope find concept`), one ConceptItem per line
+//     ({"id","language","relation","subject","country","continent","prompt","answer","fact",
+//     "template"}). country and continent are the home of the question's subject (Home: a
+//     country's own; a city's country; a person's birth city's; a company's headquarters
+//     city's), the groups of the search (--group-key continent or country). The task set is
+//     every evaluation question (same ids); the control set the same prompts with the
+//     relation's noun and verb removed, so only the format (function words and subject) is left,
+//     with the same answers (CULNIG's control keeps only the options and instructions); the
+//     exclusion set, for facts whose answer is a place, the fact's first-train-template sentence
+//     followed by the question in the same language, answered by copying the place named in the
+//     context (CULNIG's extractive CountryRC). They are derived from the other files and
+//     added after them: the earlier files are unchanged by their addition.
 //
 // Files are written atomically (internal/atomicfile); their bytes depend only on the Config.
 //

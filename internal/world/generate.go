@@ -39,6 +39,9 @@ func Generate(cfg Config) (*World, error) {
 	if err := w.makeText(); err != nil {
 		return nil, err
 	}
+	if err := w.makeConcept(); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 

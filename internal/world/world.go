@@ -13,6 +13,11 @@ type World struct {
 	Train       []Sentence `json:"-"` // in train.txt order
 	EvalFacts   []EvalFact `json:"-"`
 	EvalFluency []Fluency  `json:"-"`
+
+	// The concept-neuron sets (see ConceptItem): every evaluation question with its subject's
+	// home country and continent, the same prompts without relation words, and extractive
+	// place-name items.
+	ConceptTask, ConceptControl, ConceptExclude []ConceptItem `json:"-"`
 }
 
 // Language is one constructed language: its grammar and its words.

@@ -13,7 +13,8 @@ import (
 )
 
 // Files written by Write, in writing order.
-var Files = []string{"world.json", "ground_truth.json", "train.txt", "eval_facts.jsonl", "eval_fluency.jsonl"}
+var Files = []string{"world.json", "ground_truth.json", "train.txt", "eval_facts.jsonl", "eval_fluency.jsonl",
+	"concept_task.jsonl", "concept_control.jsonl", "concept_exclude.jsonl"}
 
 // groundTruth is ground_truth.json.
 type groundTruth struct {
@@ -77,6 +78,9 @@ func (w *World) Write(dir string) error {
 			}
 			return nil
 		},
+		"concept_task.jsonl":    conceptWriter(w.ConceptTask),
+		"concept_control.jsonl": conceptWriter(w.ConceptControl),
+		"concept_exclude.jsonl": conceptWriter(w.ConceptExclude),
 	}
 	for _, name := range Files {
 		if err := atomicfile.Write(filepath.Join(dir, name), writers[name]); err != nil {
@@ -84,6 +88,17 @@ func (w *World) Write(dir string) error {
 		}
 	}
 	return nil
+}
+
+func conceptWriter(items []ConceptItem) func(*bufio.Writer) error {
+	return func(b *bufio.Writer) error {
+		for _, e := range items {
+			if err := writeJSON(b, e, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // writeJSON writes v and a newline, without HTML escaping (so "<bos>" stays readable).
