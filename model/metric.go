@@ -32,31 +32,42 @@ const AllRows = -1
 // Metric is the scalar that Gradient differentiates: a function of the logits of one batch row
 // (or of every row, AllRows) at one position (consecutive positions for MeanLogProbMetric).
 // Positions index the padded batch and must be real (unmasked) tokens. Build one with LogProb,
-// Prob, Logit, LogitDiff or MeanLogProb.
+// Prob, Logit, LogitDiff, MeanLogProb or EachRow.
 type Metric struct {
 	Kind     MetricKind
 	Row, Pos int
 	Tokens   []int
+	// PerRow (EachRow) applies the metric to every batch row r with its own token Tokens[r]
+	// and sums the values: a batch of prompts, each with its own answer.
+	PerRow bool
+}
+
+// EachRow is the sum over batch rows r of the metric kind (LogProbMetric, ProbMetric or
+// LogitMetric) of token tokens[r] at pos: one answer per prompt of a batch (CULNIG's
+// Σ_batch P(y|x), left-padded so pos is every row's last position). len(tokens) must be the
+// batch size.
+func EachRow(kind MetricKind, pos int, tokens []int) Metric {
+	return Metric{Kind: kind, Row: AllRows, Pos: pos, Tokens: append([]int(nil), tokens...), PerRow: true}
 }
 
 // LogProb is the log-probability of token at (row, pos).
-func LogProb(row, pos, token int) Metric { return Metric{LogProbMetric, row, pos, []int{token}} }
+func LogProb(row, pos, token int) Metric { return Metric{Kind: LogProbMetric, Row: row, Pos: pos, Tokens: []int{token}} }
 
 // Prob is the probability of token at (row, pos).
-func Prob(row, pos, token int) Metric { return Metric{ProbMetric, row, pos, []int{token}} }
+func Prob(row, pos, token int) Metric { return Metric{Kind: ProbMetric, Row: row, Pos: pos, Tokens: []int{token}} }
 
 // Logit is the logit of token at (row, pos).
-func Logit(row, pos, token int) Metric { return Metric{LogitMetric, row, pos, []int{token}} }
+func Logit(row, pos, token int) Metric { return Metric{Kind: LogitMetric, Row: row, Pos: pos, Tokens: []int{token}} }
 
 // LogitDiff is the logit of token minus the logit of other at (row, pos).
 func LogitDiff(row, pos, token, other int) Metric {
-	return Metric{LogitDiffMetric, row, pos, []int{token, other}}
+	return Metric{Kind: LogitDiffMetric, Row: row, Pos: pos, Tokens: []int{token, other}}
 }
 
 // MeanLogProb is the mean log-probability of the continuation tokens, tokens[k] being read from
 // the logits at position pos+k (so pos is the position just before the continuation starts).
 func MeanLogProb(row, pos int, tokens []int) Metric {
-	return Metric{MeanLogProbMetric, row, pos, append([]int(nil), tokens...)}
+	return Metric{Kind: MeanLogProbMetric, Row: row, Pos: pos, Tokens: append([]int(nil), tokens...)}
 }
 
 // String describes the metric.
@@ -80,6 +91,9 @@ type term struct {
 
 // terms lists what the metric reads of a batch's logits, or says why it cannot.
 func (mt Metric) terms(b Batch, vocab int) ([]term, error) {
+	if mt.PerRow {
+		return mt.rowTerms(b, vocab)
+	}
 	npos, ok := 1, false
 	switch mt.Kind {
 	case LogProbMetric, ProbMetric, LogitMetric:
@@ -125,6 +139,29 @@ func (mt Metric) terms(b Batch, vocab int) ([]term, error) {
 			}
 			out = append(out, t)
 		}
+	}
+	return out, nil
+}
+
+// rowTerms is terms for a PerRow metric: one term per batch row, each with its own token.
+func (mt Metric) rowTerms(b Batch, vocab int) ([]term, error) {
+	switch {
+	case mt.Kind != LogProbMetric && mt.Kind != ProbMetric && mt.Kind != LogitMetric:
+		return nil, fmt.Errorf("%v: a per-row metric is a logprob, prob or logit", mt)
+	case mt.Row != AllRows:
+		return nil, fmt.Errorf("%v: a per-row metric reads every row (Row = AllRows)", mt)
+	case len(mt.Tokens) != b.Size:
+		return nil, fmt.Errorf("%v: %d tokens for a batch of %d rows", mt, len(mt.Tokens), b.Size)
+	}
+	out := make([]term, b.Size)
+	for r, tok := range mt.Tokens {
+		if tok < 0 || tok >= vocab {
+			return nil, fmt.Errorf("%v: token %d of row %d is outside the vocabulary [0, %d)", mt, tok, r, vocab)
+		}
+		if mt.Pos < 0 || mt.Pos >= b.Len || !b.Mask[r*b.Len+mt.Pos] {
+			return nil, fmt.Errorf("%v: position %d of row %d is not a real token of the batch", mt, mt.Pos, r)
+		}
+		out[r] = term{row: r*b.Len + mt.Pos, kind: mt.Kind, tok: tok, weight: 1}
 	}
 	return out, nil
 }
