@@ -51,13 +51,19 @@ func EachRow(kind MetricKind, pos int, tokens []int) Metric {
 }
 
 // LogProb is the log-probability of token at (row, pos).
-func LogProb(row, pos, token int) Metric { return Metric{Kind: LogProbMetric, Row: row, Pos: pos, Tokens: []int{token}} }
+func LogProb(row, pos, token int) Metric {
+	return Metric{Kind: LogProbMetric, Row: row, Pos: pos, Tokens: []int{token}}
+}
 
 // Prob is the probability of token at (row, pos).
-func Prob(row, pos, token int) Metric { return Metric{Kind: ProbMetric, Row: row, Pos: pos, Tokens: []int{token}} }
+func Prob(row, pos, token int) Metric {
+	return Metric{Kind: ProbMetric, Row: row, Pos: pos, Tokens: []int{token}}
+}
 
 // Logit is the logit of token at (row, pos).
-func Logit(row, pos, token int) Metric { return Metric{Kind: LogitMetric, Row: row, Pos: pos, Tokens: []int{token}} }
+func Logit(row, pos, token int) Metric {
+	return Metric{Kind: LogitMetric, Row: row, Pos: pos, Tokens: []int{token}}
+}
 
 // LogitDiff is the logit of token minus the logit of other at (row, pos).
 func LogitDiff(row, pos, token, other int) Metric {
