@@ -123,11 +123,17 @@ const KnowledgeProcedure = "Dai et al. 2022: per prompt, integrated gradients (z
 type KnowledgeFact struct {
 	Prompts []string `json:"prompts"`
 	Target  string   `json:"target"`
+	// ID and Relation are optional: they name the fact's group and its relation's group in
+	// the neuron set (KnowledgeNeuronSet).
+	ID       string `json:"id,omitempty"`
+	Relation string `json:"relation,omitempty"`
 }
 
 // KnowledgeFactResult is one fact's knowledge neurons in a KnowledgeReport.
 type KnowledgeFactResult struct {
 	Line        int              `json:"line"`
+	ID          string           `json:"id,omitempty"`
+	Relation    string           `json:"relation,omitempty"`
 	Target      string           `json:"target"`
 	TargetToken int              `json:"target_token"`
 	Prompts     int              `json:"n_prompts"`
@@ -205,7 +211,7 @@ func FindKnowledge(m *model.Model, enc corpus.Encoder, f KnowledgeFact, opt KNOp
 	if err != nil {
 		return KnowledgeFactResult{}, err
 	}
-	fo := KnowledgeFactResult{Target: f.Target, TargetToken: t.IDs[0], Prompts: len(prompts), Neurons: res.Neurons}
+	fo := KnowledgeFactResult{ID: f.ID, Relation: f.Relation, Target: f.Target, TargetToken: t.IDs[0], Prompts: len(prompts), Neurons: res.Neurons}
 	if fo.Neurons == nil {
 		fo.Neurons = []hooks.Neuron{}
 	}
@@ -223,4 +229,69 @@ func FindKnowledge(m *model.Model, enc corpus.Encoder, f KnowledgeFact, opt KNOp
 		return a.Neuron.Less(b.Neuron)
 	})
 	return fo, nil
+}
+
+// KnowledgeRelationShare is Dai et al.'s mode_ratio_rel: a relation-level knowledge neuron is a
+// knowledge neuron of at least this share of the relation's facts.
+const KnowledgeRelationShare = 0.1
+
+// KnowledgeNeuronSet writes a knowledge-neuron report in the shared neuron-set form (tap
+// mlp.hook_post, method "knowledge"): one group per fact, named by its id (or "line<N>"), its
+// knowledge neurons scored by the share of the fact's prompts they are coarse for, highest
+// first; and, for facts that name a relation, one group "relation/<name>" per relation with
+// Dai et al.'s relation-level knowledge neurons: those that are knowledge neurons of at least
+// relShare (0 means KnowledgeRelationShare, 0.1) of the relation's facts, scored by that
+// share. A group may be empty.
+func KnowledgeNeuronSet(rep *KnowledgeReport, relShare float64) *hooks.NeuronSet {
+	if relShare == 0 {
+		relShare = KnowledgeRelationShare
+	}
+	set := &hooks.NeuronSet{Method: "knowledge", Tap: hooks.MLPPost, Provenance: &rep.Provenance,
+		Settings: map[string]any{"procedure": rep.Procedure, "steps": rep.Steps, "threshold": rep.Threshold, "share": rep.Share, "relation_share": relShare}}
+	names := map[string]bool{}
+	var rels []string
+	relFacts := map[string]int{}
+	relCount := map[string]map[hooks.Neuron]int{}
+	for _, f := range rep.Facts {
+		name := f.ID
+		if name == "" || names[name] {
+			name = fmt.Sprintf("line%d", f.Line)
+		}
+		names[name] = true
+		counts := map[hooks.Neuron]int{}
+		for _, c := range f.Counts {
+			counts[c.Neuron] = c.Prompts
+		}
+		g := []hooks.ScoredNeuron{}
+		for _, n := range f.Neurons {
+			n.Site = hooks.MLPPost
+			g = append(g, hooks.ScoredNeuron{Neuron: n, Score: float64(counts[n]) / float64(max(1, f.Prompts))})
+		}
+		hooks.Rank(g)
+		set.Groups = append(set.Groups, hooks.NeuronGroup{Name: name, Neurons: g})
+		if f.Relation == "" {
+			continue
+		}
+		if relCount[f.Relation] == nil {
+			rels = append(rels, f.Relation)
+			relCount[f.Relation] = map[hooks.Neuron]int{}
+		}
+		relFacts[f.Relation]++
+		for _, n := range f.Neurons {
+			n.Site = hooks.MLPPost
+			relCount[f.Relation][n]++
+		}
+	}
+	sort.Strings(rels)
+	for _, r := range rels {
+		g := []hooks.ScoredNeuron{}
+		for n, c := range relCount[r] {
+			if float64(c) >= relShare*float64(relFacts[r]) {
+				g = append(g, hooks.ScoredNeuron{Neuron: n, Score: float64(c) / float64(relFacts[r])})
+			}
+		}
+		hooks.Rank(g)
+		set.Groups = append(set.Groups, hooks.NeuronGroup{Name: "relation/" + r, Neurons: g})
+	}
+	return set
 }
