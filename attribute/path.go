@@ -109,6 +109,10 @@ type PathResult struct {
 	// candidate score when it was chosen; JAS is the path's joint attribution score.
 	Path []hooks.ScoredNeuron
 	JAS  float64
+	// Factors are the two sums each path neuron's candidate score multiplies, in Path's order:
+	// Gradient = Σ_i (g_l,j(α_i) + Σ_{k<l} g_k,p_k(α_i)), Activation = a_l,j/m + Σ_{k<l} a_k,p_k/m.
+	// Both negative gives a positive score (see the package documentation).
+	Factors []PathFactors
 	// Activation is the per-layer activation argmax (scored by its activation) and
 	// ActivationJAS its joint attribution score; ActivationTopK the per-layer top-K by
 	// activation, layer by layer, each by descending activation.
@@ -118,6 +122,12 @@ type PathResult struct {
 	// Passes counts the batched forward+backward passes of Steps rows run (L for the search,
 	// one per JAS), besides the one clean forward pass.
 	Passes int
+}
+
+// PathFactors are the two factors of a candidate score.
+type PathFactors struct {
+	Gradient   float64 `json:"gradient"`
+	Activation float64 `json:"activation"`
 }
 
 // PathProcedure states what NeuronPath computes, for reports.
@@ -170,6 +180,7 @@ func NeuronPath(m *model.Model, prompt []int, pos, token int, opt PathOptions) (
 		for _, n := range top {
 			idx = append(idx, n.Index)
 			res.Path = append(res.Path, n)
+			res.Factors = append(res.Factors, PathFactors{Gradient: g[l][n.Index] + gb, Activation: float64(r.step[l][n.Index]) + sb})
 		}
 		path = append(path, idx)
 	}

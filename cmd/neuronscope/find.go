@@ -19,25 +19,25 @@ func init() { extraCommands = append(extraCommands, newFindCmd) }
 
 func newFindCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "find", Short: "Neuron finders"}
-	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd())
+	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd(), newFindConceptCmd(), newFindPathCmd())
 	return cmd
 }
 
 func newFindKnowledgeCmd() *cobra.Command {
 	var mf modelFlags
-	var data, out, bos string
+	var data, out, bos, neurons string
 	var steps int
-	var threshold, share float64
+	var threshold, share, relShare float64
 	cmd := &cobra.Command{
-		Use:   "knowledge --model DIR --data FACTS.jsonl [--steps 20] [--threshold 0.2] [--share 0.7] --out FILE.json",
-		Short: `Knowledge neurons (Dai et al. 2022) of facts given as {"prompts":[...], "target":"..."} lines`,
+		Use:   "knowledge --model DIR --data FACTS.jsonl [--steps 20] [--threshold 0.2] [--share 0.7] --out FILE.json [--neurons SET.json]",
+		Short: `Knowledge neurons (Dai et al. 2022) of facts given as {"prompts":[...], "target":"..."[, "id", "relation"]} lines`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data == "" || out == "" {
 				return usagef("--data and --out are required")
 			}
-			if steps < 1 || threshold <= 0 || threshold > 1 || share <= 0 || share > 1 {
-				return usagef("--steps must be ≥ 1 and --threshold, --share in (0, 1]")
+			if steps < 1 || threshold <= 0 || threshold > 1 || share <= 0 || share > 1 || relShare <= 0 || relShare > 1 {
+				return usagef("--steps must be ≥ 1 and --threshold, --share, --relation-share in (0, 1]")
 			}
 			policy, err := tokenizer.ParseBOSPolicy(bos)
 			if err != nil {
@@ -78,6 +78,12 @@ func newFindKnowledgeCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: knowledge neurons of %d facts\n", out, len(facts))
+			if neurons != "" {
+				if err := attribute.KnowledgeNeuronSet(&rep, relShare).WriteFile(neurons); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (neuronscope.neurons/v1: one group per fact, relation/<name> groups)\n", neurons)
+			}
 			return nil
 		},
 	}
@@ -89,6 +95,8 @@ func newFindKnowledgeCmd() *cobra.Command {
 	fl.IntVar(&steps, "steps", 20, "integrated-gradients steps")
 	fl.Float64Var(&threshold, "threshold", 0.2, "coarse threshold t (fraction of each prompt's maximum attribution)")
 	fl.Float64Var(&share, "share", 0.7, "fraction p of prompts a neuron must be coarse for")
+	fl.StringVar(&neurons, "neurons", "", "also write the knowledge neurons as a neuron set (one group per fact, relation/<name> groups)")
+	fl.Float64Var(&relShare, "relation-share", attribute.KnowledgeRelationShare, "fraction of a relation's facts a relation-level knowledge neuron belongs to")
 	return cmd
 }
 

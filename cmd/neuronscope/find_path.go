@@ -1,0 +1,265 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/spf13/cobra"
+)
+
+// pathFlags are the flags of `neuronscope find path`.
+type pathFlags struct {
+	eval, group, item, position, target, site, compare, bos, out string
+	steps, topK, width, limit                                     int
+}
+
+// pathItem is one item's result in the settings of `find path`'s neuron set.
+type pathItem struct {
+	ID            string            `json:"id"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	Position      int               `json:"position"`
+	Token         int               `json:"target_token"`
+	Value         float64           `json:"target_value"`
+	JAS           float64           `json:"jas"`
+	ActivationJAS float64           `json:"activation_jas"`
+	Seconds       float64           `json:"seconds"`
+}
+
+// pathSettings are the settings of `find path`'s neuron set.
+type pathSettings struct {
+	Procedure  string            `json:"procedure"`
+	Steps      int               `json:"steps"`
+	Target     string            `json:"target"`
+	Site       string            `json:"site"`
+	Position   string            `json:"position"`
+	Width      int               `json:"width"`
+	TopK       int               `json:"top_k"`
+	Group      string            `json:"group,omitempty"`
+	Items      []pathItem        `json:"items"`
+	Similarity *pathSimilarities `json:"similarity,omitempty"`
+}
+
+// pathSimilarities compares the paths of items with the same and different values of a label.
+type pathSimilarities struct {
+	Key           string  `json:"key"`
+	Same          float64 `json:"mean_same"`
+	Different     float64 `json:"mean_different"`
+	SamePairs     int     `json:"same_pairs"`
+	DifferentPair int     `json:"different_pairs"`
+}
+
+func newFindPathCmd() *cobra.Command {
+	var mf modelFlags
+	var f pathFlags
+	cmd := &cobra.Command{
+		Use:   "path --model DIR --eval FILE [--group KEY=VALUE] [--item ID] [--position last|N] [--steps 20] [--target prob] --out neurons.json",
+		Short: "The influential neuron path of each prompt (NeuronPath, Wang et al. 2025)",
+		Long: `For each selected item of the prompt set (JSONL: prompt, answer, labels) finds one neuron per
+layer (mlp.hook_post by default) by NeuronPath's layer-progressive search on the joint attribution
+score, as the published code computes it: the product of the gradients summed over the left
+Riemann steps α = i/m and the summed scaled activations, only the path neuron of each earlier
+layer moving while every other unit of the layers up to the target is held at its clean value.
+The target is the answer's probability at the last prompt position (--position last), or at
+position N the next prompt token's. Baselines: the per-layer activation argmax (with its JAS)
+and the per-layer activation top-K.
+
+Writes a neuron set (neuronscope.neurons/v1): for one item the groups "path" (one neuron per
+layer, in layer order), "activation" and "activation_topk"; for several, the same names
+followed by "/<item id>". Settings hold each item's position, target, JAS and seconds, and with
+--compare KEY the mean path similarity of item pairs with the same and different KEY values.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runFindPath(cmd, &mf, &f) },
+	}
+	mf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.eval, "eval", "", "prompt set (JSONL: prompt, answer, labels)")
+	fl.StringVar(&f.group, "group", "", "only the items with label KEY=VALUE (e.g. relation=capital_of)")
+	fl.StringVar(&f.item, "item", "", "only the item with this id")
+	fl.IntVar(&f.limit, "limit", 0, "at most this many items (0: all selected)")
+	fl.StringVar(&f.position, "position", "last", "position attributed: last, or a 0-based index into the prompt's tokens")
+	fl.IntVar(&f.steps, "steps", 20, "Riemann steps m")
+	fl.StringVar(&f.target, "target", "prob", "target: prob, logprob or logit of the target token")
+	fl.StringVar(&f.site, "site", "mlp.hook_post", "unit: mlp.hook_post, mlp.hook_pre or mlp.hook_pre_linear")
+	fl.IntVar(&f.width, "width", 1, "neurons kept per layer (K > 1: the published top-K search)")
+	fl.IntVar(&f.topK, "top-k", 5, "size of the per-layer activation top-K baseline")
+	fl.StringVar(&f.compare, "compare", "", "label whose same/different values the path similarity compares")
+	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for the prompts: auto, always, never")
+	fl.StringVar(&f.out, "out", "", "output neuron set (JSON)")
+	return cmd
+}
+
+func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
+	if f.eval == "" || f.out == "" {
+		return usagef("--eval and --out are required")
+	}
+	if f.steps < 1 {
+		return usagef("--steps %d: want at least 1", f.steps)
+	}
+	if f.width < 1 || f.topK < 1 || f.limit < 0 {
+		return usagef("--width and --top-k must be at least 1, --limit at least 0")
+	}
+	target, err := attribute.ParsePathTarget(f.target)
+	if err != nil {
+		return usagef("--target: %v", err)
+	}
+	site, err := hooks.ParseSite(f.site)
+	if err != nil {
+		return usagef("--site: %v", err)
+	}
+	if site != hooks.MLPPost && site != hooks.MLPPre && site != hooks.MLPPreLinear {
+		return usagef("--site %s: want mlp.hook_post, mlp.hook_pre or mlp.hook_pre_linear", f.site)
+	}
+	fixed := -1
+	if f.position != "last" {
+		if fixed, err = strconv.Atoi(f.position); err != nil || fixed < 0 {
+			return usagef("--position %q: want last or a position >= 0", f.position)
+		}
+	}
+	var key, value string
+	if f.group != "" {
+		var ok bool
+		key, value, ok = strings.Cut(f.group, "=")
+		if key, value = strings.TrimSpace(key), strings.TrimSpace(value); !ok || key == "" || value == "" {
+			return usagef("--group %q: want LABEL=VALUE, e.g. relation=capital_of", f.group)
+		}
+	}
+	bos, err := tokenizer.ParseBOSPolicy(f.bos)
+	if err != nil {
+		return usageError{err}
+	}
+	if _, err := os.Stat(f.eval); err != nil {
+		return usagef("--eval: %v", err)
+	}
+	m, err := mf.load(cmd)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if !m.Catalog().Has(hooks.At(0, site)) {
+		return usagef("--site %s: this model has none", site)
+	}
+	tok, err := loadTokenizer(m)
+	if err != nil {
+		return err
+	}
+	set, err := corpus.ReadPromptSet(f.eval, corpus.NewEncoder(m, tok, bos), corpus.PromptOptions{})
+	if err != nil {
+		return usagef("--eval: %v", err)
+	}
+	items := set.Filter(func(p corpus.Prompt) bool {
+		return (key == "" || p.Labels[key] == value) && (f.item == "" || p.ID == f.item)
+	}).Items
+	if len(items) == 0 {
+		return usagef("--eval %s: no item matches --group %q --item %q", f.eval, f.group, f.item)
+	}
+	if f.limit > 0 && len(items) > f.limit {
+		items = items[:f.limit]
+	}
+	// Check every item's position before running any.
+	pos := make([]int, len(items))
+	toks := make([]int, len(items))
+	for i, it := range items {
+		last := len(it.IDs) - 1
+		switch {
+		case fixed < 0:
+			pos[i], toks[i] = last, it.AnswerIDs[0]
+		case fixed > last:
+			return usagef("--position %d is outside the prompt of item %s (%d tokens, positions 0..%d)", fixed, it.ID, len(it.IDs), last)
+		case fixed == last:
+			pos[i], toks[i] = fixed, it.AnswerIDs[0]
+		default:
+			pos[i], toks[i] = fixed, it.IDs[fixed+1]
+		}
+	}
+	opt := attribute.PathOptions{Steps: f.steps, Site: site, Target: target, Width: f.width, TopK: f.topK}
+	st := &pathSettings{Procedure: attribute.PathProcedure, Steps: f.steps, Target: target.String(), Site: site.String(), Position: f.position,
+		Width: f.width, TopK: f.topK, Group: f.group}
+	set2 := &hooks.NeuronSet{Method: "neuronpath", Tap: site, Settings: st}
+	bar := newBar(cmd, int64(len(items)), "neuron paths", "prompts")
+	var paths [][]hooks.ScoredNeuron
+	for i, it := range items {
+		t0 := time.Now()
+		res, err := attribute.NeuronPath(m, it.IDs, pos[i], toks[i], opt)
+		if err != nil {
+			return fmt.Errorf("--eval %s item %s: %w", f.eval, it.ID, err)
+		}
+		suffix := ""
+		if len(items) > 1 {
+			suffix = "/" + it.ID
+		}
+		set2.Groups = append(set2.Groups, res.PathGroups(suffix)...)
+		st.Items = append(st.Items, pathItem{ID: it.ID, Labels: it.Labels, Position: pos[i], Token: toks[i], Value: res.Value, JAS: res.JAS,
+			ActivationJAS: res.ActivationJAS, Seconds: time.Since(t0).Seconds()})
+		paths = append(paths, res.Path)
+		bar.Add(1)
+	}
+	bar.Finish()
+	if f.compare != "" {
+		s := &pathSimilarities{Key: f.compare}
+		for i := range items {
+			for j := i + 1; j < len(items); j++ {
+				a, aok := items[i].Labels[f.compare]
+				b, bok := items[j].Labels[f.compare]
+				if !aok || !bok {
+					return usagef("--compare %s: item %s or %s has no such label", f.compare, items[i].ID, items[j].ID)
+				}
+				sim := attribute.PathSimilarity(paths[i], paths[j])
+				if a == b {
+					s.Same += sim
+					s.SamePairs++
+				} else {
+					s.Different += sim
+					s.DifferentPair++
+				}
+			}
+		}
+		if s.SamePairs > 0 {
+			s.Same /= float64(s.SamePairs)
+		}
+		if s.DifferentPair > 0 {
+			s.Different /= float64(s.DifferentPair)
+		}
+		st.Similarity = s
+	}
+	prov := m.Provenance()
+	prov.BOSPolicy = bos.String()
+	prov.Dataset = f.eval
+	if f.group != "" {
+		prov.Dataset += " (" + f.group + ")"
+	}
+	set2.Provenance = &prov
+	if err := set2.WriteFile(f.out); err != nil {
+		return err
+	}
+	var secs []float64
+	for _, it := range st.Items {
+		secs = append(secs, it.Seconds)
+	}
+	slices.Sort(secs)
+	fmt.Fprintf(cmd.OutOrStdout(), "%d prompts, %.3g s per prompt (median)\n", len(items), secs[len(secs)/2])
+	for i, it := range st.Items[:min(5, len(st.Items))] {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: path %v (JAS %.4g), activation argmax JAS %.4g\n", it.ID, pathIndices(paths[i]), it.JAS, it.ActivationJAS)
+	}
+	if st.Similarity != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "path similarity by %s: same %.3f (%d pairs), different %.3f (%d pairs)\n", f.compare,
+			st.Similarity.Same, st.Similarity.SamePairs, st.Similarity.Different, st.Similarity.DifferentPair)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", f.out)
+	return nil
+}
+
+func pathIndices(ns []hooks.ScoredNeuron) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = fmt.Sprintf("%d:%d", n.Layer, n.Index)
+	}
+	return out
+}
