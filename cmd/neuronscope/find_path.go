@@ -18,7 +18,7 @@ import (
 // pathFlags are the flags of `neuronscope find path`.
 type pathFlags struct {
 	eval, group, item, position, target, site, compare, bos, out string
-	steps, topK, width, limit                                     int
+	steps, topK, width, limit                                    int
 }
 
 // pathItem is one item's result in the settings of `find path`'s neuron set.
