@@ -10,6 +10,10 @@
 //	attribution patching   AttributionPatching   2 forwards + 1 backward      any
 //	integrated gradients   IntegratedGradients   1 forward + m steps, batched any per-layer point (usually hook_post)
 //	knowledge neurons      KnowledgeNeurons      IntegratedGradients per layer and prompt   blocks.L.mlp.hook_post
+//	concept neurons        ScoreConcept,         1 forward + 1 backward per batch of items  mlp.hook_pre, hook_pre_linear,
+//	  (CULNIG)             FindConcept                                                      attention q/k/v
+//	influential path       NeuronPath,           L + 2 batched passes of m one-token rows   blocks.L.mlp.hook_post
+//	  (NeuronPath)         JointAttribution
 //
 // DLA and decoding are described on their types (DLAResult, DecodeOptions). The gradient
 // methods below differentiate a model.Metric through model.Model.Gradient.
@@ -73,6 +77,88 @@
 // Target-scope IG of the answer's probability at the last position for every hook_post neuron
 // of every searched layer; coarse neurons have IG >= t·max (t = 0.2, the max over all layers
 // of that prompt); knowledge neurons are coarse for at least a share p = 0.7 of the prompts.
+//
+// Knowledge neurons go into the shared neuron-set form with KnowledgeNeuronSet: one group per
+// fact, and Dai's relation-level knowledge neurons (those of >= 10% of a relation's facts) in a
+// group "relation/<name>".
+//
+// # Concept neurons (CULNIG)
+//
+// ScoreConcept reproduces CULNIG's calc_neuron_score.py on one item set (a prompt x whose next
+// token should be the single-token answer y, and a group label): batches of left-padded
+// prompts, one forward and one backward pass per batch for every tap of every layer (the
+// gradient of Σ_batch P(y|x) at the last position, model.EachRow), and per item and unit
+//
+//	s_u(x) = P(y|x) · max_t a_u(t)·∂P(y|x)/∂a_u(t)      (control sets: max(s, 0))
+//
+// summed per group (ConceptScores.Sum[tap][group], [layers, width]). The taps are the module
+// outputs CULNIG hooks: mlp.hook_pre (gate_proj), mlp.hook_pre_linear (up_proj) and the
+// attention projections where the model has hook points for them (ConceptTaps). FindConcept
+// then runs decide_culture_general_neurons.py and decide_culture_specific_neuron.py (see its
+// documentation for the formulas): general neurons from the task-minus-control scores, the MLP
+// (gate) and attention units ranked separately across layers, minus each pool's top exclusion
+// units; group-specific neurons from each group's scores, all candidates pooled, minus the
+// group's top exclusion units, with the z-score filter. The output is a hooks.NeuronSet with a
+// group "general" and one per group value.
+//
+// Where neuronscope differs from the published code, and why:
+//
+//   - The max over positions runs over real tokens. CULNIG zeroes the scores at pad positions
+//     before the max, so a left-padded row (shorter than its batch's longest) gets max(its
+//     maximum, 0) and the result depends on the batching; ConceptScoreOptions.PublishedPadding
+//     reproduces that, batching in file order as CULNIG's DataLoader does (TestConceptPadding).
+//   - Computation is float32 with float64 sums (CULNIG: bf16 weights, train() mode, which
+//     changes nothing for models without dropout).
+//   - N is the number of distinct item ids of a set, as in CULNIG (dataset_ids); each group's
+//     specific score divides by the whole set's N, as the published code does.
+//   - up_proj (hook_pre_linear) is scored but not a candidate, as published; ConceptOptions.Select
+//     changes the candidates. Ties rank by layer, site and index (CULNIG: dict order).
+//   - Group-specific neurons are found for every task group, so an exclusion set must have
+//     items of every group (CULNIG finds them for its CountryRC countries only). A fixed list
+//     of units (ConceptOptions.Exclude, e.g. another finder's neuron set) can replace or add
+//     to the exclusion scores.
+//
+// Cost: ScoreConcept over N items costs 0.60 (testdata/world-llama, 128 items) and 0.89
+// (GPT-2-small shape, 32 prompts of 17-32 tokens) of N single forward+backward passes
+// (BenchmarkConcept, OpenBLAS, a loaded 2-core machine); the target is <= 1.3.
+//
+// # Influential neuron paths (NeuronPath)
+//
+// NeuronPath reproduces path/joint_attr.py at one position pos of a prompt (the published
+// code's CLS token; here the last prompt position by default) for a target token's probability
+// (or log-probability or logit), over the units of blocks.L.mlp.hook_post (the published FFN
+// after GELU). For a path P = (p_0 … p_{L−1}) with clean unit vectors a_l at pos, the joint
+// attribution score is the product of two sums, as the code's j_a_score computes it:
+//
+//	JAS(P) = [ Σ_{i<m} Σ_l ∂y/∂a_l,p_l (α_i) ] × [ Σ_l a_l,p_l / m ],   α_i = i/m (left Riemann, α = 1 never evaluated)
+//
+// where at step i every layer's vector at pos is replaced by its clean value with only p_l
+// moved to α_i·a_l,p_l, every replaced vector a constant (hooks.Detach: gradients do not flow
+// through a later layer's replaced vector into an earlier one). The layer-progressive search
+// runs, for l = 0 … L−1, one batched pass of m steps with layer l scaled whole (baseline 0) and
+// the earlier path neurons moving, scores candidate j by
+//
+//	(Σ_i g_l,j(α_i) + Σ_{k<l} Σ_i g_k,p_k(α_i)) × (a_l,j/m + Σ_{k<l} a_k,p_k/m)
+//
+// and appends the argmax (the lowest index on ties, as torch.argmax). The baselines are the
+// per-layer activation argmax (scored with its JAS, as the published code does) and the
+// per-layer activation top-K (the topk/ code's base path). PathOptions.Width K > 1 runs the
+// topk/ variant of the search, which keeps the top K candidates per layer, moves all K in later
+// passes and, as its code does, reads only the last (K-th best) of them in the score's sums.
+//
+// For a causal model the target at pos depends on no later position and the intervention
+// changes no earlier one, so each pass runs m rows of the single token at pos on top of the
+// clean pass's keys and values: a pass costs about m one-token forward+backward passes. On
+// testdata/world-llama (4 layers, m = 20) a prompt takes 0.03 s, 0.36 of L·m single
+// forward+backward passes of the whole prompt; on the GPT-2-small shape (12 layers, a
+// 32-token prompt) 20 s on the loaded benchmark machine, 0.15 of L·m (BenchmarkNeuronPath).
+//
+// The published method's behaviour, reproduced rather than fixed: the score multiplies two
+// sums, so a candidate whose gradient sum and activation sum are both negative scores high
+// (PathResult.Factors shows both), and the greedy path need not have the highest JAS. On
+// testdata/world-llama, over 100 evaluation questions (every 23rd), 174 of the 400 chosen path
+// neurons had both factors negative, and the activation-argmax path had the higher JAS on 13
+// questions.
 //
 // # Conventions
 //

@@ -33,4 +33,8 @@
 // first non-nil one aborts the model call, which returns it. Requesting a point the model does
 // not have is an error before the call runs; a requested point that never fired is an error
 // after it. A model's Catalog gives each point's inner shape and Width (units per position).
+//
+// In a gradient call an edit is straight-through: the backward pass treats it as the identity.
+// Detach makes a point's rows constants for the backward pass instead (the gradient at the
+// point is still reported, but stops there); models say where they support it.
 package hooks

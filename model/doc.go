@@ -18,14 +18,17 @@
 // # Gradients
 //
 // Gradient runs a batch forward, evaluates a Metric (LogProb, Prob, Logit, LogitDiff,
-// MeanLogProb of a target at one row and position, or of every row: AllRows) and
+// MeanLogProb of a target at one row and position, of every row: AllRows, or of every row
+// with its own token: EachRow) and
 // backpropagates it exactly, returning ∂metric/∂activation at any hook points:
 //
 //	g, err := m.Gradient(b, model.Prob(0, 4, tok), []hooks.Point{hooks.At(3, hooks.MLPPost)})
 //	grad := g.Grads[hooks.At(3, hooks.MLPPost)] // [batch, pos, d_mlp]
 //
 // Edits in its hook options apply in the forward pass (integrated gradients scale an
-// activation that way) and count as the identity in the backward pass. GradientFrom starts
+// activation that way) and count as the identity in the backward pass, unless hooks.Detach
+// makes the edited rows constants (supported at mlp.hook_pre, hook_pre_linear and hook_post:
+// "replace by a constant", NeuronPath's intervention). GradientFrom starts
 // the forward pass at blocks.L.hook_resid_pre from a cached residual (and, optionally, a KV
 // cache of earlier positions: KVCache.Fork), so attributing layer L runs only layers >= L.
 // WeightGradients returns the mean next-token cross-entropy and its gradient for every
