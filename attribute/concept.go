@@ -3,7 +3,7 @@ package attribute
 import (
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
@@ -332,7 +332,7 @@ func FindConcept(task, control, exclude *ConceptScores, opt ConceptOptions) (*ho
 	if err := sameScores(task, control, "control"); err != nil {
 		return nil, nil, err
 	}
-	if !equalStrings(task.Groups, control.Groups) {
+	if !slices.Equal(task.Groups, control.Groups) { // both sorted
 		return nil, nil, fmt.Errorf("the task set's %q groups %v and the control set's %v differ", task.GroupKey, task.Groups, control.Groups)
 	}
 	for _, r := range []struct {
@@ -388,7 +388,7 @@ func FindConcept(task, control, exclude *ConceptScores, opt ConceptOptions) (*ho
 			}
 		}
 		for _, g := range task.Groups {
-			if indexOf(exclude.Groups, g) < 0 {
+			if !slices.Contains(exclude.Groups, g) {
 				return nil, nil, fmt.Errorf("the exclusion set has no %s %q item (it has %v): every task group needs its exclusion units", task.GroupKey, g, exclude.Groups)
 			}
 		}
@@ -489,7 +489,7 @@ func FindConcept(task, control, exclude *ConceptScores, opt ConceptOptions) (*ho
 		c.Candidates = len(cands)
 		var excl map[hooks.Neuron]bool
 		if exclude != nil {
-			excl = topSet(scored(pool, exSum(indexOf(exclude.Groups, name))), opt.ExcludeRate)
+			excl = topSet(scored(pool, exSum(slices.Index(exclude.Groups, name))), opt.ExcludeRate)
 		}
 		var kept []hooks.ScoredNeuron
 		for _, n := range filter(cands, excl, &c) {
@@ -559,28 +559,4 @@ func siteNames(ss []hooks.Site) []string {
 		out[i] = s.String()
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	x, y := append([]string(nil), a...), append([]string(nil), b...)
-	sort.Strings(x)
-	sort.Strings(y)
-	for i := range x {
-		if x[i] != y[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func indexOf(xs []string, s string) int {
-	for i, x := range xs {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -173,7 +174,7 @@ func runFindConcept(cmd *cobra.Command, mf *modelFlags, f *conceptFlags) error {
 	if err != nil {
 		return err
 	}
-	if strings.Join(tg, "\x00") != strings.Join(cg, "\x00") {
+	if !slices.Equal(tg, cg) { // both sorted
 		return usagef("--task %s and --control %s have different %q groups: %s vs %s", f.task, f.control, f.groupKey, strings.Join(tg, ", "), strings.Join(cg, ", "))
 	}
 	var exSet *corpus.PromptSet
@@ -190,7 +191,7 @@ func runFindConcept(cmd *cobra.Command, mf *modelFlags, f *conceptFlags) error {
 				return err
 			}
 			for _, g := range tg {
-				if !containsString(eg, g) {
+				if !slices.Contains(eg, g) {
 					return usagef("--exclude %s has no %s=%s item; every task group needs its exclusion units (it has %s)", f.exclude, f.groupKey, g, strings.Join(eg, ", "))
 				}
 			}
@@ -269,13 +270,4 @@ func readExcludeNeurons(m *model.Model, path string) (ns []hooks.Neuron, isSet b
 		return nil, true, usagef("--exclude %s: %v", path, err)
 	}
 	return all, true, nil
-}
-
-func containsString(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -36,7 +36,7 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tensor"
-	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
 )
 
 func main() {
@@ -51,47 +51,18 @@ func main() {
 	}
 }
 
-// repoDir finds the directory holding go.mod above the working directory.
-func repoDir() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		up := filepath.Dir(d)
-		if up == d {
-			return "", fmt.Errorf("not inside the neuronscope repository (no go.mod above); give -model and -world")
-		}
-		d = up
-	}
-}
-
 func run(w io.Writer, modelDir, worldDir, out string, tiny bool) error {
-	if modelDir == "" || worldDir == "" {
-		root, err := repoDir()
-		if err != nil {
+	if worldDir == "" {
+		var err error
+		if worldDir, err = nb.Testdata("world"); err != nil {
 			return err
 		}
-		if modelDir == "" {
-			modelDir = filepath.Join(root, "testdata", "world-llama")
-		}
-		if worldDir == "" {
-			worldDir = filepath.Join(root, "testdata", "world")
-		}
 	}
-	m, err := model.Load(modelDir)
+	m, enc, err := nb.Load(modelDir)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tok, err := corpus.LoadTokenizer(m)
-	if err != nil {
-		return err
-	}
-	enc := corpus.NewEncoder(m, tok, tokenizer.BOSAuto)
 	read := func(name string) (*corpus.PromptSet, error) {
 		return corpus.ReadPromptSet(filepath.Join(worldDir, name), enc, corpus.PromptOptions{})
 	}
@@ -236,20 +207,15 @@ func answerProb(m *model.Model, s *corpus.PromptSet, opts []hooks.Option) (float
 	correct := 0
 	err := corpus.ForEachPromptBatch(m, s.Prompts(), 0, 0, func(model.Batch) []hooks.Option { return opts },
 		func(rows []int, b model.Batch, res *model.Result) error {
-			v := m.Config.DVocab
 			for k, i := range rows {
-				logits := res.Logits.Data[(k*b.Len+b.Len-1)*v:][:v]
 				ans := s.Items[i].AnswerIDs[0]
-				mx := logits[0]
-				for _, x := range logits {
-					mx = max(mx, x)
+				p, err := model.Prob(k, b.Len-1, ans).Value(b, res.Logits)
+				if err != nil {
+					return err
 				}
-				var z float64
-				for _, x := range logits {
-					z += math.Exp(float64(x - mx))
-				}
-				total += math.Exp(float64(logits[ans]-mx)) / z
-				if model.Argmax(logits) == ans {
+				total += p
+				v := m.Config.DVocab
+				if model.Argmax(res.Logits.Data[(k*b.Len+b.Len-1)*v:][:v]) == ans {
 					correct++
 				}
 			}

@@ -21,10 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/neuronscope/neuronscope/attribute"
@@ -32,7 +30,7 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tensor"
-	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
 )
 
 func main() {
@@ -46,50 +44,22 @@ func main() {
 	}
 }
 
-// repoDir finds the directory holding go.mod above the working directory.
-func repoDir() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		up := filepath.Dir(d)
-		if up == d {
-			return "", fmt.Errorf("not inside the neuronscope repository (no go.mod above); give -model and -eval")
-		}
-		d = up
-	}
-}
-
 // effect is the mean change of the answer's probability and of top-1 accuracy.
 type effect struct{ dp, dacc float64 }
 
 func run(w io.Writer, modelDir, evalFile string, tiny bool) error {
-	if modelDir == "" || evalFile == "" {
-		root, err := repoDir()
-		if err != nil {
+	if evalFile == "" {
+		var err error
+		if evalFile, err = nb.Testdata("world", "eval_facts.jsonl"); err != nil {
 			return err
 		}
-		if modelDir == "" {
-			modelDir = filepath.Join(root, "testdata", "world-llama")
-		}
-		if evalFile == "" {
-			evalFile = filepath.Join(root, "testdata", "world", "eval_facts.jsonl")
-		}
 	}
-	m, err := model.Load(modelDir)
+	m, enc, err := nb.Load(modelDir)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tok, err := corpus.LoadTokenizer(m)
-	if err != nil {
-		return err
-	}
-	set, err := corpus.ReadPromptSet(evalFile, corpus.NewEncoder(m, tok, tokenizer.BOSAuto), corpus.PromptOptions{})
+	set, err := corpus.ReadPromptSet(evalFile, enc, corpus.PromptOptions{})
 	if err != nil {
 		return err
 	}
@@ -233,12 +203,7 @@ func answerAt(m *model.Model, prompt []int, pos, ans int, opts []hooks.Option) (
 	if err != nil {
 		return 0, false, err
 	}
+	p, err := model.Prob(0, pos, ans).Value(b, res.Logits)
 	v := m.Config.DVocab
-	logits := res.Logits.Data[pos*v : (pos+1)*v]
-	mx := logits[model.Argmax(logits)]
-	var z float64
-	for _, x := range logits {
-		z += math.Exp(float64(x - mx))
-	}
-	return math.Exp(float64(logits[ans]-mx)) / z, model.Argmax(logits) == ans, nil
+	return p, model.Argmax(res.Logits.Data[pos*v:(pos+1)*v]) == ans, err
 }

@@ -1,0 +1,53 @@
+// Package nb holds what the notebook programs share: finding the repository's testdata and
+// loading a model with its tokenizer.
+package nb
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
+)
+
+// Testdata returns path elems under the repository's testdata directory, found by walking up
+// from the working directory to go.mod.
+func Testdata(elems ...string) (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(append([]string{d, "testdata"}, elems...)...), nil
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return "", fmt.Errorf("not inside the neuronscope repository (no go.mod above); give the paths as flags")
+		}
+		d = up
+	}
+}
+
+// Load loads the model in dir (default: testdata/world-llama) and an encoder for its
+// tokenizer.json (BOS policy auto).
+func Load(dir string) (*model.Model, corpus.Encoder, error) {
+	if dir == "" {
+		var err error
+		if dir, err = Testdata("world-llama"); err != nil {
+			return nil, corpus.Encoder{}, err
+		}
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, corpus.Encoder{}, err
+	}
+	tok, err := corpus.LoadTokenizer(m)
+	if err != nil || tok == nil {
+		m.Close()
+		return nil, corpus.Encoder{}, fmt.Errorf("%s: no usable tokenizer.json (%v)", dir, err)
+	}
+	return m, corpus.NewEncoder(m, tok, tokenizer.BOSAuto), nil
+}
