@@ -71,10 +71,11 @@ func conceptSet(seqs [][]int, answers []int, groups []string) *corpus.PromptSet 
 	return s
 }
 
-// TestScoreConceptMatchesGradXAct: ScoreConcept's group sums equal an independent
-// recomputation per item with GradXAct (one prompt at a time, right-padded): P(y|x) times the
-// max over the prompt's positions of a·∂P/∂a, clamped at 0 for a control set, summed over the
-// group's items.
+// TestScoreConceptMatchesGradXAct: ScoreConcept's group sums, at every default tap (the gate
+// and up projections, and the attention projections where the model has hook points for
+// them), equal an independent recomputation per item with GradXAct (one prompt at a time,
+// right-padded): P(y|x) times the max over the prompt's positions of a·∂P/∂a, clamped at 0 for
+// a control set, summed over the group's items.
 func TestScoreConceptMatchesGradXAct(t *testing.T) {
 	m := tinyModel(t, "llama")
 	seqs := [][]int{prompt, prompt[:3], prompt[1:6], {5, 9}, prompt[2:]}
@@ -85,7 +86,8 @@ func TestScoreConceptMatchesGradXAct(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sc.Items != 5 || fmt.Sprint(sc.Groups) != "[a b]" || fmt.Sprint(sc.PerGroup) != "[3 2]" || len(sc.Taps) != 2 {
+		if sc.Items != 5 || fmt.Sprint(sc.Groups) != "[a b]" || fmt.Sprint(sc.PerGroup) != "[3 2]" || len(sc.Taps) < 2 ||
+			sc.Taps[0] != hooks.MLPPre || sc.Taps[1] != hooks.MLPPreLinear {
 			t.Fatalf("items %d groups %v %v taps %v", sc.Items, sc.Groups, sc.PerGroup, sc.Taps)
 		}
 		for ti, tap := range sc.Taps {

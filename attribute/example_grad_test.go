@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 )
@@ -45,8 +46,9 @@ func ExampleFindConcept() {
 		}
 		return s
 	}
-	task, _ := attribute.ScoreConcept(m, items(0), attribute.ConceptScoreOptions{GroupKey: "group"})
-	control, _ := attribute.ScoreConcept(m, items(50), attribute.ConceptScoreOptions{GroupKey: "group", Control: true})
+	taps := []hooks.Site{hooks.MLPPre, hooks.MLPPreLinear} // the gate and up projections
+	task, _ := attribute.ScoreConcept(m, items(0), attribute.ConceptScoreOptions{GroupKey: "group", Taps: taps})
+	control, _ := attribute.ScoreConcept(m, items(50), attribute.ConceptScoreOptions{GroupKey: "group", Taps: taps, Control: true})
 	opt := attribute.DefaultConceptOptions()
 	opt.MLPRate, opt.SpecificRate = 0.05, 0.05 // 4 of the 96 gate units
 	set, _, err := attribute.FindConcept(task, control, nil, opt)
