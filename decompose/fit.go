@@ -106,6 +106,14 @@ func (s *fitter[T]) init(ctx context.Context) error {
 		for i, v := range s.opt.G0 {
 			s.g[i] = T(v)
 		}
+	case s.opt.Init == InitRandom && s.opt.rng != nil:
+		r := s.opt.rng
+		for i := range s.g {
+			s.g[i] = T(max(r.float32(), 1e-6))
+		}
+		for range randnDraws(s.d * s.k) {
+			r.uint32()
+		}
 	case s.opt.Init == InitRandom:
 		randomG0(s.g, s.opt.Seed)
 	case s.opt.Init == InitSVD:

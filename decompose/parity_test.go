@@ -22,6 +22,8 @@ type torchReference struct {
 	G0       []float64 `json:"g0"`
 	Float64  torchRun  `json:"float64"`
 	Float32  torchRun  `json:"float32"`
+
+	Hierarchy hierReference `json:"hierarchy"`
 }
 
 type torchRun struct {

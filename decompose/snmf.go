@@ -81,6 +81,9 @@ type Options struct {
 	// afterRescale, if set (tests only), sees F and G right after the Hoyer rescaling of each
 	// iteration, before the G update.
 	afterRescale func(iter int, f, g any)
+	// rng, if set, is a continuing random stream the random init draws from (hierarchy
+	// levels), followed by the draws of the published fit's unused F0 = torch.randn(d, k).
+	rng *mt19937
 }
 
 // Progress reports one finished iteration.
