@@ -218,6 +218,9 @@ type FileSource struct {
 	Path string
 	// Tensor names the tensor; "" picks the only tensor, or the only *.mlp.hook_post tensor.
 	Tensor string
+	// RowsFallback reads a file that lacks Tensor but holds a single [n, d_mlp] tensor as
+	// rows (so a rows file needs no name when the caller asks for a hook name).
+	RowsFallback bool
 	// Filter applies to trace files.
 	Filter TokenFilter
 }
@@ -336,10 +339,13 @@ func (s FileSource) pick(f *safetensors.File) (string, error) {
 	names := f.Names()
 	sort.Strings(names)
 	if s.Tensor != "" {
-		if _, ok := f.Tensor(s.Tensor); !ok {
-			return "", fmt.Errorf("%s: no tensor %q (the file has %s)", s.Path, s.Tensor, listNames(names))
+		if _, ok := f.Tensor(s.Tensor); ok {
+			return s.Tensor, nil
 		}
-		return s.Tensor, nil
+		if only, ok := f.Tensor(names[0]); s.RowsFallback && len(names) == 1 && ok && len(only.Shape) == 2 {
+			return names[0], nil
+		}
+		return "", fmt.Errorf("%s: no tensor %q (the file has %s)", s.Path, s.Tensor, listNames(names))
 	}
 	if len(names) == 1 {
 		return names[0], nil

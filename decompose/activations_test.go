@@ -94,6 +94,8 @@ func TestFileSourceErrors(t *testing.T) {
 		{FileSource{Path: ints}, 0, "dtype I64"},
 		{FileSource{Path: rows}, 40, "exceeds the activation memory limit"},
 		{FileSource{Path: trace, Tensor: "input_ids"}, 0, "dtype I64"},
+		{FileSource{Path: two, Tensor: "blocks.0.mlp.hook_post", RowsFallback: true}, 0, `no tensor "blocks.0.mlp.hook_post"`},
+		{FileSource{Path: trace, Tensor: "blocks.1.mlp.hook_post", RowsFallback: true}, 0, `no tensor "blocks.1.mlp.hook_post"`},
 	}
 	for _, c := range cases {
 		a := NewActivations(0, c.max)
@@ -104,6 +106,10 @@ func TestFileSourceErrors(t *testing.T) {
 		if c.max > 0 && !errors.As(err, new(*LimitError)) {
 			t.Errorf("limit error has type %T", err)
 		}
+	}
+	a0 := NewActivations(0, 0)
+	if err := (FileSource{Path: rows, Tensor: "blocks.5.mlp.hook_post", RowsFallback: true}).AppendTo(context.Background(), a0); err != nil || a0.N() != 4 {
+		t.Errorf("rows fallback: %v (%d rows)", err, a0.N())
 	}
 	// A NaN in a pad slot is dropped with the pad.
 	a := NewActivations(0, 0)

@@ -134,8 +134,9 @@ type ReportOptions struct {
 	// TopTokens is the number of top tokens per feature (published 25); Window the context
 	// tokens on each side (published 15).
 	TopTokens, Window int
-	// Decode turns a token id into text for tokens and contexts (nil: ids only).
-	Decode func(id int) string
+	// Decode turns token ids into text, for single tokens and for whole contexts (nil: ids
+	// only).
+	Decode func(ids []int) string
 	// Model, if set, adds each feature's vocabulary projection through Layer's W_out, with
 	// VocabK tokens per list (published 75 in the run scripts).
 	Model  *model.Model
@@ -210,7 +211,7 @@ func NewReport(res *Factors[float32], a *Activations, opt Options, ro ReportOpti
 			if ro.Decode != nil {
 				for _, list := range [][]VocabToken{vp.Top, vp.Negated} {
 					for i := range list {
-						list[i].Token = ro.Decode(list[i].ID)
+						list[i].Token = ro.Decode([]int{list[i].ID})
 					}
 				}
 			}
@@ -249,12 +250,8 @@ func topTokens(res *Factors[float32], a *Activations, j int, ro ReportOptions) [
 				ta.ContextIDs = append(ta.ContextIDs, a.Tokens[u].ID)
 			}
 			if ro.Decode != nil && tok.ID >= 0 {
-				ta.Token = ro.Decode(tok.ID)
-				for _, id := range ta.ContextIDs {
-					if id >= 0 {
-						ta.Context += ro.Decode(id)
-					}
-				}
+				ta.Token = ro.Decode([]int{tok.ID})
+				ta.Context = ro.Decode(ta.ContextIDs)
 			}
 		}
 		out = append(out, ta)

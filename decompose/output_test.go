@@ -60,9 +60,9 @@ func worldActivations(t testing.TB, layer, sentences int) (*model.Model, *tokeni
 	return m, tok, a
 }
 
-func decoder(tok *tokenizer.Tokenizer) func(int) string {
-	return func(id int) string {
-		s, _ := tok.Decode([]int{id}, false)
+func decoder(tok *tokenizer.Tokenizer) func([]int) string {
+	return func(ids []int) string {
+		s, _ := tok.Decode(ids, false)
 		return s
 	}
 }
