@@ -188,7 +188,7 @@ func checkSparsity[T Float](t *testing.T, f []T, d, k, keep int) {
 // TestPlantedRecovery: on A = F* G*ᵀ + noise with sparse F*, SNMF at the true rank finds F*
 // (mean best cosine ≥ 0.95): from the SVD init, and from the lowest-loss of four random starts.
 // A single random start can stop in a local optimum that merges two planted features (its
-// loss is then clearly higher; on six such matrices 9 of 24 random starts did, and the
+// loss is then clearly higher; on six such matrices 11 of 24 random starts did, and the
 // lowest-loss start always recovered F*), so the random test keeps the lowest loss, as one
 // does in practice (see doc.go).
 func TestPlantedRecovery(t *testing.T) {
