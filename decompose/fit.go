@@ -36,7 +36,7 @@ type fitter[T Float] struct {
 	bestF, bestG []T
 
 	// Products of the current g, accumulated by the previous fused pass (or the first one).
-	ag    []T       // [d, k] = xᵀ g = A G
+	agT   []T       // [k, d] = gᵀ x = (A G)ᵀ
 	gtg   []float64 // [k, k] = gᵀ g
 	colSq []float64 // [k] squared column norms of g
 
@@ -56,6 +56,13 @@ type fitter[T Float] struct {
 
 	x2 []float64 // [n] ‖x_t‖²
 
+	// Per-iteration scratch, allocated once.
+	scale []T
+	fill  []int32
+	qq    []float64
+	idx   []int
+	wta   [][]T // one column buffer per WTA chunk
+
 	lanes []*lane[T]
 	sumSq float64
 
@@ -66,7 +73,7 @@ type fitter[T Float] struct {
 // lane is one contiguous range of tokens with its own partial sums.
 type lane[T Float] struct {
 	lo, hi int
-	ag     []T // [d, k]
+	agT    []T // [k, d]: partial (A G)ᵀ
 	gtg    []T // [k, k]
 	colSq  []float64
 	loss   float64
@@ -78,13 +85,14 @@ func newFitter[T Float](x []T, n, d int, opt Options) *fitter[T] {
 	k := opt.Rank
 	s := &fitter[T]{x: x, n: n, d: d, k: k, keep: KeptPerFeature(opt.Sparsity, d), opt: opt,
 		f: make([]T, d*k), g: make([]T, n*k), bestF: make([]T, d*k), bestG: make([]T, n*k),
-		ag: make([]T, d*k), gtg: make([]float64, k*k), colSq: make([]float64, k),
+		agT: make([]T, k*d), gtg: make([]float64, k*k), colSq: make([]float64, k),
 		minv: make([]float64, k*k), minT: make([]T, k*k), q: make([]T, 2*k*k),
-		colPtr: make([]int32, k+1)}
+		colPtr: make([]int32, k+1), scale: make([]T, k), fill: make([]int32, k), qq: make([]float64, k*k),
+		idx: make([]int, 0, k)}
 	nl := min(maxLanes, max(1, (n+laneRows-1)/laneRows))
 	for i := range nl {
 		s.lanes = append(s.lanes, &lane[T]{lo: i * n / nl, hi: (i + 1) * n / nl,
-			ag: make([]T, d*k), gtg: make([]T, k*k), colSq: make([]float64, k),
+			agT: make([]T, k*d), gtg: make([]T, k*k), colSq: make([]float64, k),
 			p: make([]T, blockRows*k), nd: make([]T, blockRows*2*k)})
 	}
 	s.x2 = make([]float64, n)
@@ -218,12 +226,12 @@ func (s *fitter[T]) stepF() bool {
 	for i, v := range s.minv {
 		s.minT[i] = T(v)
 	}
-	gemm(true, blas.NoTrans, blas.NoTrans, s.d, k, k, 1, s.ag, k, s.minT, k, 0, s.f, k)
+	gemm(true, blas.Trans, blas.NoTrans, s.d, k, k, 1, s.agT, s.d, s.minT, k, 0, s.f, k)
 	if _, _, ok := firstNonFinite(s.f, k); !ok {
 		return false // float32 overflow in A G
 	}
 	s.winnerTakeAll()
-	scale := make([]T, k)
+	scale := s.scale
 	for j := range scale {
 		scale[j] = T(max(math.Sqrt(s.colSq[j]), hoyerClamp))
 	}
@@ -247,24 +255,35 @@ func (s *fitter[T]) stepF() bool {
 // winnerTakeAll keeps, in each column of F, the entries whose magnitude is at least the
 // column's keep-th largest magnitude (ties keep more) and zeroes the rest.
 func (s *fitter[T]) winnerTakeAll() {
-	d, k, keep := s.d, s.k, s.keep
-	if keep >= d {
+	d, k := s.d, s.k
+	if s.keep >= d {
 		return
 	}
-	linalg.Parallel(k, 4, func(lo, hi int) {
-		buf := make([]T, d)
-		for j := lo; j < hi; j++ {
-			for i := 0; i < d; i++ {
-				buf[i] = abs(s.f[i*k+j])
-			}
-			thr := kthLargest(buf, keep)
-			for i := 0; i < d; i++ {
-				if !(abs(s.f[i*k+j]) >= thr) {
-					s.f[i*k+j] = 0
-				}
-			}
+	chunks := min(k, runtime.GOMAXPROCS(0))
+	for len(s.wta) < chunks {
+		s.wta = append(s.wta, make([]T, d))
+	}
+	linalg.Parallel(chunks, 1, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			s.wtaColumns(c*k/chunks, (c+1)*k/chunks, s.wta[c])
 		}
 	})
+}
+
+// wtaColumns applies the winner-take-all to columns [lo, hi) of F, using buf [d].
+func (s *fitter[T]) wtaColumns(lo, hi int, buf []T) {
+	d, k, keep := s.d, s.k, s.keep
+	for j := lo; j < hi; j++ {
+		for i := 0; i < d; i++ {
+			buf[i] = abs(s.f[i*k+j])
+		}
+		thr := kthLargest(buf, keep)
+		for i := 0; i < d; i++ {
+			if !(abs(s.f[i*k+j]) >= thr) {
+				s.f[i*k+j] = 0
+			}
+		}
+	}
 }
 
 func maxAbs[T Float](x []T) float64 {
@@ -348,12 +367,15 @@ func (s *fitter[T]) buildSparse() {
 		s.rowIdx, s.vals = make([]int32, nnz), make([]T, nnz)
 	}
 	s.rowIdx, s.vals = s.rowIdx[:nnz], s.vals[:nnz]
-	fill := make([]int32, k)
+	fill := s.fill
 	copy(fill, s.colPtr[:k])
 	s.used, s.usePtr = s.used[:0], append(s.usePtr[:0], 0)
 	s.useCol, s.useVal = s.useCol[:0], s.useVal[:0]
-	qq := make([]float64, k*k)
-	idx := make([]int, 0, k)
+	qq := s.qq
+	for i := range qq {
+		qq[i] = 0
+	}
+	idx := s.idx
 	for i := 0; i < d; i++ {
 		row := s.f[i*k : (i+1)*k]
 		idx = idx[:0]
@@ -425,8 +447,8 @@ func (s *fitter[T]) parallelLanes(fn func(l *lane[T])) {
 // GᵀG and the squared column norms of G.
 func (s *fitter[T]) pass(l *lane[T], update bool) {
 	d, k := s.d, s.k
-	for i := range l.ag {
-		l.ag[i] = 0
+	for i := range l.agT {
+		l.agT[i] = 0
 	}
 	for i := range l.gtg {
 		l.gtg[i] = 0
@@ -448,7 +470,8 @@ func (s *fitter[T]) pass(l *lane[T], update bool) {
 				l.colSq[j] += float64(v) * float64(v)
 			}
 		}
-		gemm(false, blas.Trans, blas.NoTrans, d, k, m, 1, xb, d, gb, k, 1, l.ag, k)
+		// (A G)ᵀ += G_bᵀ X_b: rows of length d_mlp suit both BLAS builds better than X_bᵀ G_b.
+		gemm(false, blas.Trans, blas.NoTrans, k, d, m, 1, gb, k, xb, d, 1, l.agT, d)
 		gemm(false, blas.Trans, blas.NoTrans, k, k, m, 1, gb, k, gb, k, 1, l.gtg, k)
 	}
 }
@@ -559,19 +582,19 @@ func residualCorrection4[T Float](out *[4]float64, x, g []T, k, d int, used, use
 	out[0], out[1], out[2], out[3] = s0, s1, s2, s3
 }
 
-// reduce sums the lanes' partial products into s.ag, s.gtg and s.colSq (in lane order) and
+// reduce sums the lanes' partial products into s.agT, s.gtg and s.colSq (in lane order) and
 // returns the summed loss.
 func (s *fitter[T]) reduce() float64 {
 	first := s.lanes[0]
-	copy(s.ag, first.ag)
+	copy(s.agT, first.agT)
 	for i, v := range first.gtg {
 		s.gtg[i] = float64(v)
 	}
 	copy(s.colSq, first.colSq)
 	loss := first.loss
 	for _, l := range s.lanes[1:] {
-		for i, v := range l.ag {
-			s.ag[i] += v
+		for i, v := range l.agT {
+			s.agT[i] += v
 		}
 		for i, v := range l.gtg {
 			s.gtg[i] += float64(v)
