@@ -83,6 +83,7 @@ type LimitError struct {
 	Bytes, Limit int64
 }
 
+// Error says how large A would be and what the limit is.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("decompose: %d tokens × d_mlp %d float32 = %s exceeds the activation memory limit of %s (raise the limit, or use fewer tokens)",
 		e.Rows, e.DMLP, humanBytes(e.Bytes), humanBytes(e.Limit))
@@ -198,7 +199,7 @@ func (a *Activations) AppendBatch(b model.Batch, acts []float32, f TokenFilter) 
 	return len(keep), nil
 }
 
-// A Source appends activation rows to a matrix: FileSource reads a safetensors file; a model
+// Source appends activation rows to a matrix: FileSource reads a safetensors file; a model
 // streamed over a dataset is another (its batches go through AppendBatch).
 type Source interface {
 	// AppendTo appends the source's rows to a; it may set a.DMLP when a is empty.

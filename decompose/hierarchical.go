@@ -13,7 +13,7 @@ type HierarchyOptions struct {
 	// Ranks are the ranks of the levels, r_1 > r_2 > … (the tutorial uses 400, 200, 100, 50).
 	// Level l+1 factorises level l's features, so r_{l+1} ≤ min(d_mlp, r_l).
 	Ranks []int
-	// Level holds every level's SNMF settings (its Rank is ignored). The published library
+	// Level holds every level's SNMF settings (its Rank is ignored; G0 must be nil). The published library
 	// defaults for a level are MaxIter 500, Tol 1e-4, Patience 100; the tutorial passes
 	// MaxIter 3000 and Tol 1e-6.
 	Level Options
@@ -79,6 +79,9 @@ func Hierarchical(ctx context.Context, a *Activations, opt HierarchyOptions) (*H
 func FitHierarchy[T Float](ctx context.Context, x []T, n, d int, opt HierarchyOptions) (*Hierarchy[T], error) {
 	if len(opt.Ranks) == 0 {
 		return nil, optErr("rank", "a hierarchy needs at least one rank")
+	}
+	if opt.Level.G0 != nil {
+		return nil, optErr("g0", "a hierarchy draws each level's G0 from Level.Init; G0 cannot be given")
 	}
 	if opt.FineTuneIters < 0 || opt.FineTuneIters > 0 && !(opt.LearningRate > 0) {
 		return nil, optErr("finetune", "%d steps at learning rate %v", opt.FineTuneIters, opt.LearningRate)

@@ -91,4 +91,9 @@ func TestHierarchyErrors(t *testing.T) {
 	if _, err := FitHierarchy(context.Background(), x, 40, 20, DefaultHierarchyOptions()); err == nil {
 		t.Error("no ranks accepted")
 	}
+	opt = DefaultHierarchyOptions(3)
+	opt.Level.G0 = make([]float64, 40*3)
+	if _, err := FitHierarchy(context.Background(), x, 40, 20, opt); err == nil {
+		t.Error("G0 for a hierarchy accepted")
+	}
 }

@@ -128,6 +128,7 @@ type OptionError struct {
 	Reason string
 }
 
+// Error is "decompose: <option>: <reason>".
 func (e *OptionError) Error() string { return "decompose: " + e.Option + ": " + e.Reason }
 
 func optErr(option, format string, a ...any) error {
