@@ -115,15 +115,12 @@ func (s *fitter[T]) init(ctx context.Context) error {
 			s.g[i] = T(v)
 		}
 	case s.opt.Init == InitRandom && s.opt.rng != nil:
-		r := s.opt.rng
-		for i := range s.g {
-			s.g[i] = T(max(r.float32(), 1e-6))
-		}
-		for range randnDraws(s.d * s.k) {
-			r.uint32()
+		uniformG0(s.g, s.opt.rng)
+		for range randnDraws(s.d * s.k) { // the published fit's F0 = torch.randn(d, k)
+			s.opt.rng.uint32()
 		}
 	case s.opt.Init == InitRandom:
-		randomG0(s.g, s.opt.Seed)
+		uniformG0(s.g, newMT19937(s.opt.Seed))
 	case s.opt.Init == InitSVD:
 		if err := svdG0(ctx, s.g, s.x, s.n, s.d, s.k, s.opt.Seed); err != nil {
 			return err
@@ -138,9 +135,9 @@ func (s *fitter[T]) init(ctx context.Context) error {
 	return nil
 }
 
-// randomG0 fills g with torch.rand draws after torch.manual_seed(seed), clamped at ≥ 1e-6.
-func randomG0[T Float](g []T, seed uint64) {
-	r := newMT19937(seed)
+// uniformG0 fills g with the next torch.rand draws of r (from torch.manual_seed(seed): the
+// published G0), clamped at ≥ 1e-6.
+func uniformG0[T Float](g []T, r *mt19937) {
 	for i := range g {
 		g[i] = T(max(r.float32(), 1e-6))
 	}
