@@ -152,9 +152,15 @@
 // GPT-2 size (measured: 4330528.5 against 4333286.7 in float64 for the same factors), which at
 // the absolute tolerance 1e-4 makes its patience counter noise-driven.
 //
-// Measured (BenchmarkSNMFIteration against testdata/bench_snmf_torch.py, same matrix, same G0):
-// see the package's benchmark for the commands; one iteration at d_mlp 3072, n 8192, rank 100
-// costs about a quarter to a third of the published PyTorch loop on the same threads.
+// Speed, measured with BenchmarkSNMFIteration against testdata/bench_snmf_torch.py (the
+// published loop in PyTorch) on the same matrix and G0 at d_mlp 3072, n 8192, rank 100, run
+// alternately by `sh decompose/testdata/bench_compare.sh THREADS ROUNDS` on the project's
+// 2-core machine while other jobs shared it (load 12–20): single-threaded, one iteration took
+// 145–148 ms of CPU with OpenBLAS against 528–546 ms for PyTorch 1.13 on the same OpenBLAS
+// (3.6×; wall-clock 670–829 ms against 2535–2559 ms); with two threads the Go side still used
+// 149 ms of CPU per iteration (the lanes add no work) against torch's 775 ms. Earlier, at load
+// 1.9, two threads took 127–140 ms wall-clock against a torch median of 552 ms (min 322). The
+// pure-Go build (no OpenBLAS) needs about 575 ms of CPU per iteration.
 //
 // Checks: TestParityTorch64 matches the published loop in float64 PyTorch from the same G0 to
 // about 3e-15 relative in the loss over 10 iterations (F and G to 1e-9); TestParityTorch32 and
