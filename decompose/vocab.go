@@ -1,0 +1,201 @@
+package decompose
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/neuronscope/neuronscope/model"
+	"gonum.org/v1/gonum/blas"
+)
+
+// VocabToken is one vocabulary entry of a feature's projection and its logit.
+type VocabToken struct {
+	ID    int     `json:"token_id"`
+	Token string  `json:"token,omitempty"`
+	Logit float32 `json:"logit"`
+}
+
+// VocabProjection is a feature's projection to the vocabulary: the K highest logits of
+// unembed(ln_final(W_out z)) for the unit feature z = F_j/‖F_j‖ (Top), and of the same for
+// −z (Negated: what the published code lists for steering sign −1). Both are nil for an
+// all-zero feature.
+type VocabProjection struct {
+	Top     []VocabToken `json:"top"`
+	Negated []VocabToken `json:"negated"`
+}
+
+// ProjectVocab computes every feature's VocabProjection through layer's MLP output weight,
+// the model's final norm and its unembedding, as the published generate_vocab_proj.py does
+// (Shafran et al. 2025; TransformerLens's model.ln_final and model.unembed):
+//
+//	y = W_out z                      (no b_out)            [d_model]
+//	logits = W_U · ln_final(y)                             [d_vocab]
+//
+// ln_final is the whole final norm the model applies to its residual stream — centring (LayerNorm),
+// division by sqrt(var + eps) or sqrt(mean(y²) + eps), the weight (1 + weight for Gemma) and
+// the bias — computed like the model's own (float64 statistics, float32 divisor). The bias
+// and eps make the result depend on the scale of y, which is why z is unit-norm. f is F
+// [d_mlp, rank]; k tokens are kept per list (ties go to the lower id). A layer out of range or
+// an F of the wrong width is an error.
+func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]VocabProjection, error) {
+	c := m.Config
+	if layer < 0 || layer >= c.NLayers {
+		return nil, fmt.Errorf("decompose: layer %d is out of range: the model has layers 0..%d", layer, c.NLayers-1)
+	}
+	if dMLP != c.DMLP {
+		return nil, fmt.Errorf("decompose: features have d_mlp %d, the model's MLP has %d", dMLP, c.DMLP)
+	}
+	if len(f) != dMLP*rank || k < 1 {
+		return nil, fmt.Errorf("decompose: ProjectVocab given %d values for [%d, %d] and k %d", len(f), dMLP, rank, k)
+	}
+	d, v := c.DModel, c.DVocab
+	k = min(k, v)
+	z := make([]float32, rank*dMLP) // [rank, d_mlp] unit features
+	zero := make([]bool, rank)
+	for j := 0; j < rank; j++ {
+		var ss float64
+		for i := 0; i < dMLP; i++ {
+			ss += float64(f[i*rank+j]) * float64(f[i*rank+j])
+		}
+		if ss == 0 {
+			zero[j] = true
+			continue
+		}
+		norm := float32(math.Sqrt(ss))
+		for i := 0; i < dMLP; i++ {
+			z[j*dMLP+i] = f[i*rank+j] / norm
+		}
+	}
+	out := m.MLP(layer).Out
+	y := make([]float32, 2*rank*d) // rows 0..rank-1: W_out z_j; rows rank..: −W_out z_j
+	if out.InOut {                 // GPT-2 Conv1D c_proj: [d_mlp, d_model]
+		gemm(true, blas.NoTrans, blas.NoTrans, rank, d, dMLP, 1, z, dMLP, out.Data, d, 0, y, d)
+	} else { // nn.Linear down_proj: [d_model, d_mlp]
+		gemm(true, blas.NoTrans, blas.Trans, rank, d, dMLP, 1, z, dMLP, out.Data, dMLP, 0, y, d)
+	}
+	for i := 0; i < rank*d; i++ {
+		y[rank*d+i] = -y[i]
+	}
+	w, b := m.FinalNorm()
+	finalNorm(y, 2*rank, d, c, w.Data, paramData(b))
+	wu := m.Unembedding() // [d_vocab, d_model]
+	res := make([]VocabProjection, rank)
+	chunk := max(1, min(2*rank, (64<<20)/(4*v)))
+	scores := make([]float32, chunk*v)
+	for lo := 0; lo < 2*rank; lo += chunk {
+		hi := min(lo+chunk, 2*rank)
+		gemm(true, blas.NoTrans, blas.Trans, hi-lo, v, d, 1, y[lo*d:hi*d], d, wu.Data, d, 0, scores, v)
+		for r := lo; r < hi; r++ {
+			j := r % rank
+			if zero[j] {
+				continue
+			}
+			top := topLogits(scores[(r-lo)*v:(r-lo+1)*v], k)
+			if r < rank {
+				res[j].Top = top
+			} else {
+				res[j].Negated = top
+			}
+		}
+	}
+	return res, nil
+}
+
+func paramData(p *model.Param) []float32 {
+	if p == nil {
+		return nil
+	}
+	return p.Data
+}
+
+// finalNorm applies the model's final norm to each of the n rows of x [n, d] in place:
+// LayerNorm (x − mean)/s · w + b with s = sqrt(var + eps), or RMSNorm x/s · w (Gemma: · (1 + w))
+// with s = sqrt(mean(x²) + eps); statistics in float64, s rounded to float32 as the model does.
+func finalNorm(x []float32, n, d int, c *model.Config, w, b []float32) {
+	for r := 0; r < n; r++ {
+		row := x[r*d : (r+1)*d]
+		var mean, ss float64
+		if c.LayerNorm {
+			for _, v := range row {
+				mean += float64(v)
+			}
+			mean /= float64(d)
+			for _, v := range row {
+				dv := float64(v) - mean
+				ss += dv * dv
+			}
+		} else {
+			for _, v := range row {
+				ss += float64(v) * float64(v)
+			}
+		}
+		s := float64(float32(math.Sqrt(ss/float64(d) + c.NormEps)))
+		for i, v := range row {
+			nv := float32((float64(v) - mean) / s)
+			switch {
+			case c.LayerNorm:
+				bi := float32(0)
+				if b != nil {
+					bi = b[i]
+				}
+				row[i] = nv*w[i] + bi
+			case c.NormPlusOne:
+				row[i] = nv * (1 + w[i])
+			default:
+				row[i] = nv * w[i]
+			}
+		}
+	}
+}
+
+// topLogits returns the k largest scores (largest first; ties to the lower id; NaN never).
+func topLogits(scores []float32, k int) []VocabToken {
+	h := make([]VocabToken, 0, k) // min-heap on (logit, −id): root = the worst kept
+	worse := func(a, b VocabToken) bool {
+		if a.Logit != b.Logit {
+			return a.Logit < b.Logit
+		}
+		return a.ID > b.ID
+	}
+	down := func(i int) {
+		for {
+			l, r, w := 2*i+1, 2*i+2, i
+			if l < len(h) && worse(h[l], h[w]) {
+				w = l
+			}
+			if r < len(h) && worse(h[r], h[w]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for id, s := range scores {
+		if s != s {
+			continue
+		}
+		e := VocabToken{ID: id, Logit: s}
+		if len(h) < k {
+			h = append(h, e)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !worse(h[i], h[p]) {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if worse(h[0], e) {
+			h[0] = e
+			down(0)
+		}
+	}
+	sort.Slice(h, func(a, b int) bool { return worse(h[b], h[a]) })
+	return h
+}
