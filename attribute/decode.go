@@ -370,3 +370,10 @@ func tokenSiftDown(h []DecodedToken, bottom bool) {
 		i = w
 	}
 }
+
+// TopTokens returns the k highest scores of one row over the vocabulary (highest first) and
+// the k lowest (lowest first), ties to the lower id, NaN skipped: the selection every
+// vocabulary projection uses.
+func TopTokens(scores []float32, k int) (top, bottom []DecodedToken) {
+	return newTokenSelector(k).scan(scores)
+}

@@ -1,8 +1,6 @@
 package decompose
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -10,7 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
@@ -93,7 +93,7 @@ type Feature struct {
 	Norm float64 `json:"norm"`
 	// Neurons are the non-zero entries of F_j with their signs, largest magnitude first, in
 	// the entry format of neuronscope.neurons/v1 sets.
-	Neurons []NeuronWeight `json:"neurons"`
+	Neurons []hooks.ScoredNeuron `json:"neurons"`
 	// GMax, GMean and Active summarise G's column j over the n tokens (Active: G > 1e-6, i.e.
 	// above the inits' clamp).
 	GMax   float64 `json:"g_max"`
@@ -103,13 +103,6 @@ type Feature struct {
 	TopTokens []TokenActivation `json:"top_tokens,omitempty"`
 	// Vocab is the projection to the vocabulary (when a model was given).
 	Vocab *VocabProjection `json:"vocab,omitempty"`
-}
-
-// NeuronWeight is one neuron of a feature: its layer, its index and the signed weight F_ij.
-type NeuronWeight struct {
-	Layer int     `json:"layer"`
-	Index int     `json:"index"`
-	Score float64 `json:"score"`
 }
 
 // TokenActivation is one token with its coefficient G[row, j] and its context.
@@ -184,13 +177,14 @@ func NewReport(res *Factors[float32], a *Activations, opt Options, ro ReportOpti
 			return nil, err
 		}
 	}
+	point := tapPoint(ro.Tap, ro.Layer)
 	for j := 0; j < k; j++ {
 		ft := Feature{Index: j}
 		var ss float64
 		for i := 0; i < d; i++ {
 			if v := float64(res.F[i*k+j]); v != 0 {
 				ss += v * v
-				ft.Neurons = append(ft.Neurons, NeuronWeight{Layer: ro.Layer, Index: i, Score: v})
+				ft.Neurons = append(ft.Neurons, hooks.ScoredNeuron{Neuron: hooks.Neuron{Point: point, Index: i}, Score: v})
 			}
 		}
 		ft.Norm = math.Sqrt(ss)
@@ -259,35 +253,25 @@ func topTokens(res *Factors[float32], a *Activations, j int, ro ReportOptions) [
 	return out
 }
 
-// NeuronSet is the features' neurons in the neuronscope.neurons/v1 form: one group per feature
-// ("feature_<j>"), each entry a neuron of Tap with its signed weight as the score.
-type NeuronSet struct {
-	SchemaVersion string                    `json:"schema_version"`
-	Method        string                    `json:"method"`
-	Tap           string                    `json:"tap"`
-	Groups        map[string][]NeuronWeight `json:"groups"`
-	Settings      Settings                  `json:"settings"`
-	Provenance    Provenance                `json:"provenance"`
-}
-
-// NeuronSet returns the report's features as a neuron set (groups feature_0, feature_1, …).
-func (r *Report) NeuronSet() *NeuronSet {
-	ns := &NeuronSet{SchemaVersion: "neuronscope.neurons/v1", Method: "snmf", Tap: siteOf(r.Tap),
-		Groups: map[string][]NeuronWeight{}, Settings: r.Settings, Provenance: r.Provenance}
+// NeuronSet returns the report's features as a neuronscope.neurons/v1 set: one group per
+// feature ("feature_<j>", in feature order), each entry a neuron of the tap with its signed
+// weight F_ij as the score.
+func (r *Report) NeuronSet() *hooks.NeuronSet {
+	prov := r.Provenance
+	ns := &hooks.NeuronSet{Method: "snmf", Tap: tapPoint(r.Tap, r.Layer).Site, Settings: r.Settings, Provenance: &prov}
 	for _, f := range r.Features {
-		ns.Groups[fmt.Sprintf("feature_%d", f.Index)] = append([]NeuronWeight{}, f.Neurons...)
+		ns.Add(fmt.Sprintf("feature_%d", f.Index), f.Neurons...)
 	}
 	return ns
 }
 
-// siteOf turns "blocks.6.mlp.hook_post" into "mlp.hook_post" (the tap of a neuron set).
-func siteOf(hook string) string {
-	var l int
-	var site string
-	if _, err := fmt.Sscanf(hook, "blocks.%d.%s", &l, &site); err == nil {
-		return site
+// tapPoint is the hook point the activations were read at: the tap's hook name parsed, or
+// layer's mlp.hook_post when the name is unknown.
+func tapPoint(tap string, layer int) hooks.Point {
+	if p, err := hooks.Parse(tap); err == nil && p.Site.PerLayer() {
+		return p
 	}
-	return hook
+	return hooks.Point{Layer: layer, Site: hooks.MLPPost}
 }
 
 // Output is one neuronscope.features/v1 output: the report and the factors.
@@ -301,8 +285,7 @@ type Output struct {
 func (o *Output) Features() *Features { return NewFeatures(o.F, o.Report.DMLP, o.Report.Rank) }
 
 // Write writes dir/features.safetensors, dir/features.json and dir/neurons.json (creating
-// dir). Every file is written and synced under a temporary name first, and the three are
-// renamed into place only once all are complete: a failed write leaves no partial file.
+// dir), all three or none (report.WriteFiles).
 func Write(dir string, o *Output) error {
 	r := o.Report
 	if len(o.F) != r.DMLP*r.Rank || o.G != nil && len(o.G) != r.Tokens*r.Rank {
@@ -317,91 +300,31 @@ func Write(dir string, o *Output) error {
 		tensors = append(tensors, safetensors.F32("G", []int{r.Tokens, r.Rank}, o.G))
 	}
 	meta := map[string]string{"schema_version": Schema, "method": r.Method, "tap": r.Tap}
-	files := []struct {
-		name  string
-		write func(io.Writer) error
-	}{
-		{FactorsFile, func(w io.Writer) error { return safetensors.Write(w, tensors, meta) }},
-		{ReportFile, func(w io.Writer) error { return writeJSON(w, r) }},
-		{NeuronsFile, func(w io.Writer) error { return writeJSON(w, r.NeuronSet()) }},
-	}
-	var temps []string
-	defer func() {
-		for _, t := range temps {
-			os.Remove(t)
-		}
-	}()
-	for _, f := range files {
-		tmp, err := writeTemp(dir, f.name, f.write)
-		if err != nil {
-			return err
-		}
-		temps = append(temps, tmp)
-	}
-	for i, f := range files {
-		if err := os.Rename(temps[i], filepath.Join(dir, f.name)); err != nil {
-			return fmt.Errorf("%s: %v", filepath.Join(dir, f.name), err)
-		}
-		temps[i] = ""
-	}
-	if d, err := os.Open(dir); err == nil { // make the renames durable; best effort
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// writeTemp writes a synced temporary file beside dir/name and returns its path.
-func writeTemp(dir, name string, write func(io.Writer) error) (string, error) {
-	path := filepath.Join(dir, name)
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("%s: %v", path, err)
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("%s: %v", path, err)
-	}
-	return f.Name(), nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return report.WriteFiles(
+		report.File{Path: filepath.Join(dir, FactorsFile), Write: func(w io.Writer) error { return safetensors.Write(w, tensors, meta) }},
+		report.File{Path: filepath.Join(dir, ReportFile), Write: func(w io.Writer) error { return report.WriteJSON(w, r) }},
+		report.File{Path: filepath.Join(dir, NeuronsFile), Write: func(w io.Writer) error { return r.NeuronSet().Write(w) }})
 }
 
 // Read reads an output directory written by Write, checking the schema and that the factors
 // match the report. Errors name the file.
 func Read(dir string) (*Output, error) {
 	rp := filepath.Join(dir, ReportFile)
-	data, err := os.ReadFile(rp)
-	if err != nil {
-		return nil, err
-	}
 	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %v", rp, err)
+	if err := report.ReadJSONFile(rp, &r); err != nil {
+		return nil, err
 	}
 	if r.SchemaVersion != Schema {
 		return nil, fmt.Errorf("%s: schema_version %q, want %q", rp, r.SchemaVersion, Schema)
 	}
 	if r.DMLP < 1 || r.Rank < 1 || r.Tokens < 0 {
 		return nil, fmt.Errorf("%s: bad sizes d_mlp %d, rank %d, n_tokens %d", rp, r.DMLP, r.Rank, r.Tokens)
+	}
+	point := tapPoint(r.Tap, r.Layer)
+	for fi := range r.Features {
+		for i := range r.Features[fi].Neurons {
+			r.Features[fi].Neurons[i].Point = point
+		}
 	}
 	fp := filepath.Join(dir, FactorsFile)
 	f, err := safetensors.OpenFile(fp)

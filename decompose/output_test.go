@@ -132,9 +132,13 @@ func TestReportRoundTrip(t *testing.T) {
 	if len(entries) != 3 {
 		t.Errorf("output directory holds %d entries, want 3", len(entries))
 	}
-	ns := rep.NeuronSet()
-	if ns.Tap != "mlp.hook_post" || len(ns.Groups) != opt.Rank || len(ns.Groups["feature_3"]) != len(rep.Features[3].Neurons) {
-		t.Errorf("neuron set: tap %q, %d groups", ns.Tap, len(ns.Groups))
+	ns, err := hooks.ReadNeuronSet(filepath.Join(dir, NeuronsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g3, _ := ns.Group("feature_3")
+	if ns.Tap != hooks.MLPPost || len(ns.Groups) != opt.Rank || ns.Groups[3].Name != "feature_3" || len(g3) != len(rep.Features[3].Neurons) {
+		t.Errorf("neuron set: tap %v, %d groups", ns.Tap, len(ns.Groups))
 	}
 }
 

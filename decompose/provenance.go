@@ -1,10 +1,11 @@
 package decompose
 
-import "github.com/neuronscope/neuronscope/internal/report"
+import "github.com/neuronscope/neuronscope/model/report"
 
-// Provenance says what produced an output (tool, version, BLAS, model, seed, command). It is
-// the project's shared provenance record; this alias is decompose's only use of it.
+// Provenance says what produced an output (tool, version, BLAS, model, seed, command): the
+// project's shared record (model/report).
 type Provenance = report.Provenance
 
-// NewProvenance returns provenance filled with the tool and machine facts.
+// NewProvenance returns provenance filled with the tool and machine facts (with a model:
+// model.Model.Provenance).
 func NewProvenance() Provenance { return report.New() }

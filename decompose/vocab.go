@@ -3,8 +3,8 @@ package decompose
 import (
 	"fmt"
 	"math"
-	"sort"
 
+	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/model"
 	"gonum.org/v1/gonum/blas"
 )
@@ -77,8 +77,7 @@ func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]
 	for i := 0; i < rank*d; i++ {
 		y[rank*d+i] = -y[i]
 	}
-	w, b := m.FinalNorm()
-	finalNorm(y, 2*rank, d, c, w.Data, paramData(b))
+	m.ApplyFinalNorm(y, y, 2*rank)
 	wu := m.Unembedding() // [d_vocab, d_model]
 	res := make([]VocabProjection, rank)
 	chunk := max(1, min(2*rank, (64<<20)/(4*v)))
@@ -102,100 +101,12 @@ func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]
 	return res, nil
 }
 
-func paramData(p *model.Param) []float32 {
-	if p == nil {
-		return nil
-	}
-	return p.Data
-}
-
-// finalNorm applies the model's final norm to each of the n rows of x [n, d] in place:
-// LayerNorm (x − mean)/s · w + b with s = sqrt(var + eps), or RMSNorm x/s · w (Gemma: · (1 + w))
-// with s = sqrt(mean(x²) + eps); statistics in float64, s rounded to float32 as the model does.
-func finalNorm(x []float32, n, d int, c *model.Config, w, b []float32) {
-	for r := 0; r < n; r++ {
-		row := x[r*d : (r+1)*d]
-		var mean, ss float64
-		if c.LayerNorm {
-			for _, v := range row {
-				mean += float64(v)
-			}
-			mean /= float64(d)
-			for _, v := range row {
-				dv := float64(v) - mean
-				ss += dv * dv
-			}
-		} else {
-			for _, v := range row {
-				ss += float64(v) * float64(v)
-			}
-		}
-		s := float64(float32(math.Sqrt(ss/float64(d) + c.NormEps)))
-		for i, v := range row {
-			nv := float32((float64(v) - mean) / s)
-			switch {
-			case c.LayerNorm:
-				bi := float32(0)
-				if b != nil {
-					bi = b[i]
-				}
-				row[i] = nv*w[i] + bi
-			case c.NormPlusOne:
-				row[i] = nv * (1 + w[i])
-			default:
-				row[i] = nv * w[i]
-			}
-		}
-	}
-}
-
 // topLogits returns the k largest scores (largest first; ties to the lower id; NaN never).
 func topLogits(scores []float32, k int) []VocabToken {
-	h := make([]VocabToken, 0, k) // min-heap on (logit, −id): root = the worst kept
-	worse := func(a, b VocabToken) bool {
-		if a.Logit != b.Logit {
-			return a.Logit < b.Logit
-		}
-		return a.ID > b.ID
+	top, _ := attribute.TopTokens(scores, k)
+	out := make([]VocabToken, len(top))
+	for i, t := range top {
+		out[i] = VocabToken{ID: t.ID, Logit: t.Score}
 	}
-	down := func(i int) {
-		for {
-			l, r, w := 2*i+1, 2*i+2, i
-			if l < len(h) && worse(h[l], h[w]) {
-				w = l
-			}
-			if r < len(h) && worse(h[r], h[w]) {
-				w = r
-			}
-			if w == i {
-				return
-			}
-			h[i], h[w] = h[w], h[i]
-			i = w
-		}
-	}
-	for id, s := range scores {
-		if s != s {
-			continue
-		}
-		e := VocabToken{ID: id, Logit: s}
-		if len(h) < k {
-			h = append(h, e)
-			for i := len(h) - 1; i > 0; {
-				p := (i - 1) / 2
-				if !worse(h[i], h[p]) {
-					break
-				}
-				h[i], h[p] = h[p], h[i]
-				i = p
-			}
-			continue
-		}
-		if worse(h[0], e) {
-			h[0] = e
-			down(0)
-		}
-	}
-	sort.Slice(h, func(a, b int) bool { return worse(h[b], h[a]) })
-	return h
+	return out
 }

@@ -337,3 +337,27 @@ func (kv *KVCache) appendMask(b Batch) []int {
 	}
 	return pos
 }
+
+// ApplyFinalNorm applies the model's final norm (ln_final: LayerNorm with weight and bias, or
+// RMSNorm, Gemma's with 1 + w) to n rows of x [n, d_model] into dst [n, d_model], exactly as
+// the forward pass does before the unembedding. dst and x may be the same slice.
+func (m *Model) ApplyFinalNorm(dst, x []float32, n int) {
+	c, d := m.Config, m.Config.DModel
+	if len(x) < n*d || len(dst) < n*d {
+		panic(fmt.Sprintf("model: ApplyFinalNorm of %d rows of %d needs %d values", n, d, n*d))
+	}
+	w, b := m.net.finalNorm()
+	out := dst
+	if &dst[0] == &x[0] {
+		out = make([]float32, n*d)
+	}
+	normed, scale := make([]float32, n*d), make([]float32, n)
+	if c.LayerNorm {
+		layerNormForward(out, normed, scale, x, w.Data, b.Data, c.NormEps, n, d)
+	} else {
+		rmsNormForward(out, normed, scale, x, w.Data, c.NormPlusOne, c.NormEps, n, d)
+	}
+	if &out[0] != &dst[0] {
+		copy(dst, out[:n*d])
+	}
+}

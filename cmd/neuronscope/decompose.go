@@ -15,6 +15,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -157,7 +158,7 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 	start := time.Now()
 	acts := decompose.NewActivations(0, limit)
 	if err := src.AppendTo(ctx, acts); err != nil {
-		return inputError(err)
+		return decomposeInputError(err)
 	}
 	if m != nil && acts.DMLP != m.Config.DMLP {
 		return usagef("--acts %s: rows have d_mlp %d, --model %s has %d", f.acts, acts.DMLP, m.Dir, m.Config.DMLP)
@@ -181,7 +182,7 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 		fmt.Fprintln(cmd.ErrOrStderr())
 	}
 	if err != nil {
-		return inputError(err)
+		return decomposeInputError(err)
 	}
 	ro := decompose.DefaultReportOptions()
 	ro.Tap, ro.Layer, ro.Source, ro.Filter = tap, layer, src.Describe(), filter
@@ -189,7 +190,7 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 	ro.Provenance = decompose.NewProvenance()
 	if m != nil {
 		ro.Model = m
-		ro.Provenance = provenance(m)
+		ro.Provenance = m.Provenance()
 		if _, err := os.Stat(filepath.Join(m.Dir, "tokenizer.json")); err == nil {
 			tok, err := loadTokenizer(m)
 			if err != nil {
@@ -220,7 +221,7 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 		BestLoss: res.BestLoss, RelativeLoss: res.BestLoss / res.SumSquares, Stop: res.Stop, Dropped: rep.Dropped,
 		Seconds: time.Since(start).Seconds()}
 	if f.asJSON {
-		return writeIndented(cmd.OutOrStdout(), sum)
+		return report.WriteJSON(cmd.OutOrStdout(), sum)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "snmf: %d tokens × d_mlp %d from %s, rank %d, %d neurons kept per feature\n",
 		res.N, res.DMLP, src.Describe(), res.Rank, res.Kept)
@@ -334,9 +335,9 @@ func (f *snmfFlags) autoBOS(cmd *cobra.Command, m *model.Model) int {
 	return -1
 }
 
-// inputError turns the decompose package's input errors into usage errors (exit code 2) that
+// decomposeInputError turns the decompose package's input errors into usage errors (exit code 2) that
 // name the flag.
-func inputError(err error) error {
+func decomposeInputError(err error) error {
 	var oe *decompose.OptionError
 	var le *decompose.LimitError
 	switch {

@@ -73,3 +73,21 @@ func ReadJSONFile(path string, v any) error {
 	}
 	return nil
 }
+
+// File is one file of a set that WriteFiles writes together.
+type File struct {
+	Path  string
+	Write func(w io.Writer) error
+}
+
+// WriteFiles writes a set of files that belong together (a report and its arrays) so that
+// either all of them appear or none: each goes to a synced temp file, and they are renamed
+// into place only when every one has been written.
+func WriteFiles(files ...File) error {
+	af := make([]atomicfile.File, len(files))
+	for i, f := range files {
+		write := f.Write
+		af[i] = atomicfile.File{Path: f.Path, Write: func(w *bufio.Writer) error { return write(w) }}
+	}
+	return atomicfile.WriteAll(af)
+}
