@@ -113,7 +113,7 @@ func baseline(m *model.Model, set *corpus.PromptSet, points []hooks.Point, batch
 	prompts := set.Prompts()
 	pred := make([]int, len(prompts))
 	V := m.Config.DVocab
-	hooksFor := func(b model.Batch) []hooks.Option {
+	hooksFor := func(_ []int, b model.Batch) []hooks.Option {
 		var o []hooks.Option
 		for _, p := range points {
 			s := sums[p]

@@ -19,7 +19,7 @@ func init() { extraCommands = append(extraCommands, newFindCmd) }
 
 func newFindCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "find", Short: "Neuron finders"}
-	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd(), newFindConceptCmd(), newFindPathCmd())
+	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd(), newFindRelationCmd(), newFindConceptCmd(), newFindPathCmd())
 	return cmd
 }
 

@@ -32,9 +32,9 @@ func PromptBatches(prompts [][]int, size int) [][]int {
 
 // ForEachPromptBatch runs prompts through the model in PromptBatches, left-padded so every
 // row's last position is the batch's last (position ids follow the mask, so padding changes no
-// real position), with the hook options hooksFor returns for each batch (hooksFor may be nil),
-// and hands each result to fn with the prompt indices of its rows.
-func ForEachPromptBatch(m *model.Model, prompts [][]int, size, padID int, hooksFor func(b model.Batch) []hooks.Option,
+// real position), with the hook options hooksFor returns for each batch (given the prompt
+// indices of its rows; hooksFor may be nil), and hands each result to fn with those indices.
+func ForEachPromptBatch(m *model.Model, prompts [][]int, size, padID int, hooksFor func(rows []int, b model.Batch) []hooks.Option,
 	fn func(rows []int, b model.Batch, res *model.Result) error) error {
 	if len(prompts) == 0 {
 		return fmt.Errorf("no prompts")
@@ -46,7 +46,7 @@ func ForEachPromptBatch(m *model.Model, prompts [][]int, size, padID int, hooksF
 		}
 		var o []hooks.Option
 		if hooksFor != nil {
-			o = hooksFor(b)
+			o = hooksFor(rows, b)
 		}
 		res, err := m.Forward(b, o...)
 		if err != nil {

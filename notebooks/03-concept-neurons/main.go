@@ -205,7 +205,7 @@ func scaleUnits(ns []hooks.Neuron, s float32) []hooks.Option {
 func answerProb(m *model.Model, s *corpus.PromptSet, opts []hooks.Option) (float64, float64, error) {
 	var total float64
 	correct := 0
-	err := corpus.ForEachPromptBatch(m, s.Prompts(), 0, 0, func(model.Batch) []hooks.Option { return opts },
+	err := corpus.ForEachPromptBatch(m, s.Prompts(), 0, 0, func([]int, model.Batch) []hooks.Option { return opts },
 		func(rows []int, b model.Batch, res *model.Result) error {
 			for k, i := range rows {
 				ans := s.Items[i].AnswerIDs[0]
