@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,13 +19,15 @@ import (
 
 // modelFlags are the flags every model-loading command shares.
 type modelFlags struct {
-	dir          string
-	allowUnknown bool
+	dir            string
+	allowUnknown   bool
+	allowNonFinite bool
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
 	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "load a config.json with keys neuronscope does not know")
+	cmd.Flags().BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "run on weights holding NaN/Inf values (refused by default); outputs record it in their provenance warnings")
 }
 
 func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
@@ -34,7 +37,11 @@ func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return nil, usagef("--model %s: not a directory", f.dir)
 	}
-	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown})
+	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown, AllowNonFinite: f.allowNonFinite})
+	var nf *model.NonFiniteError
+	if errors.As(err, &nf) {
+		return nil, usagef("--model %s: %v; a model with NaN/Inf weights computes NaN (give --allow-nonfinite to run on it anyway)", f.dir, nf)
+	}
 	if err != nil {
 		return nil, err
 	}

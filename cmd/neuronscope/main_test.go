@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/internal/fixtures"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
@@ -173,5 +174,42 @@ func TestTextPrompts(t *testing.T) {
 	out, _, err = run("generate", "--model", dir, "--text", "Once upon a time", "--bos", "never", "--max-new", "1")
 	if err != nil || strings.Contains(out, `"prompt_ids":[1,`) {
 		t.Errorf("--bos never still starts with BOS: %s %v", out, err)
+	}
+}
+
+// TestNonFiniteWeights: a checkpoint with NaN/Inf weights is refused (a usage error naming
+// --allow-nonfinite) by every model command; with the flag, trace and generate run and their
+// outputs carry the warning in the provenance.
+func TestNonFiniteWeights(t *testing.T) {
+	dir := modeltest.NonFiniteCopy(t, tiny, "model.layers.0.mlp.down_proj.weight")
+	out := filepath.Join(t.TempDir(), "t.safetensors")
+	for _, args := range [][]string{
+		{"trace", "--model", dir, "--ids", "1,5,9", "--out", out},
+		{"generate", "--model", dir, "--ids", "1,5,9", "--max-new", "3"},
+		{"inspect", "--model", dir},
+	} {
+		_, _, err := run(args...)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), "--allow-nonfinite") || !strings.Contains(err.Error(), "down_proj") {
+			t.Errorf("%s: %v, want a usage error naming the tensor and --allow-nonfinite", args[0], err)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("trace wrote its output")
+	}
+	if _, _, err := run("trace", "--model", dir, "--allow-nonfinite", "--ids", "1,5,9", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.OpenFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !strings.Contains(f.Metadata()["neuronscope"], `"warnings":["weights are not finite`) {
+		t.Errorf("trace provenance: %s", f.Metadata()["neuronscope"])
+	}
+	js, _, err := run("generate", "--model", dir, "--allow-nonfinite", "--ids", "1,5,9", "--max-new", "3")
+	if err != nil || !strings.Contains(js, `"warnings":["weights are not finite`) {
+		t.Errorf("generate: %v\n%s", err, js)
 	}
 }

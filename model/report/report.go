@@ -34,6 +34,9 @@ type Provenance struct {
 	HooksAsked   []string `json:"hooks_requested,omitempty"`
 	HooksFired   []string `json:"hooks_fired,omitempty"`
 	Command      []string `json:"command,omitempty"`
+	// Warnings are the model's load warnings (Model.Warnings), e.g. NaN/Inf weights loaded
+	// with --allow-nonfinite: outputs computed under them are marked by this field.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // New returns provenance filled with the tool and machine facts (no model: see
