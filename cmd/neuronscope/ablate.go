@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ type selectivityFlags struct {
 	seed                 uint64
 	minDrop, margin      float64
 	asJSON               bool
+	skipUnknown          bool
 	out                  string
 }
 
@@ -95,6 +97,7 @@ the model's tokenizer.json under --bos; each answer must be one token.`,
 	fl.Float64Var(&f.minDrop, "min-drop", ablate.DefaultMinDrop, "target accuracy drop below which the verdict is no_effect")
 	fl.Float64Var(&f.margin, "margin", ablate.DefaultMargin, "standard deviations above the random mean the selectivity must exceed")
 	fl.BoolVar(&f.asJSON, "json", false, "print the report as JSON instead of a table")
+	fl.BoolVar(&f.skipUnknown, "skip-unknown-answers", false, "leave out eval items whose answer is not in the vocabulary (encodes to the unknown token), and report how many; without it such an item is an error")
 	fl.StringVar(&f.out, "out", "", "also write the JSON report to this file (atomically)")
 	return cmd
 }
@@ -142,6 +145,11 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 			return usagef("%s: %v", p.flag, err)
 		}
 	}
+	if f.out != "" {
+		if err := checkOutFile("--out", f.out); err != nil {
+			return err
+		}
+	}
 
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -159,7 +167,11 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	if err != nil {
 		return err
 	}
-	set, err := corpus.ReadPromptSet(f.eval, corpus.NewEncoder(m, tok, bos), corpus.PromptOptions{})
+	set, err := corpus.ReadPromptSet(f.eval, corpus.NewEncoder(m, tok, bos), corpus.PromptOptions{SkipUnknownAnswers: f.skipUnknown})
+	var unk *corpus.UnknownTokenError
+	if errors.As(err, &unk) {
+		return usagef("--eval: %v (give --skip-unknown-answers to leave such items out)", err)
+	}
 	if err != nil {
 		return usagef("--eval: %v", err)
 	}
@@ -191,7 +203,8 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	prov.Dataset = f.eval
 	prov.HooksAsked = r.Ablation.Points
 	prov.HooksFired = r.Ablation.Points
-	doc := ablate.SelectivityFile{SchemaVersion: ablate.SelectivitySchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons, Report: r}
+	doc := ablate.SelectivityFile{SchemaVersion: ablate.SelectivitySchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons,
+		SkippedItems: len(set.Skipped), Skipped: set.Skipped, Report: r}
 	if f.out != "" {
 		if err := report.WriteJSONFile(f.out, doc); err != nil {
 			return err
@@ -201,6 +214,10 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 		return report.WriteJSON(cmd.OutOrStdout(), doc)
 	}
 	fmt.Fprint(cmd.OutOrStdout(), r.Table())
+	if f.skipUnknown {
+		fmt.Fprintf(cmd.OutOrStdout(), "skipped %d eval items whose answer is not in the vocabulary (--skip-unknown-answers); accuracies are over the other %d\n",
+			len(set.Skipped), len(set.Items))
+	}
 	if f.out != "" {
 		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", f.out)
 	}

@@ -121,3 +121,85 @@ func newBar(cmd *cobra.Command, total int64, what, unit string) *progressbar.Pro
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }))
 }
+
+// checkOutFile checks, before any work starts, that an output file can be written: its
+// directory exists and takes a new file, and path is not a directory. Errors are usage errors
+// naming the flag.
+func checkOutFile(flag, path string) error {
+	if path == "" {
+		return usagef("%s is required", flag)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("%s %s: directory %s does not exist", flag, path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef("%s %s is a directory", flag, path)
+	}
+	return checkWritable(flag, path, dir)
+}
+
+// checkOutDir checks, before any work starts, that an output directory can be written: it is
+// a directory, or it does not exist yet and its nearest existing parent is a directory that
+// takes new entries. Nothing is created.
+func checkOutDir(flag, path string) error {
+	if path == "" {
+		return usagef("%s is required", flag)
+	}
+	dir := filepath.Clean(path)
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				if dir == filepath.Clean(path) {
+					return usagef("%s %s is a file, not a directory", flag, path)
+				}
+				return usagef("%s %s: %s is a file, not a directory", flag, path, dir)
+			}
+			return checkWritable(flag, path, dir)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return usagef("%s %s: no existing parent directory", flag, path)
+		}
+		dir = parent
+	}
+}
+
+// checkWritable checks that dir takes a new file (by creating and removing an empty one).
+func checkWritable(flag, path, dir string) error {
+	f, err := os.CreateTemp(dir, ".neuronscope-check-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return usagef("%s %s: cannot write in %s: %v", flag, path, dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// makeOutDir creates an output directory that checkOutDir accepted, with any missing parents,
+// and returns a function to call when the run fails: it removes again, innermost first, the
+// directories this call created that are still empty, so a failed run leaves no empty output
+// directory behind.
+func makeOutDir(path string) (cleanup func(), err error) {
+	var created []string
+	for dir := filepath.Clean(path); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		created = append(created, dir)
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return func() {}, err
+	}
+	return func() {
+		for _, dir := range created {
+			if os.Remove(dir) != nil { // not empty (or gone): keep it and its parents
+				return
+			}
+		}
+	}, nil
+}

@@ -274,3 +274,25 @@ func TestGenerateMatchesModel(t *testing.T) {
 		t.Error("generating past the model's positions passed")
 	}
 }
+
+// TestEncodeTarget: a target is one known token; a word outside the vocabulary is an
+// UnknownTokenError naming it, not the id of <unk>.
+func TestEncodeTarget(t *testing.T) {
+	m, tok := worldModel(t)
+	enc := corpus.NewEncoder(m, tok, tokenizer.BOSAuto)
+	id, s, err := enc.EncodeTarget("kan")
+	if err != nil || s != "kan" || id <= 0 {
+		t.Fatalf("kan: %d %q %v", id, s, err)
+	}
+	_, _, err = enc.EncodeTarget("Atlantis")
+	var unk *corpus.UnknownTokenError
+	if !errors.As(err, &unk) || unk.Text != "Atlantis" {
+		t.Errorf("Atlantis: %v", err)
+	}
+	if _, _, err := enc.EncodeTarget("kan hokot"); err == nil || !strings.Contains(err.Error(), "2 tokens") {
+		t.Errorf("two words: %v", err)
+	}
+	if _, _, err := (corpus.Encoder{}).EncodeTarget("kan"); err == nil {
+		t.Error("no tokenizer: no error")
+	}
+}
