@@ -50,8 +50,8 @@ func newBenchCmd() *cobra.Command {
 				}
 				return report.WriteJSON(cmd.OutOrStdout(), st)
 			}
-			if batch <= 0 || seq <= 0 || reps <= 0 {
-				return usagef("--batch, --seq and --reps must be positive")
+			if err := checkRanges(intAtLeast("--batch", batch, 1), intAtLeast("--seq", seq, 1), intAtLeast("--reps", reps, 1)); err != nil {
+				return err
 			}
 			cfg, err := model.PresetConfig(preset)
 			if err != nil {

@@ -203,3 +203,34 @@ func makeOutDir(path string) (cleanup func(), err error) {
 		}
 	}, nil
 }
+
+// rangeCheck is one flag's range check: ok, or the error naming the flag.
+type rangeCheck struct {
+	ok  bool
+	msg string
+}
+
+// intAtLeast checks that an integer flag is at least lo.
+func intAtLeast(flag string, v, lo int) rangeCheck {
+	return rangeCheck{v >= lo, fmt.Sprintf("%s %d: want at least %d", flag, v, lo)}
+}
+
+// floatIn checks that a float flag is in (lo, hi] (or [lo, hi] when closed).
+func floatIn(flag string, v, lo, hi float64, closed bool) rangeCheck {
+	ok := v > lo && v <= hi
+	want := fmt.Sprintf("(%g, %g]", lo, hi)
+	if closed {
+		ok, want = v >= lo && v <= hi, fmt.Sprintf("[%g, %g]", lo, hi)
+	}
+	return rangeCheck{ok, fmt.Sprintf("%s %g: want a value in %s", flag, v, want)}
+}
+
+// checkRanges returns the usage error of the first failed check.
+func checkRanges(checks ...rangeCheck) error {
+	for _, c := range checks {
+		if !c.ok {
+			return usagef("%s", c.msg)
+		}
+	}
+	return nil
+}

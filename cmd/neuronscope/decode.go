@@ -41,6 +41,9 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 			if top <= 0 {
 				return usagef("--top must be positive, got %d", top)
 			}
+			if err := checkOutFile("--out", out); err != nil {
+				return err
+			}
 			m, err := mf.load(cmd)
 			if err != nil {
 				return err
@@ -49,9 +52,6 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 			layers, err := parseLayers(layerSpec, m.Config.NLayers)
 			if err != nil {
 				return err
-			}
-			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
-				return fmt.Errorf("--out %s: directory %s does not exist", out, filepath.Dir(out))
 			}
 			return runDecode(cmd, m, layers, top, normWeight, out)
 		},

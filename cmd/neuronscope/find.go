@@ -37,8 +37,9 @@ func newFindKnowledgeCmd() *cobra.Command {
 			if data == "" || out == "" {
 				return usagef("--data and --out are required")
 			}
-			if steps < 1 || threshold <= 0 || threshold > 1 || share <= 0 || share > 1 {
-				return usagef("--steps must be ≥ 1 and --threshold, --share in (0, 1]")
+			if err := checkRanges(intAtLeast("--steps", steps, 1), floatIn("--threshold", threshold, 0, 1, false),
+				floatIn("--share", share, 0, 1, false)); err != nil {
+				return err
 			}
 			policy, err := tokenizer.ParseBOSPolicy(bos)
 			if err != nil {

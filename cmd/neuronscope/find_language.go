@@ -72,8 +72,8 @@ func loadLanguageProbs(f *languageFlags) (*language.Probabilities, string, error
 }
 
 func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
-	if f.out == "" {
-		return usagef("--out is required")
+	if err := checkOutFile("--out", f.out); err != nil {
+		return err
 	}
 	rate := func(name string, v float64) error {
 		if !(v > 0 && v <= 1) {

@@ -28,6 +28,14 @@ func newGenerateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			longest := 0
+			for _, s := range seqs {
+				longest = max(longest, len(s))
+			}
+			if longest+maxNew > m.Config.MaxPos {
+				return usagef("--max-new %d: the longest prompt has %d tokens and the model %d positions (at most %d new tokens)",
+					maxNew, longest, m.Config.MaxPos, m.Config.MaxPos-longest)
+			}
 			out, err := corpus.Generate(m, seqs, corpus.GenerateOptions{MaxNew: maxNew})
 			if err != nil {
 				return err

@@ -51,8 +51,8 @@ func newMakeRandomCmd() *cobra.Command {
 				}
 				js = string(pj)
 			}
-			if out == "" {
-				return usagef("--out is required")
+			if err := checkOutDir("--out", out); err != nil {
+				return err
 			}
 			cfg, err := model.ParseConfig([]byte(js), name)
 			if err != nil {

@@ -142,7 +142,7 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
+func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error) {
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}
@@ -153,12 +153,21 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.ctx < 2 || f.batch < 1 || f.top < 1 || f.random < 1 || f.histBins < 2 || f.calib < 1 || f.every < 1 || f.maxTokens < 0 {
-		return usagef("--ctx must be ≥ 2, --max-tokens ≥ 0, and --batch, --top, --random, --calib, --checkpoint-every ≥ 1, --hist-bins ≥ 2")
+	if err := checkRanges(
+		intAtLeast("--ctx", f.ctx, 2), intAtLeast("--batch", f.batch, 1), intAtLeast("--top", f.top, 1),
+		intAtLeast("--random", f.random, 1), intAtLeast("--hist-bins", f.histBins, 2), intAtLeast("--calib", f.calib, 1),
+		intAtLeast("--checkpoint-every", f.every, 1), intAtLeast("--max-tokens", int(min(f.maxTokens, 1<<40)), 0),
+		intAtLeast("--window-before", f.before, 0), intAtLeast("--window-after", f.after, 0), intAtLeast("--lm-head", f.lmHead, 0),
+		intAtLeast("--dla", f.dla, -1),
+	); err != nil {
+		return err
 	}
 	policy, err := tokenizer.ParseBOSPolicy(f.bos)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkOutDir("--out", f.out); err != nil {
+		return err
 	}
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -166,7 +175,11 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	}
 	defer m.Close()
 	if f.ctx > m.Config.MaxPos {
-		return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
+		if cmd.Flags().Changed("ctx") {
+			return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: contexts of %d tokens, the model's positions (the default --ctx %d is longer)\n", m.Config.MaxPos, f.ctx)
+		f.ctx = m.Config.MaxPos
 	}
 	pats := splitPatterns(f.hooks)
 	points, err := m.Catalog().MatchAll(pats) // each point once, however many patterns name it
@@ -183,9 +196,6 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		return err
 	}
 	enc := corpus.NewEncoder(m, tok, policy)
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return err
-	}
 	sum, err := fileSHA256(f.data)
 	if err != nil {
 		return err
@@ -230,6 +240,17 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if total == 0 {
 		return usagef("--data %s has no tokens", f.data)
 	}
+	// The data is readable and tokenizes: only now does the output directory appear, and a
+	// run that fails before writing into it removes it again.
+	cleanup, err := makeOutDir(f.out)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr != nil {
+			cleanup()
+		}
+	}()
 
 	var bar *progressbar.ProgressBar
 	if !f.noProgress {

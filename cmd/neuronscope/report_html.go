@@ -30,7 +30,10 @@ samples, LM-head and DLA tokens side by side, and any labels and verification ve
 				return usagef("--in and --out are required")
 			}
 			if limit < 0 {
-				return usagef("--limit must be ≥ 0")
+				return usagef("--limit %d: want at least 0 (0: detail every neuron)", limit)
+			}
+			if err := checkOutFile("--out", out); err != nil {
+				return err
 			}
 			path := filepath.Join(in, "profile.json")
 			if _, err := os.Stat(path); err != nil {

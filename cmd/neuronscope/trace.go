@@ -138,6 +138,9 @@ func newTraceCmd() *cobra.Command {
 			if !strings.HasSuffix(out, ".safetensors") {
 				return usagef("--out %s: must end in .safetensors", out)
 			}
+			if err := checkOutFile("--out", out); err != nil {
+				return err
+			}
 			pad, err := model.ParsePad(in.pad)
 			if err != nil {
 				return usageError{err}

@@ -24,8 +24,8 @@ held-out-template fact questions (eval_facts.jsonl), held-out fluent text (eval_
 ground_truth.json, world.json (the config) and a WordLevel tokenizer.json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usagef("--out is required")
+			if err := checkOutDir("--out", out); err != nil {
+				return err
 			}
 			if cfg.Languages < 4 || cfg.Languages > 8 {
 				return usagef("--languages %d: want 4..8", cfg.Languages)
