@@ -100,10 +100,13 @@ func pointNames(ps []hooks.Point) []string {
 }
 
 // loadTokenizer loads the checkpoint's tokenizer.json; its absence is a usage error.
-func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) {
-	path := filepath.Join(m.Dir, "tokenizer.json")
+func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) { return loadTokenizerDir(m.Dir) }
+
+// loadTokenizerDir loads dir/tokenizer.json; its absence is a usage error.
+func loadTokenizerDir(dir string) (*tokenizer.Tokenizer, error) {
+	path := filepath.Join(dir, "tokenizer.json")
 	if _, err := os.Stat(path); err != nil {
-		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", m.Dir)
+		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", dir)
 	}
 	return tokenizer.Load(path)
 }

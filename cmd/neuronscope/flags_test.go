@@ -84,6 +84,8 @@ func TestRangeErrorsNameFlags(t *testing.T) {
 		{[]string{"generate", "--model", tiny, "--ids", "1,2", "--max-new", "-1"}, "--max-new"},
 		{[]string{"generate", "--model", tiny, "--ids", "1,2", "--max-new", "1000"}, "--max-new 1000"},
 		{[]string{"world", "--out", tmp, "--languages", "9"}, "--languages 9"},
+		{append(prof, "--ctx", "x"), `--ctx "x": want an integer`},
+		{[]string{"world", "--out", tmp, "--seed", "-1"}, `--seed "-1": want a non-negative integer`},
 	} {
 		_, _, err := run(c.args...)
 		var u usageError

@@ -213,3 +213,68 @@ func TestNonFiniteWeights(t *testing.T) {
 		t.Errorf("generate: %v\n%s", err, js)
 	}
 }
+
+// TestPromptFormats: trace, generate, tokenize and attribute --jsonl take the same prompt lines
+// profile does (a JSON string, {"text"}, {"ids"|"input_ids"}, an array of ids), and the same
+// mistake in them is the same usage error naming the file and line, with no Go type names.
+func TestPromptFormats(t *testing.T) {
+	tmp := t.TempDir()
+	lines := []string{`"Rofa bilo"`, `{"text":"Rofa bilo","language":"pelan"}`, `[2, 144, 212]`, `{"ids":[2,144,212]}`, `{"input_ids":[2,144,212]}`}
+	all := filepath.Join(tmp, "all.jsonl")
+	os.WriteFile(all, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	out := filepath.Join(tmp, "t.safetensors")
+	if _, _, err := run("trace", "--model", worldLlama, "--jsonl", all, "--out", out); err != nil {
+		t.Fatalf("trace: %v", err)
+	}
+	js, _, err := run("generate", "--model", worldLlama, "--jsonl", all, "--max-new", "2")
+	var gen struct {
+		Generations []struct{ Prompt []int `json:"prompt_ids"` } `json:"generations"`
+	}
+	if err != nil || json.Unmarshal([]byte(js), &gen) != nil || len(gen.Generations) != len(lines) {
+		t.Fatalf("generate: %v\n%s", err, js)
+	}
+	for i, g := range gen.Generations {
+		if fmt.Sprint(g.Prompt) != fmt.Sprint(gen.Generations[0].Prompt) {
+			t.Errorf("generate: line %d gives prompt %v, line 1 %v", i+1, g.Prompt, gen.Generations[0].Prompt)
+		}
+	}
+	tk, _, err := run("tokenize", "--model", worldLlama, "--special", "--jsonl", all)
+	if err != nil || strings.Count(tk, "\n") != len(lines) {
+		t.Fatalf("tokenize: %v\n%s", err, tk)
+	}
+	for i, row := range strings.Split(strings.TrimSpace(tk), "\n") {
+		if !strings.Contains(row, `"ids":[2,144,212]`) {
+			t.Errorf("tokenize line %d: %s", i+1, row)
+		}
+	}
+	for i, l := range lines {
+		one := filepath.Join(tmp, fmt.Sprintf("one%d.jsonl", i))
+		os.WriteFile(one, []byte(l+"\n"), 0o644)
+		if _, _, err := run("attribute", "--model", worldLlama, "--jsonl", one, "--target", "kan", "--out", filepath.Join(tmp, "a.json")); err != nil {
+			t.Errorf("attribute --jsonl %s: %v", l, err)
+		}
+	}
+
+	bad := filepath.Join(tmp, "bad.jsonl")
+	os.WriteFile(bad, []byte(`"Rofa bilo"`+"\n"+`[1, "a"]`+"\n"), 0o644)
+	missing := filepath.Join(tmp, "missing.jsonl")
+	for _, args := range [][]string{
+		{"trace", "--model", worldLlama, "--out", out},
+		{"generate", "--model", worldLlama},
+		{"tokenize", "--model", worldLlama},
+		{"attribute", "--model", worldLlama, "--target", "kan", "--out", filepath.Join(tmp, "a.json")},
+		{"profile", "--model", worldLlama, "--out", filepath.Join(tmp, "p")},
+	} {
+		flag := "--jsonl"
+		if args[0] == "profile" {
+			flag = "--data"
+		}
+		for _, c := range []struct{ file, want string }{{bad, bad + ":2: not an array of token ids: got a string, want an integer"}, {missing, "missing.jsonl"}} {
+			_, _, err := run(append(args, flag, c.file)...)
+			var u usageError
+			if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "Go ") {
+				t.Errorf("%s %s %s: %v, want a usage error containing %q", args[0], flag, filepath.Base(c.file), err, c.want)
+			}
+		}
+	}
+}

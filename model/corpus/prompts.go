@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 )
 
 // Prompt is one labelled question: a prompt whose greedy continuation should begin with its
@@ -103,7 +105,7 @@ func ParsePromptSet(r io.Reader, name string, enc Encoder, opt PromptOptions) (*
 func parsePrompt(line []byte, enc Encoder, opt PromptOptions) (Prompt, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(line, &raw); err != nil {
-		return Prompt{}, err
+		return Prompt{}, jsonerr.Plain(err)
 	}
 	p := Prompt{Labels: map[string]string{}, Raw: append(json.RawMessage(nil), line...)}
 	p.Text, _ = raw["prompt"].(string)

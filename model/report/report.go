@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/neuronscope/neuronscope/internal/atomicfile"
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 )
 
@@ -72,7 +73,7 @@ func ReadJSONFile(path string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %v", path, jsonerr.Plain(err))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 )
 
 // ReadReportTop reads a profile.json as a stream, keeping the statistics, labels and verdicts of
@@ -20,7 +22,7 @@ func ReadReportTop(path string, n int) (*Report, error) {
 	defer f.Close()
 	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
 	rep := &Report{}
-	fail := func(err error) (*Report, error) { return nil, fmt.Errorf("%s: %v", path, err) }
+	fail := func(err error) (*Report, error) { return nil, fmt.Errorf("%s: %v", path, jsonerr.Plain(err)) }
 	if err := expectDelim(dec, '{'); err != nil {
 		return fail(err)
 	}
@@ -116,7 +118,7 @@ func readPoints(dec *json.Decoder, rep *Report, each func(pi, j int, nr *NeuronR
 				for dec.More() {
 					var nr NeuronReport
 					if err := dec.Decode(&nr); err != nil {
-						return err
+						return jsonerr.Plain(err)
 					}
 					nr.restoreSite()
 					each(pi, len(pt.Neurons), &nr)
