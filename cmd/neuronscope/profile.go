@@ -50,6 +50,7 @@ type profileFlags struct {
 	stopAfter  int // hidden: simulate a kill after this many batches of this invocation
 	noProgress bool
 	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
+	includeBOS bool
 }
 
 const checkpointName = "state.ckpt"
@@ -70,7 +71,9 @@ an object with "text" (and optionally "id"), an object with "ids"/"input_ids", o
 token ids. Text is tokenized with the model's tokenizer.json under --bos; documents are cut into
 contexts of --ctx tokens that never span documents; continuation contexts of a document that
 began with BOS start with BOS again; a document's last context may be shorter (padded, and pads
-are not counted).
+are not counted). BOS positions are left out of every statistic and example list (an example's
+window still shows them) unless --include-bos; the choice is recorded in the settings and the
+provenance, and profile.json counts the positions left out.
 
 Per mlp.hook_post neuron, --lm-head K attaches the LM-head decoding of its raw write direction
 (W_U·w) and --dla K its direct logit attribution per unit activation through the final norm
@@ -103,6 +106,7 @@ and gives the same output as an uninterrupted run).`,
 	fl.BoolVar(&f.resume, "resume", false, "continue from DIR/state.ckpt")
 	fl.StringVar(&f.out, "out", "", "output directory")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for text documents: auto (as HF's add_special_tokens), always, never")
+	fl.BoolVar(&f.includeBOS, "include-bos", false, "count the BOS positions in every statistic and example list (by default they are left out)")
 	fl.IntVar(&f.every, "checkpoint-every", 50, "write the checkpoint every N batches")
 	fl.IntVar(&f.lmHead, "lm-head", 10, "attach each hook_post neuron's top/bottom K tokens of the LM-head decoding of its raw write direction, W_U·w (0: off)")
 	fl.IntVar(&f.dla, "dla", -1, "attach each hook_post neuron's top/bottom K direct-logit-attribution tokens per unit activation, W_U·(γ ⊙ P w) through the final norm weight (0: off; -1: as --lm-head)")
@@ -201,7 +205,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 		return err
 	}
 	opt := profile.Options{TopK: f.top, QuantileBins: bins, PerBin: per, RandomSample: f.random, HistBins: f.histBins,
-		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed}.Defaults()
+		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed, IncludeBOS: f.includeBOS}.Defaults()
 	opt.Before, opt.After = max(f.before, 0), max(f.after, 0)
 	modelID := f.modelID
 	if modelID == "" {
@@ -362,6 +366,11 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	seed := int64(f.seed)
 	prov.Seed = &seed
 	prov.Dataset = fmt.Sprintf("%s (sha256 %s), %d tokens in %d contexts", f.data, sum, p.Tokens, p.Contexts)
+	if f.includeBOS {
+		prov.Dataset += "; BOS positions counted (--include-bos)"
+	} else {
+		prov.Dataset += fmt.Sprintf("; %d BOS positions left out of the statistics", p.BOSExcluded)
+	}
 	prov.HooksAsked = pats
 	prov.HooksFired = pointNames(points)
 	prov.Command = withoutResume(prov.Command)

@@ -99,9 +99,18 @@ func TestContextsCutting(t *testing.T) {
 		t.Fatalf("%d contexts", len(ctxs))
 	}
 	for i, c := range ctxs {
-		if c.IDs[0] != m.Config.BOS || c.Index != int64(i) {
+		if c.IDs[0] != m.Config.BOS || c.Index != int64(i) || c.BOS != 1 {
 			t.Errorf("context %d: %v", i, c)
 		}
+	}
+	err = corpus.Contexts(docs, corpus.NewEncoder(m, tok, tokenizer.BOSNever), corpus.ContextOptions{Ctx: 3}, func(c corpus.Context) error {
+		if c.BOS != 0 {
+			t.Errorf("--bos never: context %+v has BOS positions", c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if c := ctxs[1]; c.Start != 2 || c.IDs[1] != full.IDs[3] || c.Doc != 0 {
 		t.Errorf("continuation context: %+v", c)

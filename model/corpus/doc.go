@@ -26,7 +26,9 @@
 // Documents are cut into contexts of at most Ctx tokens that never span documents. When a
 // text document begins with BOS, each continuation context starts with BOS again (so every
 // context sees the same kind of first token); a document's last context may be shorter. In a
-// batch, contexts are right-padded and pads are masked: no statistic counts them.
+// batch, contexts are right-padded and pads are masked: no statistic counts them. A context
+// knows its leading BOS positions (Context.BOS: the leading ids equal to the model's BOS id,
+// in text and id documents alike), so that statistics can leave them out.
 //
 // # Prompts and answers
 //

@@ -35,9 +35,17 @@
 // positions in the tokenized document; a BOS prepended to a continuation context reports the
 // position of the token before it.
 //
+// BOS positions (a context's leading BOS tokens, Context.BOS) are left out of every statistic,
+// histogram, example list and quantile bin by default, as SNMF and most profilers do: a BOS
+// activation describes the position (often an attention sink), not the text. An example's
+// window still shows them; its max token is never one. A context of BOS alone is not offered to
+// any list. Options.IncludeBOS counts them (the outputs are then those of a profiler that never
+// heard of BOS, byte for byte); Report.BOSExcluded counts the positions left out.
+//
 // # Statistics
 //
-// Per neuron, over every real token (n observations x):
+// Per neuron, over every counted token (real, and not a BOS position unless IncludeBOS; n
+// observations x):
 //
 //   - count n, mean, and the central moment sums M2 = Σ(x−x̄)², M3 = Σ(x−x̄)³, M4 = Σ(x−x̄)⁴ in
 //     float64. A batch is summarised in one pass as power sums of d = x − K with K the running

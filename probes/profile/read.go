@@ -36,7 +36,7 @@ func ReadReportTop(path string, n int) (*Report, error) {
 		switch key {
 		case "schema_version":
 			err = dec.Decode(&rep.SchemaVersion)
-			if err == nil && rep.SchemaVersion != SchemaVersion {
+			if err == nil && rep.SchemaVersion != SchemaVersion && rep.SchemaVersion != schemaV2 {
 				return nil, fmt.Errorf("%s: schema_version %q, this neuronscope reads %q", path, rep.SchemaVersion, SchemaVersion)
 			}
 		case "provenance":
@@ -47,6 +47,8 @@ func ReadReportTop(path string, n int) (*Report, error) {
 			err = dec.Decode(&rep.Tokens)
 		case "contexts":
 			err = dec.Decode(&rep.Contexts)
+		case "bos_positions_excluded":
+			err = dec.Decode(&rep.BOSExcluded)
 		case "points":
 			err = readPoints(dec, rep, func(pi, j int, nr *NeuronReport) {
 				if n <= 0 {
@@ -72,6 +74,9 @@ func ReadReportTop(path string, n int) (*Report, error) {
 	}
 	if rep.SchemaVersion == "" {
 		return fail(fmt.Errorf("no schema_version: not a neuronscope profile"))
+	}
+	if rep.SchemaVersion == schemaV2 {
+		rep.Settings.Options.IncludeBOS = true // v2 counted every position
 	}
 	for _, it := range *kept {
 		rep.Points[it.pi].Neurons[it.j] = it.full
