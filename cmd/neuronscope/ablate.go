@@ -21,9 +21,10 @@ func init() { extraCommands = append(extraCommands, newAblateCmd) }
 
 func newAblateCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ablate selectivity ...",
-		Short: "Ablate neuron sets and measure what they do to fact accuracy (selectivity vs random sets)",
-		Args:  cobra.ArbitraryArgs,
+		Use:     "ablate selectivity ...",
+		Short:   "Ablate neuron sets and measure what they do to fact accuracy (selectivity vs random sets)",
+		Example: `  neuronscope ablate selectivity --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --neurons neurons.json --group relation=capital_of`,
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("ablate: unknown subcommand %q (have: selectivity)", args[0])
@@ -55,7 +56,7 @@ func newAblateSelectivityCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "selectivity --model DIR --eval eval_facts.jsonl --neurons FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site mlp.hook_post] [--json] [--out FILE]",
 		Short: "Ablate neurons claimed specific to a group (relation or language) and compare the accuracy drop there with the other groups and with random neuron sets",
-		Long: `selectivity ablates a neuron set at a tap point (default blocks.L.mlp.hook_post, "the neuron")
+		Long: `Selectivity ablates a neuron set at a tap point (default blocks.L.mlp.hook_post, "the neuron")
 and measures greedy fact-question accuracy (argmax at the last prompt position == answer) per group
 of the --group label, before and after. For the target group r:
 
@@ -75,6 +76,9 @@ by --set-group, by default the --group value or the file's only group), or an ol
 [{"layer":L,"index":i}, ...] at the --hook-site tap; --eval is JSONL with "prompt" and "answer" (the world's
 eval_facts.jsonl; every other string field is a label usable in --group). Prompts are tokenized with
 the model's tokenizer.json under --bos; each answer must be one token.`,
+		Example: `  neuronscope ablate selectivity --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --neurons neurons.json --group relation=capital_of
+  neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group language=pelan --mode mean --random-seeds 10 --out selectivity.json
+  neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group relation=capital_of --skip-unknown-answers`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSelectivity(cmd, &mf, &f)

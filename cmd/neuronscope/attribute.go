@@ -38,7 +38,10 @@ func newAttributeCmd() *cobra.Command {
 			"--method gradient|grad-x-act|ig [--steps 20] [--riemann left|both|trapezoid] [--positions target|all] " +
 			"[--hooks GLOB] [--top K] --out FILE(.json|.safetensors)",
 		Short: "Attribute a target token's metric to neurons: gradient, gradient×activation, integrated gradients",
-		Args:  cobra.NoArgs,
+		Example: `  neuronscope attribute --model testdata/world-llama --text "Rofa bilo" --target Tufinri --method ig --top 10 --out ig.json
+  neuronscope attribute --model testdata/world-llama --text "Rofa bilo" --target Tufinri --method ig --positions all --out ig-all.json
+  neuronscope attribute --model testdata/tiny-llama --ids 1,5,9,13 --target-token 7 --method gradient --out grads.safetensors`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.check(); err != nil {
 				return err

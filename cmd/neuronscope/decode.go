@@ -33,6 +33,8 @@ the report keeps the --top highest and lowest scoring tokens of each. With --nor
 each vector first goes through the linear part of the final norm: centered for LayerNorm models,
 then multiplied by the norm weight (Gemma: 1 + weight). Token strings come from DIR/tokenizer.json
 when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make build) for large models.`,
+		Example: `  neuronscope decode --model testdata/world-llama --top 10 --out decode.json
+  neuronscope decode --model testdata/world-llama --layers 2-3 --norm-weight=false --out decode-raw.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {

@@ -19,7 +19,9 @@ import (
 func init() { extraCommands = append(extraCommands, newFindCmd) }
 
 func newFindCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "find", Short: "Neuron finders"}
+	cmd := &cobra.Command{Use: "find (knowledge|language) ...", Short: "Neuron finders: knowledge neurons (Dai et al.) and language neurons (LAPE, alignment)",
+		Example: `  neuronscope find knowledge --model testdata/world-llama --data facts.jsonl --out kn.json
+  neuronscope find language --probs probs.safetensors --method lape --out lape.json`}
 	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd())
 	return cmd
 }
@@ -32,7 +34,9 @@ func newFindKnowledgeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "knowledge --model DIR --data FACTS.jsonl [--steps 20] [--threshold 0.2] [--share 0.7] --out FILE.json",
 		Short: `Knowledge neurons (Dai et al. 2022) of facts given as {"prompts":[...], "target":"..."} lines`,
-		Args:  cobra.NoArgs,
+		Example: `  neuronscope find knowledge --model testdata/world-llama --data facts.jsonl --steps 20 --out kn.json
+  # facts.jsonl, one fact per line: {"prompts": ["Rofa bilo", "Rofa bi"], "target": "Tufinri"}`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data == "" || out == "" {
 				return usagef("--data and --out are required")

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -36,7 +37,9 @@ func newRoot() *cobra.Command {
 		Short:         "Mechanistic interpretability of transformer MLP neurons, on local Hugging Face checkpoints",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       report.Version,
 	}
+	root.SetVersionTemplate(versionLine())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{plainFlagError(err)} })
 	root.AddCommand(newVersionCmd(), newInspectCmd(), newTraceCmd(), newGenerateCmd(), newTokenizeCmd())
 	for _, extra := range extraCommands {

@@ -228,7 +228,9 @@ func TestPromptFormats(t *testing.T) {
 	}
 	js, _, err := run("generate", "--model", worldLlama, "--jsonl", all, "--max-new", "2")
 	var gen struct {
-		Generations []struct{ Prompt []int `json:"prompt_ids"` } `json:"generations"`
+		Generations []struct {
+			Prompt []int `json:"prompt_ids"`
+		} `json:"generations"`
 	}
 	if err != nil || json.Unmarshal([]byte(js), &gen) != nil || len(gen.Generations) != len(lines) {
 		t.Fatalf("generate: %v\n%s", err, js)
@@ -275,6 +277,55 @@ func TestPromptFormats(t *testing.T) {
 			if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "Go ") {
 				t.Errorf("%s %s %s: %v, want a usage error containing %q", args[0], flag, filepath.Base(c.file), err, c.want)
 			}
+		}
+	}
+}
+
+// TestGenerateEOSAndSampling: generate stops after the model's EOS (the last new token) unless
+// --ignore-eos; sampling is reproducible under --seed and top-k 1 is greedy decoding.
+func TestGenerateEOSAndSampling(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		data, _ := os.ReadFile(filepath.Join(tiny, f))
+		if f == "config.json" { // greedy decoding of [1 5 9] gives 25 136 110 253 ...: make 110 the EOS
+			data = []byte(strings.Replace(string(data), `"eos_token_id": 2`, `"eos_token_id": 110`, 1))
+		}
+		os.WriteFile(filepath.Join(dir, f), data, 0o644)
+	}
+	type gen struct {
+		Generations []struct {
+			New     []int  `json:"new_ids"`
+			Stopped string `json:"stopped"`
+		} `json:"generations"`
+		Decoding string `json:"decoding"`
+	}
+	get := func(args ...string) gen {
+		t.Helper()
+		out, _, err := run(append([]string{"generate", "--model", dir, "--ids", "1,5,9", "--max-new", "8"}, args...)...)
+		var g gen
+		if err != nil || json.Unmarshal([]byte(out), &g) != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return g
+	}
+	if g := get(); fmt.Sprint(g.Generations[0].New) != "[25 136 110]" || g.Generations[0].Stopped != "eos" {
+		t.Errorf("stop at EOS: %+v", g.Generations[0])
+	}
+	if g := get("--ignore-eos"); len(g.Generations[0].New) != 8 || g.Generations[0].Stopped != "max_new" {
+		t.Errorf("--ignore-eos: %+v", g.Generations[0])
+	}
+	a, b := get("--ignore-eos", "--temperature", "2", "--seed", "4"), get("--ignore-eos", "--temperature", "2", "--seed", "4")
+	if fmt.Sprint(a) != fmt.Sprint(b) || !strings.Contains(a.Decoding, "seed 4") {
+		t.Errorf("same seed: %v vs %v", a, b)
+	}
+	if g := get("--ignore-eos", "--top-k", "1", "--seed", "9"); fmt.Sprint(g.Generations[0].New) != fmt.Sprint(get("--ignore-eos").Generations[0].New) {
+		t.Errorf("top-k 1: %v", g.Generations[0].New)
+	}
+	for _, bad := range [][]string{{"--top-p", "0"}, {"--top-k", "-1"}, {"--temperature", "0"}, {"--seed", "3"}} {
+		_, _, err := run(append([]string{"generate", "--model", dir, "--ids", "1,5,9"}, bad...)...)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v", bad, err)
 		}
 	}
 }

@@ -38,10 +38,11 @@ func newMakeRandomCmd() *cobra.Command {
 	var name, out, dtype string
 	var seed uint64
 	cmd := &cobra.Command{
-		Use:    "make-random --name tiny-llama --out DIR [--seed 1]",
-		Short:  "Write a small random-weight HF checkpoint (for tests and the demo)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:     "make-random --name tiny-llama --out DIR [--seed 1]",
+		Short:   "Write a small random-weight HF checkpoint (for tests and the demo)",
+		Hidden:  true,
+		Example: `  neuronscope make-random --name tiny-llama --out testdata/tiny-llama`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			js, ok := randomConfigs[name]
 			if !ok {

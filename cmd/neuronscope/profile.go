@@ -61,7 +61,7 @@ func newProfileCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profile --model DIR --data FILE.jsonl|FILE.txt [--hooks 'blocks.*.mlp.hook_post'] [--ctx 64] [--top 20] [--quantiles 5x5] [--max-tokens N] [--resume] --out DIR",
 		Short: "Profile every neuron over a dataset: statistics, top-k max/min contexts, quantile samples; NeuronRecord and Neuronpedia exports",
-		Long: `profile streams a dataset through the model in batches of fixed-length contexts and keeps, for
+		Long: `Profile streams a dataset through the model in batches of fixed-length contexts and keeps, for
 every neuron of the chosen hook points, streaming statistics (count, mean, variance, skewness,
 kurtosis, fraction > 0 and ≠ 0, max, min, a histogram), the top-k maximum and minimum activating
 contexts, and reservoir samples per quantile bin of the per-context maximum.
@@ -83,6 +83,9 @@ Output (--out DIR): profile.json (schema_version, provenance), neuron_records/HO
 (OpenAI NeuronRecord), neuronpedia/batch-I.json (Neuronpedia features) and state.ckpt (the
 checkpoint, written every --checkpoint-every batches and on Ctrl-C; --resume continues from it
 and gives the same output as an uninterrupted run).`,
+		Example: `  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --out profile-world
+  neuronscope profile --model DIR --data corpus.jsonl --ctx 128 --max-tokens 1000000 --resume --out profile-run
+  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProfile(cmd, &mf, &f)

@@ -96,6 +96,9 @@ func newTrainCmd() *cobra.Command {
 (config.json, model.safetensors, tokenizer.json) plus training.json (loss curve, accuracy,
 provenance) to --out. Training is deterministic: the same world, flags and build give the
 same bytes.`,
+		Example: `  neuronscope train --world testdata/world --out world-llama
+  neuronscope train --world testdata/world --arch gpt2 --pack 32 --batch 16 --out world-gpt2
+  neuronscope train --world testdata/world --steps 50 --layers 2 --out quick`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worldDir == "" || out == "" {
