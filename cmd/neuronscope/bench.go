@@ -47,6 +47,9 @@ func newBenchCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if loadDir != "" {
+				if st, err := os.Stat(loadDir); err != nil || !st.IsDir() {
+					return usagef("--load %s: not a directory", loadDir)
+				}
 				st, err := measureLoad(loadDir)
 				if err != nil {
 					return err

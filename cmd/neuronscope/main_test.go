@@ -112,6 +112,8 @@ func TestBadInputExitCodes(t *testing.T) {
 		{[]string{"trace", "--model", tiny, "--ids", "1", "--text", "hello", "--out", out}, true, "exactly one of"},
 		{[]string{"trace", "--model", tiny, "--jsonl", filepath.Join(dir, "none.jsonl"), "--out", out}, true, "--jsonl"},
 		{[]string{"bench", "--config", "gpt5"}, true, "unknown --config"},
+		{[]string{"bench", "--load", "/nonexistent"}, true, "--load /nonexistent"},
+		{[]string{"tokenize", "--model", dir, "--text", "x"}, true, "tokenizer.json"},
 		{[]string{"inspect", "--model", tiny, "--bogus"}, true, "unknown flag"},
 	}
 	for _, c := range cases {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -199,6 +200,10 @@ func readWorld(dir string) (*worldData, error) {
 
 func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Config, asJSON, quiet bool) error {
 	d, err := readWorld(worldDir)
+	var ie *corpus.InputError
+	if errors.As(err, &ie) {
+		return usagef("--world %s: %v", worldDir, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,17 @@ func TestTrainCLI(t *testing.T) {
 	}
 }
 
+// tokenizerOnlyWorld is a world directory with the world's tokenizer.json and nothing else.
+func tokenizerOnlyWorld(t *testing.T) string {
+	w := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(worldDir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(w, "tokenizer.json"), data, 0o644)
+	return w
+}
+
 func TestTrainCLIErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -66,6 +77,7 @@ func TestTrainCLIErrors(t *testing.T) {
 	}{
 		{[]string{"train", "--out", dir}, "--world and --out are required"},
 		{[]string{"train", "--world", dir, "--out", dir}, "neuronscope world"},
+		{[]string{"train", "--world", tokenizerOnlyWorld(t), "--out", dir}, "train.txt"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--arch", "bert"}, "llama or gpt2"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--steps", "0"}, "steps"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--heads", "3"}, "multiple of --heads"},
