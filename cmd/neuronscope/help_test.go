@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -107,5 +109,55 @@ func TestVersionFlag(t *testing.T) {
 	cmd, _, err := run("version")
 	if err != nil || !strings.HasPrefix(cmd, flag) || !strings.Contains(flag, "neuronscope "+report.Version) {
 		t.Errorf("--version %q, version %q (%v)", flag, cmd, err)
+	}
+}
+
+// TestREADMECommands: the README's command list names every command, and every flag it shows
+// for a command exists on that command.
+func TestREADMECommands(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i := strings.Index(text, "## Using it\n\n```sh\n")
+	if i < 0 {
+		t.Fatal("README has no '## Using it' command list")
+	}
+	block := text[i+len("## Using it\n\n```sh\n"):]
+	block = block[:strings.Index(block, "```")]
+	block = strings.ReplaceAll(block, "\\\n", " ")
+	flagRE := regexp.MustCompile(`(?:^|[\s\[(|])--([a-z][a-z0-9-]*)`)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(line, "neuronscope ") {
+			continue
+		}
+		if k := strings.Index(line, "  # "); k >= 0 {
+			line = line[:k]
+		}
+		var path []string
+		for _, w := range strings.Fields(line)[1:] {
+			if strings.ContainsAny(w[:1], "-[(") {
+				break
+			}
+			path = append(path, w)
+		}
+		cmd, _, err := newRoot().Find(path)
+		if err != nil || cmd.Name() != path[len(path)-1] {
+			t.Errorf("README line %q: no command %v (%v)", line, path, err)
+			continue
+		}
+		seen[cmd.CommandPath()] = true
+		for _, m := range flagRE.FindAllStringSubmatch(line, -1) {
+			if cmd.Flags().Lookup(m[1]) == nil && cmd.InheritedFlags().Lookup(m[1]) == nil {
+				t.Errorf("README line for %s shows --%s, which it does not have", cmd.CommandPath(), m[1])
+			}
+		}
+	}
+	for _, c := range commands(newRoot()) {
+		if !c.Hidden && !c.HasSubCommands() && !seen[c.CommandPath()] {
+			t.Errorf("the README's command list lacks %s", c.CommandPath())
+		}
 	}
 }
