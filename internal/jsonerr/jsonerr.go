@@ -33,7 +33,9 @@ func Plain(err error) error {
 		}
 		msg := fmt.Sprintf("got %s, want %s", got, Want(te.Type))
 		if te.Field != "" {
-			msg = fmt.Sprintf("field %q: %s", te.Field, msg)
+			// the last key of the path: the path may hold an embedded Go struct's name
+			field := te.Field[strings.LastIndex(te.Field, ".")+1:]
+			msg = fmt.Sprintf("field %q: %s", field, msg)
 		}
 		return &plain{msg, err}
 	case isSyntax:

@@ -7,6 +7,15 @@ import (
 	"testing"
 )
 
+type entry struct {
+	Layer *int `json:"layer"`
+}
+
+type embedding struct {
+	entry
+	Value float64 `json:"value"`
+}
+
 func TestPlain(t *testing.T) {
 	type fact struct {
 		Prompts []string `json:"prompts"`
@@ -26,7 +35,8 @@ func TestPlain(t *testing.T) {
 		{`{"prompts":["a",true]}`, &fact{}, `field "prompts": got true or false, want a string`},
 		{`{"target":{}}`, &fact{}, `field "target": got an object, want a string`},
 		{`{"n":-1}`, &fact{}, `field "n": got the number -1, want a non-negative integer`},
-		{`{"sub":{"x":"s"}}`, &fact{}, `field "sub.x": got a string, want an array of numbers`},
+		{`{"sub":{"x":"s"}}`, &fact{}, `field "x": got a string, want an array of numbers`},
+		{`{"layer":"x"}`, &embedding{}, `field "layer": got a string, want an integer`},
 		{`[1,"a"]`, &ids, `got a string, want an integer`},
 		{`[1.5]`, &ids, `got the number 1.5, want an integer`},
 		{`{"prompts":`, &fact{}, `invalid JSON at byte 11: unexpected end of JSON input`},
@@ -37,7 +47,7 @@ func TestPlain(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%s: %v, want %q", c.data, err, c.want)
 		}
-		if err != nil && (strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "fact")) {
+		if err != nil && (strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "fact") || strings.Contains(err.Error(), "entry")) {
 			t.Errorf("%s: %q names Go types", c.data, err)
 		}
 	}

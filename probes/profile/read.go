@@ -69,7 +69,7 @@ func ReadReportTop(path string, n int) (*Report, error) {
 			err = dec.Decode(&skip)
 		}
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("%q: %v", key, jsonerr.Plain(err)))
 		}
 	}
 	if rep.SchemaVersion == "" {
