@@ -336,7 +336,7 @@ func TestProfileDLATokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.SchemaVersion != "neuronscope.profile/v2" || !strings.Contains(rep.Settings.DLASource, "g ⊙ P w") ||
+		if rep.SchemaVersion != profile.SchemaVersion || !strings.Contains(rep.Settings.DLASource, "g ⊙ P w") ||
 			!strings.Contains(rep.Settings.LMHeadSource, "raw write direction") {
 			t.Errorf("%s: schema %q, dla_source %q, lm_head_source %q", tc.dir, rep.SchemaVersion, rep.Settings.DLASource, rep.Settings.LMHeadSource)
 		}

@@ -129,8 +129,9 @@
 //
 // # Exports
 //
-// profile.json is the Report (schema_version "neuronscope.profile/v2", provenance, settings,
-// per-hook-point neuron reports). neuron_records/HOOK.jsonl holds one OpenAI neuron-explainer
+// profile.json is the Report (schema_version "neuronscope.profile/v3", provenance, settings,
+// tokens, contexts, bos_positions_excluded, per-hook-point neuron reports; v2 files read with
+// include_bos set). neuron_records/HOOK.jsonl holds one OpenAI neuron-explainer
 // NeuronRecord per line (neuron_id{layer_index, neuron_index}, most_positive_activation_records
 // = top-k max, random_sample, random_sample_by_quantile, quantile_boundaries = the Q−1 inner
 // boundaries, mean, variance, skewness, kurtosis, with dataclass_name tags as their JSON
