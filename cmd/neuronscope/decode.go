@@ -59,21 +59,23 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 				if !cmd.Flags().Changed("top") {
 					top = 5
 				}
-				return runLens(cmd, &mf, &in, layerSpec, top, asJSON, out)
-			}
-			for _, f := range []string{"ids", "text", "jsonl", "bos", "json"} {
-				if cmd.Flags().Changed(f) {
-					return usagef("--%s applies to the logit lens: give --resid", f)
+			} else {
+				for _, f := range []string{"ids", "text", "jsonl", "bos", "json"} {
+					if cmd.Flags().Changed(f) {
+						return usagef("--%s applies to the logit lens: give --resid", f)
+					}
 				}
-			}
-			if out == "" {
-				return usagef("--out is required")
+				if out == "" {
+					return usagef("--out is required")
+				}
 			}
 			if top <= 0 {
 				return usagef("--top must be positive, got %d", top)
 			}
-			if err := checkOutFile("--out", out); err != nil {
-				return err
+			if out != "" {
+				if err := checkOutFile("--out", out); err != nil {
+					return err
+				}
 			}
 			m, err := mf.load(cmd)
 			if err != nil {
@@ -83,6 +85,9 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 			layers, err := parseLayers(layerSpec, m.Config.NLayers)
 			if err != nil {
 				return err
+			}
+			if resid {
+				return runLens(cmd, m, &in, layers, top, asJSON, out)
 			}
 			return runDecode(cmd, m, layers, top, normWeight, out)
 		},
@@ -130,24 +135,7 @@ func runDecode(cmd *cobra.Command, m *model.Model, layers []int, top int, normWe
 }
 
 // runLens is `decode --resid`: the logit lens of one prompt.
-func runLens(cmd *cobra.Command, mf *modelFlags, in *inputFlags, layerSpec string, top int, asJSON bool, out string) error {
-	if top <= 0 {
-		return usagef("--top must be positive, got %d", top)
-	}
-	if out != "" {
-		if err := checkOutFile("--out", out); err != nil {
-			return err
-		}
-	}
-	m, err := mf.load(cmd)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	layers, err := parseLayers(layerSpec, m.Config.NLayers)
-	if err != nil {
-		return err
-	}
+func runLens(cmd *cobra.Command, m *model.Model, in *inputFlags, layers []int, top int, asJSON bool, out string) error {
 	seqs, err := in.prompts(m)
 	if err != nil {
 		return err
