@@ -418,6 +418,11 @@ type SelectivityFile struct {
 	Provenance    report.Provenance `json:"provenance"`
 	EvalFile      string            `json:"eval_file"`
 	NeuronsFile   string            `json:"neurons_file"`
+	// SkippedItems counts the eval lines left out because their answer is not in the model's
+	// vocabulary (only under --skip-unknown-answers; otherwise such a line is an error), and
+	// Skipped lists them: the accuracies are over the remaining items.
+	SkippedItems int                    `json:"skipped_items"`
+	Skipped      []corpus.SkippedPrompt `json:"skipped,omitempty"`
 	*Report
 }
 

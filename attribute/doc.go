@@ -14,8 +14,21 @@
 //	  (CULNIG)             FindConcept                                                      attention q/k/v
 //	influential path       NeuronPath,           L + 2 batched passes of m one-token rows   blocks.L.mlp.hook_post
 //	  (NeuronPath)         JointAttribution
+//	logit lens             LogitLens             1 forward + final norm per layer           blocks.L.hook_resid_post
 //
-// DLA and decoding are described on their types (DLAResult, DecodeOptions). The gradient
+// DLA and decoding are described on their types (DLAResult, DecodeOptions).
+//
+// # Logit lens
+//
+// LogitLens projects the residual stream after block L through the model's final norm and
+// unembedding, for every layer and position of one prompt:
+//
+//	logits_L[t] = W_U · ln_final(blocks.L.hook_resid_post[t])      [pos, d_vocab] per layer
+//
+// ln_final is the model's own (model.ForwardFrom at layer n_layers): LayerNorm with centering,
+// RMSNorm, Gemma's 1 + γ, each position normalised by its own scale. The last layer's lens is
+// the model's output. Per layer and position the report keeps the K most probable tokens
+// (softmax over the vocabulary; ties by lower id) and the rank of the prompt's next token. The gradient
 // methods below differentiate a model.Metric through model.Model.Gradient.
 //
 // # The metric

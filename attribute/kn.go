@@ -180,38 +180,56 @@ func ReadKnowledgeReport(path string) (*KnowledgeReport, error) {
 	return &r, nil
 }
 
-// FindKnowledge tokenizes one fact with enc (the target must be exactly one token of the
-// vocabulary, every prompt 1..max_positions tokens) and runs KnowledgeNeurons on it.
-func FindKnowledge(m *model.Model, enc corpus.Encoder, f KnowledgeFact, opt KNOptions) (KnowledgeFactResult, error) {
-	if enc.Tok == nil {
-		return KnowledgeFactResult{}, fmt.Errorf("knowledge neurons of text facts need the model's tokenizer")
+// EncodedFact is a KnowledgeFact tokenized for a model.
+type EncodedFact struct {
+	Fact    KnowledgeFact
+	Prompts [][]int
+	Target  int
+}
+
+// EncodeKnowledgeFact tokenizes one fact with enc: the target must be exactly one token of the
+// vocabulary (not the unknown token: corpus.Encoder.EncodeTarget), every prompt 1..max_positions
+// tokens. Its errors are about the fact itself (the caller's input).
+func EncodeKnowledgeFact(m *model.Model, enc corpus.Encoder, f KnowledgeFact) (EncodedFact, error) {
+	if len(f.Prompts) == 0 || f.Target == "" {
+		return EncodedFact{}, fmt.Errorf(`a fact needs "prompts" (non-empty) and "target"`)
 	}
-	t, err := enc.Tok.Encode(f.Target, false)
+	target, _, err := enc.EncodeTarget(f.Target)
 	if err != nil {
-		return KnowledgeFactResult{}, err
+		return EncodedFact{}, err
 	}
-	if len(t.IDs) != 1 {
-		return KnowledgeFactResult{}, fmt.Errorf("target %q is %d tokens %v; knowledge neurons need a single-token answer", f.Target, len(t.IDs), t.Tokens)
-	}
-	if enc.HasUnknown(t.IDs) {
-		return KnowledgeFactResult{}, &corpus.UnknownTokenError{What: "target", Text: f.Target}
-	}
-	var prompts [][]int
+	ef := EncodedFact{Fact: f, Target: target}
 	for j, p := range f.Prompts {
 		e, err := enc.EncodeText(p)
 		if err != nil {
-			return KnowledgeFactResult{}, fmt.Errorf("prompt %d: %w", j+1, err)
+			return EncodedFact{}, fmt.Errorf("prompt %d: %w", j+1, err)
 		}
 		if len(e.IDs) == 0 || len(e.IDs) > m.Config.MaxPos {
-			return KnowledgeFactResult{}, fmt.Errorf("prompt %d has %d tokens (need 1..%d)", j+1, len(e.IDs), m.Config.MaxPos)
+			return EncodedFact{}, fmt.Errorf("prompt %d has %d tokens (need 1..%d)", j+1, len(e.IDs), m.Config.MaxPos)
 		}
-		prompts = append(prompts, e.IDs)
+		ef.Prompts = append(ef.Prompts, e.IDs)
 	}
-	res, err := KnowledgeNeurons(m, prompts, t.IDs[0], opt)
+	return ef, nil
+}
+
+// FindKnowledge tokenizes one fact with enc (EncodeKnowledgeFact) and runs KnowledgeNeurons
+// on it.
+func FindKnowledge(m *model.Model, enc corpus.Encoder, f KnowledgeFact, opt KNOptions) (KnowledgeFactResult, error) {
+	ef, err := EncodeKnowledgeFact(m, enc, f)
 	if err != nil {
 		return KnowledgeFactResult{}, err
 	}
-	fo := KnowledgeFactResult{ID: f.ID, Relation: f.Relation, Target: f.Target, TargetToken: t.IDs[0], Prompts: len(prompts), Neurons: res.Neurons}
+	return ef.Find(m, opt)
+}
+
+// Find runs KnowledgeNeurons on the encoded fact.
+func (ef EncodedFact) Find(m *model.Model, opt KNOptions) (KnowledgeFactResult, error) {
+	f, prompts := ef.Fact, ef.Prompts
+	res, err := KnowledgeNeurons(m, prompts, ef.Target, opt)
+	if err != nil {
+		return KnowledgeFactResult{}, err
+	}
+	fo := KnowledgeFactResult{ID: f.ID, Relation: f.Relation, Target: f.Target, TargetToken: ef.Target, Prompts: len(prompts), Neurons: res.Neurons}
 	if fo.Neurons == nil {
 		fo.Neurons = []hooks.Neuron{}
 	}

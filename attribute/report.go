@@ -37,23 +37,31 @@ type AttributionOptions struct {
 	Progress func(done, total int)
 }
 
+// ReportSchema is the schema_version of attribution reports. Version 2 gives integrated
+// gradients' f_baseline per hook point (version 1 had one value, the last point's).
+const ReportSchema = 2
+
 // Report is the JSON report of an attribution run (`neuronscope attribute`).
 type Report struct {
-	SchemaVersion   int                `json:"schema_version"`
-	Provenance      report.Provenance  `json:"provenance"`
-	Method          string             `json:"method"`
-	Metric          string             `json:"metric"`
-	MetricValue     float64            `json:"metric_value"`
-	Prompt          []int              `json:"prompt_ids"`
-	TargetPos       int                `json:"target_pos"`
-	TargetToken     int                `json:"target_token"`
-	TargetString    string             `json:"target_string,omitempty"`
-	Positions       string             `json:"positions"`
-	Steps           int                `json:"steps,omitempty"`
-	Riemann         string             `json:"riemann,omitempty"`
-	CompletenessGap map[string]float64 `json:"completeness_gap,omitempty"`
+	SchemaVersion int               `json:"schema_version"`
+	Provenance    report.Provenance `json:"provenance"`
+	Method        string            `json:"method"`
+	Metric        string            `json:"metric"`
+	MetricValue   float64           `json:"metric_value"`
+	Prompt        []int             `json:"prompt_ids"`
+	TargetPos     int               `json:"target_pos"`
+	TargetToken   int               `json:"target_token"`
+	TargetString  string            `json:"target_string,omitempty"`
+	Positions     string            `json:"positions"`
+	Steps         int               `json:"steps,omitempty"`
+	Riemann       string            `json:"riemann,omitempty"`
+	// FFull is the metric f(a) (integrated gradients). Each hook point has its own baseline
+	// (its activation at zero, the others clean), so FBaseline, IGSum and CompletenessGap are
+	// per hook: f(b) of the point, Σ of its attributions, and |Σ − (FFull − f(b))|.
 	FFull           float64            `json:"f_full,omitempty"`
-	FBaseline       float64            `json:"f_baseline,omitempty"`
+	FBaseline       map[string]float64 `json:"f_baseline,omitempty"`
+	IGSum           map[string]float64 `json:"ig_sum,omitempty"`
+	CompletenessGap map[string]float64 `json:"completeness_gap,omitempty"`
 	Score           string             `json:"score_definition"`
 	Neuron          string             `json:"neuron_definition"`
 	Top             []Unit             `json:"top"`
@@ -82,7 +90,7 @@ type Arrays struct {
 // model's) and the full arrays. The metric's position is the target position.
 func Attribute(m *model.Model, prompt []int, metric model.Metric, points []hooks.Point, opt AttributionOptions) (*Report, *Arrays, error) {
 	pos, tok := metric.Pos, metric.Tokens[0]
-	rep := &Report{SchemaVersion: 1, Provenance: m.Provenance(), Method: opt.Method, Metric: metric.String(), Prompt: prompt,
+	rep := &Report{SchemaVersion: ReportSchema, Provenance: m.Provenance(), Method: opt.Method, Metric: metric.String(), Prompt: prompt,
 		TargetPos: pos, TargetToken: tok, Positions: "target", Neuron: NeuronDefinition}
 	if opt.AllPositions {
 		rep.Positions = "all"
@@ -127,7 +135,8 @@ func Attribute(m *model.Model, prompt []int, metric model.Metric, points []hooks
 		if ig.Steps == 0 {
 			ig.Steps = 20
 		}
-		rep.Steps, rep.Riemann, rep.CompletenessGap = ig.Steps, ig.Rule.String(), map[string]float64{}
+		rep.Steps, rep.Riemann = ig.Steps, ig.Rule.String()
+		rep.FBaseline, rep.IGSum, rep.CompletenessGap = map[string]float64{}, map[string]float64{}, map[string]float64{}
 		rep.Score = "integrated gradients, zero baseline: (a − 0)·Σ_k w_k ∂f/∂a(α_k a)"
 		T := len(prompt)
 		for i, p := range points {
@@ -135,8 +144,9 @@ func Attribute(m *model.Model, prompt []int, metric model.Metric, points []hooks
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", p, err)
 			}
-			rep.CompletenessGap[p.String()] = r.Gap
-			rep.FFull, rep.FBaseline, rep.MetricValue = r.FFull, r.FBaseline, r.FFull
+			k := p.String()
+			rep.FBaseline[k], rep.IGSum[k], rep.CompletenessGap[k] = r.FBaseline, r.Sum, r.Gap
+			rep.FFull, rep.MetricValue = r.FFull, r.FFull
 			if ig.Scope == All {
 				arr.Scores[p], arr.Acts[p] = r.Attributions, r.Act
 			} else { // place the target row in a [pos, dim] array
@@ -199,10 +209,27 @@ func RankUnits(arr *Arrays, pos int, sum bool, k int) (top, bottom []Unit) {
 	return top, bottom
 }
 
-// ReadReport reads an attribution report back; each unit's tap comes from its hook name.
+// ReadReport reads an attribution report back; each unit's tap comes from its hook name. A
+// schema-1 report's single f_baseline is read as the last fired hook's, whose it was.
 func ReadReport(path string) (*Report, error) {
 	var r Report
-	if err := report.ReadJSONFile(path, &r); err != nil {
+	var v1 struct {
+		SchemaVersion int     `json:"schema_version"`
+		FBaseline     float64 `json:"f_baseline"`
+	}
+	if err := report.ReadJSONFile(path, &v1); err == nil && v1.SchemaVersion == 1 {
+		var old struct {
+			Report
+			FBaseline float64 `json:"f_baseline"`
+		}
+		if err := report.ReadJSONFile(path, &old); err != nil {
+			return nil, err
+		}
+		r = old.Report
+		if fired := r.Provenance.HooksFired; r.Method == MethodIG && len(fired) > 0 {
+			r.FBaseline = map[string]float64{fired[len(fired)-1]: old.FBaseline}
+		}
+	} else if err := report.ReadJSONFile(path, &r); err != nil {
 		return nil, err
 	}
 	if r.Method == "" || r.Neuron == "" {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 	"github.com/neuronscope/neuronscope/model/report"
 )
 
@@ -203,7 +204,7 @@ func (o *orderedGroups) UnmarshalJSON(data []byte) error {
 		name := t.(string)
 		var raw []json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("group %q: want an array of neurons: %v", name, err)
+			return fmt.Errorf("group %q: want an array of neurons: %v", name, jsonerr.Plain(err))
 		}
 		ns, err := parseEntries(raw, o.tap)
 		if err != nil {
@@ -225,7 +226,7 @@ func parseEntries(raw []json.RawMessage, tap Site) ([]ScoredNeuron, error) {
 			Value *float64 `json:"value"`
 		}
 		if err := json.Unmarshal(r, &e); err != nil {
-			return nil, fmt.Errorf("entry %d %s: %v", i, r, err)
+			return nil, fmt.Errorf("entry %d %s: %v", i, r, jsonerr.Plain(err))
 		}
 		if e.Layer == nil || e.Index == nil {
 			return nil, fmt.Errorf(`entry %d %s: needs "layer" and "index"`, i, r)
@@ -267,7 +268,7 @@ func (s *NeuronSet) UnmarshalJSON(data []byte) error {
 		Groups        json.RawMessage `json:"groups"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return err
+		return jsonerr.Plain(err)
 	}
 	if head.SchemaVersion != NeuronSetSchema {
 		return fmt.Errorf("schema_version %q: want %q", head.SchemaVersion, NeuronSetSchema)
@@ -280,7 +281,7 @@ func (s *NeuronSet) UnmarshalJSON(data []byte) error {
 	}
 	f := setFile{Groups: orderedGroups{tap: *head.Tap}}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return err
+		return jsonerr.Plain(err)
 	}
 	*s = NeuronSet{Method: f.Method, Tap: *head.Tap, Groups: f.Groups.groups, Settings: f.Settings, Provenance: f.Provenance}
 	return nil
@@ -307,7 +308,7 @@ func ParseNeuronSetAt(data []byte, name string, site Site) (*NeuronSet, error) {
 	if len(data) > 0 && data[0] == '[' {
 		var raw []json.RawMessage
 		if err := json.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf(`%s: want a neuron set (%s) or a JSON array of {"layer":L,"index":i}: %v`, name, NeuronSetSchema, err)
+			return nil, fmt.Errorf(`%s: want a neuron set (%s) or a JSON array of {"layer":L,"index":i}: %v`, name, NeuronSetSchema, jsonerr.Plain(err))
 		}
 		return legacy(raw)
 	}
@@ -316,7 +317,7 @@ func ParseNeuronSetAt(data []byte, name string, site Site) (*NeuronSet, error) {
 		Neurons       []json.RawMessage `json:"neurons"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("%s: not a neuron set: %v", name, err)
+		return nil, fmt.Errorf("%s: not a neuron set: %v", name, jsonerr.Plain(err))
 	}
 	if probe.SchemaVersion == nil || *probe.SchemaVersion != NeuronSetSchema {
 		if probe.Neurons != nil {
@@ -326,7 +327,7 @@ func ParseNeuronSetAt(data []byte, name string, site Site) (*NeuronSet, error) {
 	}
 	var s NeuronSet
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, fmt.Errorf("%s: %v", name, jsonerr.Plain(err))
 	}
 	return &s, nil
 }

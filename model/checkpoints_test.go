@@ -61,8 +61,9 @@ func TestGeneratedCheckpoints(t *testing.T) {
 	}
 }
 
-// TestNonFiniteWeightsWarn: NaN/Inf weights load with a warning that names the tensor.
-func TestNonFiniteWeightsWarn(t *testing.T) {
+// TestNonFiniteWeightsBF16: NaN/Inf weights stored as BF16 are found at load: refused by
+// default, a warning under AllowNonFinite.
+func TestNonFiniteWeightsBF16(t *testing.T) {
 	cfg, err := ParseConfig([]byte(tinyConfigs["llama"]), "c")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,10 @@ func TestNonFiniteWeightsWarn(t *testing.T) {
 	if err := m.Save(dir, []byte(tinyConfigs["llama"]), "BF16"); err != nil {
 		t.Fatal(err)
 	}
-	m2, err := Load(dir)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "model.layers.1.mlp.down_proj.weight has 2 NaN/Inf") {
+		t.Errorf("load: %v", err)
+	}
+	m2, err := LoadWith(dir, Options{AllowNonFinite: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,14 @@
 //	res, err := m.Forward(b, hooks.Capture("blocks.*.mlp.hook_post"))
 //	post, _ := res.Cache.GetName("blocks.3.mlp.hook_post") // [batch, pos, d_mlp]
 //
-// Generate continues prompts greedily with a KV cache; ForwardKV continues any cache.
+// Generate continues prompts greedily with a KV cache; ForwardKV continues any cache;
+// ForwardFrom starts at block L from a residual stream (at n_layers: the final norm and the
+// unembedding alone, the logit lens).
+//
+// Weights holding NaN or ±Inf values are refused at load (*NonFiniteError): such a model
+// computes NaN logits, and greedy decoding then returns token 0 everywhere.
+// Options.AllowNonFinite loads them anyway; the finding goes to Model.Warnings and from there
+// into every Provenance, so each output computed from them says so.
 //
 // # Gradients
 //

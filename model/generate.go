@@ -6,11 +6,20 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 )
 
-// Generate continues each prompt greedily (Argmax) by exactly maxNew tokens using a KV cache,
-// and returns the new tokens per prompt. Prompts are left-padded into one batch; position ids follow the real tokens, so each row generates what it would
-// generate alone. Hook edits in opts apply at every step (each step fires its points with
-// pos = the new tokens only). corpus.Generate runs many prompts through it in batches.
+// Generate continues each prompt greedily (Argmax) by exactly maxNew tokens (Decode with the
+// argmax choice and no stop token). corpus.Generate runs many prompts through Decode in
+// batches, greedily or sampling.
 func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][]int, error) {
+	return m.Decode(prompts, maxNew, func(_ int, logits []float32) (int, bool) { return Argmax(logits), false }, opts...)
+}
+
+// Decode continues each prompt by up to maxNew tokens with a KV cache: the model's one decoding
+// loop. Prompts are left-padded into one batch; position ids follow the real tokens, so each
+// row generates what it would generate alone. After every step, choose picks row r's next token
+// from its logits [d_vocab] and says whether the row is done (it stops receiving tokens; the
+// loop ends when every row is done). Hook edits in opts apply at every step (each step fires its
+// points with pos = the new tokens only).
+func (m *Model) Decode(prompts [][]int, maxNew int, choose func(row int, logits []float32) (tok int, stop bool), opts ...hooks.Option) ([][]int, error) {
 	if maxNew < 0 {
 		return nil, fmt.Errorf("cannot generate %d tokens", maxNew)
 	}
@@ -32,9 +41,11 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 	if maxNew == 0 {
 		return out, nil
 	}
+	done := make([]bool, b.Size)
+	left := b.Size
 	kv := m.NewKVCache(b.Size, b.Len+maxNew)
 	step := b
-	for i := 0; i < maxNew; i++ {
+	for i := 0; i < maxNew && left > 0; i++ {
 		call, err := hooks.NewCall(m.catalog, opts...)
 		if err != nil {
 			return nil, err
@@ -49,8 +60,14 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 		next := Batch{Size: b.Size, Len: 1, IDs: make([]int, b.Size), Mask: make([]bool, b.Size)}
 		for r := 0; r < b.Size; r++ {
 			last := logits[((r+1)*step.Len-1)*c.DVocab : (r+1)*step.Len*c.DVocab]
-			tok := Argmax(last)
-			out[r] = append(out[r], tok)
+			tok, stop := choose(r, last)
+			if !done[r] {
+				out[r] = append(out[r], tok)
+				if stop {
+					done[r] = true
+					left--
+				}
+			}
 			next.IDs[r], next.Mask[r] = tok, true
 		}
 		step = next

@@ -34,6 +34,9 @@ type loader struct {
 	flags    map[string]bool
 	loaded   map[string]*Param
 	warnings []string
+	// nonFinite lists the tensors holding NaN or ±Inf values, one finding each.
+	nonFinite      []string
+	allowNonFinite bool
 }
 
 func (ld *loader) fill(v reflect.Value, prefix string) error {
@@ -107,7 +110,7 @@ func (ld *loader) param(name string, tag reflect.StructTag) (*Param, error) {
 		return nil, err
 	}
 	if bad, first := safetensors.CountNonFinite(data); bad > 0 {
-		ld.warnings = append(ld.warnings, fmt.Sprintf("tensor %s has %d NaN/Inf values (first at flat index %d)", name, bad, first))
+		ld.nonFinite = append(ld.nonFinite, fmt.Sprintf("%s has %d NaN/Inf values (first at flat index %d)", name, bad, first))
 	}
 	p := &Param{Name: name, Shape: append([]int(nil), t.Shape...), Data: data, InOut: tag.Get("layout") == "in_out"}
 	ld.loaded[name] = p

@@ -16,9 +16,12 @@ import (
 
 // Model is a loaded checkpoint, ready to run. It is safe for concurrent Forward calls.
 type Model struct {
-	Config   *Config
-	Dir      string
-	Warnings []string // non-fatal findings at load (NaN/Inf weights, …)
+	Config *Config
+	Dir    string
+	// Warnings are findings at load that did not stop it (a stored lm_head a tied config
+	// ignores; NaN/Inf weights under Options.AllowNonFinite). Provenance carries them, so every
+	// report of the model shows them.
+	Warnings []string
 	// StoredDType names the dtype the weights are stored in ("F32", "BF16", "F32+BF16", …).
 	StoredDType string
 	// StoredBytes is the size of the stored weights.
@@ -62,6 +65,27 @@ func register(modelType string, a arch) {
 type Options struct {
 	// AllowUnknownConfigKeys loads a config.json with keys neuronscope does not know.
 	AllowUnknownConfigKeys bool
+	// AllowNonFinite loads weights that hold NaN or ±Inf values (by default a *NonFiniteError):
+	// the findings go to Model.Warnings, and so into every report's provenance.
+	AllowNonFinite bool
+}
+
+// NonFiniteError says that weight tensors hold NaN or ±Inf values. A model with them computes
+// NaN logits (and greedy decoding then picks token 0), so loading refuses it unless
+// Options.AllowNonFinite.
+type NonFiniteError struct {
+	// Tensors has one finding per tensor: its name, the count and the first flat index.
+	Tensors []string
+}
+
+func (e *NonFiniteError) Error() string {
+	list := e.Tensors
+	more := ""
+	if len(list) > 3 {
+		more = fmt.Sprintf(" and %d more tensors", len(list)-3)
+		list = list[:3]
+	}
+	return fmt.Sprintf("weights are not finite: %s%s", strings.Join(list, "; "), more)
 }
 
 // Load opens a local Hugging Face checkpoint directory (config.json + *.safetensors).
@@ -85,7 +109,7 @@ func LoadWith(dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(cfg, ck)
+	m, err := newModel(cfg, &loader{src: ck, allowNonFinite: opt.AllowNonFinite})
 	if err != nil {
 		ck.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -97,7 +121,8 @@ func LoadWith(dir string, opt Options) (*Model, error) {
 	return m, nil
 }
 
-// New builds a model from a parsed config and any weight source.
+// New builds a model from a parsed config and any weight source. Weights holding NaN or ±Inf
+// are a *NonFiniteError (LoadWith can allow them).
 func New(cfg *Config, src Source) (*Model, error) {
 	return newModel(cfg, &loader{src: src})
 }
@@ -123,6 +148,13 @@ func newModel(cfg *Config, ld *loader) (*Model, error) {
 		}
 		return nil, fmt.Errorf("tensors not used by neuronscope's %s implementation: %s%s (a different architecture variant?)",
 			cfg.ModelType, strings.Join(extra, ", "), more)
+	}
+	if len(ld.nonFinite) > 0 {
+		if !ld.allowNonFinite {
+			return nil, &NonFiniteError{Tensors: ld.nonFinite}
+		}
+		ld.warnings = append(ld.warnings, (&NonFiniteError{Tensors: ld.nonFinite}).Error()+
+			" (loaded anyway: outputs computed from these weights may be NaN)")
 	}
 	m := &Model{Config: cfg, Warnings: ld.warnings, net: net}
 	for _, p := range ld.loaded {
@@ -280,5 +312,6 @@ func (m *Model) Provenance() report.Provenance {
 	p.ModelType = m.Config.ModelType
 	p.ConfigHash = m.Config.Hash
 	p.StoredDType = m.StoredDType
+	p.Warnings = m.Warnings
 	return p
 }

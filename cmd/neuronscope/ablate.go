@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,9 +21,10 @@ func init() { extraCommands = append(extraCommands, newAblateCmd) }
 
 func newAblateCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ablate selectivity ...",
-		Short: "Ablate neuron sets and measure what they do to fact accuracy (selectivity vs random sets)",
-		Args:  cobra.ArbitraryArgs,
+		Use:     "ablate selectivity ...",
+		Short:   "Ablate neuron sets and measure what they do to fact accuracy (selectivity vs random sets)",
+		Example: `  neuronscope ablate selectivity --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --neurons neurons.json --group relation=capital_of`,
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("ablate: unknown subcommand %q (have: selectivity)", args[0])
@@ -44,6 +46,7 @@ type selectivityFlags struct {
 	seed                 uint64
 	minDrop, margin      float64
 	asJSON               bool
+	skipUnknown          bool
 	out                  string
 }
 
@@ -53,7 +56,7 @@ func newAblateSelectivityCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "selectivity --model DIR --eval eval_facts.jsonl --neurons FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site mlp.hook_post] [--json] [--out FILE]",
 		Short: "Ablate neurons claimed specific to a group (relation or language) and compare the accuracy drop there with the other groups and with random neuron sets",
-		Long: `selectivity ablates a neuron set at a tap point (default blocks.L.mlp.hook_post, "the neuron")
+		Long: `Selectivity ablates a neuron set at a tap point (default blocks.L.mlp.hook_post, "the neuron")
 and measures greedy fact-question accuracy (argmax at the last prompt position == answer) per group
 of the --group label, before and after. For the target group r:
 
@@ -73,6 +76,9 @@ by --set-group, by default the --group value or the file's only group), or an ol
 [{"layer":L,"index":i}, ...] at the --hook-site tap; --eval is JSONL with "prompt" and "answer" (the world's
 eval_facts.jsonl; every other string field is a label usable in --group). Prompts are tokenized with
 the model's tokenizer.json under --bos; each answer must be one token.`,
+		Example: `  neuronscope ablate selectivity --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --neurons neurons.json --group relation=capital_of
+  neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group language=pelan --mode mean --random-seeds 10 --out selectivity.json
+  neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group relation=capital_of --skip-unknown-answers`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSelectivity(cmd, &mf, &f)
@@ -95,6 +101,7 @@ the model's tokenizer.json under --bos; each answer must be one token.`,
 	fl.Float64Var(&f.minDrop, "min-drop", ablate.DefaultMinDrop, "target accuracy drop below which the verdict is no_effect")
 	fl.Float64Var(&f.margin, "margin", ablate.DefaultMargin, "standard deviations above the random mean the selectivity must exceed")
 	fl.BoolVar(&f.asJSON, "json", false, "print the report as JSON instead of a table")
+	fl.BoolVar(&f.skipUnknown, "skip-unknown-answers", false, "leave out eval items whose answer is not in the vocabulary (encodes to the unknown token), and report how many; without it such an item is an error")
 	fl.StringVar(&f.out, "out", "", "also write the JSON report to this file (atomically)")
 	return cmd
 }
@@ -142,6 +149,11 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 			return usagef("%s: %v", p.flag, err)
 		}
 	}
+	if f.out != "" {
+		if err := checkOutFile("--out", f.out); err != nil {
+			return err
+		}
+	}
 
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -159,7 +171,11 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	if err != nil {
 		return err
 	}
-	set, err := corpus.ReadPromptSet(f.eval, corpus.NewEncoder(m, tok, bos), corpus.PromptOptions{})
+	set, err := corpus.ReadPromptSet(f.eval, corpus.NewEncoder(m, tok, bos), corpus.PromptOptions{SkipUnknownAnswers: f.skipUnknown})
+	var unk *corpus.UnknownTokenError
+	if errors.As(err, &unk) {
+		return usagef("--eval: %v (give --skip-unknown-answers to leave such items out)", err)
+	}
 	if err != nil {
 		return usagef("--eval: %v", err)
 	}
@@ -191,7 +207,8 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	prov.Dataset = f.eval
 	prov.HooksAsked = r.Ablation.Points
 	prov.HooksFired = r.Ablation.Points
-	doc := ablate.SelectivityFile{SchemaVersion: ablate.SelectivitySchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons, Report: r}
+	doc := ablate.SelectivityFile{SchemaVersion: ablate.SelectivitySchema, Provenance: prov, EvalFile: f.eval, NeuronsFile: f.neurons,
+		SkippedItems: len(set.Skipped), Skipped: set.Skipped, Report: r}
 	if f.out != "" {
 		if err := report.WriteJSONFile(f.out, doc); err != nil {
 			return err
@@ -201,6 +218,10 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 		return report.WriteJSON(cmd.OutOrStdout(), doc)
 	}
 	fmt.Fprint(cmd.OutOrStdout(), r.Table())
+	if f.skipUnknown {
+		fmt.Fprintf(cmd.OutOrStdout(), "skipped %d eval items whose answer is not in the vocabulary (--skip-unknown-answers); accuracies are over the other %d\n",
+			len(set.Skipped), len(set.Items))
+	}
 	if f.out != "" {
 		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", f.out)
 	}

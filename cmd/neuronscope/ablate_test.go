@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,5 +166,52 @@ func TestAblateSelectivityUsageErrors(t *testing.T) {
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want a usage error containing %q", c.args[1:], err, c.want)
 		}
+	}
+}
+
+// TestAblateUnknownAnswers: an eval answer outside the vocabulary is an error naming it and
+// the flag; with --skip-unknown-answers the item is left out and the report states the count.
+func TestAblateUnknownAnswers(t *testing.T) {
+	dir, eval, neurons := ablateFixture(t)
+	data, _ := os.ReadFile(eval)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var item map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &item); err != nil {
+		t.Fatal(err)
+	}
+	item["answer"] = "Atlantis"
+	bad, _ := json.Marshal(item)
+	withUnknown := filepath.Join(t.TempDir(), "eval.jsonl")
+	os.WriteFile(withUnknown, []byte(strings.Join(append(lines, string(bad)), "\n")+"\n"), 0o644)
+	args := []string{"ablate", "selectivity", "--model", dir, "--eval", withUnknown, "--neurons", neurons, "--group", "relation=capital_of", "--random-seeds", "2"}
+	_, _, err := run(args...)
+	var u usageError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), `"Atlantis"`) || !strings.Contains(err.Error(), "--skip-unknown-answers") ||
+		!strings.Contains(err.Error(), fmt.Sprintf("%s:%d", withUnknown, len(lines)+1)) {
+		t.Fatalf("unknown answer: %v", err)
+	}
+	report := filepath.Join(t.TempDir(), "r.json")
+	out, _, err := run(append(args, "--skip-unknown-answers", "--out", report)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "skipped 1 eval items whose answer is not in the vocabulary") || !strings.Contains(out, "40 questions") {
+		t.Errorf("table:\n%s", out)
+	}
+	doc, err := ablate.ReadSelectivityFile(report)
+	if err != nil || doc.SkippedItems != 1 || len(doc.Skipped) != 1 || doc.Skipped[0].Line != len(lines)+1 || doc.Items != 40 {
+		t.Errorf("report: %+v (%v)", doc, err)
+	}
+}
+
+// TestAblateOutCheckedFirst: an --out path that cannot be written is a usage error before the
+// ablations run.
+func TestAblateOutCheckedFirst(t *testing.T) {
+	dir, eval, neurons := ablateFixture(t)
+	_, _, err := run("ablate", "selectivity", "--model", dir, "--eval", eval, "--neurons", neurons, "--group", "relation=capital_of",
+		"--out", "/nonexistent/a.json")
+	var u usageError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), "--out /nonexistent/a.json") {
+		t.Errorf("--out in a missing directory: %v", err)
 	}
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +38,10 @@ func newAttributeCmd() *cobra.Command {
 			"--method gradient|grad-x-act|ig [--steps 20] [--riemann left|both|trapezoid] [--positions target|all] " +
 			"[--hooks GLOB] [--top K] --out FILE(.json|.safetensors)",
 		Short: "Attribute a target token's metric to neurons: gradient, gradient×activation, integrated gradients",
-		Args:  cobra.NoArgs,
+		Example: `  neuronscope attribute --model testdata/world-llama --text "Rofa bilo" --target Tufinri --method ig --top 10 --out ig.json
+  neuronscope attribute --model testdata/world-llama --text "Rofa bilo" --target Tufinri --method ig --positions all --out ig-all.json
+  neuronscope attribute --model testdata/tiny-llama --ids 1,5,9,13 --target-token 7 --method gradient --out grads.safetensors`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.check(); err != nil {
 				return err
@@ -110,10 +113,7 @@ func (f *attrFlags) check() error {
 	if f.out == "" || !(strings.HasSuffix(f.out, ".json") || strings.HasSuffix(f.out, ".safetensors")) {
 		return usagef("--out must name a .json or .safetensors file")
 	}
-	if st, err := os.Stat(filepath.Dir(f.out)); err != nil || !st.IsDir() {
-		return usagef("--out %s: directory %s does not exist", f.out, filepath.Dir(f.out))
-	}
-	return nil
+	return checkOutFile("--out", f.out)
 }
 
 func parseRule(s string) (attribute.Rule, error) {
@@ -145,14 +145,9 @@ func (f *attrFlags) resolveTarget(m *model.Model, in *inputFlags, prompt []int) 
 				return 0, 0, "", err
 			}
 		}
-		enc, err := t.Encode(f.target, false)
-		if err != nil {
-			return 0, 0, "", err
+		if tok, str, err = corpus.NewEncoder(m, t, tokenizer.BOSNever).EncodeTarget(f.target); err != nil {
+			return 0, 0, "", usagef("--target: %v; give a single-token target or --target-token", err)
 		}
-		if len(enc.IDs) != 1 {
-			return 0, 0, "", usagef("--target %q is %d tokens %v; give a single-token target or --target-token", f.target, len(enc.IDs), enc.Tokens)
-		}
-		tok, str = enc.IDs[0], enc.Tokens[0]
 	}
 	if tok >= m.Config.DVocab {
 		return 0, 0, "", usagef("--target-token %d is outside the vocabulary [0, %d)", tok, m.Config.DVocab)

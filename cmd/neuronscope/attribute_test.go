@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,29 @@ func TestFindKnowledgeCLI(t *testing.T) {
 		t.Fatalf("report %+v (%v)", rep, err)
 	}
 	os.WriteFile(data, []byte(`{"prompts":["x"],"target":"there"}`+"\n"), 0o644)
-	if _, _, err := run("find", "knowledge", "--model", dir, "--data", data, "--out", out+"2"); err == nil || !strings.Contains(err.Error(), "line 1") {
+	if _, _, err := run("find", "knowledge", "--model", dir, "--data", data, "--out", out+"2"); err == nil || !strings.Contains(err.Error(), data+":1: target \"there\" is 3 tokens") {
 		t.Errorf("multi-token target: %v", err)
+	}
+}
+
+
+// TestUnknownTargets: a target outside the vocabulary (it encodes to <unk>) is a usage error
+// naming it, for attribute and for find knowledge (before any fact is searched).
+func TestUnknownTargets(t *testing.T) {
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "u.json")
+	_, _, err := run("attribute", "--model", worldLlama, "--text", "Rofa bilo", "--target", "Nowhere", "--out", out)
+	var u usageError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), `--target: target "Nowhere" is not in the model's vocabulary`) {
+		t.Errorf("attribute: %v", err)
+	}
+	data := filepath.Join(tmp, "facts.jsonl")
+	os.WriteFile(data, []byte(`{"prompts":["Rofa bilo"],"target":"kan"}`+"\n"+`{"prompts":["Rofa bilo"],"target":"Atlantis"}`+"\n"), 0o644)
+	_, _, err = run("find", "knowledge", "--model", worldLlama, "--data", data, "--out", out)
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), data+`:2: target "Atlantis" is not in the model's vocabulary`) {
+		t.Errorf("find knowledge: %v", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused run wrote its output")
 	}
 }

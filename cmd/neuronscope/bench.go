@@ -39,19 +39,25 @@ func newBenchCmd() *cobra.Command {
 	var preset, loadDir string
 	var batch, seq, reps int
 	cmd := &cobra.Command{
-		Use:   "bench --config gpt2-small|pythia-160m|qwen2-0.5b|llama-1b [--batch 8 --seq 128]",
-		Short: "Benchmark the forward pass at a real model shape (random weights in memory); prints JSON",
-		Args:  cobra.NoArgs,
+		Use:   "bench [--config gpt2-small|pythia-160m|qwen2-0.5b|llama-1b] [--batch 8] [--seq 128] [--reps 3] [--load DIR]",
+		Short: "Benchmark the forward pass at a real model shape (random weights in memory; --config, default gpt2-small); prints JSON",
+		Example: `  neuronscope bench
+  neuronscope bench --config llama-1b --batch 1 --seq 512
+  neuronscope bench --load testdata/world-llama`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if loadDir != "" {
+				if st, err := os.Stat(loadDir); err != nil || !st.IsDir() {
+					return usagef("--load %s: not a directory", loadDir)
+				}
 				st, err := measureLoad(loadDir)
 				if err != nil {
 					return err
 				}
 				return report.WriteJSON(cmd.OutOrStdout(), st)
 			}
-			if batch <= 0 || seq <= 0 || reps <= 0 {
-				return usagef("--batch, --seq and --reps must be positive")
+			if err := checkRanges(intAtLeast("--batch", batch, 1), intAtLeast("--seq", seq, 1), intAtLeast("--reps", reps, 1)); err != nil {
+				return err
 			}
 			cfg, err := model.PresetConfig(preset)
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,13 +19,15 @@ import (
 
 // modelFlags are the flags every model-loading command shares.
 type modelFlags struct {
-	dir          string
-	allowUnknown bool
+	dir            string
+	allowUnknown   bool
+	allowNonFinite bool
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
 	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "load a config.json with keys neuronscope does not know")
+	cmd.Flags().BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "run on weights holding NaN/Inf values (refused by default); outputs record it in their provenance warnings")
 }
 
 func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
@@ -34,7 +37,11 @@ func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return nil, usagef("--model %s: not a directory", f.dir)
 	}
-	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown})
+	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown, AllowNonFinite: f.allowNonFinite})
+	var nf *model.NonFiniteError
+	if errors.As(err, &nf) {
+		return nil, usagef("--model %s: %v; a model with NaN/Inf weights computes NaN (give --allow-nonfinite to run on it anyway)", f.dir, nf)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +100,13 @@ func pointNames(ps []hooks.Point) []string {
 }
 
 // loadTokenizer loads the checkpoint's tokenizer.json; its absence is a usage error.
-func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) {
-	path := filepath.Join(m.Dir, "tokenizer.json")
+func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) { return loadTokenizerDir(m.Dir) }
+
+// loadTokenizerDir loads dir/tokenizer.json; its absence is a usage error.
+func loadTokenizerDir(dir string) (*tokenizer.Tokenizer, error) {
+	path := filepath.Join(dir, "tokenizer.json")
 	if _, err := os.Stat(path); err != nil {
-		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", m.Dir)
+		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", dir)
 	}
 	return tokenizer.Load(path)
 }
@@ -113,4 +123,117 @@ func newBar(cmd *cobra.Command, total int64, what, unit string) *progressbar.Pro
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(cmd.ErrOrStderr()) }))
+}
+
+// checkOutFile checks, before any work starts, that an output file can be written: its
+// directory exists and takes a new file, and path is not a directory. Errors are usage errors
+// naming the flag.
+func checkOutFile(flag, path string) error {
+	if path == "" {
+		return usagef("%s is required", flag)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("%s %s: directory %s does not exist", flag, path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef("%s %s is a directory", flag, path)
+	}
+	return checkWritable(flag, path, dir)
+}
+
+// checkOutDir checks, before any work starts, that an output directory can be written: it is
+// a directory, or it does not exist yet and its nearest existing parent is a directory that
+// takes new entries. Nothing is created.
+func checkOutDir(flag, path string) error {
+	if path == "" {
+		return usagef("%s is required", flag)
+	}
+	dir := filepath.Clean(path)
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				if dir == filepath.Clean(path) {
+					return usagef("%s %s is a file, not a directory", flag, path)
+				}
+				return usagef("%s %s: %s is a file, not a directory", flag, path, dir)
+			}
+			return checkWritable(flag, path, dir)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return usagef("%s %s: no existing parent directory", flag, path)
+		}
+		dir = parent
+	}
+}
+
+// checkWritable checks that dir takes a new file (by creating and removing an empty one).
+func checkWritable(flag, path, dir string) error {
+	f, err := os.CreateTemp(dir, ".neuronscope-check-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return usagef("%s %s: cannot write in %s: %v", flag, path, dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// makeOutDir creates an output directory that checkOutDir accepted, with any missing parents,
+// and returns a function to call when the run fails: it removes again, innermost first, the
+// directories this call created that are still empty, so a failed run leaves no empty output
+// directory behind.
+func makeOutDir(path string) (cleanup func(), err error) {
+	var created []string
+	for dir := filepath.Clean(path); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		created = append(created, dir)
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return func() {}, err
+	}
+	return func() {
+		for _, dir := range created {
+			if os.Remove(dir) != nil { // not empty (or gone): keep it and its parents
+				return
+			}
+		}
+	}, nil
+}
+
+// rangeCheck is one flag's range check: ok, or the error naming the flag.
+type rangeCheck struct {
+	ok  bool
+	msg string
+}
+
+// intAtLeast checks that an integer flag is at least lo.
+func intAtLeast(flag string, v, lo int) rangeCheck {
+	return rangeCheck{v >= lo, fmt.Sprintf("%s %d: want at least %d", flag, v, lo)}
+}
+
+// floatIn checks that a float flag is in (lo, hi] (or [lo, hi] when closed).
+func floatIn(flag string, v, lo, hi float64, closed bool) rangeCheck {
+	ok := v > lo && v <= hi
+	want := fmt.Sprintf("(%g, %g]", lo, hi)
+	if closed {
+		ok, want = v >= lo && v <= hi, fmt.Sprintf("[%g, %g]", lo, hi)
+	}
+	return rangeCheck{ok, fmt.Sprintf("%s %g: want a value in %s", flag, v, want)}
+}
+
+// checkRanges returns the usage error of the first failed check.
+func checkRanges(checks ...rangeCheck) error {
+	for _, c := range checks {
+		if !c.ok {
+			return usagef("%s", c.msg)
+		}
+	}
+	return nil
 }

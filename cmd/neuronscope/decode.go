@@ -9,8 +9,10 @@ import (
 
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -19,13 +21,24 @@ func init() { extraCommands = append(extraCommands, newDecodeCmd) }
 // newDecodeCmd is `neuronscope decode`: LM-head decoding of every MLP neuron's weights.
 func newDecodeCmd() *cobra.Command {
 	var mf modelFlags
+	var in inputFlags
 	var top int
 	var layerSpec, out string
-	var normWeight bool
+	var normWeight, resid, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "decode --model DIR [--top 10] [--layers 0,3] [--norm-weight=true] --out FILE.json",
-		Short: "Decode every MLP neuron's read, up and write weights through the unembedding (top/bottom tokens); writes JSON",
-		Long: `Decode MLP neurons through the LM head (Davies 2025; the logit lens on weights, Geva et al. 2022).
+		Use:   "decode --model DIR [--top 10] [--layers 0,3] [--norm-weight=true] --out FILE.json | decode --resid --model DIR (--text STR | --ids 1,2,3 | --jsonl FILE) [--top 5] [--layers 0-3] [--json] [--out FILE.json]",
+		Short: "Decode MLP neuron weights through the unembedding, or (--resid) a prompt's residual stream after every layer: the logit lens",
+		Long: `Decode MLP neurons through the LM head (Davies 2025; the logit lens on weights, Geva et al. 2022),
+or, with --resid, the residual stream of one prompt (the logit lens, nostalgebraist 2020).
+
+--resid: for every layer L (--layers to choose) and prompt position t, the residual stream
+after block L (blocks.L.hook_resid_post) goes through the model's own final norm, with its
+per-position scale, and the unembedding: logits_L[t] = W_U · ln_final(resid_post_L[t]). The
+table shows each layer's most probable token per position with its probability; the JSON
+(--json, or --out) has the --top tokens (default 5 with --resid) with logits, probabilities and
+ranks, and the rank of the prompt's own next token. The last layer's lens is the model's output.
+
+Weights (without --resid):
 
 For each neuron the read direction (gate_proj / W_in row), the up direction (gated MLPs) and the
 write direction (down_proj / W_out column) are multiplied by the unembedding W_U [d_vocab, d_model];
@@ -33,13 +46,36 @@ the report keeps the --top highest and lowest scoring tokens of each. With --nor
 each vector first goes through the linear part of the final norm: centered for LayerNorm models,
 then multiplied by the norm weight (Gemma: 1 + weight). Token strings come from DIR/tokenizer.json
 when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make build) for large models.`,
+		Example: `  neuronscope decode --model testdata/world-llama --top 10 --out decode.json
+  neuronscope decode --model testdata/world-llama --layers 2-3 --norm-weight=false --out decode-raw.json
+  neuronscope decode --resid --model testdata/world-llama --text "Rofa bilo"
+  neuronscope decode --resid --model testdata/world-llama --text "Mara kra kan hokot got" --layers 2-3 --top 10 --out lens.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usagef("--out is required")
+			if resid {
+				if cmd.Flags().Changed("norm-weight") {
+					return usagef("--norm-weight applies to weight decoding; the logit lens (--resid) always applies the whole final norm")
+				}
+				if !cmd.Flags().Changed("top") {
+					top = 5
+				}
+			} else {
+				for _, f := range []string{"ids", "text", "jsonl", "bos", "json"} {
+					if cmd.Flags().Changed(f) {
+						return usagef("--%s applies to the logit lens: give --resid", f)
+					}
+				}
+				if out == "" {
+					return usagef("--out is required")
+				}
 			}
 			if top <= 0 {
 				return usagef("--top must be positive, got %d", top)
+			}
+			if out != "" {
+				if err := checkOutFile("--out", out); err != nil {
+					return err
+				}
 			}
 			m, err := mf.load(cmd)
 			if err != nil {
@@ -50,14 +86,17 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 			if err != nil {
 				return err
 			}
-			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
-				return fmt.Errorf("--out %s: directory %s does not exist", out, filepath.Dir(out))
+			if resid {
+				return runLens(cmd, m, &in, layers, top, asJSON, out)
 			}
 			return runDecode(cmd, m, layers, top, normWeight, out)
 		},
 	}
 	mf.register(cmd)
-	cmd.Flags().IntVar(&top, "top", 10, "tokens kept per list (top and bottom)")
+	in.register(cmd)
+	cmd.Flags().BoolVar(&resid, "resid", false, "the logit lens: decode a prompt's residual stream after every layer instead of the neuron weights")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with --resid: print the JSON report instead of the table")
+	cmd.Flags().IntVar(&top, "top", 10, "tokens kept per list (top and bottom; with --resid the most probable, default 5)")
 	cmd.Flags().StringVar(&layerSpec, "layers", "", `layers to decode, comma-separated, ranges allowed ("0,3", "2-5"); default every layer`)
 	cmd.Flags().BoolVar(&normWeight, "norm-weight", true, "apply the final norm's centering (LayerNorm) and weight before the unembedding")
 	cmd.Flags().StringVar(&out, "out", "", "output JSON file")
@@ -92,6 +131,44 @@ func runDecode(cmd *cobra.Command, m *model.Model, layers []int, top int, normWe
 	abs, _ := filepath.Abs(out)
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d neurons in %d layers, top/bottom %d tokens per direction, %.2f s\n",
 		abs, len(res.Layers)*c.DMLP, len(res.Layers), res.Top, res.Seconds)
+	return nil
+}
+
+// runLens is `decode --resid`: the logit lens of one prompt.
+func runLens(cmd *cobra.Command, m *model.Model, in *inputFlags, layers []int, top int, asJSON bool, out string) error {
+	seqs, err := in.prompts(m)
+	if err != nil {
+		return err
+	}
+	if len(seqs) != 1 {
+		return usagef("the logit lens takes one prompt, got %d", len(seqs))
+	}
+	var name func(int) (string, bool)
+	if tok, err := corpus.LoadTokenizer(m); err == nil && tok != nil {
+		show := profile.TokenNames(tok) // byte-level BPE "Ġthe" shows as " the"
+		name = func(id int) (string, bool) { return show(id), true }
+	}
+	rep, err := attribute.LogitLens(m, seqs[0], attribute.LensOptions{K: top, Layers: layers}, name)
+	if err != nil {
+		return err
+	}
+	rep.Provenance.BOSPolicy = in.bosPolicy()
+	rep.Provenance.HooksAsked = []string{"blocks.*.hook_resid_post"}
+	for _, l := range rep.Layers {
+		rep.Provenance.HooksFired = append(rep.Provenance.HooksFired, l.Hook)
+	}
+	if out != "" {
+		if err := report.WriteJSONFile(out, rep); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return report.WriteJSON(cmd.OutOrStdout(), rep)
+	}
+	fmt.Fprint(cmd.OutOrStdout(), rep.Table())
+	if out != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+	}
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 func readDecodeOut(t *testing.T, path string) attribute.DecodeReport {
@@ -135,7 +137,7 @@ func TestDecodeBadInput(t *testing.T) {
 		{[]string{"decode", "--model", tiny, "--layers", "1-0", "--out", out}, true, "--layers"},
 		{[]string{"decode", "--model", tiny, "--top", "many", "--out", out}, true, "--top"},
 		{[]string{"decode", "--out", out}, true, "--model"},
-		{[]string{"decode", "--model", tiny, "--out", filepath.Join(dir, "missing", "d.json")}, false, "missing"},
+		{[]string{"decode", "--model", tiny, "--out", filepath.Join(dir, "missing", "d.json")}, true, "missing"},
 	}
 	for _, c := range cases {
 		_, _, err := run(c.args...)
@@ -161,5 +163,65 @@ func TestParseLayers(t *testing.T) {
 	}
 	if got, err := parseLayers("", 4); got != nil || err != nil {
 		t.Errorf("empty: %v, %v", got, err)
+	}
+}
+
+// TestDecodeResid: decode --resid prints the logit lens table and writes the JSON report
+// LogitLens gives; its last layer predicts what greedy generation does; misuse is a usage
+// error naming the flag.
+func TestDecodeResid(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "lens.json")
+	table, _, err := run("decode", "--resid", "--model", worldLlama, "--text", "Rofa bilo", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 1+1+4+1 || !strings.Contains(lines[1], "1:Rofa") || !strings.HasPrefix(lines[5], "3 ") || !strings.Contains(lines[5], "Tufinri") {
+		t.Errorf("table:\n%s", table)
+	}
+	var got attribute.LensReport
+	if err := report.ReadJSONFile(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(worldLlama)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	want, err := attribute.LogitLens(m, got.Prompt, attribute.LensOptions{K: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Layers) != 4 || len(got.Layers[3].Positions) != 3 || got.Top != 5 {
+		t.Fatalf("report: %+v", got)
+	}
+	for l := range want.Layers {
+		for p := range want.Layers[l].Positions {
+			for k, tok := range want.Layers[l].Positions[p].Top {
+				if g := got.Layers[l].Positions[p].Top[k]; g.ID != tok.ID || g.Logit != tok.Logit || g.Token == "" {
+					t.Errorf("layer %d pos %d top %d: CLI %+v, library %+v", l, p, k, g, tok)
+				}
+			}
+		}
+	}
+	gen, err := corpus.Next(m, [][]int{got.Prompt}, 0)
+	if err != nil || gen[0] != got.Layers[3].Positions[2].Top[0].ID {
+		t.Errorf("last layer's top token %d, greedy next token %v (%v)", got.Layers[3].Positions[2].Top[0].ID, gen, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"decode", "--resid", "--model", worldLlama, "--text", "Rofa", "--text", "bilo"}, "one prompt"},
+		{[]string{"decode", "--resid", "--model", worldLlama, "--text", "Rofa", "--norm-weight=false"}, "--norm-weight"},
+		{[]string{"decode", "--model", worldLlama, "--text", "Rofa", "--out", out}, "--resid"},
+		{[]string{"decode", "--resid", "--model", worldLlama, "--text", "Rofa", "--layers", "7"}, "--layers"},
+		{[]string{"decode", "--resid", "--model", worldLlama}, "exactly one of --ids, --text or --jsonl"},
+	} {
+		_, _, err := run(c.args...)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error naming %q", c.args, err, c.want)
+		}
 	}
 }

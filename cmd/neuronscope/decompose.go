@@ -27,6 +27,8 @@ func newDecomposeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "decompose",
 		Short: "Decompose MLP activations into features (semi-NMF)",
+		Example: `  neuronscope trace --model testdata/world-llama --jsonl prompts.jsonl --hooks blocks.2.mlp.hook_post --out acts.safetensors
+  neuronscope decompose snmf --acts acts.safetensors --layer 2 --rank 20 --out snmf`,
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newSNMFCmd())
@@ -59,7 +61,8 @@ func newSNMFCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snmf --acts FILE [--hook mlp.hook_post] --layer L [--rank 50] [--sparsity 0.01] [--iters 2000] [--patience 1500] [--init random|svd|kmeans] [--seed 42] [--model DIR] --out DIR",
 		Short: "Factorise MLP activations as A ≈ F Gᵀ: sparse mixed-sign neuron groups F, non-negative token coefficients G (Shafran, Geiger & Geva 2025)",
-		Long: `snmf runs the published semi-NMF on the activation matrix A [d_mlp, n], one column per token:
+		Example: `  neuronscope decompose snmf --acts acts.safetensors --hook blocks.2.mlp.hook_post --layer 2 --rank 20 --model testdata/world-llama --out snmf`,
+		Long: `Snmf runs the published semi-NMF on the activation matrix A [d_mlp, n], one column per token:
 F ← A G (GᵀG + 1e-6 I)⁻¹, a hard winner-take-all keeping each feature's ceil(sparsity·d_mlp)
 largest |F_ij| (ties kept), G's columns rescaled to unit norm, the Ding multiplicative update of
 G ≥ 0, and the best iterate by ‖A − F Gᵀ‖² (absolute tolerance --tol, early stop after --patience

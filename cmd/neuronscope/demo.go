@@ -39,6 +39,8 @@ relation's answers, their LM-head decodings, and a check of those neurons agains
 ground truth: zero-ablate each relation's top neurons and compare the accuracy drop on that
 relation with the drop on the others, against random same-layer sets (package ablate). Writes report.json and summary.txt to --out
 and prints the summary. --model and --eval run it on another world-trained checkpoint.`,
+		Example: `  neuronscope demo
+  neuronscope demo --out neuronscope-demo --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, err := demoInputs(modelDir, evalPath)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
@@ -18,7 +19,10 @@ import (
 func init() { extraCommands = append(extraCommands, newFindCmd) }
 
 func newFindCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "find", Short: "Neuron finders"}
+	cmd := &cobra.Command{Use: "find (knowledge|language|relation|concept|path) ...", Short: "Neuron finders: knowledge neurons, language neurons (LAPE, alignment), relation-specific neurons, concept (culture) neurons, influential paths",
+		Example: `  neuronscope find knowledge --model testdata/world-llama --data facts.jsonl --out kn.json
+  neuronscope find language --probs probs.safetensors --method lape --out lape.json
+  neuronscope find relation --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --heldout 16 --out rel.json`}
 	cmd.AddCommand(newFindKnowledgeCmd(), newFindLanguageCmd(), newFindRelationCmd(), newFindConceptCmd(), newFindPathCmd())
 	return cmd
 }
@@ -31,19 +35,25 @@ func newFindKnowledgeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "knowledge --model DIR --data FACTS.jsonl [--steps 20] [--threshold 0.2] [--share 0.7] --out FILE.json [--neurons SET.json]",
 		Short: `Knowledge neurons (Dai et al. 2022) of facts given as {"prompts":[...], "target":"..."[, "id", "relation"]} lines`,
-		Args:  cobra.NoArgs,
+		Example: `  neuronscope find knowledge --model testdata/world-llama --data facts.jsonl --steps 20 --out kn.json
+  # facts.jsonl, one fact per line: {"prompts": ["Rofa bilo", "Rofa bi"], "target": "Tufinri"}`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data == "" || out == "" {
 				return usagef("--data and --out are required")
 			}
-			if steps < 1 || threshold <= 0 || threshold > 1 || share <= 0 || share > 1 || relShare <= 0 || relShare > 1 {
-				return usagef("--steps must be ≥ 1 and --threshold, --share, --relation-share in (0, 1]")
+			if err := checkRanges(intAtLeast("--steps", steps, 1), floatIn("--threshold", threshold, 0, 1, false),
+				floatIn("--share", share, 0, 1, false), floatIn("--relation-share", relShare, 0, 1, false)); err != nil {
+				return err
 			}
 			policy, err := tokenizer.ParseBOSPolicy(bos)
 			if err != nil {
 				return usageError{err}
 			}
-			facts, err := readFacts(data)
+			if err := checkOutFile("--out", out); err != nil {
+				return err
+			}
+			facts, lines, err := readFacts(data)
 			if err != nil {
 				return err
 			}
@@ -56,19 +66,25 @@ func newFindKnowledgeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			enc := corpus.NewEncoder(m, tok, policy)
+			encoded := make([]attribute.EncodedFact, len(facts))
+			for i, f := range facts { // every fact is checked before the first is searched
+				if encoded[i], err = attribute.EncodeKnowledgeFact(m, enc, f); err != nil {
+					return usagef("--data %s:%d: %v", data, lines[i], err)
+				}
+			}
 			rep := attribute.KnowledgeReport{SchemaVersion: 1, Provenance: m.Provenance(), Steps: steps, Threshold: threshold, Share: share,
 				Neuron: neuronDefinition, Procedure: attribute.KnowledgeProcedure}
 			rep.Provenance.BOSPolicy = bos
 			rep.Provenance.Dataset = data
 			bar := progressbar.NewOptions(len(facts), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("knowledge neurons"), progressbar.OptionShowCount())
-			enc := corpus.NewEncoder(m, tok, policy)
-			for i, f := range facts {
-				fo, err := attribute.FindKnowledge(m, enc, f, attribute.KNOptions{IG: attribute.IGOptions{Steps: steps}, Threshold: threshold, Share: share})
+			for i, ef := range encoded {
+				fo, err := ef.Find(m, attribute.KNOptions{IG: attribute.IGOptions{Steps: steps}, Threshold: threshold, Share: share})
 				if err != nil {
-					return fmt.Errorf("--data %s line %d: %w", data, i+1, err)
+					return fmt.Errorf("--data %s:%d: %w", data, lines[i], err)
 				}
-				fo.Line = i + 1
+				fo.Line = lines[i]
 				rep.Facts = append(rep.Facts, fo)
 				bar.Add(1)
 			}
@@ -100,13 +116,15 @@ func newFindKnowledgeCmd() *cobra.Command {
 	return cmd
 }
 
-func readFacts(path string) ([]attribute.KnowledgeFact, error) {
+// readFacts reads `find knowledge`'s JSONL facts and the line of each.
+func readFacts(path string) ([]attribute.KnowledgeFact, []int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usagef("--data: %v", err)
+		return nil, nil, usagef("--data: %v", err)
 	}
 	defer f.Close()
 	var facts []attribute.KnowledgeFact
+	var lines []int
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for n := 1; sc.Scan(); n++ {
@@ -116,18 +134,19 @@ func readFacts(path string) ([]attribute.KnowledgeFact, error) {
 		}
 		var kf attribute.KnowledgeFact
 		if err := json.Unmarshal([]byte(line), &kf); err != nil {
-			return nil, usagef("--data %s line %d: %v", path, n, err)
+			return nil, nil, usagef("--data %s:%d: %v", path, n, jsonerr.Plain(err))
 		}
 		if len(kf.Prompts) == 0 || kf.Target == "" {
-			return nil, usagef(`--data %s line %d: need "prompts" (non-empty) and "target"`, path, n)
+			return nil, nil, usagef(`--data %s:%d: need "prompts" (non-empty) and "target"`, path, n)
 		}
 		facts = append(facts, kf)
+		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, usagef("--data %s: %v", path, err)
+		return nil, nil, usagef("--data %s: %v", path, err)
 	}
 	if len(facts) == 0 {
-		return nil, usagef("--data %s has no facts", path)
+		return nil, nil, usagef("--data %s has no facts", path)
 	}
-	return facts, nil
+	return facts, lines, nil
 }

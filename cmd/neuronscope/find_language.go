@@ -40,6 +40,8 @@ the published code does:
   alignment  lowest H/ln K − λ·max p / norm_max over all layers, assigned the same way; with
              --lambda auto, λ is the published binary search on [0, 0.2] (eps 1e-3) for the
              largest λ with no selected neuron in all K languages.`,
+		Example: `  neuronscope find language --probs probs.safetensors --method lape --out lape.json
+  neuronscope find language --probs probs.safetensors --method alignment --lambda auto --out alignment.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFindLanguage(cmd, &f) },
 	}
@@ -72,8 +74,8 @@ func loadLanguageProbs(f *languageFlags) (*language.Probabilities, string, error
 }
 
 func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
-	if f.out == "" {
-		return usagef("--out is required")
+	if err := checkOutFile("--out", f.out); err != nil {
+		return err
 	}
 	rate := func(name string, v float64) error {
 		if !(v > 0 && v <= 1) {

@@ -43,7 +43,9 @@ func newInspectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect --model DIR [--json]",
 		Short: "Describe a checkpoint: architecture, sizes, stored dtype, parameters, hook points",
-		Args:  cobra.NoArgs,
+		Example: `  neuronscope inspect --model testdata/world-llama
+  neuronscope inspect --model testdata/tiny-llama --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := mf.load(cmd)
 			if err != nil {

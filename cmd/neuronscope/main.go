@@ -8,7 +8,9 @@ import (
 	"os"
 
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // usageError marks bad flags or arguments (exit code 2); other errors exit with 1.
@@ -35,13 +37,30 @@ func newRoot() *cobra.Command {
 		Short:         "Mechanistic interpretability of transformer MLP neurons, on local Hugging Face checkpoints",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       report.Version,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetVersionTemplate(versionLine())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{plainFlagError(err)} })
 	root.AddCommand(newVersionCmd(), newInspectCmd(), newTraceCmd(), newGenerateCmd(), newTokenizeCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra())
 	}
 	return root
+}
+
+// plainFlagError restates a flag value that does not parse without Go's parser names
+// ("strconv.ParseInt: parsing ...").
+func plainFlagError(err error) error {
+	var iv *pflag.InvalidValueError
+	if !errors.As(err, &iv) {
+		return err
+	}
+	want := map[string]string{"int": "an integer", "int64": "an integer", "int32": "an integer", "uint64": "a non-negative integer",
+		"uint": "a non-negative integer", "float64": "a number", "float32": "a number", "bool": "true or false"}[iv.GetFlag().Value.Type()]
+	if want == "" {
+		return err
+	}
+	return fmt.Errorf("--%s %q: want %s", iv.GetFlag().Name, iv.GetValue(), want)
 }
 
 // extraCommands lets other files register subcommands without editing this list.

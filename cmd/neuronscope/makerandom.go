@@ -38,10 +38,11 @@ func newMakeRandomCmd() *cobra.Command {
 	var name, out, dtype string
 	var seed uint64
 	cmd := &cobra.Command{
-		Use:    "make-random --name tiny-llama --out DIR [--seed 1]",
-		Short:  "Write a small random-weight HF checkpoint (for tests and the demo)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:     "make-random --name tiny-llama --out DIR [--seed 1]",
+		Short:   "Write a small random-weight HF checkpoint (for tests and the demo)",
+		Hidden:  true,
+		Example: `  neuronscope make-random --name tiny-llama --out testdata/tiny-llama`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			js, ok := randomConfigs[name]
 			if !ok {
@@ -51,8 +52,8 @@ func newMakeRandomCmd() *cobra.Command {
 				}
 				js = string(pj)
 			}
-			if out == "" {
-				return usagef("--out is required")
+			if err := checkOutDir("--out", out); err != nil {
+				return err
 			}
 			cfg, err := model.ParseConfig([]byte(js), name)
 			if err != nil {

@@ -50,6 +50,7 @@ type profileFlags struct {
 	stopAfter  int // hidden: simulate a kill after this many batches of this invocation
 	noProgress bool
 	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
+	includeBOS bool
 }
 
 const checkpointName = "state.ckpt"
@@ -60,7 +61,7 @@ func newProfileCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profile --model DIR --data FILE.jsonl|FILE.txt [--hooks 'blocks.*.mlp.hook_post'] [--ctx 64] [--top 20] [--quantiles 5x5] [--max-tokens N] [--resume] --out DIR",
 		Short: "Profile every neuron over a dataset: statistics, top-k max/min contexts, quantile samples; NeuronRecord and Neuronpedia exports",
-		Long: `profile streams a dataset through the model in batches of fixed-length contexts and keeps, for
+		Long: `Profile streams a dataset through the model in batches of fixed-length contexts and keeps, for
 every neuron of the chosen hook points, streaming statistics (count, mean, variance, skewness,
 kurtosis, fraction > 0 and ≠ 0, max, min, a histogram), the top-k maximum and minimum activating
 contexts, and reservoir samples per quantile bin of the per-context maximum.
@@ -70,7 +71,9 @@ an object with "text" (and optionally "id"), an object with "ids"/"input_ids", o
 token ids. Text is tokenized with the model's tokenizer.json under --bos; documents are cut into
 contexts of --ctx tokens that never span documents; continuation contexts of a document that
 began with BOS start with BOS again; a document's last context may be shorter (padded, and pads
-are not counted).
+are not counted). BOS positions are left out of every statistic and example list (an example's
+window still shows them) unless --include-bos; the choice is recorded in the settings and the
+provenance, and profile.json counts the positions left out.
 
 Per mlp.hook_post neuron, --lm-head K attaches the LM-head decoding of its raw write direction
 (W_U·w) and --dla K its direct logit attribution per unit activation through the final norm
@@ -80,6 +83,9 @@ Output (--out DIR): profile.json (schema_version, provenance), neuron_records/HO
 (OpenAI NeuronRecord), neuronpedia/batch-I.json (Neuronpedia features) and state.ckpt (the
 checkpoint, written every --checkpoint-every batches and on Ctrl-C; --resume continues from it
 and gives the same output as an uninterrupted run).`,
+		Example: `  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --out profile-world
+  neuronscope profile --model DIR --data corpus.jsonl --ctx 128 --max-tokens 1000000 --resume --out profile-run
+  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProfile(cmd, &mf, &f)
@@ -103,6 +109,7 @@ and gives the same output as an uninterrupted run).`,
 	fl.BoolVar(&f.resume, "resume", false, "continue from DIR/state.ckpt")
 	fl.StringVar(&f.out, "out", "", "output directory")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for text documents: auto (as HF's add_special_tokens), always, never")
+	fl.BoolVar(&f.includeBOS, "include-bos", false, "count the BOS positions in every statistic and example list (by default they are left out)")
 	fl.IntVar(&f.every, "checkpoint-every", 50, "write the checkpoint every N batches")
 	fl.IntVar(&f.lmHead, "lm-head", 10, "attach each hook_post neuron's top/bottom K tokens of the LM-head decoding of its raw write direction, W_U·w (0: off)")
 	fl.IntVar(&f.dla, "dla", -1, "attach each hook_post neuron's top/bottom K direct-logit-attribution tokens per unit activation, W_U·(γ ⊙ P w) through the final norm weight (0: off; -1: as --lm-head)")
@@ -142,7 +149,7 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
+func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error) {
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}
@@ -153,12 +160,21 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.ctx < 2 || f.batch < 1 || f.top < 1 || f.random < 1 || f.histBins < 2 || f.calib < 1 || f.every < 1 || f.maxTokens < 0 {
-		return usagef("--ctx must be ≥ 2, --max-tokens ≥ 0, and --batch, --top, --random, --calib, --checkpoint-every ≥ 1, --hist-bins ≥ 2")
+	if err := checkRanges(
+		intAtLeast("--ctx", f.ctx, 2), intAtLeast("--batch", f.batch, 1), intAtLeast("--top", f.top, 1),
+		intAtLeast("--random", f.random, 1), intAtLeast("--hist-bins", f.histBins, 2), intAtLeast("--calib", f.calib, 1),
+		intAtLeast("--checkpoint-every", f.every, 1), intAtLeast("--max-tokens", int(min(f.maxTokens, 1<<40)), 0),
+		intAtLeast("--window-before", f.before, 0), intAtLeast("--window-after", f.after, 0), intAtLeast("--lm-head", f.lmHead, 0),
+		intAtLeast("--dla", f.dla, -1),
+	); err != nil {
+		return err
 	}
 	policy, err := tokenizer.ParseBOSPolicy(f.bos)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkOutDir("--out", f.out); err != nil {
+		return err
 	}
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -166,7 +182,11 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	}
 	defer m.Close()
 	if f.ctx > m.Config.MaxPos {
-		return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
+		if cmd.Flags().Changed("ctx") {
+			return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: contexts of %d tokens, the model's positions (the default --ctx %d is longer)\n", m.Config.MaxPos, f.ctx)
+		f.ctx = m.Config.MaxPos
 	}
 	pats := splitPatterns(f.hooks)
 	points, err := m.Catalog().MatchAll(pats) // each point once, however many patterns name it
@@ -183,15 +203,12 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 		return err
 	}
 	enc := corpus.NewEncoder(m, tok, policy)
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return err
-	}
 	sum, err := fileSHA256(f.data)
 	if err != nil {
 		return err
 	}
 	opt := profile.Options{TopK: f.top, QuantileBins: bins, PerBin: per, RandomSample: f.random, HistBins: f.histBins,
-		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed}.Defaults()
+		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed, IncludeBOS: f.includeBOS}.Defaults()
 	opt.Before, opt.After = max(f.before, 0), max(f.after, 0)
 	modelID := f.modelID
 	if modelID == "" {
@@ -230,6 +247,17 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if total == 0 {
 		return usagef("--data %s has no tokens", f.data)
 	}
+	// The data is readable and tokenizes: only now does the output directory appear, and a
+	// run that fails before writing into it removes it again.
+	cleanup, err := makeOutDir(f.out)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr != nil {
+			cleanup()
+		}
+	}()
 
 	var bar *progressbar.ProgressBar
 	if !f.noProgress {
@@ -341,6 +369,11 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	seed := int64(f.seed)
 	prov.Seed = &seed
 	prov.Dataset = fmt.Sprintf("%s (sha256 %s), %d tokens in %d contexts", f.data, sum, p.Tokens, p.Contexts)
+	if f.includeBOS {
+		prov.Dataset += "; BOS positions counted (--include-bos)"
+	} else {
+		prov.Dataset += fmt.Sprintf("; %d BOS positions left out of the statistics", p.BOSExcluded)
+	}
 	prov.HooksAsked = pats
 	prov.HooksFired = pointNames(points)
 	prov.Command = withoutResume(prov.Command)

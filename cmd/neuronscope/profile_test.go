@@ -336,7 +336,7 @@ func TestProfileDLATokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.SchemaVersion != "neuronscope.profile/v2" || !strings.Contains(rep.Settings.DLASource, "g ⊙ P w") ||
+		if rep.SchemaVersion != profile.SchemaVersion || !strings.Contains(rep.Settings.DLASource, "g ⊙ P w") ||
 			!strings.Contains(rep.Settings.LMHeadSource, "raw write direction") {
 			t.Errorf("%s: schema %q, dla_source %q, lm_head_source %q", tc.dir, rep.SchemaVersion, rep.Settings.DLASource, rep.Settings.LMHeadSource)
 		}
@@ -400,5 +400,54 @@ func TestProfileDLATokens(t *testing.T) {
 			t.Errorf("%s: top LM-head token %d (%g), brute force %d (%g)", tc.dir, got.ID, got.Score, bestRaw, brs)
 		}
 		m.Close()
+	}
+}
+
+// TestProfileBOS: BOS positions are left out of every statistic by default (each neuron's
+// count is the tokens minus the BOS positions, and no example's max token is a BOS), counted
+// with --include-bos, and the choice is recorded in the settings and the provenance.
+func TestProfileBOS(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d.txt")
+	os.WriteFile(data, []byte("Mara kra kan hokot got Felul tsetsa\nVimikyn\nRofa bilo kan\n"), 0o644)
+	for _, include := range []bool{false, true} {
+		out := t.TempDir()
+		args := []string{"profile", "--model", worldLlama, "--data", data, "--out", out, "--ctx", "4", "--no-progress", "--lm-head", "0", "--calib", "2"}
+		if include {
+			args = append(args, "--include-bos")
+		}
+		if _, _, err := run(args...); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := profile.ReadReport(filepath.Join(out, "profile.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// BOS + 7 words → [bos w w w] [bos w w w] [bos w]; BOS + 1; BOS + 3: 5 contexts, 5 BOS positions
+		wantBOS, wantCount := int64(5), int64(16-5)
+		if include {
+			wantBOS, wantCount = 0, 16
+		}
+		if rep.Tokens != 16 || rep.Contexts != 5 || rep.BOSExcluded != wantBOS || rep.Settings.Options.IncludeBOS != include {
+			t.Errorf("include=%v: %d tokens, %d contexts, %d BOS excluded, settings %v", include, rep.Tokens, rep.Contexts, rep.BOSExcluded, rep.Settings.Options.IncludeBOS)
+		}
+		if !strings.Contains(rep.Provenance.Dataset, map[bool]string{false: "5 BOS positions left out", true: "BOS positions counted"}[include]) {
+			t.Errorf("include=%v: provenance %q", include, rep.Provenance.Dataset)
+		}
+		bosSeen := false
+		for _, pt := range rep.Points {
+			for _, nr := range pt.Neurons {
+				if nr.Count != wantCount {
+					t.Fatalf("include=%v: %s[%d] count %d, want %d", include, nr.Hook, nr.Index, nr.Count, wantCount)
+				}
+				for _, e := range append(nr.TopMax, nr.TopMin...) {
+					if e.Tokens[e.MaxIndex] == "<bos>" {
+						bosSeen = true
+					}
+				}
+			}
+		}
+		if bosSeen != include {
+			t.Errorf("include=%v: an example's max token is <bos>: %v", include, bosSeen)
+		}
 	}
 }

@@ -19,18 +19,23 @@ func newReportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report --in DIR --out report.html [--limit 200]",
 		Short: "Write a self-contained static HTML dashboard of a profile run (no network requests)",
-		Long: `report reads DIR/profile.json (written by neuronscope profile) and writes one static HTML page
+		Long: `Report reads DIR/profile.json (written by neuronscope profile) and writes one static HTML page
 with everything inline (no network requests; a Content-Security-Policy forbids them): a neuron
 index sortable by hook, layer, max/min activation, mean and density, and per neuron the
 activation histogram, the top max and min examples with tokens shaded by activation, quantile
 samples, LM-head and DLA tokens side by side, and any labels and verification verdicts in the report.`,
+		Example: `  neuronscope report --in profile-world --out profile-world/report.html
+  neuronscope report --in profile-world --out report.html --limit 0 --title "world-llama neurons"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if in == "" || out == "" {
 				return usagef("--in and --out are required")
 			}
 			if limit < 0 {
-				return usagef("--limit must be ≥ 0")
+				return usagef("--limit %d: want at least 0 (0: detail every neuron)", limit)
+			}
+			if err := checkOutFile("--out", out); err != nil {
+				return err
 			}
 			path := filepath.Join(in, "profile.json")
 			if _, err := os.Stat(path); err != nil {

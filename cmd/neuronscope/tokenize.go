@@ -2,14 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"strings"
 
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
@@ -28,8 +27,14 @@ Each text gives one JSON line {"ids":[...],"tokens":[...],"offsets":[[start,end]
 being UTF-8 byte offsets into the text (special tokens added by the post-processor have [0,0]).
 --special adds the post-processor's special tokens (HF add_special_tokens=true); --bos then
 adjusts the beginning of sequence: auto keeps what that gives, always makes sure the BOS id comes
-first, never removes a BOS the post-processor added. --jsonl reads one JSON string per line
-("-" for stdin; blank lines are skipped).`,
+first, never removes a BOS the post-processor added.
+
+--jsonl reads the prompt lines every command takes ("-" for stdin; blank lines are skipped): a
+JSON string, {"text": ...}, {"ids"|"input_ids": [...]} or an array of token ids. Token ids are
+printed back with their tokens (no offsets).`,
+		Example: `  neuronscope tokenize --model testdata/world-llama --text "Rofa bilo kan"
+  neuronscope tokenize --model testdata/world-llama --special --jsonl prompts.jsonl
+  echo '"Mara kra"' | neuronscope tokenize --model testdata/world-llama --jsonl -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -43,10 +48,13 @@ first, never removes a BOS the post-processor added. --jsonl reads one JSON stri
 			if err != nil {
 				return usageError{err}
 			}
+			if hasJSONL && jsonl != "-" && !strings.HasSuffix(jsonl, ".jsonl") {
+				return usagef("--jsonl %s: must end in .jsonl (or be - for stdin)", jsonl)
+			}
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 				return usagef("--model %s: not a directory", dir)
 			}
-			tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+			tok, err := loadTokenizerDir(dir)
 			if err != nil {
 				return err
 			}
@@ -54,8 +62,19 @@ first, never removes a BOS the post-processor added. --jsonl reads one JSON stri
 			defer out.Flush()
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
-			emit := func(s string) error {
-				e, err := tok.Encode(s, special)
+			emit := func(d corpus.Document) error {
+				if d.HasIDs {
+					row := tokenizeRow{IDs: d.IDs, Tokens: make([]string, len(d.IDs))}
+					for i, id := range d.IDs {
+						s, ok := tok.IDToToken(id)
+						if !ok {
+							return fmt.Errorf("token id %d is outside the tokenizer's vocabulary [0, %d)", id, tok.VocabSize())
+						}
+						row.Tokens[i] = s
+					}
+					return enc.Encode(row)
+				}
+				e, err := tok.Encode(d.Text, special)
 				if err != nil {
 					return err
 				}
@@ -65,8 +84,8 @@ first, never removes a BOS the post-processor added. --jsonl reads one JSON stri
 				return enc.Encode(tokenizeRow{IDs: e.IDs, Tokens: e.Tokens, Offsets: e.Offsets})
 			}
 			if hasText {
-				if err := emit(text); err != nil {
-					return err
+				if err := emit(corpus.Document{Text: text}); err != nil {
+					return usagef("--text: %v", err)
 				}
 				return out.Flush()
 			}
@@ -81,8 +100,14 @@ first, never removes a BOS the post-processor added. --jsonl reads one JSON stri
 				defer f.Close()
 				in = f
 			}
-			if err := forEachJSONLString(in, jsonl, emit); err != nil {
-				return err
+			err = corpus.ParseDocuments(in, jsonl, true, func(d corpus.Document) error {
+				if err := emit(d); err != nil {
+					return &corpus.InputError{Path: d.Source, Line: d.Line, Err: err}
+				}
+				return nil
+			})
+			if err != nil {
+				return usagef("--jsonl: %v", err)
 			}
 			return out.Flush()
 		},
@@ -91,36 +116,12 @@ first, never removes a BOS the post-processor added. --jsonl reads one JSON stri
 	cmd.Flags().BoolVar(&special, "special", false, "add the post-processor's special tokens (HF add_special_tokens=true)")
 	cmd.Flags().StringVar(&bos, "bos", "auto", "BOS policy: auto, always or never")
 	cmd.Flags().StringVar(&text, "text", "", "text to tokenize")
-	cmd.Flags().StringVar(&jsonl, "jsonl", "", `file with one JSON string per line ("-" for stdin)`)
+	cmd.Flags().StringVar(&jsonl, "jsonl", "", `file of prompts, one per line: a JSON string, {"text": ...}, {"ids"|"input_ids": [...]} or an array of ids ("-" for stdin)`)
 	return cmd
 }
 
 type tokenizeRow struct {
 	IDs     []int    `json:"ids"`
 	Tokens  []string `json:"tokens"`
-	Offsets [][2]int `json:"offsets"`
-}
-
-// forEachJSONLString calls fn with the string on every non-blank line of r; a line that is not
-// a JSON string is an error naming the file and the line number.
-func forEachJSONLString(r io.Reader, name string, fn func(string) error) error {
-	br := bufio.NewReader(r)
-	for lineNo := 1; ; lineNo++ {
-		line, err := br.ReadBytes('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("--jsonl %s: line %d: %v", name, lineNo, err)
-		}
-		if t := bytes.TrimSpace(line); len(t) > 0 {
-			var s string
-			if jerr := json.Unmarshal(t, &s); jerr != nil {
-				return usagef("--jsonl %s: line %d: not a JSON string: %v", name, lineNo, jerr)
-			}
-			if ferr := fn(s); ferr != nil {
-				return fmt.Errorf("--jsonl %s: line %d: %w", name, lineNo, ferr)
-			}
-		}
-		if err != nil { // io.EOF
-			return nil
-		}
-	}
+	Offsets [][2]int `json:"offsets,omitempty"`
 }

@@ -130,13 +130,19 @@ func newTraceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
 		Short: "Run a batch and write logits and captured hook activations to a safetensors file",
-		Args:  cobra.NoArgs,
+		Example: `  neuronscope trace --model testdata/tiny-llama --ids 1,5,9,13 --ids 1,7,2 --pad left --hooks 'blocks.*.mlp.hook_post' --out acts.safetensors
+  neuronscope trace --model testdata/world-llama --text "Rofa bilo" --hooks 'blocks.*.hook_resid_post' --out resid.safetensors
+  neuronscope trace --model testdata/world-llama --jsonl prompts.jsonl --out acts.safetensors`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usagef("--out is required")
 			}
 			if !strings.HasSuffix(out, ".safetensors") {
 				return usagef("--out %s: must end in .safetensors", out)
+			}
+			if err := checkOutFile("--out", out); err != nil {
+				return err
 			}
 			pad, err := model.ParsePad(in.pad)
 			if err != nil {

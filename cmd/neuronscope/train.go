@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -96,10 +97,19 @@ func newTrainCmd() *cobra.Command {
 (config.json, model.safetensors, tokenizer.json) plus training.json (loss curve, accuracy,
 provenance) to --out. Training is deterministic: the same world, flags and build give the
 same bytes.`,
+		Example: `  neuronscope train --world testdata/world --out world-llama
+  neuronscope train --world testdata/world --arch gpt2 --pack 32 --batch 16 --out world-gpt2
+  neuronscope train --world testdata/world --steps 50 --layers 2 --out quick`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worldDir == "" || out == "" {
 				return usagef("--world and --out are required")
+			}
+			if err := checkTrainFlags(cmd, &s, &cfg); err != nil {
+				return err
+			}
+			if err := checkOutDir("--out", out); err != nil {
+				return err
 			}
 			return runTrain(cmd, worldDir, out, s, cfg, asJSON, quiet)
 		},
@@ -127,6 +137,29 @@ same bytes.`,
 	f.BoolVar(&asJSON, "json", false, "print training.json to stdout")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd
+}
+
+// checkTrainFlags checks every numeric flag of train against its range, naming the flag, and
+// adapts the default warm-up to a shorter run (clipped to --steps, with a note).
+func checkTrainFlags(cmd *cobra.Command, s *shape, cfg *train.Config) error {
+	if cfg.Warmup > cfg.Steps && cfg.Steps >= 1 && !cmd.Flags().Changed("warmup") {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: warm-up clipped to %d steps (the default --warmup %d is longer than --steps %d)\n", cfg.Steps, cfg.Warmup, cfg.Steps)
+		cfg.Warmup = cfg.Steps
+	}
+	err := checkRanges(
+		intAtLeast("--steps", cfg.Steps, 1), intAtLeast("--batch", cfg.BatchSize, 1),
+		rangeCheck{cfg.Warmup >= 0 && cfg.Warmup <= cfg.Steps, fmt.Sprintf("--warmup %d: want 0..--steps (%d)", cfg.Warmup, cfg.Steps)},
+		rangeCheck{cfg.LR > 0, fmt.Sprintf("--lr %g: want > 0", cfg.LR)},
+		rangeCheck{cfg.MinLR >= 0 && cfg.MinLR <= cfg.LR, fmt.Sprintf("--min-lr %g: want 0..--lr (%g)", cfg.MinLR, cfg.LR)},
+		rangeCheck{cfg.WeightDecay >= 0, fmt.Sprintf("--weight-decay %g: want ≥ 0", cfg.WeightDecay)},
+		rangeCheck{cfg.ClipNorm >= 0, fmt.Sprintf("--clip %g: want ≥ 0 (0: no clipping)", cfg.ClipNorm)},
+		intAtLeast("--pack", cfg.Pack, 0),
+		intAtLeast("--layers", s.Layers, 1), intAtLeast("--d-mlp", s.DMLP, 1), intAtLeast("--heads", s.Heads, 1),
+		rangeCheck{s.DModel >= 1 && s.DModel%max(s.Heads, 1) == 0, fmt.Sprintf("--d-model %d: want a positive multiple of --heads (%d)", s.DModel, s.Heads)},
+		rangeCheck{s.Arch != "llama" || s.KVHeads >= 1 && s.Heads%max(s.KVHeads, 1) == 0, fmt.Sprintf("--kv-heads %d: want a divisor of --heads (%d)", s.KVHeads, s.Heads)},
+		intAtLeast("--ctx", s.Ctx, 2),
+	)
+	return err
 }
 
 // worldData is a world directory read for training and evaluation.
@@ -167,6 +200,10 @@ func readWorld(dir string) (*worldData, error) {
 
 func runTrain(cmd *cobra.Command, worldDir, out string, s shape, cfg train.Config, asJSON, quiet bool) error {
 	d, err := readWorld(worldDir)
+	var ie *corpus.InputError
+	if errors.As(err, &ie) {
+		return usagef("--world %s: %v", worldDir, err)
+	}
 	if err != nil {
 		return err
 	}

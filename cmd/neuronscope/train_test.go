@@ -58,6 +58,17 @@ func TestTrainCLI(t *testing.T) {
 	}
 }
 
+// tokenizerOnlyWorld is a world directory with the world's tokenizer.json and nothing else.
+func tokenizerOnlyWorld(t *testing.T) string {
+	w := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(worldDir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(w, "tokenizer.json"), data, 0o644)
+	return w
+}
+
 func TestTrainCLIErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -66,10 +77,15 @@ func TestTrainCLIErrors(t *testing.T) {
 	}{
 		{[]string{"train", "--out", dir}, "--world and --out are required"},
 		{[]string{"train", "--world", dir, "--out", dir}, "neuronscope world"},
+		{[]string{"train", "--world", tokenizerOnlyWorld(t), "--out", dir}, "train.txt"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--arch", "bert"}, "llama or gpt2"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--steps", "0"}, "steps"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--heads", "3"}, "multiple of --heads"},
-		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--layers", "0"}, "model shape"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--layers", "0"}, "--layers 0"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--steps", "50", "--warmup", "100"}, "--warmup 100: want 0..--steps (50)"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--min-lr", "1"}, "--min-lr 1"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--kv-heads", "3"}, "--kv-heads 3"},
+		{[]string{"train", "--world", "../../testdata/world", "--out", filepath.Join("train_test.go", "m")}, "--out train_test.go/m"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--ctx", "4"}, "--ctx 4"},
 		{[]string{"train", "--world", "../../testdata/world", "--out", dir, "--pack", "64"}, "--pack 64"},
 	} {

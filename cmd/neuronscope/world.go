@@ -22,10 +22,12 @@ func newWorldCmd() *cobra.Command {
 constructed languages with their own lexicons and word orders, a training corpus (train.txt),
 held-out-template fact questions (eval_facts.jsonl), held-out fluent text (eval_fluency.jsonl),
 ground_truth.json, world.json (the config) and a WordLevel tokenizer.json.`,
+		Example: `  neuronscope world --out world
+  neuronscope world --out world6 --languages 6 --seed 2 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usagef("--out is required")
+			if err := checkOutDir("--out", out); err != nil {
+				return err
 			}
 			if cfg.Languages < 4 || cfg.Languages > 8 {
 				return usagef("--languages %d: want 4..8", cfg.Languages)

@@ -36,6 +36,10 @@ type Context struct {
 	Start int
 	// Index is the context's ordinal in the run (the tie-break of example lists).
 	Index int64
+	// BOS counts the leading positions of IDs that hold the model's BOS token (usually 0 or
+	// 1): BOS positions, which dataset statistics leave out by default (a BOS activation
+	// describes the position, not the text; SNMF and most profilers drop it).
+	BOS int
 }
 
 // ContextOptions say how documents are cut into contexts.
@@ -84,7 +88,7 @@ func Contexts(docs Documents, enc Encoder, opt ContextOptions, yield func(Contex
 			if len(c.IDs) == 0 {
 				return errStop
 			}
-			c.Doc, c.Index = d.Ordinal, index
+			c.Doc, c.Index, c.BOS = d.Ordinal, index, enc.leadingBOS(c.IDs)
 			index++
 			tokens += int64(len(c.IDs))
 			if err := yield(c); err != nil {

@@ -12,7 +12,9 @@
 //	Contexts                        documents → contexts of at most Ctx tokens (ContextRule)
 //	Run                             contexts → batches → forward passes with hooks
 //	ReadPromptSet                   labelled prompts with answers (eval_facts.jsonl)
-//	Generate, Next                  the greedy evaluator (batched, left-padded, KV cache)
+//	Generate, Next                  the evaluator (batched, left-padded, KV cache): greedy, or
+//	                                sampled (Sampling, Sampler), ending at Stop tokens
+//	Encoder.EncodeTarget            a target word: one token of the vocabulary, never <unk>
 //
 // # Documents
 //
@@ -26,7 +28,9 @@
 // Documents are cut into contexts of at most Ctx tokens that never span documents. When a
 // text document begins with BOS, each continuation context starts with BOS again (so every
 // context sees the same kind of first token); a document's last context may be shorter. In a
-// batch, contexts are right-padded and pads are masked: no statistic counts them.
+// batch, contexts are right-padded and pads are masked: no statistic counts them. A context
+// knows its leading BOS positions (Context.BOS: the leading ids equal to the model's BOS id,
+// in text and id documents alike), so that statistics can leave them out.
 //
 // # Prompts and answers
 //
@@ -41,7 +45,16 @@
 // Generate orders prompts by length, runs them BatchSize at a time left-padded (so every row's
 // last position is the batch's last; position ids follow the mask, so padding changes no real
 // position), takes the argmax (lowest id on ties) and continues with a KV cache. Hook options
-// apply to every forward pass.
+// apply to every forward pass. A continuation ends after a token of Stop (e.g. the EOS id).
+//
+// # Sampling
+//
+// With GenerateOptions.Sampling, each token is drawn instead, in Hugging Face's order: logits
+// ÷ Temperature; the TopK largest kept (ties with the K-th kept); the smallest set of most
+// probable tokens whose probability reaches TopP kept (the crossing token included); a draw
+// from the softmax of what is left. Prompt i draws from stream i of the seed (NewSampler: PCG
+// seeded with (Seed, i)), so a continuation depends on the seed and its prompt only: batching
+// changes nothing, and a steering experiment can replay a sampler per run.
 //
 // # Errors
 //

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 )
 
 // InputError is a problem with the input data itself (a file that cannot be read, a line that
@@ -119,28 +121,28 @@ func ParseDocumentLine(t []byte) (Document, error) {
 	case '"':
 		var s string
 		err := json.Unmarshal(t, &s)
-		return Document{Text: s}, err
+		return Document{Text: s}, jsonerr.Plain(err)
 	case '[':
 		var ids []int
 		if err := json.Unmarshal(t, &ids); err != nil {
-			return Document{}, fmt.Errorf("not an array of token ids: %v", err)
+			return Document{}, fmt.Errorf("not an array of token ids: %v", jsonerr.Plain(err))
 		}
 		return Document{IDs: ids, HasIDs: true}, nil
 	case '{':
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal(t, &raw); err != nil {
-			return Document{}, err
+			return Document{}, jsonerr.Plain(err)
 		}
 		var d Document
 		if v, ok := raw["text"]; ok && string(v) != "null" {
 			if err := json.Unmarshal(v, &d.Text); err != nil {
-				return Document{}, fmt.Errorf(`"text" must be a string: %v`, err)
+				return Document{}, fmt.Errorf(`"text" must be a string: %v`, jsonerr.Plain(err))
 			}
 		} else {
 			for _, key := range []string{"ids", "input_ids"} {
 				if v, ok := raw[key]; ok && string(v) != "null" {
 					if err := json.Unmarshal(v, &d.IDs); err != nil {
-						return Document{}, fmt.Errorf("%q must be an array of token ids: %v", key, err)
+						return Document{}, fmt.Errorf("%q must be an array of token ids: %v", key, jsonerr.Plain(err))
 					}
 					d.HasIDs = true
 					break

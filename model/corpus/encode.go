@@ -92,6 +92,15 @@ func (e Encoder) CheckIDs(ids []int) error {
 	return nil
 }
 
+// leadingBOS counts the leading ids that are the BOS token.
+func (e Encoder) leadingBOS(ids []int) int {
+	n := 0
+	for n < len(ids) && e.BOS >= 0 && ids[n] == e.BOS {
+		n++
+	}
+	return n
+}
+
 // startsWithBOS reports whether a text document's ids begin with the BOS token that the
 // policy put or kept there: continuation contexts of such a document start with BOS again.
 func (e Encoder) startsWithBOS(d Document, ids []int) bool {

@@ -2,6 +2,7 @@ package corpus
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/neuronscope/neuronscope/hooks"
@@ -80,13 +81,21 @@ type GenerateOptions struct {
 	// Hooks apply to every forward pass: the prompt's, then one per generated token, each
 	// firing its points with pos = the new positions only.
 	Hooks []hooks.Option
+	// Stop lists token ids that end a prompt's continuation (e.g. the model's EOS): the
+	// stop token is the last one returned. Nil: every prompt gets MaxNew tokens.
+	Stop []int
+	// Sampling, when not nil, draws each token at random (Sampler) instead of taking the
+	// argmax.
+	Sampling *Sampling
 }
 
-// Generate continues every prompt greedily by opt.MaxNew tokens and returns them, in prompt
-// order: the one greedy evaluator that fact-question accuracy, training evaluation and the
-// generate command share. Prompts run in PromptBatches, each batch through model.Generate
-// (left-padded, KV cache, argmax with the lowest id on ties), so each row generates what it
-// would generate alone.
+// Generate continues every prompt by up to opt.MaxNew tokens and returns them, in prompt
+// order: greedily (argmax, the lowest id on ties) unless opt.Sampling, stopping after a token
+// of opt.Stop. It is the one evaluator that fact-question accuracy, training evaluation and the
+// generate command share. Prompts run in PromptBatches, left-padded with a KV cache (as
+// model.Generate), so each row generates what it would generate alone; with Sampling, prompt i
+// draws from its own stream (NewSampler(*opt.Sampling, i)), so its continuation depends on the
+// seed and the prompt only, not on the batching.
 func Generate(m *model.Model, prompts [][]int, opt GenerateOptions) ([][]int, error) {
 	if opt.MaxNew < 0 {
 		return nil, fmt.Errorf("cannot generate %d tokens", opt.MaxNew)
@@ -94,21 +103,50 @@ func Generate(m *model.Model, prompts [][]int, opt GenerateOptions) ([][]int, er
 	if len(prompts) == 0 {
 		return nil, fmt.Errorf("no prompts")
 	}
+	if opt.Sampling != nil {
+		if err := opt.Sampling.Check(); err != nil {
+			return nil, err
+		}
+	}
 	out := make([][]int, len(prompts))
 	for _, rows := range PromptBatches(prompts, opt.BatchSize) {
-		seqs := make([][]int, len(rows))
-		for k, i := range rows {
-			seqs[k] = prompts[i]
-		}
-		gen, err := m.Generate(seqs, opt.MaxNew, opt.Hooks...)
-		if err != nil {
+		if err := generateBatch(m, prompts, rows, opt, out); err != nil {
 			return nil, fmt.Errorf("prompt %d: %w", rows[0], err)
-		}
-		for k, i := range rows {
-			out[i] = gen[k]
 		}
 	}
 	return out, nil
+}
+
+// generateBatch continues the prompts of rows, left-padded in one batch (model.Decode), into
+// out: greedily or with each prompt's own sampler, each row stopping at a stop token.
+func generateBatch(m *model.Model, prompts [][]int, rows []int, opt GenerateOptions, out [][]int) error {
+	seqs := make([][]int, len(rows))
+	for k, i := range rows {
+		seqs[k] = prompts[i]
+	}
+	var samplers []*Sampler
+	if opt.Sampling != nil {
+		samplers = make([]*Sampler, len(rows))
+		for k, i := range rows {
+			samplers[k] = NewSampler(*opt.Sampling, uint64(i))
+		}
+	}
+	gen, err := m.Decode(seqs, opt.MaxNew, func(k int, logits []float32) (int, bool) {
+		tok := 0
+		if samplers != nil {
+			tok = samplers[k].Next(logits)
+		} else {
+			tok = model.Argmax(logits)
+		}
+		return tok, slices.Contains(opt.Stop, tok)
+	}, opt.Hooks...)
+	if err != nil {
+		return err
+	}
+	for k, i := range rows {
+		out[i] = gen[k]
+	}
+	return nil
 }
 
 // Next returns every prompt's greedy next token (Generate with MaxNew 1).

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 )
 
 // Prompt is one labelled question: a prompt whose greedy continuation should begin with its
@@ -103,7 +105,7 @@ func ParsePromptSet(r io.Reader, name string, enc Encoder, opt PromptOptions) (*
 func parsePrompt(line []byte, enc Encoder, opt PromptOptions) (Prompt, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(line, &raw); err != nil {
-		return Prompt{}, err
+		return Prompt{}, jsonerr.Plain(err)
 	}
 	p := Prompt{Labels: map[string]string{}, Raw: append(json.RawMessage(nil), line...)}
 	p.Text, _ = raw["prompt"].(string)
@@ -161,6 +163,30 @@ type UnknownTokenError struct {
 
 func (e *UnknownTokenError) Error() string {
 	return fmt.Sprintf("%s %q is not in the model's vocabulary (it encodes to the unknown token)", e.What, e.Text)
+}
+
+// EncodeTarget encodes a target token given as text (no special tokens, no BOS; with
+// byte-level BPE a word's leading space is part of it, " Paris"): it must be exactly one token
+// of the vocabulary, and not the unknown token (an *UnknownTokenError). It returns the id and
+// the token as the vocabulary stores it.
+func (e Encoder) EncodeTarget(text string) (id int, token string, err error) {
+	if e.Tok == nil {
+		return 0, "", fmt.Errorf("a target given as text needs the model's tokenizer.json, and the model has none (give a token id)")
+	}
+	t, err := e.Tok.Encode(text, false)
+	if err != nil {
+		return 0, "", err
+	}
+	if e.HasUnknown(t.IDs) {
+		return 0, "", &UnknownTokenError{What: "target", Text: text}
+	}
+	if len(t.IDs) != 1 {
+		return 0, "", fmt.Errorf("target %q is %d tokens %q, not one", text, len(t.IDs), t.Tokens)
+	}
+	if err := e.CheckIDs(t.IDs); err != nil {
+		return 0, "", fmt.Errorf("target %q: %w", text, err)
+	}
+	return t.IDs[0], t.Tokens[0], nil
 }
 
 // HasUnknown reports whether ids contain the tokenizer's unknown token.

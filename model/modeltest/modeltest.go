@@ -2,12 +2,14 @@ package modeltest
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
 // TinyConfigs are small configs of every supported architecture (2 layers, d_model 32,
@@ -164,4 +166,51 @@ func ReadGolden(t testing.TB, dir string) *Golden {
 		t.Fatalf("%s/golden.json: %v", dir, err)
 	}
 	return &g
+}
+
+// NonFiniteCopy copies the checkpoint in dir (config.json, model.safetensors and tokenizer.json
+// when present) to a temporary directory with the first value of tensor set to NaN and the
+// second to +Inf, and returns that directory.
+func NonFiniteCopy(t testing.TB, dir, tensor string) string {
+	t.Helper()
+	out := t.TempDir()
+	for _, f := range []string{"config.json", "tokenizer.json"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			if f == "tokenizer.json" {
+				continue
+			}
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := safetensors.OpenFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var ts []safetensors.WriteTensor
+	found := false
+	for _, name := range src.Names() {
+		tt, _ := src.Tensor(name)
+		view, err := tt.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := append([]float32(nil), view...) // the view may be the read-only mapping
+		if name == tensor {
+			found = true
+			data[0], data[1] = float32(math.NaN()), float32(math.Inf(1))
+		}
+		ts = append(ts, safetensors.F32(name, tt.Shape, data))
+	}
+	if !found {
+		t.Fatalf("%s has no tensor %s", dir, tensor)
+	}
+	if err := safetensors.WriteFile(filepath.Join(out, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/neuronscope/neuronscope/internal/atomicfile"
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 )
 
@@ -34,6 +35,9 @@ type Provenance struct {
 	HooksAsked   []string `json:"hooks_requested,omitempty"`
 	HooksFired   []string `json:"hooks_fired,omitempty"`
 	Command      []string `json:"command,omitempty"`
+	// Warnings are the model's load warnings (Model.Warnings), e.g. NaN/Inf weights loaded
+	// with --allow-nonfinite: outputs computed under them are marked by this field.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // New returns provenance filled with the tool and machine facts (no model: see
@@ -69,7 +73,7 @@ func ReadJSONFile(path string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %v", path, jsonerr.Plain(err))
 	}
 	return nil
 }

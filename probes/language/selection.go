@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 )
 
 // Neuron is one selected neuron: entry Index of layer Layer at the tap point, with the score
@@ -195,7 +197,7 @@ func (n *Neuron) UnmarshalJSON(b []byte) error {
 		Score *float64 `json:"score"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		return err
+		return jsonerr.Plain(err)
 	}
 	n.Layer, n.Index, n.Score = v.Layer, v.Index, math.Inf(1)
 	if v.Score != nil {

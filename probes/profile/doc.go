@@ -35,9 +35,17 @@
 // positions in the tokenized document; a BOS prepended to a continuation context reports the
 // position of the token before it.
 //
+// BOS positions (a context's leading BOS tokens, Context.BOS) are left out of every statistic,
+// histogram, example list and quantile bin by default, as SNMF and most profilers do: a BOS
+// activation describes the position (often an attention sink), not the text. An example's
+// window still shows them; its max token is never one. A context of BOS alone is not offered to
+// any list. Options.IncludeBOS counts them (the outputs are then those of a profiler that never
+// heard of BOS, byte for byte); Report.BOSExcluded counts the positions left out.
+//
 // # Statistics
 //
-// Per neuron, over every real token (n observations x):
+// Per neuron, over every counted token (real, and not a BOS position unless IncludeBOS; n
+// observations x):
 //
 //   - count n, mean, and the central moment sums M2 = Σ(x−x̄)², M3 = Σ(x−x̄)³, M4 = Σ(x−x̄)⁴ in
 //     float64. A batch is summarised in one pass as power sums of d = x − K with K the running
@@ -121,8 +129,9 @@
 //
 // # Exports
 //
-// profile.json is the Report (schema_version "neuronscope.profile/v2", provenance, settings,
-// per-hook-point neuron reports). neuron_records/HOOK.jsonl holds one OpenAI neuron-explainer
+// profile.json is the Report (schema_version "neuronscope.profile/v3", provenance, settings,
+// tokens, contexts, bos_positions_excluded, per-hook-point neuron reports; v2 files read with
+// include_bos set). neuron_records/HOOK.jsonl holds one OpenAI neuron-explainer
 // NeuronRecord per line (neuron_id{layer_index, neuron_index}, most_positive_activation_records
 // = top-k max, random_sample, random_sample_by_quantile, quantile_boundaries = the Q−1 inner
 // boundaries, mean, variance, skewness, kurtosis, with dataclass_name tags as their JSON

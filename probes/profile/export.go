@@ -181,7 +181,7 @@ func WriteExports(dir string, rep *Report) error {
 // has added to each neuron's report (e.g. LM-head tokens). Call Finish first.
 func (p *Profiler) WriteExports(dir string, prov report.Provenance, set Settings, name TokenNamer, decorate func(*NeuronReport)) error {
 	set.Options = p.Opt
-	hdr := &Report{SchemaVersion: SchemaVersion, Provenance: prov, Settings: set, Tokens: p.Tokens, Contexts: p.Contexts}
+	hdr := &Report{SchemaVersion: SchemaVersion, Provenance: prov, Settings: set, Tokens: p.Tokens, Contexts: p.Contexts, BOSExcluded: p.BOSExcluded}
 	var pts []pointSource
 	for _, l := range p.Layers {
 		pts = append(pts, pointSource{hook: l.Hook, layer: l.Layer, n: l.N, at: func(j int) NeuronReport {
@@ -207,7 +207,8 @@ func writeExports(dir string, hdr *Report, pts []pointSource) error {
 		Settings      Settings          `json:"settings"`
 		Tokens        int64             `json:"tokens"`
 		Contexts      int64             `json:"contexts"`
-	}{hdr.SchemaVersion, hdr.Provenance, hdr.Settings, hdr.Tokens, hdr.Contexts})
+		BOSExcluded   int64             `json:"bos_positions_excluded"`
+	}{hdr.SchemaVersion, hdr.Provenance, hdr.Settings, hdr.Tokens, hdr.Contexts, hdr.BOSExcluded})
 	if err != nil {
 		return err
 	}
@@ -261,13 +262,18 @@ func writeExports(dir string, hdr *Report, pts []pointSource) error {
 	})
 }
 
-// ReadReport reads a profile.json, checking its schema version.
+// ReadReport reads a profile.json, checking its schema version (v2 files read with
+// Settings.Options.IncludeBOS set: they counted every position).
 func ReadReport(path string) (*Report, error) {
 	var rep Report
 	if err := report.ReadJSONFile(path, &rep); err != nil {
 		return nil, err
 	}
-	if rep.SchemaVersion != SchemaVersion {
+	switch rep.SchemaVersion {
+	case SchemaVersion:
+	case schemaV2:
+		rep.Settings.Options.IncludeBOS = true // v2 counted every position
+	default:
 		return nil, fmt.Errorf("%s: schema_version %q, this neuronscope reads %q", path, rep.SchemaVersion, SchemaVersion)
 	}
 	for _, pt := range rep.Points {

@@ -70,6 +70,7 @@ type htmlPage struct {
 	Neurons    []htmlNeuron
 	Shown      int
 	Total      int
+	TokenCSS   template.CSS
 }
 
 // shade is the background of a token with activation v: orange for positive values scaled by
@@ -87,8 +88,18 @@ func shade(v float32, hi, lo float32) template.CSS {
 	return ""
 }
 
-// displayToken makes whitespace visible.
+// TokenBoundaryCSS is the style of every token of an example: a thin rule on each side and a
+// little padding, so that token boundaries show whatever the tokenizer (WordLevel tokens carry
+// no spaces, "zhiyi" "Dupel" "hal" would otherwise read "zhiyiDupelhal"; byte-level BPE pieces
+// of one word would run together).
+const TokenBoundaryCSS = "box-shadow:inset 1px 0 0 #9a9a9a,inset -1px 0 0 #9a9a9a;padding:0 2px;margin:0 1px"
+
+// displayToken makes whitespace visible, and an empty token (a piece that decodes to
+// nothing, such as part of a multi-byte character) a visible ∅.
 func displayToken(s string) string {
+	if s == "" {
+		return "∅"
+	}
 	s = strings.ReplaceAll(s, "\n", "↵")
 	s = strings.ReplaceAll(s, "\t", "⇥")
 	return s
@@ -152,7 +163,7 @@ func WriteHTML(w io.Writer, rep *Report, opt HTMLOptions) error {
 		detailed[i] = true
 		sel[k] = all[i]
 	}
-	page := htmlPage{Title: opt.Title, CSP: CSP, Rep: rep, Shown: len(sel), Total: len(all)}
+	page := htmlPage{Title: opt.Title, CSP: CSP, Rep: rep, Shown: len(sel), Total: len(all), TokenCSS: TokenBoundaryCSS}
 	for i, nr := range all {
 		page.Index = append(page.Index, htmlIndexRow{NeuronReport: nr, Key: NeuronKey(nr), Detailed: detailed[i]})
 	}
@@ -212,7 +223,7 @@ th{cursor:pointer;background:#f4f4f4;user-select:none}th.sorted-asc::after{conte
 td.l,th.l{text-align:left}
 .ex{font:13px/1.9 ui-monospace,monospace;white-space:pre-wrap;margin:2px 0}
 .ex .meta{color:#888;font-size:11px;margin-right:.6em}
-.tok{border-radius:2px;white-space:pre}.tok.max{outline:1.5px solid #c00}
+.tok{border-radius:2px;white-space:pre;{{.TokenCSS}}}.tok.max{outline:1.5px solid #c00}
 .stats td{text-align:left}.lm span{display:inline-block;margin:1px 4px;padding:0 3px;background:#eef;font-family:monospace;white-space:pre}
 .lm .neg{background:#fee}.prov{color:#666;font-size:12px}
 svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
@@ -222,7 +233,7 @@ svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
 </style></head>
 <body>
 <h1>{{.Title}}</h1>
-<p class="prov">{{.Rep.Provenance.ModelDir}} ({{.Rep.Provenance.ModelType}}) · {{.Rep.Tokens}} tokens in {{.Rep.Contexts}} contexts of ≤ {{.Rep.Settings.Ctx}} from {{.Rep.Settings.Data}} · BOS {{.Rep.Settings.BOSPolicy}} · {{.Rep.SchemaVersion}} · {{.Rep.Provenance.Tool}} {{.Rep.Provenance.Version}} ({{.Rep.Provenance.BLAS}}) · {{.Total}} neurons, {{.Shown}} detailed (largest max activation)</p>
+<p class="prov">{{.Rep.Provenance.ModelDir}} ({{.Rep.Provenance.ModelType}}) · {{.Rep.Tokens}} tokens in {{.Rep.Contexts}} contexts of ≤ {{.Rep.Settings.Ctx}} from {{.Rep.Settings.Data}} · BOS {{.Rep.Settings.BOSPolicy}}, {{if .Rep.Settings.Options.IncludeBOS}}BOS positions counted{{else}}{{.Rep.BOSExcluded}} BOS positions left out{{end}} · {{.Rep.SchemaVersion}} · {{.Rep.Provenance.Tool}} {{.Rep.Provenance.Version}} ({{.Rep.Provenance.BLAS}}) · {{.Total}} neurons, {{.Shown}} detailed (largest max activation)</p>
 <h2>Neuron index</h2>
 <table id="index"><thead><tr><th class="l" data-k="hook" data-t="s">hook</th><th data-k="layer">layer</th><th data-k="index">neuron</th><th data-k="max">max act</th><th data-k="min">min act</th><th data-k="mean">mean</th><th data-k="density">density (≠0)</th><th data-k="pos">frac &gt; 0</th><th class="l" data-k="label" data-t="s">label</th></tr></thead><tbody>
 {{range .Index}}<tr data-hook="{{.Hook}}" data-layer="{{.Layer}}" data-index="{{.Index}}" data-max="{{.Max}}" data-min="{{.Min}}" data-mean="{{.Mean}}" data-density="{{.FracNonzero}}" data-pos="{{.FracPositive}}" data-label="{{range .Labels}}{{.Text}} {{end}}"><td class="l">{{if .Detailed}}<a href="#n-{{.Key}}">{{.Hook}}</a>{{else}}{{.Hook}}{{end}}</td><td>{{.Layer}}</td><td>{{.Index}}</td><td>{{f .Max}}</td><td>{{f .Min}}</td><td>{{f .Mean}}</td><td>{{pct .FracNonzero}}</td><td>{{pct .FracPositive}}</td><td class="l">{{range .Labels}}{{.Text}} {{end}}</td></tr>

@@ -3,6 +3,7 @@ package profile
 import (
 	"bytes"
 	"encoding/json"
+	"html/template"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,5 +98,40 @@ func TestStreamingExports(t *testing.T) {
 	}
 	if n := strings.Count(top.String(), "<tr data-hook="); n != 300 {
 		t.Errorf("index has %d rows, want 300", n)
+	}
+}
+
+// TestHTMLTokenBoundaries: every token of an example is its own span styled with a visible
+// boundary, whatever the tokenizer: WordLevel words that carry no spaces do not run together,
+// and a token that decodes to nothing shows as ∅.
+func TestHTMLTokenBoundaries(t *testing.T) {
+	s := makeSynth(4, 5, 3)
+	p := New(Options{TopK: 2, CalibContext: 2, Before: 4, After: 4})
+	s.run(p, 0, 4)
+	p.Finish()
+	words := []string{"<bos>", "zhiyi", "Dupel", "hal", "Jihur", ""}
+	rep := p.Report(report.New(), Settings{Data: "synthetic"}, func(id int) string { return words[id%len(words)] })
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, rep, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	if !strings.Contains(page, ".tok{border-radius:2px;white-space:pre;"+TokenBoundaryCSS+"}") || !strings.Contains(TokenBoundaryCSS, "inset 1px 0 0 #") {
+		t.Error("tokens have no visible boundary style")
+	}
+	ex := rep.Points[0].Neurons[0].TopMax[0]
+	i := strings.Index(page, `id="ex-0-0-max-0"`)
+	div := page[i : i+strings.Index(page[i:], "</div>")]
+	if n := strings.Count(div, `<span class="tok`); n != len(ex.Tokens) {
+		t.Errorf("%d token spans for %d tokens: %s", n, len(ex.Tokens), div)
+	}
+	for _, w := range ex.Tokens {
+		want := w
+		if w == "" {
+			want = "∅"
+		}
+		if !strings.Contains(div, ">"+template.HTMLEscapeString(want)+"</span>") {
+			t.Errorf("token %q is not its own span: %s", w, div)
+		}
 	}
 }

@@ -24,6 +24,9 @@ type Options struct {
 	After        int    `json:"window_after"`   // tokens kept after it [4]
 	CalibContext int    `json:"calib_contexts"` // contexts whose maxima fix the quantile boundaries [256]
 	Seed         uint64 `json:"seed"`           // reservoir seed [0]
+	// IncludeBOS counts the BOS positions of each context (Context.BOS) in every statistic
+	// and example list; by default [false] they are left out, as SNMF and most profilers do.
+	IncludeBOS bool `json:"include_bos"`
 }
 
 // Defaults fills zero fields.
@@ -91,10 +94,12 @@ type Layer struct {
 type Profiler struct {
 	Opt      Options
 	Layers   []*Layer
-	Tokens   int64 // real tokens observed (per hook point)
+	Tokens   int64 // real tokens observed (per hook point), BOS positions included
 	Contexts int64
 	Batches  int64
-	byHook   map[string]*Layer
+	// BOSExcluded counts the BOS positions left out of the statistics (0 with IncludeBOS).
+	BOSExcluded int64
+	byHook      map[string]*Layer
 
 	saveBuf  []byte       // SaveAsync's encoding buffer, reused
 	saveWait func() error // waits for SaveAsync's write in flight
@@ -161,6 +166,7 @@ func (p *Profiler) Observe(point hooks.Point, acts []float32, rows []Context, t,
 	if l.thr == nil {
 		l.thresholds(p.Opt.TopK)
 	}
+	skip, calib := p.rowPlan(rows)
 	var next atomic.Int64
 	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	var wg sync.WaitGroup
@@ -174,12 +180,31 @@ func (p *Profiler) Observe(point hooks.Point, acts []float32, rows []Context, t,
 				if j0 >= n {
 					return
 				}
-				p.observeChunk(l, acts, rows, t, j0, min(j0+chunk, n), sc)
+				p.observeChunk(l, acts, rows, skip, calib, t, j0, min(j0+chunk, n), sc)
 			}
 		}()
 	}
 	wg.Wait()
 	return nil
+}
+
+// rowPlan says, for each row, how many leading positions the statistics skip (its BOS
+// positions, unless IncludeBOS) and the calibration slot it fills if it is counted at all (the
+// number of counted rows before it in the batch; -1 for a row with no counted position).
+func (p *Profiler) rowPlan(rows []Context) (skip, calib []int) {
+	skip, calib = make([]int, len(rows)), make([]int, len(rows))
+	k := 0
+	for r, row := range rows {
+		if !p.Opt.IncludeBOS {
+			skip[r] = min(max(row.BOS, 0), len(row.IDs))
+		}
+		calib[r] = -1
+		if len(row.IDs) > skip[r] {
+			calib[r] = k
+			k++
+		}
+	}
+	return skip, calib
 }
 
 type scratch struct {
@@ -201,7 +226,7 @@ func newScratch(c, t int) *scratch {
 // d = x − K, with K the running mean (for a neuron's first batch, its first activation), which
 // keeps cancellation small; they are turned into central moments at the end of the batch and
 // merged into the running state.
-func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0, j1 int, sc *scratch) {
+func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, skip, calib []int, t, j0, j1 int, sc *scratch) {
 	n, c := l.N, j1-j0
 	o := p.Opt
 	hb := o.HistBins
@@ -213,8 +238,8 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 	first := true // no real row seen yet in this batch
 	var cnt int64
 	for r, row := range rows {
-		L := len(row.IDs)
-		if L == 0 {
+		L, s0 := len(row.IDs), skip[r]
+		if L == s0 {
 			continue
 		}
 		tile := sc.tile[:c*L]
@@ -222,7 +247,7 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 		if first {
 			first = false
 			for k := range c {
-				xs := tile[k*L : (k+1)*L]
+				xs := tile[k*L+s0 : (k+1)*L]
 				s1[k], s2[k], s3[k], s4[k] = 0, 0, 0, 0
 				bmax[k], bmin[k] = float32(math.Inf(-1)), float32(math.Inf(1))
 				if l.Count > 0 {
@@ -242,7 +267,8 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 			}
 		}
 		for k := range c {
-			xs := tile[k*L : (k+1)*L]
+			all := tile[k*L : (k+1)*L]
+			xs := all[s0:] // the counted positions
 			h := hist[k*hb : (k+1)*hb]
 			sh := shift[k]
 			inv, off := 1/hw[k], hoff[k] // inv is exact: the width is a power of two
@@ -250,7 +276,7 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 			acc.rmax, acc.rmin = float32(math.Inf(-1)), float32(math.Inf(1))
 			for i := 0; ; i++ {
 				i += acc.scan(xs[i:], sh, inv, off, h)
-				if i >= L {
+				if i >= len(xs) {
 					break
 				}
 				// xs[i] is outside the histogram's window: rearrange the grid, count it
@@ -268,9 +294,9 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 			nz[k] += nn
 			bmax[k] = max(bmax[k], rmax)
 			bmin[k] = min(bmin[k], rmin)
-			p.offerRow(l, j0+k, xs, r, row, rmax, rmin)
+			p.offerRow(l, j0+k, all, s0, calib[r], row, rmax, rmin)
 		}
-		cnt += int64(L)
+		cnt += int64(L - s0)
 	}
 	if first {
 		return
@@ -289,9 +315,11 @@ func (p *Profiler) observeChunk(l *Layer, acts []float32, rows []Context, t, j0,
 	}
 }
 
-// offerRow offers one context (row r, whose activations of neuron j are xs) of neuron j to the
-// example lists.
-func (p *Profiler) offerRow(l *Layer, j int, xs []float32, r int, row Context, vmax, vmin float32) {
+// offerRow offers one context (whose activations of neuron j are xs, of which xs[skip:] are
+// counted and have maximum vmax and minimum vmin) of neuron j to the example lists; calib is
+// its calibration slot in the batch. An example's max token is a counted position; its window
+// shows the skipped positions too.
+func (p *Profiler) offerRow(l *Layer, j int, xs []float32, skip, calib int, row Context, vmax, vmin float32) {
 	o := &p.Opt
 	K, S := o.TopK, 2*o.TopK+o.QuantileBins*o.PerBin+o.RandomSample
 	hk := j * 2 * K
@@ -300,7 +328,7 @@ func (p *Profiler) offerRow(l *Layer, j int, xs []float32, r int, row Context, v
 	if !(vmax < l.thr[2*j]) {
 		hmax := topHeap{key: l.HeapKey[hk : hk+K], ctx: l.HeapCtx[hk : hk+K], slot: l.HeapSlot[hk : hk+K], n: &l.HeapN[2*j]}
 		if s := hmax.offer(vmax, row.Index); s >= 0 {
-			p.store(l, j*S+int(s), xs, row, vmax, argFirst(xs, vmax))
+			p.store(l, j*S+int(s), xs, row, vmax, skip+argFirst(xs[skip:], vmax))
 		}
 		if l.HeapN[2*j] == int32(K) {
 			l.thr[2*j] = l.HeapKey[hk]
@@ -309,7 +337,7 @@ func (p *Profiler) offerRow(l *Layer, j int, xs []float32, r int, row Context, v
 	if !(-vmin < l.thr[2*j+1]) {
 		hmin := topHeap{key: l.HeapKey[hk+K : hk+2*K], ctx: l.HeapCtx[hk+K : hk+2*K], slot: l.HeapSlot[hk+K : hk+2*K], n: &l.HeapN[2*j+1]}
 		if s := hmin.offer(-vmin, row.Index); s >= 0 {
-			p.store(l, j*S+K+int(s), xs, row, vmin, argFirst(xs, vmin))
+			p.store(l, j*S+K+int(s), xs, row, vmin, skip+argFirst(xs[skip:], vmin))
 		}
 		if l.HeapN[2*j+1] == int32(K) {
 			l.thr[2*j+1] = l.HeapKey[hk+K]
@@ -325,14 +353,14 @@ func (p *Profiler) offerRow(l *Layer, j int, xs []float32, r int, row Context, v
 			q++
 		}
 		if s := reservoirSlot(o.Seed, stream|uint64(q), seen[q], o.PerBin); s >= 0 {
-			p.store(l, j*S+2*K+q*o.PerBin+s, xs, row, vmax, argFirst(xs, vmax))
+			p.store(l, j*S+2*K+q*o.PerBin+s, xs, row, vmax, skip+argFirst(xs[skip:], vmax))
 		}
 		seen[q]++
-	} else if i := l.CalibN + int64(r); i < int64(o.CalibContext) {
+	} else if i := l.CalibN + int64(calib); i < int64(o.CalibContext) {
 		l.Calib[j*o.CalibContext+int(i)] = vmax
 	}
 	if s := reservoirSlot(o.Seed, stream|0xff, seen[qb], o.RandomSample); s >= 0 {
-		p.store(l, j*S+2*K+qb*o.PerBin+s, xs, row, vmax, argFirst(xs, vmax))
+		p.store(l, j*S+2*K+qb*o.PerBin+s, xs, row, vmax, skip+argFirst(xs[skip:], vmax))
 	}
 	seen[qb]++
 }
@@ -487,19 +515,26 @@ func (l *Layer) thresholds(k int) {
 }
 
 // EndBatch closes a batch of rows contexts holding tokens real tokens: it advances the counts
-// and, once CalibContext contexts have been seen, fixes the quantile boundaries.
+// (every neuron's count by the counted positions: BOS positions excluded unless IncludeBOS)
+// and, once CalibContext counted contexts have been seen, fixes the quantile boundaries.
 func (p *Profiler) EndBatch(rows []Context) {
-	var tokens int64
-	for _, r := range rows {
-		tokens += int64(len(r.IDs))
+	skip, calib := p.rowPlan(rows)
+	var tokens, skipped, counted int64
+	for r, row := range rows {
+		tokens += int64(len(row.IDs))
+		skipped += int64(skip[r])
+		if calib[r] >= 0 {
+			counted++
+		}
 	}
 	p.Tokens += tokens
+	p.BOSExcluded += skipped
 	p.Contexts += int64(len(rows))
 	p.Batches++
 	for _, l := range p.Layers {
-		l.Count += tokens
+		l.Count += tokens - skipped
 		if !l.Calibrated {
-			l.CalibN = min(l.CalibN+int64(len(rows)), int64(p.Opt.CalibContext))
+			l.CalibN = min(l.CalibN+counted, int64(p.Opt.CalibContext))
 			if l.CalibN >= int64(p.Opt.CalibContext) {
 				p.calibrate(l)
 			}

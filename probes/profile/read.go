@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/neuronscope/neuronscope/internal/jsonerr"
 )
 
 // ReadReportTop reads a profile.json as a stream, keeping the statistics, labels and verdicts of
@@ -20,7 +22,7 @@ func ReadReportTop(path string, n int) (*Report, error) {
 	defer f.Close()
 	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
 	rep := &Report{}
-	fail := func(err error) (*Report, error) { return nil, fmt.Errorf("%s: %v", path, err) }
+	fail := func(err error) (*Report, error) { return nil, fmt.Errorf("%s: %v", path, jsonerr.Plain(err)) }
 	if err := expectDelim(dec, '{'); err != nil {
 		return fail(err)
 	}
@@ -34,7 +36,7 @@ func ReadReportTop(path string, n int) (*Report, error) {
 		switch key {
 		case "schema_version":
 			err = dec.Decode(&rep.SchemaVersion)
-			if err == nil && rep.SchemaVersion != SchemaVersion {
+			if err == nil && rep.SchemaVersion != SchemaVersion && rep.SchemaVersion != schemaV2 {
 				return nil, fmt.Errorf("%s: schema_version %q, this neuronscope reads %q", path, rep.SchemaVersion, SchemaVersion)
 			}
 		case "provenance":
@@ -45,6 +47,8 @@ func ReadReportTop(path string, n int) (*Report, error) {
 			err = dec.Decode(&rep.Tokens)
 		case "contexts":
 			err = dec.Decode(&rep.Contexts)
+		case "bos_positions_excluded":
+			err = dec.Decode(&rep.BOSExcluded)
 		case "points":
 			err = readPoints(dec, rep, func(pi, j int, nr *NeuronReport) {
 				if n <= 0 {
@@ -65,11 +69,14 @@ func ReadReportTop(path string, n int) (*Report, error) {
 			err = dec.Decode(&skip)
 		}
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("%q: %v", key, jsonerr.Plain(err)))
 		}
 	}
 	if rep.SchemaVersion == "" {
 		return fail(fmt.Errorf("no schema_version: not a neuronscope profile"))
+	}
+	if rep.SchemaVersion == schemaV2 {
+		rep.Settings.Options.IncludeBOS = true // v2 counted every position
 	}
 	for _, it := range *kept {
 		rep.Points[it.pi].Neurons[it.j] = it.full
@@ -116,7 +123,7 @@ func readPoints(dec *json.Decoder, rep *Report, each func(pi, j int, nr *NeuronR
 				for dec.More() {
 					var nr NeuronReport
 					if err := dec.Decode(&nr); err != nil {
-						return err
+						return jsonerr.Plain(err)
 					}
 					nr.restoreSite()
 					each(pi, len(pt.Neurons), &nr)

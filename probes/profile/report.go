@@ -9,8 +9,13 @@ import (
 
 // SchemaVersion names the layout of Report; it changes whenever a field changes meaning.
 // v2: lm_head is the LM-head decoding of the raw write direction (v1 sent it through the final
-// norm weight, which is what dla now holds), and dla was added. See the package doc.
-const SchemaVersion = "neuronscope.profile/v2"
+// norm weight, which is what dla now holds), and dla was added. v3: the statistics and example
+// lists leave BOS positions out unless settings.options.include_bos, and bos_positions_excluded
+// counts them (v2 counted them: it reads back with include_bos set). See the package doc.
+const SchemaVersion = "neuronscope.profile/v3"
+
+// schemaV2 is the previous schema, still read (see SchemaVersion).
+const schemaV2 = "neuronscope.profile/v2"
 
 // Report is the profile of every neuron of the profiled hook points (profile.json).
 type Report struct {
@@ -19,7 +24,10 @@ type Report struct {
 	Settings      Settings          `json:"settings"`
 	Tokens        int64             `json:"tokens"`
 	Contexts      int64             `json:"contexts"`
-	Points        []PointReport     `json:"points"`
+	// BOSExcluded counts the BOS positions of Tokens left out of every statistic (0 when
+	// Settings.Options.IncludeBOS).
+	BOSExcluded int64         `json:"bos_positions_excluded"`
+	Points      []PointReport `json:"points"`
 }
 
 // Settings are the parameters of a profiling run.
@@ -135,7 +143,7 @@ type TokenNamer func(id int) string
 // be called after Finish.
 func (p *Profiler) Report(prov report.Provenance, set Settings, name TokenNamer) *Report {
 	set.Options = p.Opt
-	rep := &Report{SchemaVersion: SchemaVersion, Provenance: prov, Settings: set, Tokens: p.Tokens, Contexts: p.Contexts}
+	rep := &Report{SchemaVersion: SchemaVersion, Provenance: prov, Settings: set, Tokens: p.Tokens, Contexts: p.Contexts, BOSExcluded: p.BOSExcluded}
 	for _, l := range p.Layers {
 		pr := PointReport{Hook: l.Hook, Layer: l.Layer, Neurons: make([]NeuronReport, l.N)}
 		for j := range l.N {

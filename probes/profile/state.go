@@ -28,6 +28,7 @@ type checkpoint struct {
 	Tokens      int64
 	Contexts    int64
 	Batches     int64
+	BOSExcluded int64
 	NLayers     int
 }
 
@@ -40,7 +41,7 @@ type layerHead struct {
 	Calibrated bool
 }
 
-const checkpointFormat = "neuronscope.profile.checkpoint/v3"
+const checkpointFormat = "neuronscope.profile.checkpoint/v4"
 
 // arrays lists pointers to every array of the layer's state, in checkpoint order.
 func (l *Layer) arrays() []any {
@@ -114,7 +115,7 @@ func (p *Profiler) stateBytes() int {
 func (p *Profiler) encode(w io.Writer, fingerprint string) error {
 	enc := gob.NewEncoder(w)
 	err := enc.Encode(checkpoint{Format: checkpointFormat, Fingerprint: fingerprint, Opt: p.Opt,
-		Tokens: p.Tokens, Contexts: p.Contexts, Batches: p.Batches, NLayers: len(p.Layers)})
+		Tokens: p.Tokens, Contexts: p.Contexts, Batches: p.Batches, BOSExcluded: p.BOSExcluded, NLayers: len(p.Layers)})
 	buf := make([]byte, 1<<20)
 	for _, l := range p.Layers {
 		if err != nil {
@@ -218,7 +219,7 @@ func Load(path, fingerprint string) (*Profiler, error) {
 	if c.Fingerprint != fingerprint {
 		return nil, fmt.Errorf("%s: the checkpoint was written by a run with other settings (%s), not %s", path, c.Fingerprint, fingerprint)
 	}
-	p := &Profiler{Opt: c.Opt, Tokens: c.Tokens, Contexts: c.Contexts, Batches: c.Batches}
+	p := &Profiler{Opt: c.Opt, Tokens: c.Tokens, Contexts: c.Contexts, Batches: c.Batches, BOSExcluded: c.BOSExcluded}
 	buf := make([]byte, 1<<20)
 	for i := range c.NLayers {
 		var h layerHead

@@ -126,15 +126,67 @@ type ctxVal struct {
 // brute-force sort of per-context maxima/minima (ties by earlier context), windows hold the
 // right tokens and activations, histogram counts are exact on the final grid, and the bins'
 // reservoirs hold contexts of the right bins.
+//
+// With BOS rows, the BOS positions (whose activations are the largest of all) are left out of
+// every statistic and example list, and a context of BOS alone out of the quantile bins, unless
+// IncludeBOS: then everything is counted.
 func TestProfilerMatchesBruteForce(t *testing.T) {
 	const nb, T, N = 20, 9, 300 // N > chunk: several workers
-	s := makeSynth(nb, T, N)
-	p := New(Options{TopK: 7, QuantileBins: 4, PerBin: 3, RandomSample: 5, HistBins: 16, Before: 3, After: 2, CalibContext: 12, Seed: 5})
+	for _, c := range []struct {
+		name       string
+		bos        bool
+		includeBOS bool
+	}{{"no BOS", false, false}, {"BOS excluded", true, false}, {"BOS included", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := makeSynth(nb, T, N)
+			if c.bos {
+				s = withBOS(s)
+			}
+			bruteForce(t, s, nb, T, N, c.includeBOS)
+		})
+	}
+}
+
+// withBOS marks the first position of the first two rows of every batch as BOS, with an
+// activation above every other, and makes the short row of batch 3 a lone BOS.
+func withBOS(s synth) synth {
+	out := synth{t: s.t, n: s.n, hook: s.hook}
+	for b, rows := range s.rows {
+		rows = append([]Context(nil), rows...)
+		a := append([]float32(nil), s.acts[b]...)
+		for r := range 2 {
+			rows[r].BOS = 1
+			for j := 0; j < s.n; j++ {
+				a[(r*s.t)*s.n+j] = 100 + float32(j%7)
+			}
+		}
+		if b == 3 {
+			rows[2].IDs, rows[2].BOS = rows[2].IDs[:1], 1
+		}
+		out.rows, out.acts = append(out.rows, rows), append(out.acts, a)
+	}
+	return out
+}
+
+func bruteForce(t *testing.T, s synth, nb, T, N int, includeBOS bool) {
+	p := New(Options{TopK: 7, QuantileBins: 4, PerBin: 3, RandomSample: 5, HistBins: 16, Before: 3, After: 2, CalibContext: 12, Seed: 5, IncludeBOS: includeBOS})
 	s.run(p, 0, nb)
 	p.Finish()
 	rep := p.Report(report.Provenance{}, Settings{}, nil)
 	if len(rep.Points) != 1 || len(rep.Points[0].Neurons) != N {
 		t.Fatalf("report has %d points", len(rep.Points))
+	}
+	var bos, tokens int64
+	for _, rows := range s.rows {
+		for _, row := range rows {
+			tokens += int64(len(row.IDs))
+			if !includeBOS {
+				bos += int64(row.BOS)
+			}
+		}
+	}
+	if rep.BOSExcluded != bos || rep.Tokens != tokens {
+		t.Errorf("%d tokens, %d BOS positions excluded; want %d, %d", rep.Tokens, rep.BOSExcluded, tokens, bos)
 	}
 	for j := 0; j < N; j += 37 {
 		var xs []float64
@@ -142,8 +194,15 @@ func TestProfilerMatchesBruteForce(t *testing.T) {
 		var pos, nz int64
 		for b := range nb {
 			for r, row := range s.rows[b] {
+				skip := row.BOS
+				if includeBOS {
+					skip = 0
+				}
+				if skip == len(row.IDs) {
+					continue
+				}
 				mx, mn := ctxVal{float32(math.Inf(-1)), row.Index, 0}, ctxVal{float32(math.Inf(1)), row.Index, 0}
-				for i := 0; i < len(row.IDs); i++ {
+				for i := skip; i < len(row.IDs); i++ {
 					v := s.acts[b][(r*T+i)*N+j]
 					xs = append(xs, float64(v))
 					if v > 0 {
@@ -219,8 +278,22 @@ func TestProfilerMatchesBruteForce(t *testing.T) {
 				}
 			}
 		}
-		if contains != int64(len(maxes)-12) || len(nr.RandomSample) != 5 {
-			t.Errorf("neuron %d: bins contain %d contexts, want %d; random %d", j, contains, len(maxes)-12, len(nr.RandomSample))
+		// contexts after the batch that completes the 12 calibration contexts go to the bins
+		var seen, binned int64
+		for b := range nb {
+			n := int64(0)
+			for _, row := range s.rows[b] {
+				if includeBOS || row.BOS < len(row.IDs) {
+					n++
+				}
+			}
+			if seen >= 12 {
+				binned += n
+			}
+			seen += n
+		}
+		if contains != binned || len(nr.RandomSample) != 5 {
+			t.Errorf("neuron %d: bins contain %d contexts, want %d; random %d", j, contains, binned, len(nr.RandomSample))
 		}
 	}
 }
