@@ -93,7 +93,6 @@ func TestFindKnowledgeCLI(t *testing.T) {
 	}
 }
 
-
 // TestUnknownTargets: a target outside the vocabulary (it encodes to <unk>) is a usage error
 // naming it, for attribute and for find knowledge (before any fact is searched).
 func TestUnknownTargets(t *testing.T) {

@@ -29,7 +29,7 @@ func newDecomposeCmd() *cobra.Command {
 		Short: "Decompose MLP activations into features (semi-NMF)",
 		Example: `  neuronscope trace --model testdata/world-llama --jsonl prompts.jsonl --hooks blocks.2.mlp.hook_post --out acts.safetensors
   neuronscope decompose snmf --acts acts.safetensors --layer 2 --rank 20 --out snmf`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newSNMFCmd())
 	return cmd
@@ -59,8 +59,8 @@ func newSNMFCmd() *cobra.Command {
 	var mf modelFlags
 	var f snmfFlags
 	cmd := &cobra.Command{
-		Use:   "snmf --acts FILE [--hook mlp.hook_post] --layer L [--rank 50] [--sparsity 0.01] [--iters 2000] [--patience 1500] [--init random|svd|kmeans] [--seed 42] [--model DIR] --out DIR",
-		Short: "Factorise MLP activations as A ≈ F Gᵀ: sparse mixed-sign neuron groups F, non-negative token coefficients G (Shafran, Geiger & Geva 2025)",
+		Use:     "snmf --acts FILE [--hook mlp.hook_post] --layer L [--rank 50] [--sparsity 0.01] [--iters 2000] [--patience 1500] [--init random|svd|kmeans] [--seed 42] [--model DIR] --out DIR",
+		Short:   "Factorise MLP activations as A ≈ F Gᵀ: sparse mixed-sign neuron groups F, non-negative token coefficients G (Shafran, Geiger & Geva 2025)",
 		Example: `  neuronscope decompose snmf --acts acts.safetensors --hook blocks.2.mlp.hook_post --layer 2 --rank 20 --model testdata/world-llama --out snmf`,
 		Long: `Snmf runs the published semi-NMF on the activation matrix A [d_mlp, n], one column per token:
 F ← A G (GᵀG + 1e-6 I)⁻¹, a hard winner-take-all keeping each feature's ceil(sparsity·d_mlp)

@@ -31,7 +31,7 @@ func newFindConceptCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "concept --model DIR --task FILE --control FILE [--exclude FILE] [--group-key KEY] [--taps LIST] " +
 			"[--mlp-rate 0.01 --attn-rate 0.002 --exclude-rate 0.01 --specific-rate 0.003 --z 0.5] --out neurons.json",
-		Short: "Concept (culture) neurons by CULNIG's gradient × activation with control subtraction (Yamamoto et al. 2026)",
+		Short:   "Concept (culture) neurons by CULNIG's gradient × activation with control subtraction (Yamamoto et al. 2026)",
 		Example: `  neuronscope find concept --model testdata/world-llama --task testdata/world/concept_task.jsonl --control testdata/world/concept_control.jsonl --exclude testdata/world/concept_exclude.jsonl --group-key continent --out concept.json`,
 		Long: `Scores every unit of the taps (default: mlp.hook_pre = gate_proj output, mlp.hook_pre_linear =
 up_proj output, and attention q/k/v where the model has them) on three prompt sets (JSONL lines

@@ -60,8 +60,8 @@ func newFindPathCmd() *cobra.Command {
 	var mf modelFlags
 	var f pathFlags
 	cmd := &cobra.Command{
-		Use:   "path --model DIR --eval FILE [--group KEY=VALUE] [--item ID] [--position last|N] [--steps 20] [--target prob] --out neurons.json",
-		Short: "The influential neuron path of each prompt (NeuronPath, Wang et al. 2025)",
+		Use:     "path --model DIR --eval FILE [--group KEY=VALUE] [--item ID] [--position last|N] [--steps 20] [--target prob] --out neurons.json",
+		Short:   "The influential neuron path of each prompt (NeuronPath, Wang et al. 2025)",
 		Example: `  neuronscope find path --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --item q00000 --out path.json`,
 		Long: `For each selected item of the prompt set (JSONL: prompt, answer, labels) finds one neuron per
 layer (mlp.hook_post by default) by NeuronPath's layer-progressive search on the joint attribution

@@ -41,8 +41,8 @@ averaged over the prompt's real tokens; a unit's score is the average precision 
 Writes a neuronscope.neurons/v1 set with one group per relation (score = AP) and, with
 --heldout-out, the held-out prompts (JSONL) to verify the sets on.`,
 		Example: `  neuronscope find relation --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --heldout 16 --top 200 --out relation-neurons.json --heldout-out heldout.jsonl`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runFindRelation(cmd, &mf, &f) },
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runFindRelation(cmd, &mf, &f) },
 	}
 	mf.register(cmd)
 	fl := cmd.Flags()

@@ -11,7 +11,6 @@ import (
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
 
-
 // TestDefaultsAdapt: defaults that do not fit the model or the run adapt with a note: profile's
 // --ctx to the model's positions, train's warm-up to --steps. Given explicitly, they are errors
 // naming the flag.
