@@ -17,13 +17,16 @@ func TestConfigErrors(t *testing.T) {
 		"unknown type":    {`{"model_type": "bert"}`, `unsupported model_type "bert"`},
 		"missing key":     {`{"model_type":"llama","hidden_size":8}`, `missing required key "num_hidden_layers"`},
 		"wrong type":      {`{"model_type":"llama","num_hidden_layers":"2"}`, `"num_hidden_layers" must be a non-negative integer`},
-		"rope scaling":    {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"type":"linear","factor":2},"rms_norm_eps"`, 1), "rope_scaling"},
-		"unknown key":     {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"use_qk_norm":true,"rms_norm_eps"`, 1), "unknown config keys use_qk_norm"},
+		"rope scaling":    {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"type":"dynamic","factor":2},"rms_norm_eps"`, 1), `rope_scaling type "dynamic" is not implemented`},
+		"rope scaling v5": {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_parameters":{"rope_type":"yarn","factor":2,"rope_theta":10000},"rms_norm_eps"`, 1), `rope_parameters type "yarn" is not implemented`},
+		"llama3 no factor": {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"rope_type":"llama3","low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":64},"rms_norm_eps"`, 1), `rope_scaling: missing "factor"`},
+		"rope no type":    {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"factor":2},"rms_norm_eps"`, 1), "rope_scaling has no rope_type"},
 		"bad heads":       {strings.Replace(tinyConfigs["llama"], `"num_key_value_heads":2`, `"num_key_value_heads":3`, 1), "not a multiple"},
 		"bad act":         {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"hidden_act":"swish2","rms_norm_eps"`, 1), `hidden_act "swish2"`},
 		"zero layers":     {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":0`, 1), "layers must be positive"},
 		"fractional size": {strings.Replace(tinyConfigs["gpt2"], `"n_embd":32`, `"n_embd":32.5`, 1), "n_embd"},
-		"inverse scaling": {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":2,"scale_attn_by_inverse_layer_idx":true`, 1), "scale_attn_by_inverse_layer_idx"},
+		"cross attention": {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":2,"add_cross_attention":true`, 1), "add_cross_attention"},
+		"layer types":     {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"layer_types":["full_attention"],"rms_norm_eps"`, 1), "layer_types has 1 entries for 2 layers"},
 	}
 	for name, c := range cases {
 		_, err := ParseConfig([]byte(c.js), "x/config.json")
@@ -35,9 +38,29 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: error %q does not name the file and %q", name, err, c.want)
 		}
 	}
-	cfg, err := parseConfig([]byte(strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"my_note":1,"rms_norm_eps"`, 1)), "c", true)
-	if err != nil || cfg.NLayers != 2 {
-		t.Errorf("AllowUnknownConfigKeys: %v", err)
+}
+
+// TestUnknownConfigKeys: a key neuronscope has never seen is a warning naming file and key (an
+// error with --strict-config); keys known not to change the forward pass are silent.
+func TestUnknownConfigKeys(t *testing.T) {
+	js := strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"my_note":1,"use_qk_norm":true,"cache_implementation":"hybrid","rms_norm_eps"`, 1)
+	cfg, err := ParseConfig([]byte(js), "x/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0], `x/config.json: key "my_note" is not known`) ||
+		!strings.Contains(cfg.Warnings[1], `"use_qk_norm"`) {
+		t.Errorf("warnings %q", cfg.Warnings)
+	}
+	if _, err := ParseConfigStrict([]byte(js), "x/config.json"); err == nil || !strings.Contains(err.Error(), "unknown config keys my_note, use_qk_norm") {
+		t.Errorf("strict: %v", err)
+	}
+	m, err := NewRandom(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Warnings) != 2 {
+		t.Errorf("model warnings %q", m.Warnings)
 	}
 }
 

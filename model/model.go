@@ -15,9 +15,12 @@ import (
 
 // Model is a loaded checkpoint, ready to run. It is safe for concurrent Forward calls.
 type Model struct {
-	Config   *Config
-	Dir      string
-	Warnings []string // non-fatal findings at load (NaN/Inf weights, …)
+	Config *Config
+	Dir    string
+	// Warnings are non-fatal findings at load, one line each: config.json keys neuronscope has
+	// never seen and ignored, HF defaults taken for absent keys, NaN/Inf weights, ignored stored
+	// tensors. Commands print them once and record them in provenance.
+	Warnings []string
 	// StoredDType names the dtype the weights are stored in ("F32", "BF16", "F32+BF16", …).
 	StoredDType string
 	// StoredBytes is the size of the stored weights.
@@ -59,8 +62,9 @@ func register(modelType string, a arch) {
 
 // Options tune loading.
 type Options struct {
-	// AllowUnknownConfigKeys loads a config.json with keys neuronscope does not know.
-	AllowUnknownConfigKeys bool
+	// StrictConfig makes a config.json key neuronscope has never seen an error; by default it
+	// is ignored with a warning (Model.Warnings).
+	StrictConfig bool
 }
 
 // Load opens a local Hugging Face checkpoint directory (config.json + *.safetensors).
@@ -76,7 +80,7 @@ func LoadWith(dir string, opt Options) (*Model, error) {
 		}
 		return nil, err
 	}
-	cfg, err := parseConfig(data, cfgPath, opt.AllowUnknownConfigKeys)
+	cfg, err := parseConfig(data, cfgPath, opt.StrictConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +127,7 @@ func newModel(cfg *Config, ld *loader) (*Model, error) {
 		return nil, fmt.Errorf("tensors not used by neuronscope's %s implementation: %s%s (a different architecture variant?)",
 			cfg.ModelType, strings.Join(extra, ", "), more)
 	}
-	m := &Model{Config: cfg, Warnings: ld.warnings, net: net}
+	m := &Model{Config: cfg, Warnings: append(append([]string(nil), cfg.Warnings...), ld.warnings...), net: net}
 	for _, p := range ld.loaded {
 		m.params = append(m.params, p)
 	}
@@ -213,10 +217,9 @@ func (m *Model) buildCatalog() hooks.Catalog {
 	}
 	for l := 0; l < c.NLayers; l++ {
 		for s := hooks.ResidPre; s <= hooks.ResidPost; s++ {
-			if (s == hooks.ResidMid && c.ParallelResidual) || (s == hooks.MLPPreLinear && !c.Gated) {
-				continue
+			if c.hasSite(s) {
+				add(hooks.At(l, s))
 			}
-			add(hooks.At(l, s))
 		}
 		for a, s := range m.net.aliases(l) {
 			cat.Aliases[a] = hooks.At(l, s)
@@ -231,14 +234,34 @@ func (m *Model) buildCatalog() hooks.Catalog {
 	return cat
 }
 
-// innerShape is the shape of a site's activation after [batch, pos].
+// hasSite reports whether the architecture has per-layer site s.
+func (c *Config) hasSite(s hooks.Site) bool {
+	switch s {
+	case hooks.ResidMid:
+		return !c.ParallelResidual
+	case hooks.MLPPreLinear:
+		return c.Gated
+	case hooks.AttnRotQ, hooks.AttnRotK:
+		return c.RotaryDim > 0
+	}
+	return true
+}
+
+// innerShape is the shape of a site's activation after [batch, pos] ([n_heads, KeyPos] after
+// [batch] for the attention scores and pattern).
 func (c *Config) innerShape(s hooks.Site) []int {
 	switch s {
 	case hooks.MLPPre, hooks.MLPPreLinear, hooks.MLPPost:
 		return []int{c.DMLP}
-	case hooks.AttnZ:
+	case hooks.AttnZ, hooks.AttnQ, hooks.AttnRotQ:
 		return []int{c.NHeads, c.DHead}
-	case hooks.FinalScale:
+	case hooks.AttnK, hooks.AttnV, hooks.AttnRotK:
+		return []int{c.NKVHeads, c.DHead}
+	case hooks.AttnScores, hooks.AttnPattern:
+		return []int{c.NHeads, hooks.KeyPos}
+	case hooks.AttnResult:
+		return []int{c.NHeads, c.DModel}
+	case hooks.FinalScale, hooks.LN1Scale, hooks.LN2Scale:
 		return []int{1}
 	}
 	return []int{c.DModel}
@@ -248,11 +271,13 @@ func (c *Config) dims() map[string]int {
 	return map[string]int{
 		"layers": c.NLayers, "d_model": c.DModel, "d_mlp": c.DMLP, "d_vocab": c.DVocab,
 		"q_dim": c.QDim(), "kv_dim": c.KVDim(), "max_pos": c.MaxPos, "qkv_dim": c.QDim() + 2*c.KVDim(),
+		"d_head": c.DHead, "channels": c.Channels, "patch": c.PatchSize,
 	}
 }
 
 func (c *Config) flags() map[string]bool {
-	return map[string]bool{"tied": c.Tied, "attn_bias": c.AttnBias, "attn_out_bias": c.AttnOutBias, "mlp_bias": c.MLPBias}
+	return map[string]bool{"tied": c.Tied, "attn_bias": c.AttnBias, "attn_out_bias": c.AttnOutBias, "mlp_bias": c.MLPBias,
+		"qk_norm": c.QKNorm}
 }
 
 func dtypeSummary(m map[safetensors.DType]int64) string {

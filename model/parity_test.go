@@ -42,12 +42,25 @@ func checkHookNames(t *testing.T, m *Model, g *golden) {
 	if c := m.Config; c.LearnedPos && !contains(want, "hook_pos_embed") {
 		want = append(want, "hook_pos_embed")
 	}
+	// The goldens hold no attention or block-norm hook points: every model adds exactly the
+	// ones its architecture has (invariants_test.go checks them).
+	for l := 0; l < m.Config.NLayers; l++ {
+		for _, s := range attnSites {
+			if p := hooks.At(l, s); m.Config.hasSite(s) && !contains(want, p.String()) {
+				want = append(want, p.String())
+			}
+		}
+	}
 	sort.Strings(ours)
 	sort.Strings(want)
 	if strings.Join(ours, "\n") != strings.Join(want, "\n") {
 		t.Errorf("hook points differ from the reference:\nours: %v\nwant: %v", ours, want)
 	}
 }
+
+// attnSites are the per-layer sites the reference goldens do not hold.
+var attnSites = []hooks.Site{hooks.LN1Scale, hooks.LN1Normalized, hooks.AttnQ, hooks.AttnK, hooks.AttnV,
+	hooks.AttnRotQ, hooks.AttnRotK, hooks.AttnScores, hooks.AttnPattern, hooks.AttnResult, hooks.LN2Scale, hooks.LN2Normalized}
 
 func contains(s []string, x string) bool {
 	for _, v := range s {

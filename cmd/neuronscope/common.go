@@ -20,12 +20,15 @@ import (
 // modelFlags are the flags every model-loading command shares.
 type modelFlags struct {
 	dir          string
-	allowUnknown bool
+	strict       bool
+	allowUnknown bool // --allow-unknown-config-keys: the old default-off flag, now a no-op
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
-	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "load a config.json with keys neuronscope does not know")
+	cmd.Flags().BoolVar(&f.strict, "strict-config", false, "refuse a config.json with keys neuronscope has never seen (default: ignore them with a warning)")
+	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "no-op: unknown config keys are warnings unless --strict-config")
+	cmd.Flags().MarkHidden("allow-unknown-config-keys")
 }
 
 func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
@@ -35,7 +38,7 @@ func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return nil, usagef("--model %s: not a directory", f.dir)
 	}
-	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown})
+	m, err := model.LoadWith(f.dir, model.Options{StrictConfig: f.strict})
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +58,7 @@ func provenance(m *model.Model) report.Provenance {
 	p.ModelType = m.Config.ModelType
 	p.ConfigHash = m.Config.Hash
 	p.StoredDType = m.StoredDType
+	p.ModelWarnings = m.Warnings
 	return p
 }
 

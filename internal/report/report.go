@@ -34,7 +34,9 @@ type Provenance struct {
 	Dataset      string   `json:"dataset_slice,omitempty"`
 	HooksAsked   []string `json:"hooks_requested,omitempty"`
 	HooksFired   []string `json:"hooks_fired,omitempty"`
-	Command      []string `json:"command,omitempty"`
+	// ModelWarnings are the model's load warnings (ignored config keys, HF defaults taken, …).
+	ModelWarnings []string `json:"model_warnings,omitempty"`
+	Command       []string `json:"command,omitempty"`
 }
 
 // New returns provenance filled with the tool and machine facts.
