@@ -105,7 +105,8 @@ func TestScoresFromQK(t *testing.T) {
 		if k.Shape[2] != c.NKVHeads {
 			t.Fatalf("%s: hook_k has %d heads, want n_kv_heads %d", name, k.Shape[2], c.NKVHeads)
 		}
-		scale := 1 / math.Sqrt(float64(c.DHead))
+		sp := c.attnSpec(l)
+		scale := float64(sp.scale)
 		dh, g := c.DHead, c.NHeads/c.NKVHeads
 		var worst float64
 		for bi := 0; bi < b.Size; bi++ {
@@ -119,14 +120,21 @@ func TestScoresFromQK(t *testing.T) {
 						for e := 0; e < dh; e++ {
 							dot += float64(q.Data[((bi*b.Len+i)*c.NHeads+h)*dh+e]) * float64(k.Data[((bi*b.Len+j)*c.NKVHeads+h/g)*dh+e])
 						}
+						want := dot * scale
+						if sp.softcap > 0 {
+							want = float64(sp.softcap) * math.Tanh(want/float64(sp.softcap))
+						}
+						if sp.alibi != nil { // slope_h·(pos_k − pos_q), positions counting real tokens
+							want += float64(sp.alibi[h]) * float64(realBefore(b, bi, j)-realBefore(b, bi, i))
+						}
 						got := float64(s.Data[((bi*c.NHeads+h)*b.Len+i)*b.Len+j])
-						worst = math.Max(worst, math.Abs(got-dot*scale)/(1+math.Abs(dot*scale)))
+						worst = math.Max(worst, math.Abs(got-want)/(1+math.Abs(want)))
 					}
 				}
 			}
 		}
 		if worst > 1e-5 {
-			t.Errorf("%s: scores differ from q·k/sqrt(d_head) by %.3g", name, worst)
+			t.Errorf("%s: scores differ from scale·q·k (soft-capped, ALiBi) by %.3g", name, worst)
 		}
 		row := append([]float32(nil), s.Data[:b.Len]...)
 		softmaxRow(row)
@@ -134,6 +142,17 @@ func TestScoresFromQK(t *testing.T) {
 			t.Errorf("%s: pattern row is not the softmax of its scores (diff %g)", name, d)
 		}
 	}
+}
+
+// realBefore is the position id of position j of batch row bi: real tokens before it.
+func realBefore(b Batch, bi, j int) int {
+	n := 0
+	for k := 0; k < j; k++ {
+		if b.Mask[bi*b.Len+k] {
+			n++
+		}
+	}
+	return n
 }
 
 // TestAttentionEdits: edits at the attention points change the rest of the pass exactly as
@@ -217,9 +236,19 @@ func TestAttentionEdits(t *testing.T) {
 			continue
 		}
 		pu := get(t, uni, hooks.At(l, hooks.AttnPattern))
-		for j := 0; j <= 3; j++ {
-			if want := float32(1) / 4; math.Abs(float64(pu.Data[3*b.Len+j]-want)) > 1e-7 {
-				t.Fatalf("%s: zero queries: pattern[q3, k%d] = %g, want 1/4", name, j, pu.Data[3*b.Len+j])
+		nv := 0
+		for j := 0; j < b.Len; j++ {
+			if visible(c, l, b, 0, 3, j) {
+				nv++
+			}
+		}
+		for j := 0; j < b.Len; j++ {
+			want := float32(0)
+			if visible(c, l, b, 0, 3, j) {
+				want = 1 / float32(nv)
+			}
+			if math.Abs(float64(pu.Data[3*b.Len+j]-want)) > 1e-7 {
+				t.Fatalf("%s: zero queries: pattern[q3, k%d] = %g, want %g", name, j, pu.Data[3*b.Len+j], want)
 			}
 		}
 	}
@@ -246,7 +275,7 @@ func TestAttnResult(t *testing.T) {
 			t.Fatalf("%s: hook_result shape %v", name, res.Shape)
 		}
 		d := c.DModel
-		for i := 0; i < b.Size*b.Len; i++ {
+		for i := 0; i < b.Size*b.Len && !c.SandwichNorm; i++ { // Gemma 2/3: hook_attn_out is after a norm
 			for e := 0; e < d; e++ {
 				sum := float64(bias.Data[i*d+e])
 				for h := 0; h < c.NHeads; h++ {

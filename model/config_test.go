@@ -1,6 +1,8 @@
 package model
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,22 +13,22 @@ import (
 
 func TestConfigErrors(t *testing.T) {
 	cases := map[string]struct{ js, want string }{
-		"not json":        {`{`, "not a JSON object"},
-		"array":           {`[]`, "not a JSON object"},
-		"no model_type":   {`{"hidden_size": 4}`, `missing required key "model_type"`},
-		"unknown type":    {`{"model_type": "bert"}`, `unsupported model_type "bert"`},
-		"missing key":     {`{"model_type":"llama","hidden_size":8}`, `missing required key "num_hidden_layers"`},
-		"wrong type":      {`{"model_type":"llama","num_hidden_layers":"2"}`, `"num_hidden_layers" must be a non-negative integer`},
-		"rope scaling":    {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"type":"dynamic","factor":2},"rms_norm_eps"`, 1), `rope_scaling type "dynamic" is not implemented`},
-		"rope scaling v5": {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_parameters":{"rope_type":"yarn","factor":2,"rope_theta":10000},"rms_norm_eps"`, 1), `rope_parameters type "yarn" is not implemented`},
+		"not json":         {`{`, "not a JSON object"},
+		"array":            {`[]`, "not a JSON object"},
+		"no model_type":    {`{"hidden_size": 4}`, `missing required key "model_type"`},
+		"unknown type":     {`{"model_type": "bert"}`, `unsupported model_type "bert"`},
+		"missing key":      {`{"model_type":"llama","hidden_size":8}`, `missing required key "num_hidden_layers"`},
+		"wrong type":       {`{"model_type":"llama","num_hidden_layers":"2"}`, `"num_hidden_layers" must be a non-negative integer`},
+		"rope scaling":     {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"type":"dynamic","factor":2},"rms_norm_eps"`, 1), `rope_scaling type "dynamic" is not implemented`},
+		"rope scaling v5":  {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_parameters":{"rope_type":"yarn","factor":2,"rope_theta":10000},"rms_norm_eps"`, 1), `rope_parameters type "yarn" is not implemented`},
 		"llama3 no factor": {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"rope_type":"llama3","low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":64},"rms_norm_eps"`, 1), `rope_scaling: missing "factor"`},
-		"rope no type":    {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"factor":2},"rms_norm_eps"`, 1), "rope_scaling has no rope_type"},
-		"bad heads":       {strings.Replace(tinyConfigs["llama"], `"num_key_value_heads":2`, `"num_key_value_heads":3`, 1), "not a multiple"},
-		"bad act":         {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"hidden_act":"swish2","rms_norm_eps"`, 1), `hidden_act "swish2"`},
-		"zero layers":     {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":0`, 1), "layers must be positive"},
-		"fractional size": {strings.Replace(tinyConfigs["gpt2"], `"n_embd":32`, `"n_embd":32.5`, 1), "n_embd"},
-		"cross attention": {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":2,"add_cross_attention":true`, 1), "add_cross_attention"},
-		"layer types":     {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"layer_types":["full_attention"],"rms_norm_eps"`, 1), "layer_types has 1 entries for 2 layers"},
+		"rope no type":     {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"factor":2},"rms_norm_eps"`, 1), "rope_scaling has no rope_type"},
+		"bad heads":        {strings.Replace(tinyConfigs["llama"], `"num_key_value_heads":2`, `"num_key_value_heads":3`, 1), "not a multiple"},
+		"bad act":          {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"hidden_act":"swish2","rms_norm_eps"`, 1), `hidden_act "swish2"`},
+		"zero layers":      {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":0`, 1), "layers must be positive"},
+		"fractional size":  {strings.Replace(tinyConfigs["gpt2"], `"n_embd":32`, `"n_embd":32.5`, 1), "n_embd"},
+		"cross attention":  {strings.Replace(tinyConfigs["gpt2"], `"n_layer":2`, `"n_layer":2,"add_cross_attention":true`, 1), "add_cross_attention"},
+		"layer types":      {strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"layer_types":["full_attention"],"rms_norm_eps"`, 1), "layer_types has 1 entries for 2 layers"},
 	}
 	for name, c := range cases {
 		_, err := ParseConfig([]byte(c.js), "x/config.json")
@@ -140,4 +142,74 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted an invalid config: %+v", cfg)
 		}
 	})
+}
+
+// TestFamilyConfigs: the config variants of the families as HF writes them, and the keys that
+// change the forward pass: implemented, defaulted as HF does (with a warning), or refused by
+// name.
+func TestFamilyConfigs(t *testing.T) {
+	parse := func(js string) (*Config, error) { return ParseConfig([]byte(js), "x/config.json") }
+	g2 := tinyConfigs["gemma2"]
+	noCaps := strings.NewReplacer(`"attn_logit_softcapping":3.0,`, "", `"final_logit_softcapping":5.0,`, "").Replace(g2)
+	c, err := parse(noCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AttnSoftcap != 50 || c.FinalSoftcap != 30 || len(c.Warnings) != 2 ||
+		!strings.Contains(c.Warnings[0], `x/config.json: no "attn_logit_softcapping": using HF's default 50`) ||
+		!strings.Contains(c.Warnings[1], `"final_logit_softcapping"`) {
+		t.Errorf("gemma2 without soft-cap keys: caps %g/%g, warnings %q", c.AttnSoftcap, c.FinalSoftcap, c.Warnings)
+	}
+	c, err = parse(strings.Replace(g2, `"attn_logit_softcapping":3.0`, `"attn_logit_softcapping":null`, 1))
+	if err != nil || c.AttnSoftcap != 0 || c.FinalSoftcap != 5 || len(c.Warnings) != 0 {
+		t.Errorf("gemma2 null attention cap: %+v %v", c, err)
+	}
+	if c.LocalLayers == nil || !c.LocalLayers[0] || c.LocalLayers[1] || c.Window != 4 {
+		t.Errorf("gemma2 layers: local %v window %d", c.LocalLayers, c.Window)
+	}
+	c, err = parse(strings.Replace(g2, `"sliding_window":4`, `"sliding_window":4,"layer_types":["full_attention","sliding_attention"]`, 1))
+	if err != nil || c.LocalLayers[0] || !c.LocalLayers[1] {
+		t.Errorf("gemma2 layer_types: %v %v", c.LocalLayers, err)
+	}
+	c, err = parse(tinyConfigs["gemma3_text"])
+	if err != nil || fmt.Sprint(c.LocalLayers) != "[true false true]" || c.RopeLocalTheta != 10000 || c.RopeTheta != 1e6 ||
+		c.RopeScaling == nil || c.RopeScaling.Factor != 4 || c.AttnSoftcap != 0 || c.FinalSoftcap != 6 || !c.QKNorm {
+		t.Errorf("gemma3: %+v %v", c, err)
+	}
+	c, err = parse(strings.Replace(tinyConfigs["mistral"], `"sliding_window":32`, `"sliding_window":32,"attention_bias":true,"mlp_bias":false`, 1))
+	if err != nil || c.AttnBias || c.MLPBias || len(c.Warnings) != 0 {
+		t.Errorf("mistral with bias keys: %+v %v", c, err)
+	}
+	c, err = parse(tinyConfigs["gpt2_scaled"])
+	if err != nil || !c.AttnScaleByLayer || c.attnSpec(1).scale != float32(1/math.Sqrt(8)/2) {
+		t.Errorf("gpt2 scaled: %+v %v", c, err)
+	}
+	c, err = parse(strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_scaling":{"type":"linear","factor":2.0},"rms_norm_eps"`, 1))
+	if err != nil || c.RopeScaling == nil || c.RopeScaling.Type != "linear" {
+		t.Errorf("older rope_scaling spelling: %+v %v", c, err)
+	}
+	c, err = parse(strings.Replace(tinyConfigs["llama"], `"rms_norm_eps"`, `"rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16},"rms_norm_eps"`, 1))
+	if err != nil || c.RopeTheta != 500000 || c.RopeScaling == nil || c.RopeScaling.OriginalMaxPos != 16 {
+		t.Errorf("rope_parameters (transformers v5): %+v %v", c, err)
+	}
+	c, err = parse(tinyConfigs["bloom"])
+	if err != nil || fmt.Sprint(alibiSlopes(c.NHeads)) != "[0.25 0.0625 0.015625 0.00390625 0.5 0.125]" || c.DMLP != 96 {
+		t.Errorf("bloom: %+v %v", c, err)
+	}
+	bad := map[string]struct{ js, want string }{
+		"gemma2 cap type":   {strings.Replace(g2, `"attn_logit_softcapping":3.0`, `"attn_logit_softcapping":"50"`, 1), `"attn_logit_softcapping" must be a positive number or null`},
+		"gemma2 layer type": {strings.Replace(g2, `"sliding_window":4`, `"sliding_window":4,"layer_types":["full_attention","chunked_attention"]`, 1), `layer_types[1] = "chunked_attention" is not supported`},
+		"gemma3 pattern":    {strings.Replace(tinyConfigs["gemma3_text"], `"sliding_window_pattern":2`, `"sliding_window_pattern":0`, 1), "sliding_window_pattern must be positive"},
+		"gemma3 bidir":      {strings.Replace(tinyConfigs["gemma3_text"], `"sliding_window":3`, `"sliding_window":3,"use_bidirectional_attention":true`, 1), "use_bidirectional_attention"},
+		"gemma3 multimodal": {`{"model_type":"gemma3","text_config":{}}`, `unsupported model_type "gemma3"`},
+		"bloom post-ln":     {strings.Replace(tinyConfigs["bloom"], `"n_layer":2`, `"n_layer":2,"apply_residual_connection_post_layernorm":true`, 1), "apply_residual_connection_post_layernorm"},
+		"longrope":          {strings.Replace(tinyConfigs["qwen3"], `"tie_word_embeddings"`, `"rope_scaling":{"rope_type":"longrope","factor":4},"tie_word_embeddings"`, 1), `rope_scaling type "longrope" is not implemented (neuronscope implements linear and llama3)`},
+		"llama3 factors":    {strings.Replace(tinyConfigs["llama3"], `"high_freq_factor":4.0`, `"high_freq_factor":0.5`, 1), "high_freq_factor 0.5 must exceed low_freq_factor 1"},
+	}
+	for name, c := range bad {
+		_, err := parse(c.js)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "x/config.json") {
+			t.Errorf("%s: error %v, want one naming x/config.json and %q", name, err, c.want)
+		}
+	}
 }

@@ -35,8 +35,9 @@ type gpt2Layer struct {
 	ProjB  *Param `st:"mlp.c_proj.bias" shape:"d_model"`
 }
 
-// lmHeadGPT2 is the unembedding: wte when tied, else lm_head.weight (never prefixed).
-type lmHeadGPT2 struct {
+// lmHeadUntied is the unembedding of GPT-2 and BLOOM when not tied: lm_head.weight (never
+// prefixed).
+type lmHeadUntied struct {
 	W *Param `st:"lm_head.weight" shape:"d_vocab,d_model"`
 }
 
@@ -99,7 +100,7 @@ func buildGPT2(c *Config, ld *loader) (network, error) {
 	}
 	g.unembed = g.WTE
 	if !c.Tied {
-		h := &lmHeadGPT2{}
+		h := &lmHeadUntied{}
 		if err := ld.fillPrefixed(h, ""); err != nil {
 			return nil, err
 		}

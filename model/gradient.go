@@ -168,11 +168,18 @@ func (r *run) metric(terms []term) (rows []int, hRows, dlogits []float32, vals [
 	}
 	logits := make([]float32, len(rows)*v)
 	linearForward(logits, hRows, r.m.net.unembedding(), nil, len(rows))
+	softcapLogits(logits, r.c.FinalSoftcap)
 	dlogits = make([]float32, len(rows)*v)
 	vals = make([]float64, len(terms))
 	for i, t := range terms {
 		j := index[t.row]
 		vals[i] = t.eval(dlogits[j*v:(j+1)*v], logits[j*v:(j+1)*v])
+	}
+	if cp := float32(r.c.FinalSoftcap); cp > 0 { // through cap·tanh(x/cap): · (1 − tanh²)
+		for i, y := range logits {
+			th := y / cp
+			dlogits[i] *= 1 - th*th
+		}
 	}
 	return rows, hRows, dlogits, vals
 }

@@ -43,7 +43,39 @@ type llamaLayer struct {
 
 type llama struct {
 	llamaWeights
-	embedScale float32
+	tokens tokenEmbed
+}
+
+// tokenEmbed is the token embedding of the Llama-layout families: hook_embed = scale·W[id]
+// (scale 0: none).
+type tokenEmbed struct {
+	w     *Param
+	scale float32
+}
+
+// newTokenEmbed returns w's embedding with the config's scale rounded to w's stored dtype, as
+// HF casts Gemma's sqrt(d_model) factor.
+func newTokenEmbed(c *Config, ld *loader, w *Param) tokenEmbed {
+	e := tokenEmbed{w: w, scale: c.EmbedScale}
+	if c.EmbedScale != 0 && ld.src != nil {
+		if t, ok := ld.src.Tensor(w.Name); ok {
+			e.scale = roundToDType(c.EmbedScale, string(t.DType))
+		}
+	}
+	return e
+}
+
+func (e tokenEmbed) forward(r *run) {
+	r.embedTokens(e.w, e.scale)
+	r.fire(hooks.Global(hooks.Embed), r.x, r.c.DModel)
+}
+
+func (e tokenEmbed) backward(k *back) {
+	r := k.r
+	k.emit(hooks.Global(hooks.Embed), k.dx, r.c.DModel)
+	if k.dw != nil {
+		embedBackward(k.grad(e.w), k.dx, r.ids, e.scale, r.c.DVocab, r.c.DModel)
+	}
 }
 
 func init() {
@@ -184,30 +216,12 @@ func buildLlama(c *Config, ld *loader) (network, error) {
 	if err := ld.fillPrefixed(&m.llamaWeights, ""); err != nil {
 		return nil, err
 	}
-	if c.EmbedScale != 0 {
-		m.embedScale = c.EmbedScale
-		if ld.src == nil {
-			return m, nil
-		}
-		if t, ok := ld.src.Tensor(m.Embed.Name); ok {
-			m.embedScale = roundToDType(c.EmbedScale, string(t.DType))
-		}
-	}
+	m.tokens = newTokenEmbed(c, ld, m.Embed)
 	return m, nil
 }
 
-func (m *llama) embed(r *run) {
-	r.embedTokens(m.Embed, m.embedScale)
-	r.fire(hooks.Global(hooks.Embed), r.x, r.c.DModel)
-}
-
-func (m *llama) embedBackward(k *back) {
-	r := k.r
-	k.emit(hooks.Global(hooks.Embed), k.dx, r.c.DModel)
-	if k.dw != nil {
-		embedBackward(k.grad(m.Embed), k.dx, r.ids, m.embedScale, r.c.DVocab, r.c.DModel)
-	}
-}
+func (m *llama) embed(r *run)          { m.tokens.forward(r) }
+func (m *llama) embedBackward(k *back) { m.tokens.backward(k) }
 
 // llamaQKV views the projections buffer as q [n, q_dim], then k and v [n, kv_dim].
 func llamaQKV(buf []float32, c *Config, n int) (q, k, v headView) {

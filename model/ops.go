@@ -253,6 +253,9 @@ func activationBackward(dx, dup, dout, x, up []float32, act string) {
 // knownActs are the activations act32 implements, as config.json spells them.
 var knownActs = map[string]bool{"gelu_new": true, "gelu_pytorch_tanh": true, "gelu_fast": true, "gelu": true, "silu": true, "relu": true}
 
+// bloom_gelu (BLOOM's own tanh GELU, not a config value) is the tanh approximation too: its
+// literal 0.79788456 equals sqrt(2/π) in float32.
+
 // ropeTable returns cos and sin [N, rot/2] for the rows' position ids, computed in float64,
 // with inverse frequencies theta^(-2i/rot) rescaled as sc says (nil: none).
 func ropeTable(pos []int, rot int, theta float64, sc *RopeScaling) (cos, sin []float32) {

@@ -24,6 +24,9 @@ func TestParity(t *testing.T) {
 				t.Fatalf("load: %v", err)
 			}
 			defer m.Close()
+			if len(m.Warnings) > 0 { // real configs as HF writes them: every key known
+				t.Errorf("load warnings: %q", m.Warnings)
+			}
 			t.Run("hook_names", func(t *testing.T) { checkHookNames(t, m, g) })
 			t.Run("unpadded", func(t *testing.T) { checkUnpadded(t, m, g) })
 			t.Run("right_padded", func(t *testing.T) { checkPadded(t, m, g, g.RightPadded, PadRight) })
