@@ -112,7 +112,7 @@ func (k *back) final(rows []int, hRows, dlogits []float32) {
 	n, d := r.n, r.c.DModel
 	u := r.m.net.unembedding()
 	dRows := make([]float32, len(rows)*d)
-	linearBackward(dRows, k.grad(u), nil, dlogits, hRows, u, len(rows))
+	linearBackward(dRows, k.grad(u), k.grad(r.m.unembedBias()), dlogits, hRows, u, len(rows))
 	dh := make([]float32, n*d)
 	for i, row := range rows {
 		addTo(dh[row*d:(row+1)*d], dRows[i*d:(i+1)*d])

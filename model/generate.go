@@ -11,6 +11,9 @@ import (
 // follow the real tokens, so each row generates what it would generate alone. Hook edits in
 // opts apply at every step (each step fires its points with pos = the new tokens only).
 func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][]int, error) {
+	if err := m.textOnly(); err != nil {
+		return nil, err
+	}
 	if maxNew < 0 {
 		return nil, fmt.Errorf("--max-new must be non-negative, got %d", maxNew)
 	}
@@ -39,7 +42,7 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 		if err != nil {
 			return nil, err
 		}
-		logits, err := m.forward(step, kv, call)
+		logits, err := m.forward(step, kv, call, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -32,13 +32,16 @@ func (m *Model) ForwardKV(b Batch, kv *KVCache, opts ...hooks.Option) (*Result, 
 	if err != nil {
 		return nil, err
 	}
+	if err := m.textOnly(); err != nil {
+		return nil, err
+	}
 	if err := m.Config.validateBatch(b, kv.len); err != nil {
 		return nil, err
 	}
 	if b.Size != kv.size || kv.len+b.Len > kv.cap {
 		return nil, fmt.Errorf("KV cache of %d×%d (used %d) cannot take a %d×%d batch", kv.size, kv.cap, kv.len, b.Size, b.Len)
 	}
-	logits, err := m.forward(b, kv, call)
+	logits, err := m.forward(b, kv, call, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +58,8 @@ type run struct {
 	b, t, n int
 	past    int // positions already in the KV cache
 	ids     []int
-	pos     []int // position ids [batch, pos]
+	pixels  []float32 // image models: [batch, channels, size, size]
+	pos     []int     // position ids [batch, pos]
 	kv      *KVCache
 	call    *hooks.Call
 	cos     []float32 // RoPE tables [n, rot/2]
@@ -81,10 +85,20 @@ type run struct {
 	tape *tape
 }
 
-// forward runs the pass; an error returned by a hook aborts it (see hookAbort).
-func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call) (logits []float32, err error) {
+// textOnly refuses the token-id entry points for an image model.
+func (m *Model) textOnly() error {
+	if m.Config.ImageModel() {
+		return fmt.Errorf("%s is an image classifier (model_type %s): run images (ForwardImages, --image), not token ids", m.Dir, m.Config.ModelType)
+	}
+	return nil
+}
+
+// forward runs the pass (pixels [batch, channels, size, size] for an image model, else nil);
+// an error returned by a hook aborts it (see hookAbort).
+func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call, pixels []float32) (logits []float32, err error) {
 	defer recoverHookError(&err)
 	r := m.newRun(b, kv, call)
+	r.pixels = pixels
 	m.net.embed(r)
 	r.blocks(0)
 	kv.len += b.Len
@@ -168,15 +182,39 @@ func (r *run) fireShape(p hooks.Point, data []float32, shape ...int) {
 }
 
 // final applies the final norm and the unembedding, returning logits [n, d_vocab] (soft-capped
-// when the model caps them).
+// when the model caps them); for an image classifier, the class logits of the CLS rows
+// [batch, n_classes].
 func (r *run) final() []float32 {
 	r.finalNorm()
 	c, n, d := r.c, r.n, r.c.DModel
+	if c.ImageModel() {
+		rows := make([]int, r.b)
+		for i := range rows {
+			rows[i] = i * r.t
+		}
+		logits, _ := r.unembedRows(rows)
+		return logits
+	}
 	u := r.m.net.unembedding()
 	logits := make([]float32, n*c.DVocab)
 	linalg.Gemm(blas.NoTrans, blas.Trans, n, c.DVocab, d, 1, r.h, d, u.Data, d, 0, logits, c.DVocab)
 	softcapLogits(logits, c.FinalSoftcap)
 	return logits
+}
+
+// unembedRows returns the logits [len(rows), d_vocab] of the given flat rows of ln_final.output
+// (bias added and soft-capped as the model does) and those rows' ln_final.output
+// [len(rows), d_model].
+func (r *run) unembedRows(rows []int) (logits, hRows []float32) {
+	d, v := r.c.DModel, r.c.DVocab
+	hRows = make([]float32, len(rows)*d)
+	for i, row := range rows {
+		copy(hRows[i*d:(i+1)*d], r.h[row*d:(row+1)*d])
+	}
+	logits = make([]float32, len(rows)*v)
+	linearForward(logits, hRows, r.m.net.unembedding(), r.m.unembedBias(), len(rows))
+	softcapLogits(logits, r.c.FinalSoftcap)
+	return logits, hRows
 }
 
 // softcapLogits applies the final-logit soft-cap x -> cap·tanh(x/cap) in place (cap 0: none).

@@ -11,6 +11,7 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/model/vision"
 	"github.com/spf13/cobra"
 )
 
@@ -127,11 +128,11 @@ func readJSONLStrings(path string) ([]string, error) {
 func newTraceCmd() *cobra.Command {
 	var mf modelFlags
 	var in inputFlags
-	var hookPats []string
+	var hookPats, images []string
 	var out string
 	cmd := &cobra.Command{
-		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
-		Short: "Run a batch and write logits and captured hook activations to a safetensors file",
+		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE | --image FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
+		Short: "Run a batch (prompts, or images for an image model) and write logits and captured hook activations to a safetensors file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -149,6 +150,12 @@ func newTraceCmd() *cobra.Command {
 				return err
 			}
 			defer m.Close()
+			if len(images) > 0 || m.Config.ImageModel() {
+				if len(in.ids) > 0 || len(in.texts) > 0 || in.jsonl != "" {
+					return usagef("give either prompts (--ids, --text, --jsonl) or --image, not both")
+				}
+				return runTraceImages(cmd, m, images, splitPatterns(hookPats), out)
+			}
 			seqs, err := in.prompts(m)
 			if err != nil {
 				return err
@@ -161,7 +168,73 @@ func newTraceCmd() *cobra.Command {
 	cmd.Flags().StringVar(&in.pad, "pad", "right", "padding side for prompts of different lengths: right or left")
 	cmd.Flags().StringArrayVar(&hookPats, "hooks", nil, "hook points to capture: TransformerLens names, HF aliases or globs, comma-separated")
 	cmd.Flags().StringVar(&out, "out", "", "output .safetensors file")
+	cmd.Flags().StringArrayVar(&images, "image", nil, "image file (PNG or JPEG) for an image model (ViT), prepared as its preprocessor_config.json says; repeat for a batch")
 	return cmd
+}
+
+// runTraceImages is trace for an image model: the images' pixel values, class logits
+// [n, n_classes] and the captured activations ([n, tokens, ...], token 0 = CLS).
+func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, out string) error {
+	if !m.Config.ImageModel() {
+		return usagef("--image: %s is a language model (model_type %s); give prompts", m.Dir, m.Config.ModelType)
+	}
+	if len(images) == 0 {
+		return usagef("%s is an image model: give --image FILE", m.Dir)
+	}
+	proc, err := vision.Load(m.Dir)
+	if err != nil {
+		return err
+	}
+	px, err := proc.ReadFiles(images...)
+	if err != nil {
+		return usagef("--image %v", err)
+	}
+	var opts []hooks.Option
+	if len(pats) > 0 {
+		if _, err := m.Catalog().MatchAll(pats); err != nil {
+			return usagef("--hooks: %v", err)
+		}
+		opts = append(opts, hooks.Capture(pats...))
+	}
+	res, err := m.ForwardImages(px, opts...)
+	if err != nil {
+		return err
+	}
+	tensors := []safetensors.WriteTensor{
+		safetensors.F32("logits", res.Logits.Shape, res.Logits.Data),
+		safetensors.F32("pixel_values", px.Shape, px.Data),
+	}
+	for _, p := range res.Cache.Points() {
+		t, _ := res.Cache.Get(p)
+		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
+	}
+	prov := provenance(m)
+	prov.Dataset = strings.Join(images, ",")
+	prov.HooksAsked = pats
+	prov.HooksFired = pointNames(res.Fired)
+	pj, _ := json.Marshal(prov)
+	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(out)
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d] and %d hook tensors (%s)\n",
+		abs, px.Shape[0], m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
+	labels := m.Config.Labels
+	for i := 0; i < px.Shape[0]; i++ {
+		row := res.Logits.Row(i)
+		best := 0
+		for k, v := range row {
+			if v > row[best] {
+				best = k
+			}
+		}
+		name := ""
+		if best < len(labels) && labels[best] != "" {
+			name = " (" + labels[best] + ")"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: class %d%s\n", images[i], best, name)
+	}
+	return nil
 }
 
 func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, bos string, pats []string, out string) error {
