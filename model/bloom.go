@@ -44,9 +44,11 @@ type bloomLayer struct {
 	OutB   *Param `st:"mlp.dense_4h_to_h.bias" shape:"d_model"`
 }
 
+// bloom runs its blocks as GPT-NeoX's sequential block (gptneox.go): the same computation
+// and fused-QKV layout, with the BLOOM weights mapped onto it.
 type bloom struct {
-	bloomWeights
-	unembed *Param
+	neox
+	embLnW, embLnB *Param
 }
 
 func init() {
@@ -89,17 +91,23 @@ func buildBloom(c *Config, ld *loader) (network, error) {
 			}
 		}
 	}
-	m := &bloom{}
-	if err := ld.fillPrefixed(&m.bloomWeights, prefix); err != nil {
+	w := &bloomWeights{}
+	if err := ld.fillPrefixed(w, prefix); err != nil {
 		return nil, err
 	}
-	m.unembed = m.Embed
+	m := &bloom{embLnW: w.EmbLnW, embLnB: w.EmbLnB}
+	m.Embed, m.FinalW, m.FinalB, m.EmbedOut = w.Embed, w.LnF, w.LnFB, w.Embed
 	if !c.Tied {
 		h := &lmHeadUntied{}
 		if err := ld.fillPrefixed(h, ""); err != nil {
 			return nil, err
 		}
-		m.unembed = h.W
+		m.EmbedOut = h.W
+	}
+	m.Layers = make([]neoxLayer, len(w.Layers))
+	for l, b := range w.Layers {
+		m.Layers[l] = neoxLayer{Ln1W: b.Ln1W, Ln1B: b.Ln1B, Ln2W: b.Ln2W, Ln2B: b.Ln2B, QKV: b.QKV, QKVB: b.QKVB,
+			Dense: b.Dense, DB: b.DenseB, In: b.In, InB: b.InB, Out: b.Out, OutB: b.OutB}
 	}
 	return m, nil
 }
@@ -110,7 +118,7 @@ func (m *bloom) embed(r *run) {
 		r.tape.cur = &r.tape.embed
 	}
 	embedForward(r.h, m.Embed.Data, r.ids, 0, r.c.DVocab, r.c.DModel)
-	r.norm(r.x, r.h, m.EmbLnW, m.EmbLnB)
+	r.norm(r.x, r.h, m.embLnW, m.embLnB)
 	r.fire(hooks.Global(hooks.Embed), r.x, r.c.DModel)
 }
 
@@ -121,56 +129,9 @@ func (m *bloom) embedBackward(k *back) {
 		return
 	}
 	clear(k.dh)
-	k.normBackward(k.dh, k.dx, r.tape.embed.norms[0], m.EmbLnW, m.EmbLnB)
+	k.normBackward(k.dh, k.dx, r.tape.embed.norms[0], m.embLnW, m.embLnB)
 	embedBackward(k.grad(m.Embed), k.dh, r.ids, 0, r.c.DVocab, r.c.DModel)
 }
-
-func (m *bloom) block(r *run, l int) {
-	w := &m.Layers[l]
-	c := r.c
-	d := c.DModel
-	r.norm(r.h, r.x, w.Ln1W, w.Ln1B, ln1(l)...)
-	linearForward(r.qkv, r.h, w.QKV, w.QKVB, r.n)
-	q, k, v := neoxQKV(r.qkv, c)
-	r.attention(l, q, k, v, nil, nil)
-	r.attnOut(l, w.Dense, w.DenseB)
-	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
-	addTo(r.x, r.attn)
-	r.fire(hooks.At(l, hooks.ResidMid), r.x, d)
-	r.norm(r.h, r.x, w.Ln2W, w.Ln2B, ln2(l)...)
-	r.mlpForward(l, r.h, w.In, w.InB, nil, nil, w.Out, w.OutB)
-	addTo(r.x, r.mlp)
-}
-
-// blockBackward is block's backward: k.dx holds d hook_resid_post on entry and
-// d hook_resid_pre on return.
-func (m *bloom) blockBackward(k *back, l int) {
-	w, bt := &m.Layers[l], &k.r.tape.layers[l]
-	c, n, d := k.r.c, k.r.n, k.r.c.DModel
-	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
-	clear(k.dh)
-	k.mlp(l, k.dh, k.dx, k.normOut(bt.norms[1], w.Ln2W, w.Ln2B), w.In, w.InB, nil, nil, w.Out, w.OutB)
-	if k.done() {
-		return
-	}
-	k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B, ln2(l)...)
-	k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
-	q, _, _ := neoxQKV(bt.qkv, c)
-	dq, dk, dv := neoxQKV(k.dqkv, c)
-	clear(k.dqkv)
-	k.emit(hooks.At(l, hooks.AttnOut), k.dx, d)
-	k.attention(l, k.dx, q, dq, dk, dv, w.Dense, w.DenseB, nil, nil)
-	if k.done() {
-		return
-	}
-	clear(k.dh)
-	linearBackward(k.dh, k.grad(w.QKV), k.grad(w.QKVB), k.dqkv, k.normOut(bt.norms[0], w.Ln1W, w.Ln1B), w.QKV, n)
-	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B, ln1(l)...)
-	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
-}
-
-func (m *bloom) finalNorm() (w, b *Param) { return m.LnF, m.LnFB }
-func (m *bloom) unembedding() *Param      { return m.unembed }
 
 func (m *bloom) aliases(l int) map[string]hooks.Site {
 	p := "transformer.h." + itoa(l)
@@ -192,9 +153,4 @@ func (m *bloom) globalAliases() map[string]hooks.Site {
 		"transformer.ln_f:output":                      hooks.FinalOutput,
 		"lm_head:input":                                hooks.FinalOutput,
 	}
-}
-
-func (m *bloom) mlp(l int) MLPWeights {
-	w := &m.Layers[l]
-	return MLPWeights{In: w.In, InBias: w.InB, Out: w.Out, OutBias: w.OutB}
 }

@@ -213,3 +213,20 @@ func TestFamilyConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestPresets: every benchmark preset is a real config neuronscope reads without warnings.
+func TestPresets(t *testing.T) {
+	for _, name := range Presets() {
+		c, err := PresetConfig(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(c.Warnings) > 0 {
+			t.Errorf("%s: warnings %q", name, c.Warnings)
+		}
+	}
+	if c, _ := PresetConfig("gemma-2-2b"); c.AttnSoftcap != 50 || c.FinalSoftcap != 30 || c.Window != 4096 || !c.SandwichNorm {
+		t.Errorf("gemma-2-2b preset: %+v", c)
+	}
+}

@@ -24,25 +24,9 @@ import (
 //
 // Gemma 3's text model (gemma3.go) is the same layer with q/k norms and two RoPE bases.
 
-type gemma2Weights struct {
-	Embed  *Param        `st:"model.embed_tokens.weight" shape:"d_vocab,d_model"`
-	Layers []gemma2Layer `st:"model.layers"`
-	Norm   *Param        `st:"model.norm.weight" shape:"d_model"`
-	LMHead *Param        `st:"lm_head.weight" shape:"d_vocab,d_model" tied:"model.embed_tokens.weight"`
-}
-
 type gemma2Layer struct {
-	InNorm       *Param `st:"input_layernorm.weight" shape:"d_model"`
-	Q            *Param `st:"self_attn.q_proj.weight" shape:"q_dim,d_model"`
-	QB           *Param `st:"self_attn.q_proj.bias" shape:"q_dim" if:"attn_bias"`
-	K            *Param `st:"self_attn.k_proj.weight" shape:"kv_dim,d_model"`
-	KB           *Param `st:"self_attn.k_proj.bias" shape:"kv_dim" if:"attn_bias"`
-	V            *Param `st:"self_attn.v_proj.weight" shape:"kv_dim,d_model"`
-	VB           *Param `st:"self_attn.v_proj.bias" shape:"kv_dim" if:"attn_bias"`
-	QNorm        *Param `st:"self_attn.q_norm.weight" shape:"d_head" if:"qk_norm"`
-	KNorm        *Param `st:"self_attn.k_norm.weight" shape:"d_head" if:"qk_norm"`
-	O            *Param `st:"self_attn.o_proj.weight" shape:"d_model,q_dim"`
-	OB           *Param `st:"self_attn.o_proj.bias" shape:"d_model" if:"attn_out_bias"`
+	InNorm *Param `st:"input_layernorm.weight" shape:"d_model"`
+	llamaAttn
 	PostAttnNorm *Param `st:"post_attention_layernorm.weight" shape:"d_model"`
 	PreFFNorm    *Param `st:"pre_feedforward_layernorm.weight" shape:"d_model"`
 	PostFFNorm   *Param `st:"post_feedforward_layernorm.weight" shape:"d_model"`
@@ -51,10 +35,7 @@ type gemma2Layer struct {
 	Down         *Param `st:"mlp.down_proj.weight" shape:"d_model,d_mlp"`
 }
 
-type gemma2 struct {
-	gemma2Weights
-	tokens tokenEmbed
-}
+type gemma2 struct{ decoder[gemma2Layer] }
 
 func init() {
 	register("gemma2", arch{parse: parseGemma2, build: buildGemma2})
@@ -98,27 +79,17 @@ func parseGemma2(r *cfgReader, c *Config) {
 
 func buildGemma2(c *Config, ld *loader) (network, error) {
 	m := &gemma2{}
-	if err := ld.fillPrefixed(&m.gemma2Weights, ""); err != nil {
+	if err := m.load(c, ld); err != nil {
 		return nil, err
 	}
-	m.tokens = newTokenEmbed(c, ld, m.Embed)
 	return m, nil
 }
 
-func (m *gemma2) embed(r *run)          { m.tokens.forward(r) }
-func (m *gemma2) embedBackward(k *back) { m.tokens.backward(k) }
-
 func (m *gemma2) block(r *run, l int) {
 	w := &m.Layers[l]
-	c := r.c
-	d := c.DModel
+	d := r.c.DModel
 	r.norm(r.h, r.x, w.InNorm, nil, ln1(l)...)
-	q, k, v := llamaQKV(r.qkv, c, r.n)
-	linearForward(q.Data, r.h, w.Q, w.QB, r.n)
-	linearForward(k.Data, r.h, w.K, w.KB, r.n)
-	linearForward(v.Data, r.h, w.V, w.VB, r.n)
-	r.attention(l, q, k, v, w.QNorm, w.KNorm)
-	r.attnOut(l, w.O, w.OB)
+	w.llamaAttn.forward(r, l)
 	r.norm(r.h2, r.attn, w.PostAttnNorm, nil)
 	r.fire(hooks.At(l, hooks.AttnOut), r.h2, d)
 	addTo(r.x, r.h2)
@@ -135,7 +106,7 @@ func (m *gemma2) block(r *run, l int) {
 // post-attention, pre-feed-forward, post-feed-forward.
 func (m *gemma2) blockBackward(k *back, l int) {
 	w, bt := &m.Layers[l], &k.r.tape.layers[l]
-	c, n, d := k.r.c, k.r.n, k.r.c.DModel
+	d := k.r.c.DModel
 	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
 	k.emit(hooks.At(l, hooks.MLPOut), k.dx, d)
 	clear(k.dh2)
@@ -150,48 +121,23 @@ func (m *gemma2) blockBackward(k *back, l int) {
 	k.emit(hooks.At(l, hooks.AttnOut), k.dx, d)
 	clear(k.dh2)
 	k.normBackward(k.dh2, k.dx, bt.norms[1], w.PostAttnNorm, nil)
-	q, _, _ := llamaQKV(bt.qkv, c, n)
-	dq, dk, dv := llamaQKV(k.dqkv, c, n)
-	clear(k.dqkv)
-	k.attention(l, k.dh2, q, dq, dk, dv, w.O, w.OB, w.QNorm, w.KNorm)
-	if k.done() {
+	if !w.llamaAttn.backward(k, l, k.dh2, k.normOut(bt.norms[0], w.InNorm, nil)) {
 		return
 	}
-	h := k.normOut(bt.norms[0], w.InNorm, nil)
-	clear(k.dh)
-	linearBackward(k.dh, k.grad(w.Q), k.grad(w.QB), dq.Data, h, w.Q, n)
-	linearBackward(k.dh, k.grad(w.K), k.grad(w.KB), dk.Data, h, w.K, n)
-	linearBackward(k.dh, k.grad(w.V), k.grad(w.VB), dv.Data, h, w.V, n)
 	k.normBackward(k.dx, k.dh, bt.norms[0], w.InNorm, nil, ln1(l)...)
 	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 
-func (m *gemma2) finalNorm() (w, b *Param) { return m.Norm, nil }
-func (m *gemma2) unembedding() *Param      { return m.LMHead }
-
+// aliases are Llama's, except that hook_attn_out and hook_mlp_out are the post-norms' outputs.
 func (m *gemma2) aliases(l int) map[string]hooks.Site {
+	a := llamaAliases(l)
 	p := "model.layers." + itoa(l)
-	return map[string]hooks.Site{
-		p + ":input":                             hooks.ResidPre,
-		p + ".self_attn.q_proj:output":           hooks.AttnQ,
-		p + ".self_attn.k_proj:output":           hooks.AttnK,
-		p + ".self_attn.v_proj:output":           hooks.AttnV,
-		p + ".self_attn.o_proj:input":            hooks.AttnZ,
-		p + ".post_attention_layernorm:output":   hooks.AttnOut,
-		p + ".mlp.gate_proj:output":              hooks.MLPPre,
-		p + ".mlp.up_proj:output":                hooks.MLPPreLinear,
-		p + ".mlp.down_proj:input":               hooks.MLPPost,
-		p + ".post_feedforward_layernorm:output": hooks.MLPOut,
-		p + ":output":                            hooks.ResidPost,
-	}
-}
-
-func (m *gemma2) globalAliases() map[string]hooks.Site {
-	return map[string]hooks.Site{
-		"model.embed_tokens:output": hooks.Embed,
-		"model.norm:output":         hooks.FinalOutput,
-		"lm_head:input":             hooks.FinalOutput,
-	}
+	delete(a, p+".self_attn.o_proj:output")
+	delete(a, p+".mlp.down_proj:output")
+	delete(a, p+".mlp:output")
+	a[p+".post_attention_layernorm:output"] = hooks.AttnOut
+	a[p+".post_feedforward_layernorm:output"] = hooks.MLPOut
+	return a
 }
 
 func (m *gemma2) mlp(l int) MLPWeights {

@@ -13,25 +13,46 @@ import (
 // [out, in]. attention_bias gives q/k/v/o biases and mlp_bias gate/up/down biases, as HF's
 // LlamaAttention and LlamaMLP create them.
 
-type llamaWeights struct {
-	Embed  *Param       `st:"model.embed_tokens.weight" shape:"d_vocab,d_model"`
-	Layers []llamaLayer `st:"model.layers"`
-	Norm   *Param       `st:"model.norm.weight" shape:"d_model"`
-	LMHead *Param       `st:"lm_head.weight" shape:"d_vocab,d_model" tied:"model.embed_tokens.weight"`
+// decoderWeights are the weights of the Llama-layout families around their blocks (layer
+// type L): token embedding, final RMSNorm, unembedding (the embedding when tied).
+type decoderWeights[L any] struct {
+	Embed  *Param `st:"model.embed_tokens.weight" shape:"d_vocab,d_model"`
+	Layers []L    `st:"model.layers"`
+	Norm   *Param `st:"model.norm.weight" shape:"d_model"`
+	LMHead *Param `st:"lm_head.weight" shape:"d_vocab,d_model" tied:"model.embed_tokens.weight"`
+}
+
+// decoder is a Llama-layout network without its blocks: loading, embedding, final norm,
+// unembedding and the global aliases, shared by llama and gemma2.
+type decoder[L any] struct {
+	decoderWeights[L]
+	tokens tokenEmbed
+}
+
+// load fills the weights and the token embedding.
+func (m *decoder[L]) load(c *Config, ld *loader) error {
+	if err := ld.fillPrefixed(&m.decoderWeights, ""); err != nil {
+		return err
+	}
+	m.tokens = newTokenEmbed(c, ld, m.Embed)
+	return nil
+}
+
+func (m *decoder[L]) embed(r *run)             { m.tokens.forward(r) }
+func (m *decoder[L]) embedBackward(k *back)    { m.tokens.backward(k) }
+func (m *decoder[L]) finalNorm() (w, b *Param) { return m.Norm, nil }
+func (m *decoder[L]) unembedding() *Param      { return m.LMHead }
+func (m *decoder[L]) globalAliases() map[string]hooks.Site {
+	return map[string]hooks.Site{
+		"model.embed_tokens:output": hooks.Embed,
+		"model.norm:output":         hooks.FinalOutput,
+		"lm_head:input":             hooks.FinalOutput,
+	}
 }
 
 type llamaLayer struct {
-	InNorm   *Param `st:"input_layernorm.weight" shape:"d_model"`
-	Q        *Param `st:"self_attn.q_proj.weight" shape:"q_dim,d_model"`
-	QB       *Param `st:"self_attn.q_proj.bias" shape:"q_dim" if:"attn_bias"`
-	K        *Param `st:"self_attn.k_proj.weight" shape:"kv_dim,d_model"`
-	KB       *Param `st:"self_attn.k_proj.bias" shape:"kv_dim" if:"attn_bias"`
-	V        *Param `st:"self_attn.v_proj.weight" shape:"kv_dim,d_model"`
-	VB       *Param `st:"self_attn.v_proj.bias" shape:"kv_dim" if:"attn_bias"`
-	QNorm    *Param `st:"self_attn.q_norm.weight" shape:"d_head" if:"qk_norm"`
-	KNorm    *Param `st:"self_attn.k_norm.weight" shape:"d_head" if:"qk_norm"`
-	O        *Param `st:"self_attn.o_proj.weight" shape:"d_model,q_dim"`
-	OB       *Param `st:"self_attn.o_proj.bias" shape:"d_model" if:"attn_out_bias"`
+	InNorm *Param `st:"input_layernorm.weight" shape:"d_model"`
+	llamaAttn
 	PostNorm *Param `st:"post_attention_layernorm.weight" shape:"d_model"`
 	Gate     *Param `st:"mlp.gate_proj.weight" shape:"d_mlp,d_model"`
 	GateB    *Param `st:"mlp.gate_proj.bias" shape:"d_mlp" if:"mlp_bias"`
@@ -39,12 +60,58 @@ type llamaLayer struct {
 	UpB      *Param `st:"mlp.up_proj.bias" shape:"d_mlp" if:"mlp_bias"`
 	Down     *Param `st:"mlp.down_proj.weight" shape:"d_model,d_mlp"`
 	DownB    *Param `st:"mlp.down_proj.bias" shape:"d_model" if:"mlp_bias"`
+	// InNormB, PostNormB are LayerNorm biases: nil for Llama's RMSNorms, set when another
+	// architecture with LayerNorm runs this block (ViT).
+	InNormB, PostNormB *Param
 }
 
-type llama struct {
-	llamaWeights
-	tokens tokenEmbed
+// llamaAttn is the attention of the Llama-layout families (Llama, Mistral, Qwen2/3, Gemma 1/2/3;
+// ViT maps its weights onto it): separate q/k/v/o projections, optional biases and q/k norms.
+type llamaAttn struct {
+	Q     *Param `st:"self_attn.q_proj.weight" shape:"q_dim,d_model"`
+	QB    *Param `st:"self_attn.q_proj.bias" shape:"q_dim" if:"attn_bias"`
+	K     *Param `st:"self_attn.k_proj.weight" shape:"kv_dim,d_model"`
+	KB    *Param `st:"self_attn.k_proj.bias" shape:"kv_dim" if:"attn_bias"`
+	V     *Param `st:"self_attn.v_proj.weight" shape:"kv_dim,d_model"`
+	VB    *Param `st:"self_attn.v_proj.bias" shape:"kv_dim" if:"attn_bias"`
+	QNorm *Param `st:"self_attn.q_norm.weight" shape:"d_head" if:"qk_norm"`
+	KNorm *Param `st:"self_attn.k_norm.weight" shape:"d_head" if:"qk_norm"`
+	O     *Param `st:"self_attn.o_proj.weight" shape:"d_model,q_dim"`
+	OB    *Param `st:"self_attn.o_proj.bias" shape:"d_model" if:"attn_out_bias"`
 }
+
+// forward projects the normed input r.h to q, k and v, runs attention and the output
+// projection into r.attn (not yet firing hook_attn_out).
+func (w *llamaAttn) forward(r *run, l int) {
+	q, k, v := llamaQKV(r.qkv, r.c, r.n)
+	linearForward(q.Data, r.h, w.Q, w.QB, r.n)
+	linearForward(k.Data, r.h, w.K, w.KB, r.n)
+	linearForward(v.Data, r.h, w.V, w.VB, r.n)
+	r.attention(l, q, k, v, w.QNorm, w.KNorm)
+	r.attnOut(l, w.O, w.OB)
+}
+
+// backward is forward's backward from dProj, the gradient of the output projection's output:
+// it emits the attention points and writes the gradient of the normed input into k.dh. h is
+// that input (for weight gradients; nil without). It reports whether anything further down is
+// needed.
+func (w *llamaAttn) backward(k *back, l int, dProj, h []float32) bool {
+	c, n := k.r.c, k.r.n
+	q, _, _ := llamaQKV(k.r.tape.layers[l].qkv, c, n)
+	dq, dk, dv := llamaQKV(k.dqkv, c, n)
+	clear(k.dqkv)
+	k.attention(l, dProj, q, dq, dk, dv, w.O, w.OB, w.QNorm, w.KNorm)
+	if k.done() {
+		return false
+	}
+	clear(k.dh)
+	linearBackward(k.dh, k.grad(w.Q), k.grad(w.QB), dq.Data, h, w.Q, n)
+	linearBackward(k.dh, k.grad(w.K), k.grad(w.KB), dk.Data, h, w.K, n)
+	linearBackward(k.dh, k.grad(w.V), k.grad(w.VB), dv.Data, h, w.V, n)
+	return true
+}
+
+type llama struct{ decoder[llamaLayer] }
 
 // tokenEmbed is the token embedding of the Llama-layout families: hook_embed = scale·W[id]
 // (scale 0: none).
@@ -213,15 +280,11 @@ func checkAct(r *cfgReader, c *Config) {
 
 func buildLlama(c *Config, ld *loader) (network, error) {
 	m := &llama{}
-	if err := ld.fillPrefixed(&m.llamaWeights, ""); err != nil {
+	if err := m.load(c, ld); err != nil {
 		return nil, err
 	}
-	m.tokens = newTokenEmbed(c, ld, m.Embed)
 	return m, nil
 }
-
-func (m *llama) embed(r *run)          { m.tokens.forward(r) }
-func (m *llama) embedBackward(k *back) { m.tokens.backward(k) }
 
 // llamaQKV views the projections buffer as q [n, q_dim], then k and v [n, kv_dim].
 func llamaQKV(buf []float32, c *Config, n int) (q, k, v headView) {
@@ -234,19 +297,13 @@ func llamaQKV(buf []float32, c *Config, n int) (q, k, v headView) {
 
 func (m *llama) block(r *run, l int) {
 	w := &m.Layers[l]
-	c := r.c
-	d := c.DModel
-	r.norm(r.h, r.x, w.InNorm, nil, ln1(l)...)
-	q, k, v := llamaQKV(r.qkv, c, r.n)
-	linearForward(q.Data, r.h, w.Q, w.QB, r.n)
-	linearForward(k.Data, r.h, w.K, w.KB, r.n)
-	linearForward(v.Data, r.h, w.V, w.VB, r.n)
-	r.attention(l, q, k, v, w.QNorm, w.KNorm)
-	r.attnOut(l, w.O, w.OB)
+	d := r.c.DModel
+	r.norm(r.h, r.x, w.InNorm, w.InNormB, ln1(l)...)
+	w.llamaAttn.forward(r, l)
 	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
 	addTo(r.x, r.attn)
 	r.fire(hooks.At(l, hooks.ResidMid), r.x, d)
-	r.norm(r.h, r.x, w.PostNorm, nil, ln2(l)...)
+	r.norm(r.h, r.x, w.PostNorm, w.PostNormB, ln2(l)...)
 	r.mlpForward(l, r.h, w.Gate, w.GateB, w.Up, w.UpB, w.Down, w.DownB)
 	addTo(r.x, r.mlp)
 }
@@ -255,36 +312,27 @@ func (m *llama) block(r *run, l int) {
 // d hook_resid_pre on return.
 func (m *llama) blockBackward(k *back, l int) {
 	w, bt := &m.Layers[l], &k.r.tape.layers[l]
-	c, n, d := k.r.c, k.r.n, k.r.c.DModel
+	d := k.r.c.DModel
 	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
 	clear(k.dh)
-	k.mlp(l, k.dh, k.dx, k.normOut(bt.norms[1], w.PostNorm, nil), w.Gate, w.GateB, w.Up, w.UpB, w.Down, w.DownB)
+	k.mlp(l, k.dh, k.dx, k.normOut(bt.norms[1], w.PostNorm, w.PostNormB), w.Gate, w.GateB, w.Up, w.UpB, w.Down, w.DownB)
 	if k.done() {
 		return
 	}
-	k.normBackward(k.dx, k.dh, bt.norms[1], w.PostNorm, nil, ln2(l)...)
+	k.normBackward(k.dx, k.dh, bt.norms[1], w.PostNorm, w.PostNormB, ln2(l)...)
 	k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
-	q, _, _ := llamaQKV(bt.qkv, c, n)
-	dq, dk, dv := llamaQKV(k.dqkv, c, n)
-	clear(k.dqkv)
 	k.emit(hooks.At(l, hooks.AttnOut), k.dx, d)
-	k.attention(l, k.dx, q, dq, dk, dv, w.O, w.OB, w.QNorm, w.KNorm)
-	if k.done() {
+	if !w.llamaAttn.backward(k, l, k.dx, k.normOut(bt.norms[0], w.InNorm, w.InNormB)) {
 		return
 	}
-	h := k.normOut(bt.norms[0], w.InNorm, nil)
-	clear(k.dh)
-	linearBackward(k.dh, k.grad(w.Q), k.grad(w.QB), dq.Data, h, w.Q, n)
-	linearBackward(k.dh, k.grad(w.K), k.grad(w.KB), dk.Data, h, w.K, n)
-	linearBackward(k.dh, k.grad(w.V), k.grad(w.VB), dv.Data, h, w.V, n)
-	k.normBackward(k.dx, k.dh, bt.norms[0], w.InNorm, nil, ln1(l)...)
+	k.normBackward(k.dx, k.dh, bt.norms[0], w.InNorm, w.InNormB, ln1(l)...)
 	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 
-func (m *llama) finalNorm() (w, b *Param) { return m.Norm, nil }
-func (m *llama) unembedding() *Param      { return m.LMHead }
+func (m *llama) aliases(l int) map[string]hooks.Site { return llamaAliases(l) }
 
-func (m *llama) aliases(l int) map[string]hooks.Site {
+// llamaAliases are the HF module paths of the Llama-layout families' hook points in block l.
+func llamaAliases(l int) map[string]hooks.Site {
 	p := "model.layers." + itoa(l)
 	return map[string]hooks.Site{
 		p + ":input":                   hooks.ResidPre,
@@ -299,14 +347,6 @@ func (m *llama) aliases(l int) map[string]hooks.Site {
 		p + ".mlp.down_proj:output":    hooks.MLPOut,
 		p + ".mlp:output":              hooks.MLPOut,
 		p + ":output":                  hooks.ResidPost,
-	}
-}
-
-func (m *llama) globalAliases() map[string]hooks.Site {
-	return map[string]hooks.Site{
-		"model.embed_tokens:output": hooks.Embed,
-		"model.norm:output":         hooks.FinalOutput,
-		"lm_head:input":             hooks.FinalOutput,
 	}
 }
 

@@ -106,15 +106,21 @@ func checkUnpadded(t *testing.T, m *Model, g *golden) {
 		if bad > 0 {
 			t.Errorf("prompt %d: %d of %d logits outside tolerance, max abs diff %.3g", p, bad, total, worst)
 		}
-		for name, st := range g.Hooks[p] {
-			act, ok := res.Cache.GetName(name)
-			if !ok {
-				t.Errorf("prompt %d: hook %s not captured", p, name)
-				continue
-			}
-			if msg := compareStats(act.Shape[1:], act.Data, st); msg != "" {
-				t.Errorf("prompt %d: %s: %s", p, name, msg)
-			}
+		checkHookStats(t, fmt.Sprintf("prompt %d", p), res.Cache, g.Hooks[p])
+	}
+}
+
+// checkHookStats compares every captured activation the reference has statistics of.
+func checkHookStats(t *testing.T, what string, cache *hooks.Cache, ref map[string]hookStats) {
+	t.Helper()
+	for name, st := range ref {
+		act, ok := cache.GetName(name)
+		if !ok {
+			t.Errorf("%s: hook %s not captured", what, name)
+			continue
+		}
+		if msg := compareStats(act.Shape[1:], act.Data, st); msg != "" {
+			t.Errorf("%s: %s: %s", what, name, msg)
 		}
 	}
 }

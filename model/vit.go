@@ -57,8 +57,11 @@ type vitLayer struct {
 	OutB *Param `st:"output.dense.bias" shape:"d_model"`
 }
 
+// vit runs its blocks as llama's block (llama.go) with LayerNorm biases and an ungated MLP:
+// the same computation, with the ViT weights mapped onto it.
 type vit struct {
-	vitWeights
+	llama
+	w     vitWeights
 	patch *Param // PatchW viewed as nn.Linear [d_model, channels·patch·patch]
 }
 
@@ -131,10 +134,17 @@ func parseLabels(r *cfgReader) []string {
 
 func buildViT(c *Config, ld *loader) (network, error) {
 	m := &vit{}
-	if err := ld.fillPrefixed(&m.vitWeights, ""); err != nil {
+	if err := ld.fillPrefixed(&m.w, ""); err != nil {
 		return nil, err
 	}
-	m.patch = &Param{Name: m.PatchW.Name, Shape: []int{c.DModel, c.Channels * c.PatchSize * c.PatchSize}, Data: m.PatchW.Data}
+	w := &m.w
+	m.patch = &Param{Name: w.PatchW.Name, Shape: []int{c.DModel, c.Channels * c.PatchSize * c.PatchSize}, Data: w.PatchW.Data}
+	m.Layers = make([]llamaLayer, len(w.Layers))
+	for l, v := range w.Layers {
+		m.Layers[l] = llamaLayer{InNorm: v.Ln1W, InNormB: v.Ln1B, PostNorm: v.Ln2W, PostNormB: v.Ln2B,
+			llamaAttn: llamaAttn{Q: v.Q, QB: v.QB, K: v.K, KB: v.KB, V: v.V, VB: v.VB, O: v.O, OB: v.OB},
+			Gate:      v.In, GateB: v.InB, Down: v.Out, DownB: v.OutB}
+	}
 	return m, nil
 }
 
@@ -159,14 +169,14 @@ func (m *vit) embed(r *run) {
 		}
 	}
 	proj := make([]float32, r.b*(t-1)*d)
-	linearForward(proj, cols, m.patch, m.PatchB, r.b*(t-1))
+	linearForward(proj, cols, m.patch, m.w.PatchB, r.b*(t-1))
 	for bi := 0; bi < r.b; bi++ {
-		copy(r.x[bi*t*d:(bi*t+1)*d], m.CLS.Data)
+		copy(r.x[bi*t*d:(bi*t+1)*d], m.w.CLS.Data)
 		copy(r.x[(bi*t+1)*d:(bi+1)*t*d], proj[bi*(t-1)*d:(bi+1)*(t-1)*d])
 	}
 	r.fire(hooks.Global(hooks.Embed), r.x, d)
 	pe := r.h // scratch: position embeddings [n, d_model]
-	embedForward(pe, m.Pos.Data, r.pos, 0, c.MaxPos, d)
+	embedForward(pe, m.w.Pos.Data, r.pos, 0, c.MaxPos, d)
 	r.fire(hooks.Global(hooks.PosEmbed), pe, d)
 	addTo(r.x, pe)
 }
@@ -179,63 +189,9 @@ func (m *vit) embedBackward(k *back) {
 	k.emit(hooks.Global(hooks.PosEmbed), k.dx, d)
 }
 
-func (m *vit) block(r *run, l int) {
-	w := &m.Layers[l]
-	c := r.c
-	d := c.DModel
-	r.norm(r.h, r.x, w.Ln1W, w.Ln1B, ln1(l)...)
-	q, k, v := llamaQKV(r.qkv, c, r.n)
-	linearForward(q.Data, r.h, w.Q, w.QB, r.n)
-	linearForward(k.Data, r.h, w.K, w.KB, r.n)
-	linearForward(v.Data, r.h, w.V, w.VB, r.n)
-	r.attention(l, q, k, v, nil, nil)
-	r.attnOut(l, w.O, w.OB)
-	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
-	addTo(r.x, r.attn)
-	r.fire(hooks.At(l, hooks.ResidMid), r.x, d)
-	r.norm(r.h, r.x, w.Ln2W, w.Ln2B, ln2(l)...)
-	r.mlpForward(l, r.h, w.In, w.InB, nil, nil, w.Out, w.OutB)
-	addTo(r.x, r.mlp)
-}
-
-// blockBackward is block's backward: k.dx holds d hook_resid_post on entry and
-// d hook_resid_pre on return.
-func (m *vit) blockBackward(k *back, l int) {
-	w, bt := &m.Layers[l], &k.r.tape.layers[l]
-	c, n, d := k.r.c, k.r.n, k.r.c.DModel
-	k.emit(hooks.At(l, hooks.ResidPost), k.dx, d)
-	clear(k.dh)
-	k.mlp(l, k.dh, k.dx, k.normOut(bt.norms[1], w.Ln2W, w.Ln2B), w.In, w.InB, nil, nil, w.Out, w.OutB)
-	if k.done() {
-		return
-	}
-	k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B, ln2(l)...)
-	k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
-	q, _, _ := llamaQKV(bt.qkv, c, n)
-	dq, dk, dv := llamaQKV(k.dqkv, c, n)
-	clear(k.dqkv)
-	k.emit(hooks.At(l, hooks.AttnOut), k.dx, d)
-	k.attention(l, k.dx, q, dq, dk, dv, w.O, w.OB, nil, nil)
-	if k.done() {
-		return
-	}
-	h := k.normOut(bt.norms[0], w.Ln1W, w.Ln1B)
-	clear(k.dh)
-	linearBackward(k.dh, k.grad(w.Q), k.grad(w.QB), dq.Data, h, w.Q, n)
-	linearBackward(k.dh, k.grad(w.K), k.grad(w.KB), dk.Data, h, w.K, n)
-	linearBackward(k.dh, k.grad(w.V), k.grad(w.VB), dv.Data, h, w.V, n)
-	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B, ln1(l)...)
-	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
-}
-
-func (m *vit) finalNorm() (w, b *Param) { return m.LnW, m.LnB }
-func (m *vit) unembedding() *Param      { return m.ClsW }
-func (m *vit) unembeddingBias() *Param  { return m.ClsB }
-
-func (m *vit) mlp(l int) MLPWeights {
-	w := &m.Layers[l]
-	return MLPWeights{In: w.In, InBias: w.InB, Out: w.Out, OutBias: w.OutB}
-}
+func (m *vit) finalNorm() (w, b *Param) { return m.w.LnW, m.w.LnB }
+func (m *vit) unembedding() *Param      { return m.w.ClsW }
+func (m *vit) unembeddingBias() *Param  { return m.w.ClsB }
 
 func (m *vit) globalAliases() map[string]hooks.Site {
 	return map[string]hooks.Site{

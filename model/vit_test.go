@@ -12,7 +12,6 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/fixtures"
-	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
@@ -48,20 +47,8 @@ type imageGolden struct {
 // fixturePixels reads a float32 tensor of the fixture's pixel_values.safetensors.
 func fixturePixels(t *testing.T, dir, name string) *tensor.Tensor {
 	t.Helper()
-	f, err := safetensors.OpenFile(filepath.Join(dir, "pixel_values.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, ok := f.Tensor(name)
-	if !ok {
-		t.Fatalf("pixel_values.safetensors has no %s", name)
-	}
-	data, err := st.Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tensor.From(append([]float32(nil), data...), st.Shape...)
+	data, shape := fixtures.Float32s(t, filepath.Join(dir, "pixel_values.safetensors"), name)
+	return tensor.From(data, shape...)
 }
 
 // imageRow is image i of a [n, C, H, W] batch as a [1, C, H, W] batch.
@@ -123,16 +110,7 @@ func TestImageParity(t *testing.T) {
 					if a := argmax(res.Logits.Data); a != g.ArgmaxClass[i] {
 						t.Errorf("image %d: class %d, reference %d", i, a, g.ArgmaxClass[i])
 					}
-					for name, st := range g.Hooks[i] {
-						act, ok := res.Cache.GetName(name)
-						if !ok {
-							t.Errorf("image %d: %s not captured", i, name)
-							continue
-						}
-						if msg := compareStats(act.Shape[1:], act.Data, st); msg != "" {
-							t.Errorf("image %d: %s: %s", i, name, msg)
-						}
-					}
+					checkHookStats(t, fmt.Sprintf("image %d", i), res.Cache, g.Hooks[i])
 				}
 			})
 			t.Run("batched", func(t *testing.T) {

@@ -39,7 +39,7 @@ func newBenchCmd() *cobra.Command {
 	var preset, loadDir string
 	var batch, seq, reps int
 	cmd := &cobra.Command{
-		Use:   "bench --config gpt2-small|pythia-160m|qwen2-0.5b|llama-1b [--batch 8 --seq 128]",
+		Use:   "bench --config " + strings.Join(model.Presets(), "|") + " [--batch 8 --seq 128]",
 		Short: "Benchmark the forward pass at a real model shape (random weights in memory); prints JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
@@ -172,6 +173,35 @@ func newTraceCmd() *cobra.Command {
 	return cmd
 }
 
+// captureOptions checks --hooks patterns against the model and returns the capture option.
+func captureOptions(m *model.Model, pats []string) ([]hooks.Option, error) {
+	if len(pats) == 0 {
+		return nil, nil
+	}
+	if _, err := m.Catalog().MatchAll(pats); err != nil {
+		return nil, usagef("--hooks: %v", err)
+	}
+	return []hooks.Option{hooks.Capture(pats...)}, nil
+}
+
+// writeTrace writes the tensors, then every captured activation under its TransformerLens
+// name, to out with the provenance (hooks asked and fired filled in); it returns out's absolute
+// path.
+func writeTrace(out string, tensors []safetensors.WriteTensor, res *model.Result, pats []string, prov report.Provenance) (string, error) {
+	for _, p := range res.Cache.Points() {
+		t, _ := res.Cache.Get(p)
+		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
+	}
+	prov.HooksAsked = pats
+	prov.HooksFired = pointNames(res.Fired)
+	pj, _ := json.Marshal(prov)
+	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+		return "", err
+	}
+	abs, _ := filepath.Abs(out)
+	return abs, nil
+}
+
 // runTraceImages is trace for an image model: the images' pixel values, class logits
 // [n, n_classes] and the captured activations ([n, tokens, ...], token 0 = CLS).
 func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, out string) error {
@@ -189,12 +219,9 @@ func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, o
 	if err != nil {
 		return usagef("--image %v", err)
 	}
-	var opts []hooks.Option
-	if len(pats) > 0 {
-		if _, err := m.Catalog().MatchAll(pats); err != nil {
-			return usagef("--hooks: %v", err)
-		}
-		opts = append(opts, hooks.Capture(pats...))
+	opts, err := captureOptions(m, pats)
+	if err != nil {
+		return err
 	}
 	res, err := m.ForwardImages(px, opts...)
 	if err != nil {
@@ -204,19 +231,12 @@ func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, o
 		safetensors.F32("logits", res.Logits.Shape, res.Logits.Data),
 		safetensors.F32("pixel_values", px.Shape, px.Data),
 	}
-	for _, p := range res.Cache.Points() {
-		t, _ := res.Cache.Get(p)
-		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
-	}
 	prov := provenance(m)
 	prov.Dataset = strings.Join(images, ",")
-	prov.HooksAsked = pats
-	prov.HooksFired = pointNames(res.Fired)
-	pj, _ := json.Marshal(prov)
-	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+	abs, err := writeTrace(out, tensors, res, pats, prov)
+	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(out)
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d] and %d hook tensors (%s)\n",
 		abs, px.Shape[0], m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
 	labels := m.Config.Labels
@@ -243,12 +263,9 @@ func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, b
 	if err != nil {
 		return err
 	}
-	var opts []hooks.Option
-	if len(pats) > 0 {
-		if _, err := m.Catalog().MatchAll(pats); err != nil {
-			return usagef("--hooks: %v", err)
-		}
-		opts = append(opts, hooks.Capture(pats...))
+	opts, err := captureOptions(m, pats)
+	if err != nil {
+		return err
 	}
 	res, err := m.Forward(b, opts...)
 	if err != nil {
@@ -263,20 +280,13 @@ func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, b
 		safetensors.I64("input_ids", []int{b.Size, b.Len}, ids),
 		safetensors.I64("attention_mask", []int{b.Size, b.Len}, b.MaskInt64()),
 	}
-	for _, p := range res.Cache.Points() {
-		t, _ := res.Cache.Get(p)
-		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
-	}
 	prov := provenance(m)
 	prov.Padding = pad.String()
 	prov.BOSPolicy = bos
-	prov.HooksAsked = pats
-	prov.HooksFired = pointNames(res.Fired)
-	pj, _ := json.Marshal(prov)
-	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+	abs, err := writeTrace(out, tensors, res, pats, prov)
+	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(out)
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d, %d] and %d hook tensors (%s)\n",
 		abs, b.Size, b.Len, m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
 	return nil

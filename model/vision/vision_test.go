@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/internal/fixtures"
-	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
 func vitFixture(t *testing.T) string {
@@ -27,20 +26,8 @@ func vitFixture(t *testing.T) string {
 
 func want(t *testing.T, dir, name string) []float32 {
 	t.Helper()
-	f, err := safetensors.OpenFile(filepath.Join(dir, "pixel_values.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, ok := f.Tensor(name)
-	if !ok {
-		t.Fatalf("no %s", name)
-	}
-	d, err := st.Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append([]float32(nil), d...)
+	d, _ := fixtures.Float32s(t, filepath.Join(dir, "pixel_values.safetensors"), name)
+	return d
 }
 
 // TestFixturePixels: the fixture's images give ViTImageProcessor's pixel_values bit for bit,
