@@ -486,9 +486,14 @@ func (r *cfgReader) ropeScaling(key string, obj map[string]json.RawMessage) *Rop
 	case "linear":
 		return &RopeScaling{Type: typ, Factor: num("factor", true)}
 	case "llama3":
+		orig := num("original_max_position_embeddings", true)
 		s := &RopeScaling{Type: typ, Factor: num("factor", true), LowFreqFactor: num("low_freq_factor", true),
-			HighFreqFactor: num("high_freq_factor", true), OriginalMaxPos: int(num("original_max_position_embeddings", true))}
-		if r.err == nil && s.HighFreqFactor <= s.LowFreqFactor {
+			HighFreqFactor: num("high_freq_factor", true), OriginalMaxPos: int(min(orig, 1<<30))}
+		switch {
+		case r.err != nil:
+		case orig != math.Trunc(orig) || orig > 1<<30:
+			r.fail("%s.original_max_position_embeddings must be an integer up to 2^30, got %g", key, orig)
+		case s.HighFreqFactor <= s.LowFreqFactor:
 			r.fail("%s: high_freq_factor %g must exceed low_freq_factor %g", key, s.HighFreqFactor, s.LowFreqFactor)
 		}
 		return s

@@ -204,6 +204,7 @@ func TestFamilyConfigs(t *testing.T) {
 		"gemma3 multimodal": {`{"model_type":"gemma3","text_config":{}}`, `unsupported model_type "gemma3"`},
 		"bloom post-ln":     {strings.Replace(tinyConfigs["bloom"], `"n_layer":2`, `"n_layer":2,"apply_residual_connection_post_layernorm":true`, 1), "apply_residual_connection_post_layernorm"},
 		"longrope":          {strings.Replace(tinyConfigs["qwen3"], `"tie_word_embeddings"`, `"rope_scaling":{"rope_type":"longrope","factor":4},"tie_word_embeddings"`, 1), `rope_scaling type "longrope" is not implemented (neuronscope implements linear and llama3)`},
+		"llama3 original":   {strings.Replace(tinyConfigs["llama3"], `"original_max_position_embeddings":16`, `"original_max_position_embeddings":16.5`, 1), "original_max_position_embeddings must be an integer"},
 		"llama3 factors":    {strings.Replace(tinyConfigs["llama3"], `"high_freq_factor":4.0`, `"high_freq_factor":0.5`, 1), "high_freq_factor 0.5 must exceed low_freq_factor 1"},
 	}
 	for name, c := range bad {

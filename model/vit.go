@@ -195,9 +195,8 @@ func (m *vit) unembeddingBias() *Param  { return m.w.ClsB }
 
 func (m *vit) globalAliases() map[string]hooks.Site {
 	return map[string]hooks.Site{
-		"vit.embeddings.position_embeddings": hooks.PosEmbed,
-		"vit.layernorm:output":               hooks.FinalOutput,
-		"classifier:input":                   hooks.FinalOutput,
+		"vit.layernorm:output": hooks.FinalOutput,
+		"classifier:input":     hooks.FinalOutput,
 	}
 }
 

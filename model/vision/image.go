@@ -2,6 +2,7 @@ package vision
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -50,23 +51,34 @@ func ReadImage(path string) (*Image, error) {
 	return im, nil
 }
 
-// DecodeImage decodes a PNG or JPEG stream (see ReadImage).
+// maxPixels bounds the images DecodeImage accepts (a header can claim any size).
+const maxPixels = 1 << 26
+
+// DecodeImage decodes a PNG or JPEG stream (see ReadImage). Images of more than 2^26 pixels
+// are refused before decoding.
 func DecodeImage(r io.Reader) (*Image, error) {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReader(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
 	}
-	head, _ := br.Peek(8)
-	var img image.Image
-	var err error
+	var decode func(io.Reader) (image.Image, error)
+	var config func(io.Reader) (image.Config, error)
 	switch {
-	case len(head) >= 8 && string(head) == "\x89PNG\r\n\x1a\n":
-		img, err = png.Decode(br)
-	case len(head) >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff:
-		img, err = jpeg.Decode(br)
+	case len(data) >= 8 && string(data[:8]) == "\x89PNG\r\n\x1a\n":
+		decode, config = png.Decode, png.DecodeConfig
+	case len(data) >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff:
+		decode, config = jpeg.Decode, jpeg.DecodeConfig
 	default:
 		return nil, errors.New("not a PNG or JPEG image")
 	}
+	cfg, err := config(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode image: %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxPixels/max(cfg.Height, 1) {
+		return nil, fmt.Errorf("image of %d×%d pixels is empty or too large", cfg.Width, cfg.Height)
+	}
+	img, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("cannot decode image: %v", err)
 	}

@@ -206,3 +206,27 @@ func TestLegacyConfig(t *testing.T) {
 		t.Errorf("%+v", p)
 	}
 }
+
+// FuzzPreprocess: arbitrary preprocessor configs and image bytes give an error or pixel values
+// of the configured size, never a panic.
+func FuzzPreprocess(f *testing.F) {
+	img := image.NewRGBA(image.Rect(0, 0, 5, 3))
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	f.Add([]byte(`{"size":{"height":4,"width":2},"resample":3}`), b.Bytes())
+	f.Add([]byte(`{"size":7,"resample":1,"do_convert_rgb":true}`), []byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, cfg, data []byte) {
+		p, err := Parse(cfg, "fuzz")
+		if err != nil || p.Height*p.Width > 1<<16 {
+			return
+		}
+		im, err := DecodeImage(bytes.NewReader(data))
+		if err != nil || im.Width*im.Height > 1<<16 {
+			return
+		}
+		px, err := p.Pixels(im)
+		if err == nil && p.Resize && len(px) != 3*p.Height*p.Width {
+			t.Fatalf("%d pixel values for %d×%d", len(px), p.Height, p.Width)
+		}
+	})
+}
