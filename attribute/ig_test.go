@@ -21,7 +21,7 @@ import (
 func TestIGParity(t *testing.T) {
 	for _, dir := range fixtures.Checkpoints(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			g := modeltest.ReadGolden(t, dir)
+			g := fixtures.ReadGolden(t, dir)
 			prompts, igs := g.Prompts, g.IG
 			if len(igs) == 0 {
 				t.Fatal("golden.json has no integrated_gradients")

@@ -13,19 +13,29 @@ type Catalog struct {
 	Points  []Point
 	Aliases map[string]Point
 	// Shapes holds each point's inner shape: [d_mlp] for mlp.hook_post, [n_heads, d_head] for
-	// attn.hook_z, [1] for ln_final.hook_scale.
+	// attn.hook_z, [1] for ln_final.hook_scale. For the two points that are not
+	// [batch, pos, ...] (Site.PerPosition false: attn.hook_attn_scores and attn.hook_pattern,
+	// [batch, n_heads, query_pos, key_pos]) it is [n_heads, KeyPos].
 	Shapes map[Point][]int
 }
 
-// Shape returns p's inner shape (after [batch, pos]), or nil when the model lacks p.
+// KeyPos stands, in a Catalog shape, for the number of key positions of a call (the cached
+// positions plus the new ones), which is known only when the call runs.
+const KeyPos = -1
+
+// Shape returns p's inner shape (after [batch, pos]), or nil when the model lacks p. For
+// attn.hook_attn_scores and attn.hook_pattern, whose activations are
+// [batch, n_heads, query_pos, key_pos], it is [n_heads, KeyPos]: the dimensions after
+// [batch], with query_pos left out as pos is for the others.
 func (c Catalog) Shape(p Point) []int { return c.Shapes[p] }
 
 // Width is the number of units of p at one position: the product of its inner shape (d_mlp for
-// the MLP points, n_heads·d_head for attn.hook_z, d_model for the residual stream), or 0 when
-// the model lacks p.
+// the MLP points, n_heads·d_head for attn.hook_z, d_model for the residual stream). It is 0
+// when the model lacks p, and for the points that have no fixed number of units per position
+// (attn.hook_attn_scores, attn.hook_pattern).
 func (c Catalog) Width(p Point) int {
 	s, ok := c.Shapes[p]
-	if !ok {
+	if !ok || !p.Site.PerPosition() {
 		return 0
 	}
 	w := 1

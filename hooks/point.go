@@ -9,14 +9,29 @@ import (
 // Site is where in a transformer block (or around the stack) a hook point sits.
 type Site uint8
 
-// The hook sites. Per-layer sites carry a layer index; the others have Layer == -1.
+// The hook sites, in the order a block computes them. Per-layer sites (ResidPre through
+// ResidPost) carry a layer index; the others have Layer == -1. Every site's activation is a
+// [batch, pos, ...] tensor except AttnScores and AttnPattern, which are
+// [batch, n_heads, query_pos, key_pos] as in TransformerLens (see PerPosition).
 const (
-	Embed           Site = iota // hook_embed: token embedding [batch, pos, d_model] (Gemma: already scaled by sqrt(d_model))
-	PosEmbed                    // hook_pos_embed: learned position embedding [batch, pos, d_model] (GPT-2 only)
+	Embed           Site = iota // hook_embed: token embedding [batch, pos, d_model] (Gemma: already scaled by sqrt(d_model); BLOOM: after its embedding LayerNorm; ViT: [CLS; patch projections])
+	PosEmbed                    // hook_pos_embed: learned position embedding [batch, pos, d_model] (GPT-2, ViT)
 	ResidPre                    // blocks.L.hook_resid_pre [batch, pos, d_model]
+	LN1Scale                    // blocks.L.ln1.hook_scale [batch, pos, 1]: divisor of the attention input norm
+	LN1Normalized               // blocks.L.ln1.hook_normalized [batch, pos, d_model]: normalized, before the norm's weight/bias
+	AttnQ                       // blocks.L.attn.hook_q [batch, pos, n_heads, d_head]: query projection (before q_norm and RoPE)
+	AttnK                       // blocks.L.attn.hook_k [batch, pos, n_kv_heads, d_head]: key projection (before k_norm and RoPE)
+	AttnV                       // blocks.L.attn.hook_v [batch, pos, n_kv_heads, d_head]: value projection
+	AttnRotQ                    // blocks.L.attn.hook_rot_q [batch, pos, n_heads, d_head]: queries after q_norm and RoPE (rotary models)
+	AttnRotK                    // blocks.L.attn.hook_rot_k [batch, pos, n_kv_heads, d_head]: keys after k_norm and RoPE (rotary models)
+	AttnScores                  // blocks.L.attn.hook_attn_scores [batch, n_heads, query_pos, key_pos]: scaled (soft-capped, ALiBi-biased) scores, -Inf where masked
+	AttnPattern                 // blocks.L.attn.hook_pattern [batch, n_heads, query_pos, key_pos]: softmax of the scores
 	AttnZ                       // blocks.L.attn.hook_z [batch, pos, n_heads, d_head], before the output projection
+	AttnResult                  // blocks.L.attn.hook_result [batch, pos, n_heads, d_model]: each head's share of the output projection (computed only when asked)
 	AttnOut                     // blocks.L.hook_attn_out [batch, pos, d_model]
 	ResidMid                    // blocks.L.hook_resid_mid [batch, pos, d_model] (absent with parallel residual)
+	LN2Scale                    // blocks.L.ln2.hook_scale [batch, pos, 1]: divisor of the MLP input norm
+	LN2Normalized               // blocks.L.ln2.hook_normalized [batch, pos, d_model]
 	MLPPre                      // blocks.L.mlp.hook_pre [batch, pos, d_mlp]: gate pre-activation (gated) or W_in output
 	MLPPreLinear                // blocks.L.mlp.hook_pre_linear [batch, pos, d_mlp]: up projection (gated MLPs only)
 	MLPPost                     // blocks.L.mlp.hook_post [batch, pos, d_mlp]: input of the MLP output projection ("the neuron")
@@ -32,9 +47,21 @@ var siteNames = [numSites]string{
 	Embed:           "hook_embed",
 	PosEmbed:        "hook_pos_embed",
 	ResidPre:        "hook_resid_pre",
+	LN1Scale:        "ln1.hook_scale",
+	LN1Normalized:   "ln1.hook_normalized",
+	AttnQ:           "attn.hook_q",
+	AttnK:           "attn.hook_k",
+	AttnV:           "attn.hook_v",
+	AttnRotQ:        "attn.hook_rot_q",
+	AttnRotK:        "attn.hook_rot_k",
+	AttnScores:      "attn.hook_attn_scores",
+	AttnPattern:     "attn.hook_pattern",
 	AttnZ:           "attn.hook_z",
+	AttnResult:      "attn.hook_result",
 	AttnOut:         "hook_attn_out",
 	ResidMid:        "hook_resid_mid",
+	LN2Scale:        "ln2.hook_scale",
+	LN2Normalized:   "ln2.hook_normalized",
 	MLPPre:          "mlp.hook_pre",
 	MLPPreLinear:    "mlp.hook_pre_linear",
 	MLPPost:         "mlp.hook_post",
@@ -47,6 +74,12 @@ var siteNames = [numSites]string{
 
 // PerLayer reports whether the site exists once per transformer block.
 func (s Site) PerLayer() bool { return s >= ResidPre && s <= ResidPost }
+
+// PerPosition reports whether the site's activation is laid out [batch, pos, ...] (one
+// vector per token). It is false only for AttnScores and AttnPattern, whose activations are
+// [batch, n_heads, query_pos, key_pos]: code that treats a point as units per position (neuron
+// statistics, ablation sets, position-scoped attribution) must refuse them.
+func (s Site) PerPosition() bool { return s != AttnScores && s != AttnPattern }
 
 // String is the site's TransformerLens suffix, e.g. "mlp.hook_post".
 func (s Site) String() string {

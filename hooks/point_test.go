@@ -18,6 +18,7 @@ func TestTLNamesRoundTrip(t *testing.T) {
 	}
 	defer f.Close()
 	n := 0
+	seen := map[Site]bool{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name := strings.TrimSpace(sc.Text())
@@ -32,10 +33,34 @@ func TestTLNamesRoundTrip(t *testing.T) {
 		if p.String() != name {
 			t.Errorf("Parse(%q).String() = %q", name, p.String())
 		}
+		seen[p.Site] = true
 		n++
 	}
 	if n < 20 {
 		t.Fatalf("only %d names read", n)
+	}
+	for s := Site(0); s < numSites; s++ {
+		if !seen[s] && s != FinalOutput {
+			t.Errorf("testdata/tl_names.txt has no %s point", s)
+		}
+	}
+}
+
+// TestSiteLayout: only the attention scores and pattern are not [batch, pos, ...]; the catalog
+// gives them no per-position width.
+func TestSiteLayout(t *testing.T) {
+	for s := Site(0); s < numSites; s++ {
+		want := s != AttnScores && s != AttnPattern
+		if s.PerPosition() != want {
+			t.Errorf("%s: PerPosition %v", s, s.PerPosition())
+		}
+	}
+	c := Catalog{Shapes: map[Point][]int{At(0, AttnPattern): {4, KeyPos}, At(0, AttnQ): {4, 8}}}
+	if w := c.Width(At(0, AttnPattern)); w != 0 {
+		t.Errorf("pattern width %d, want 0", w)
+	}
+	if w := c.Width(At(0, AttnQ)); w != 32 {
+		t.Errorf("hook_q width %d, want 32", w)
 	}
 }
 
@@ -63,7 +88,7 @@ func TestGoldenHookNames(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	for _, bad := range []string{"", "blocks", "blocks.x.mlp.hook_post", "blocks.-1.mlp.hook_post", "blocks.01.mlp.hook_post",
-		"blocks.0.mlp.hook_postt", "hook_embedding", "blocks.0.ln1.hook_scale"} {
+		"blocks.0.mlp.hook_postt", "hook_embedding", "blocks.0.ln3.hook_scale", "ln1.hook_scale", "blocks.0.attn.hook_pattern.x"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}

@@ -20,7 +20,7 @@ type back struct {
 	r      *run
 	dx     []float32 // d residual stream [n, d_model]
 	dh     []float32 // d normed block input (attention; sequential MLP) [n, d_model]
-	dh2    []float32 // d normed MLP input of a parallel-residual block [n, d_model]
+	dh2    []float32 // d normed MLP input of a parallel-residual block, or d of a Gemma post-norm input [n, d_model]
 	dqkv   []float32 // d projections, laid out like the tape's qkv
 	dz     []float32 // d attn.hook_z [n, n_heads·d_head]
 	dk, dv []float32 // d keys, d values in the KV cache layout [batch, kvCap, n_kv_heads·d_head]
@@ -44,7 +44,7 @@ func newBack(r *run, wrt []hooks.Point, weights bool) *back {
 	}
 	k.dx = make([]float32, n*c.DModel)
 	k.dh = make([]float32, n*c.DModel)
-	if c.ParallelResidual {
+	if c.ParallelResidual || c.SandwichNorm {
 		k.dh2 = make([]float32, n*c.DModel)
 	}
 	k.dqkv = make([]float32, n*(c.QDim()+2*c.KVDim()))
@@ -70,8 +70,16 @@ func (k *back) emit(p hooks.Point, g []float32, inner ...int) {
 	if !k.want[p] {
 		return
 	}
+	k.emitShape(p, g, append([]int{k.r.b, k.r.t}, inner...)...)
+}
+
+// emitShape copies out the gradient at p, held in g with the full shape given, if p was
+// requested.
+func (k *back) emitShape(p hooks.Point, g []float32, shape ...int) {
+	if !k.want[p] {
+		return
+	}
 	delete(k.want, p)
-	shape := append([]int{k.r.b, k.r.t}, inner...)
 	k.grads[p] = tensor.From(append([]float32(nil), g[:tensor.Numel(shape)]...), shape...)
 }
 
@@ -144,23 +152,19 @@ func (k *back) final(rows []int, hRows, dlogits []float32) {
 	n, d := r.n, r.c.DModel
 	u := r.m.net.unembedding()
 	dRows := make([]float32, len(rows)*d)
-	linearBackward(dRows, k.grad(u), nil, dlogits, hRows, u, len(rows))
+	linearBackward(dRows, k.grad(u), k.grad(r.m.unembedBias()), dlogits, hRows, u, len(rows))
 	dh := make([]float32, n*d)
 	for i, row := range rows {
 		addTo(dh[row*d:(row+1)*d], dRows[i*d:(i+1)*d])
 	}
 	k.emit(hooks.Global(hooks.FinalOutput), dh, d)
 	w, b := r.m.net.finalNorm()
-	nt := r.tape.final
-	if k.wants(hooks.Global(hooks.FinalNormalized)) || k.wants(hooks.Global(hooks.FinalScale)) {
-		k.finalHooks(dh, nt, w.Data)
-	}
-	k.normBackward(k.dx, dh, nt, w, b)
+	k.normBackward(k.dx, dh, r.tape.final, w, b, hooks.Global(hooks.FinalScale), hooks.Global(hooks.FinalNormalized))
 }
 
-// finalHooks emits d ln_final.hook_normalized = dout·w (or dout·(1+w)) and
-// d ln_final.hook_scale = −Σ_j dnormed_j·x̂_j / s.
-func (k *back) finalHooks(dout []float32, nt normTape, w []float32) {
+// normHooks emits, for a norm's hook points pts (hook_scale, hook_normalized),
+// d hook_normalized = dout·w (or dout·(1+w)) and d hook_scale = −Σ_j dnormed_j·x̂_j / s.
+func (k *back) normHooks(pts []hooks.Point, dout []float32, nt normTape, w []float32) {
 	c, n, d := k.r.c, k.r.n, k.r.c.DModel
 	dn := make([]float32, n*d)
 	ds := make([]float32, n)
@@ -176,13 +180,17 @@ func (k *back) finalHooks(dout []float32, nt normTape, w []float32) {
 		}
 		ds[i] = float32(-dot / float64(nt.scale[i]))
 	}
-	k.emit(hooks.Global(hooks.FinalNormalized), dn, d)
-	k.emit(hooks.Global(hooks.FinalScale), ds, 1)
+	k.emit(pts[1], dn, d)
+	k.emit(pts[0], ds, 1)
 }
 
-// normBackward is run.norm's backward: dx += the gradient through the norm nt of dout.
-func (k *back) normBackward(dx, dout []float32, nt normTape, w, b *Param) {
+// normBackward is run.norm's backward: dx += the gradient through the norm nt of dout. pts,
+// when given, are the norm's hook_scale and hook_normalized points, whose gradients it emits.
+func (k *back) normBackward(dx, dout []float32, nt normTape, w, b *Param, pts ...hooks.Point) {
 	c := k.r.c
+	if len(pts) == 2 && (k.wants(pts[0]) || k.wants(pts[1])) {
+		k.normHooks(pts, dout, nt, w.Data)
+	}
 	if c.LayerNorm {
 		layerNormBackward(dx, k.grad(w), k.grad(b), dout, nt.normed, nt.scale, w.Data, k.r.n, c.DModel)
 	} else {
@@ -205,9 +213,15 @@ func (k *back) normOut(nt normTape, w, b *Param) []float32 {
 // points and accumulates the gradient of the MLP input into dIn. in is the MLP input (read
 // only for weight gradients).
 func (k *back) mlp(l int, dIn, dOut, in []float32, wIn, bIn, wUp, bUp, wOut, bOut *Param) {
+	k.emit(hooks.At(l, hooks.MLPOut), dOut, k.r.c.DModel)
+	k.mlpCore(l, dIn, dOut, in, wIn, bIn, wUp, bUp, wOut, bOut)
+}
+
+// mlpCore is run.mlpCore's backward: mlp without emitting hook_mlp_out; dOut is the gradient
+// of the down projection's output.
+func (k *back) mlpCore(l int, dIn, dOut, in []float32, wIn, bIn, wUp, bUp, wOut, bOut *Param) {
 	r := k.r
 	c, n, bt := r.c, r.n, &r.tape.layers[l]
-	k.emit(hooks.At(l, hooks.MLPOut), dOut, c.DModel)
 	clear(k.dpost)
 	linearBackward(k.dpost, k.grad(wOut), k.grad(bOut), dOut, bt.post, wOut, n)
 	k.emit(hooks.At(l, hooks.MLPPost), k.dpost, c.DMLP)
@@ -232,44 +246,5 @@ func (k *back) mlp(l int, dIn, dOut, in []float32, wIn, bIn, wUp, bUp, wOut, bOu
 	linearBackward(dIn, k.grad(wIn), k.grad(bIn), k.dpre, in, wIn, n)
 	if c.Gated {
 		linearBackward(dIn, k.grad(wUp), k.grad(bUp), k.dlin, in, wUp, n)
-	}
-}
-
-// attention is run.attention's backward for block l, plus the output projection: from
-// dOut = d hook_attn_out it emits hook_attn_out and attn.hook_z, then accumulates the
-// gradients of the projections (q, k and v before RoPE) through the views dq, dk, dv. q is the
-// forward's (rotated) query view on the tape. The cached keys and values of earlier positions
-// (Start.KV) are constants: their gradients are dropped.
-func (k *back) attention(l int, dOut []float32, q, dq, dk, dv headView, wO, bO *Param) {
-	r := k.r
-	c, bt, lk := r.c, &r.tape.layers[l], &r.kv.layers[l]
-	k.emit(hooks.At(l, hooks.AttnOut), dOut, c.DModel)
-	clear(k.dz)
-	linearBackward(k.dz, k.grad(wO), k.grad(bO), dOut, bt.z, wO, r.n)
-	k.emit(hooks.At(l, hooks.AttnZ), k.dz, c.NHeads, c.DHead)
-	if k.done() {
-		return
-	}
-	clear(k.dk)
-	clear(k.dv)
-	attentionBackward(dq, k.dk, k.dv, k.dz, bt.probs, q, lk, c, r.b, r.t, r.past)
-	dh, kvDim := c.DHead, c.KVDim()
-	if c.RotaryDim > 0 {
-		ropeBackward(dq.Data, dq.Off, dq.RowStride, dq.HeadStride, c.NHeads, c.RotaryDim, r.cos, r.sin, r.n)
-		half := c.RotaryDim / 2
-		for bi := 0; bi < r.b; bi++ {
-			off := (bi*lk.cap + r.past) * kvDim
-			ropeBackward(k.dk[off:], 0, kvDim, dh, c.NKVHeads, c.RotaryDim, r.cos[bi*r.t*half:], r.sin[bi*r.t*half:], r.t)
-		}
-	}
-	for bi := 0; bi < r.b; bi++ {
-		for i := 0; i < r.t; i++ {
-			row := bi*r.t + i
-			src := (bi*lk.cap + r.past + i) * kvDim
-			for h := 0; h < c.NKVHeads; h++ {
-				addTo(dk.Data[row*dk.RowStride+dk.Off+h*dk.HeadStride:][:dh], k.dk[src+h*dh:src+(h+1)*dh])
-				addTo(dv.Data[row*dv.RowStride+dv.Off+h*dv.HeadStride:][:dh], k.dv[src+h*dh:src+(h+1)*dh])
-			}
-		}
 	}
 }

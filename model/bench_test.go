@@ -19,6 +19,12 @@ func BenchmarkForwardGPT2SmallHookPost(b *testing.B) {
 	benchForward(b, "gpt2-small", 8, 128, []hooks.Option{hooks.Capture("blocks.*.mlp.hook_post")})
 }
 
+// BenchmarkForwardLlama32 and BenchmarkForwardGemma2 are the new families at real shapes
+// (Llama 3 RoPE scaling; Gemma 2's soft-capping, sliding windows and sandwich norms), batch
+// 2 × 128 tokens: the target is the same fraction of sgemm as the existing families.
+func BenchmarkForwardLlama32(b *testing.B) { benchForward(b, "llama-3.2-1b", 2, 128, nil) }
+func BenchmarkForwardGemma2(b *testing.B)  { benchForward(b, "gemma-2-2b", 2, 128, nil) }
+
 func benchForward(b *testing.B, preset string, batch, seq int, opts []hooks.Option) {
 	cfg, err := model.PresetConfig(preset)
 	if err != nil {

@@ -4,9 +4,11 @@
 // # Overview
 //
 // Load reads config.json and the weights (model.safetensors, a sharded
-// model.safetensors.index.json, F32/F16/BF16, mmap'd) of a gpt2, llama, mistral, qwen2,
-// gpt_neox or gemma checkpoint. Forward runs a padded Batch and returns logits plus whatever
-// the hook options asked for:
+// model.safetensors.index.json, F32/F16/BF16, mmap'd) of a gpt2, llama (Llama 2/3, RoPE
+// scaling llama3/linear), mistral, qwen2, qwen3, gpt_neox, gemma, gemma2, gemma3_text, bloom or
+// vit checkpoint, one file per architecture (llama.go, gpt2.go, gptneox.go, gemma.go, gemma2.go,
+// gemma3.go, qwen2.go, qwen3.go, mistral.go, bloom.go, vit.go). Forward runs a padded Batch and
+// returns logits plus whatever the hook options asked for:
 //
 //	m, err := model.Load("path/to/checkpoint")
 //	b, err := model.NewBatch([][]int{{1, 5, 9}}, model.PadRight, 0)
@@ -21,6 +23,24 @@
 // computes NaN logits, and greedy decoding then returns token 0 everywhere.
 // Options.AllowNonFinite loads them anyway; the finding goes to Model.Warnings and from there
 // into every Provenance, so each output computed from them says so.
+//
+// An image classifier (vit) takes pixel values [batch, channels, size, size] instead of token
+// ids (model/vision reads and prepares image files as the checkpoint's preprocessor_config.json
+// says): ForwardImages returns class logits [batch, n_classes] and activations
+// [batch, tokens, ...] with token 0 the CLS token; GradientImages differentiates a metric of
+// them (Prob(row, 0, class)). The token-id entry points refuse an image model and vice versa.
+//
+// # Attention
+//
+// attention.go holds every architecture's attention, forward and backward: per layer a scale
+// (1/sqrt(d_head), Gemma's query_pre_attn_scalar^-1/2, GPT-2's extra 1/(layer+1)), an optional
+// soft-cap cap·tanh(s/cap) (Gemma 2), ALiBi slope_h·(pos_k − pos_q) (BLOOM), causal and padding
+// masks, sliding windows (Gemma 2/3's local layers) or none (ViT), all applied in the one pass
+// over each score row; q/k RMSNorms (Qwen3, Gemma 3) and RoPE are applied together in one pass
+// over the heads. The hook points attn.hook_q/k/v, hook_rot_q/k, hook_attn_scores,
+// hook_pattern ([batch, n_heads, query_pos, key_pos]), hook_z and hook_result (computed only
+// when asked) can be captured, edited and differentiated like the MLP points (see package
+// hooks for their shapes).
 //
 // # Gradients
 //
@@ -59,16 +79,21 @@
 //   - Compute is float32; reductions (norms, softmax sums) accumulate in float64.
 //   - Position ids are cumsum(mask)-1 clamped at 0, so a padded row computes exactly what the
 //     unpadded prompt computes at its real positions (left or right padding).
-//   - A config.json key neuronscope does not know, or a value it cannot honour
-//     (rope_scaling, sliding windows shorter than the input, …), is an error: a model is never
-//     run silently wrong. Every architecture passes the same reference suite (parity_test.go)
-//     against float64 PyTorch goldens.
+//   - A config.json value neuronscope cannot honour (a rope_scaling type it does not implement,
+//     a forward-changing key it does not implement, Mistral/Qwen2 inputs longer than their
+//     sliding window, …) is an error naming the file and key: a model is never run silently
+//     wrong. Keys known not to change the forward pass are accepted; a key neuronscope has never
+//     seen is a warning in Model.Warnings (an error with Options.StrictConfig), and an absent key
+//     whose HF default changes the pass (Gemma 2's soft-caps) is taken with a warning. Every
+//     architecture passes the same reference suite (parity_test.go, vit_test.go) against the
+//     float64 PyTorch goldens of shared/fixtures and shared/fixtures-families.
 //   - Hooks live for one call; no state is registered globally.
 //
 // # The neuron
 //
 // "The neuron" is blocks.L.mlp.hook_post: the input of the MLP output projection, i.e.
-// act(W_in x) for GPT-2/NeoX and act(gate(x))·up(x) for gated MLPs (Llama, Qwen2, Mistral,
-// Gemma). mlp.hook_pre is the gate (or W_in) pre-activation, mlp.hook_pre_linear the up
-// projection of gated MLPs, hook_mlp_out the block's MLP output in d_model.
+// act(W_in x) for GPT-2/NeoX/BLOOM/ViT and act(gate(x))·up(x) for gated MLPs (Llama, Qwen2/3,
+// Mistral, Gemma 1/2/3). mlp.hook_pre is the gate (or W_in) pre-activation, mlp.hook_pre_linear
+// the up projection of gated MLPs, hook_mlp_out the block's MLP output in d_model (Gemma 2/3:
+// after the post-feed-forward norm, what is added to the residual stream).
 package model

@@ -118,7 +118,7 @@ func reluDeriv32(x float32) (y, dy float32) {
 // act32 returns the float32 activation function for a config's activation name.
 func act32(act string) func(float32) float32 {
 	switch act {
-	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "bloom_gelu":
 		return geluTanh32
 	case "gelu":
 		return erfGELU
@@ -134,7 +134,7 @@ func act32(act string) func(float32) float32 {
 // act32 computes it) and act'(x).
 func actDeriv32(act string) func(float32) (float32, float32) {
 	switch act {
-	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "bloom_gelu":
 		return geluTanhDeriv32
 	case "gelu":
 		return erfGELUDeriv

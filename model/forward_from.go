@@ -19,7 +19,7 @@ func (m *Model) ForwardFrom(s Start, b Batch, opts ...hooks.Option) (*Result, er
 	}
 	kv := s.KV
 	if kv == nil {
-		kv = m.newKVCacheFrom(b.Size, b.Len, s.Layer)
+		kv = m.newKVCache(b.Size, b.Len, s.Layer)
 	}
 	logits, err := m.forwardFrom(s, b, kv, call)
 	if err != nil {
@@ -34,24 +34,6 @@ func (m *Model) ForwardFrom(s Start, b Batch, opts ...hooks.Option) (*Result, er
 func (m *Model) forwardFrom(s Start, b Batch, kv *KVCache, call *hooks.Call) (logits []float32, err error) {
 	defer recoverHookError(&err)
 	r := m.newRun(b, kv, call)
-	if s.Resid != nil {
-		copy(r.x, s.Resid.Data)
-	} else {
-		m.net.embed(r)
-	}
-	r.blocks(s.Layer)
-	kv.len += b.Len
+	r.from(s)
 	return r.final(), nil
-}
-
-// newKVCacheFrom is NewKVCache holding keys and values only for layers first.. (the only
-// ones a pass starting at block first writes).
-func (m *Model) newKVCacheFrom(batch, capacity, first int) *KVCache {
-	c := m.Config
-	kv := &KVCache{size: batch, cap: capacity, mask: make([]bool, batch*capacity), real: make([]int, batch)}
-	kv.layers = make([]layerKV, c.NLayers)
-	for l := first; l < c.NLayers; l++ {
-		kv.layers[l] = layerKV{cap: capacity, k: make([]float32, batch*capacity*c.KVDim()), v: make([]float32, batch*capacity*c.KVDim())}
-	}
-	return kv
 }

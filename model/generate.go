@@ -20,6 +20,9 @@ func (m *Model) Generate(prompts [][]int, maxNew int, opts ...hooks.Option) ([][
 // loop ends when every row is done). Hook edits in opts apply at every step (each step fires its
 // points with pos = the new tokens only).
 func (m *Model) Decode(prompts [][]int, maxNew int, choose func(row int, logits []float32) (tok int, stop bool), opts ...hooks.Option) ([][]int, error) {
+	if err := m.textOnly(); err != nil {
+		return nil, err
+	}
 	if maxNew < 0 {
 		return nil, fmt.Errorf("cannot generate %d tokens", maxNew)
 	}
@@ -50,7 +53,7 @@ func (m *Model) Decode(prompts [][]int, maxNew int, choose func(row int, logits 
 		if err != nil {
 			return nil, err
 		}
-		logits, err := m.forward(step, kv, call)
+		logits, err := m.forward(step, kv, call, nil)
 		if err != nil {
 			return nil, err
 		}

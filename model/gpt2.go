@@ -8,7 +8,9 @@ import (
 
 // GPT-2 (model_type "gpt2"): LayerNorm, learned absolute positions, Conv1D weights stored
 // [in, out], fused c_attn with q|k|v column blocks, GELU (tanh) MLP, tied unembedding.
-// Tensor names come with or without the "transformer." prefix.
+// Tensor names come with or without the "transformer." prefix. scale_attn_weights: false
+// (no 1/sqrt(d_head)) and scale_attn_by_inverse_layer_idx (scores of layer l also divided by
+// l+1) are implemented; reorder_and_upcast_attn changes only float16 rounding.
 
 type gpt2Weights struct {
 	WTE    *Param      `st:"wte.weight" shape:"d_vocab,d_model"`
@@ -33,8 +35,9 @@ type gpt2Layer struct {
 	ProjB  *Param `st:"mlp.c_proj.bias" shape:"d_model"`
 }
 
-// lmHeadGPT2 is the unembedding: wte when tied, else lm_head.weight (never prefixed).
-type lmHeadGPT2 struct {
+// lmHeadUntied is the unembedding of GPT-2 and BLOOM when not tied: lm_head.weight (never
+// prefixed).
+type lmHeadUntied struct {
 	W *Param `st:"lm_head.weight" shape:"d_vocab,d_model"`
 }
 
@@ -69,10 +72,16 @@ func parseGPT2(r *cfgReader, c *Config) {
 	c.LayerNorm, c.LearnedPos = true, true
 	c.Tied = r.bool("tie_word_embeddings", true)
 	c.AttnBias, c.AttnOutBias, c.MLPBias = true, true, true
-	r.requireBool("scale_attn_weights", true, "unscaled attention")
-	r.requireBool("scale_attn_by_inverse_layer_idx", false, "per-layer attention scaling")
+	if !r.bool("scale_attn_weights", true) {
+		c.AttnScale = 1 // scores are not divided by sqrt(d_head)
+	}
+	// The Mistral GPT-2 stability tweak: layer l's scores are also divided by l+1 (as HF's
+	// eager attention does; some SDPA versions ignored it, see the fixture's NOTES).
+	c.AttnScaleByLayer = r.bool("scale_attn_by_inverse_layer_idx", false)
 	r.requireBool("add_cross_attention", false, "cross-attention")
-	r.ignore("reorder_and_upcast_attn") // float32 throughout already
+	// reorder_and_upcast_attn computes the same scores and softmax in float32, which
+	// neuronscope does throughout.
+	r.ignore("reorder_and_upcast_attn")
 }
 
 func buildGPT2(c *Config, ld *loader) (network, error) {
@@ -91,7 +100,7 @@ func buildGPT2(c *Config, ld *loader) (network, error) {
 	}
 	g.unembed = g.WTE
 	if !c.Tied {
-		h := &lmHeadGPT2{}
+		h := &lmHeadUntied{}
 		if err := ld.fillPrefixed(h, ""); err != nil {
 			return nil, err
 		}
@@ -133,15 +142,15 @@ func (g *gpt2) block(r *run, l int) {
 	w := &g.Layers[l]
 	c := r.c
 	d := c.DModel
-	r.norm(r.h, w.Ln1W, w.Ln1B)
+	r.norm(r.h, r.x, w.Ln1W, w.Ln1B, ln1(l)...)
 	linearForward(r.qkv, r.h, w.CAttnW, w.CAttnB, r.n)
 	q, k, v := gpt2QKV(r.qkv, c)
-	r.attention(l, q, k, v)
-	linearForward(r.attn, r.z, w.CProjW, w.CProjB, r.n)
+	r.attention(l, q, k, v, nil, nil)
+	r.attnOut(l, w.CProjW, w.CProjB)
 	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
 	addTo(r.x, r.attn)
 	r.fire(hooks.At(l, hooks.ResidMid), r.x, d)
-	r.norm(r.h, w.Ln2W, w.Ln2B)
+	r.norm(r.h, r.x, w.Ln2W, w.Ln2B, ln2(l)...)
 	r.mlpForward(l, r.h, w.FcW, w.FcB, nil, nil, w.ProjW, w.ProjB)
 	addTo(r.x, r.mlp)
 }
@@ -157,18 +166,19 @@ func (g *gpt2) blockBackward(k *back, l int) {
 	if k.done() {
 		return
 	}
-	k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B)
+	k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B, ln2(l)...)
 	k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
 	q, _, _ := gpt2QKV(bt.qkv, c)
 	dq, dk, dv := gpt2QKV(k.dqkv, c)
 	clear(k.dqkv)
-	k.attention(l, k.dx, q, dq, dk, dv, w.CProjW, w.CProjB)
+	k.emit(hooks.At(l, hooks.AttnOut), k.dx, d)
+	k.attention(l, k.dx, q, dq, dk, dv, w.CProjW, w.CProjB, nil, nil)
 	if k.done() {
 		return
 	}
 	clear(k.dh)
 	linearBackward(k.dh, k.grad(w.CAttnW), k.grad(w.CAttnB), k.dqkv, k.normOut(bt.norms[0], w.Ln1W, w.Ln1B), w.CAttnW, n)
-	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B)
+	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B, ln1(l)...)
 	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 

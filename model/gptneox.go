@@ -47,6 +47,9 @@ func parseNeoX(r *cfgReader, c *Config) {
 	c.MaxPos = r.int("max_position_embeddings", -1)
 	c.NormEps = r.float("layer_norm_eps", 1e-5, false)
 	c.RopeTheta = r.float("rotary_emb_base", 10000, false)
+	if r.has("rope_theta") { // newer HF writes rope_theta (rotary_emb_base is its alias)
+		c.RopeTheta = r.float("rope_theta", 10000, false)
+	}
 	c.Act = r.str("hidden_act", "gelu")
 	checkAct(r, c)
 	if c.NHeads > 0 {
@@ -66,7 +69,7 @@ func parseNeoX(r *cfgReader, c *Config) {
 	c.AttnBias = r.bool("attention_bias", true)
 	c.AttnOutBias = c.AttnBias
 	c.MLPBias = true
-	r.requireNull("rope_scaling", "only default RoPE is implemented")
+	c.RopeScaling = r.ropeScaling("rope_scaling", r.object("rope_scaling"))
 	r.ignore("classifier_dropout", "use_cache")
 }
 
@@ -104,14 +107,14 @@ func (m *neox) block(r *run, l int) {
 	w := &m.Layers[l]
 	c := r.c
 	d := c.DModel
-	r.norm(r.h, w.Ln1W, w.Ln1B)
+	r.norm(r.h, r.x, w.Ln1W, w.Ln1B, ln1(l)...)
 	linearForward(r.qkv, r.h, w.QKV, w.QKVB, r.n)
 	q, k, v := neoxQKV(r.qkv, c)
-	r.attention(l, q, k, v)
-	linearForward(r.attn, r.z, w.Dense, w.DB, r.n)
+	r.attention(l, q, k, v, nil, nil)
+	r.attnOut(l, w.Dense, w.DB)
 	r.fire(hooks.At(l, hooks.AttnOut), r.attn, d)
 	if c.ParallelResidual {
-		r.norm(r.h2, w.Ln2W, w.Ln2B) // reads x = resid_pre
+		r.norm(r.h2, r.x, w.Ln2W, w.Ln2B, ln2(l)...) // reads x = resid_pre
 		r.mlpForward(l, r.h2, w.In, w.InB, nil, nil, w.Out, w.OutB)
 		addTo(r.x, r.attn)
 		addTo(r.x, r.mlp)
@@ -119,7 +122,7 @@ func (m *neox) block(r *run, l int) {
 	}
 	addTo(r.x, r.attn)
 	r.fire(hooks.At(l, hooks.ResidMid), r.x, d)
-	r.norm(r.h, w.Ln2W, w.Ln2B)
+	r.norm(r.h, r.x, w.Ln2W, w.Ln2B, ln2(l)...)
 	r.mlpForward(l, r.h, w.In, w.InB, nil, nil, w.Out, w.OutB)
 	addTo(r.x, r.mlp)
 }
@@ -141,22 +144,23 @@ func (m *neox) blockBackward(k *back, l int) {
 		return
 	}
 	if !c.ParallelResidual {
-		k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B)
+		k.normBackward(k.dx, k.dh, bt.norms[1], w.Ln2W, w.Ln2B, ln2(l)...)
 		k.emit(hooks.At(l, hooks.ResidMid), k.dx, d)
 	}
 	q, _, _ := neoxQKV(bt.qkv, c)
 	dq, dk, dv := neoxQKV(k.dqkv, c)
 	clear(k.dqkv)
-	k.attention(l, k.dx, q, dq, dk, dv, w.Dense, w.DB)
+	k.emit(hooks.At(l, hooks.AttnOut), k.dx, d)
+	k.attention(l, k.dx, q, dq, dk, dv, w.Dense, w.DB, nil, nil)
 	if k.done() {
 		return
 	}
 	clear(k.dh)
 	linearBackward(k.dh, k.grad(w.QKV), k.grad(w.QKVB), k.dqkv, k.normOut(bt.norms[0], w.Ln1W, w.Ln1B), w.QKV, n)
 	if c.ParallelResidual {
-		k.normBackward(k.dx, k.dh2, bt.norms[1], w.Ln2W, w.Ln2B)
+		k.normBackward(k.dx, k.dh2, bt.norms[1], w.Ln2W, w.Ln2B, ln2(l)...)
 	}
-	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B)
+	k.normBackward(k.dx, k.dh, bt.norms[0], w.Ln1W, w.Ln1B, ln1(l)...)
 	k.emit(hooks.At(l, hooks.ResidPre), k.dx, d)
 }
 

@@ -48,6 +48,14 @@ func (m *Model) Gradient(b Batch, metric Metric, wrt []hooks.Point, opts ...hook
 // GradientFrom is Gradient with the forward pass starting at s: attributing layer l reuses the
 // residual stream cached at blocks.l.hook_resid_pre and runs only layers >= l.
 func (m *Model) GradientFrom(s Start, b Batch, metric Metric, wrt []hooks.Point, opts ...hooks.Option) (*GradResult, error) {
+	if err := m.textOnly(); err != nil {
+		return nil, err
+	}
+	return m.gradientFrom(s, b, metric, wrt, nil, opts...)
+}
+
+// gradientFrom is GradientFrom with the pixels of an image model (nil otherwise).
+func (m *Model) gradientFrom(s Start, b Batch, metric Metric, wrt []hooks.Point, pixels []float32, opts ...hooks.Option) (*GradResult, error) {
 	if err := m.checkStart(s, b, wrt); err != nil {
 		return nil, err
 	}
@@ -56,7 +64,7 @@ func (m *Model) GradientFrom(s Start, b Batch, metric Metric, wrt []hooks.Point,
 		return nil, err
 	}
 	opts = append(opts[:len(opts):len(opts)], hooks.CapturePoints(wrt...))
-	k, vals, call, err := m.gradient(s, b, terms, wrt, false, opts)
+	k, vals, call, err := m.gradient(s, b, terms, wrt, false, pixels, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +82,9 @@ func (m *Model) GradientFrom(s Start, b Batch, metric Metric, wrt []hooks.Point,
 // row-major); -1, and positions whose Mask is false, are ignored. The mean is over the
 // remaining positions.
 func (m *Model) WeightGradients(b Batch, targets []int) (float64, map[string][]float32, error) {
+	if err := m.textOnly(); err != nil {
+		return 0, nil, err
+	}
 	if err := m.checkStart(Start{}, b, nil); err != nil {
 		return 0, nil, err
 	}
@@ -96,7 +107,7 @@ func (m *Model) WeightGradients(b Batch, targets []int) (float64, map[string][]f
 	for i := range terms {
 		terms[i].weight = -1 / float64(len(terms))
 	}
-	k, vals, _, err := m.gradient(Start{}, b, terms, nil, true, nil)
+	k, vals, _, err := m.gradient(Start{}, b, terms, nil, true, nil, nil)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -118,7 +129,7 @@ func (m *Model) WeightGradients(b Batch, targets []int) (float64, map[string][]f
 // gradient runs a taped forward pass from s, evaluates the terms on the logits rows they read,
 // and runs the backward pass. It returns the backward state, each term's value and the call.
 // The caller has checked s against b (checkStart).
-func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weights bool, opts []hooks.Option) (k *back, vals []float64, call *hooks.Call, err error) {
+func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weights bool, pixels []float32, opts []hooks.Option) (k *back, vals []float64, call *hooks.Call, err error) {
 	call, err = hooks.NewCall(m.catalog, opts...)
 	if err != nil {
 		return nil, nil, nil, err
@@ -132,14 +143,9 @@ func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weig
 		kv = m.NewKVCache(b.Size, b.Len)
 	}
 	r := m.newRun(b, kv, call)
+	r.pixels = pixels
 	r.tape = newTape(m.Config, weights)
-	if s.Resid != nil {
-		copy(r.x, s.Resid.Data)
-	} else {
-		m.net.embed(r)
-	}
-	r.blocks(s.Layer)
-	kv.len += b.Len
+	r.from(s)
 	r.finalNorm()
 	if err := call.Check(); err != nil {
 		return nil, nil, nil, err
@@ -158,7 +164,7 @@ func (m *Model) gradient(s Start, b Batch, terms []term, wrt []hooks.Point, weig
 // (flat indices), their ln_final.output [len(rows), d_model], the gradient of the summed terms
 // w.r.t. their logits [len(rows), d_vocab], and each term's value.
 func (r *run) metric(terms []term) (rows []int, hRows, dlogits []float32, vals []float64) {
-	d, v := r.c.DModel, r.c.DVocab
+	v := r.c.DVocab
 	index := map[int]int{}
 	for _, t := range terms {
 		if _, ok := index[t.row]; !ok {
@@ -166,17 +172,18 @@ func (r *run) metric(terms []term) (rows []int, hRows, dlogits []float32, vals [
 			rows = append(rows, t.row)
 		}
 	}
-	hRows = make([]float32, len(rows)*d)
-	for i, row := range rows {
-		copy(hRows[i*d:(i+1)*d], r.h[row*d:(row+1)*d])
-	}
-	logits := make([]float32, len(rows)*v)
-	linearForward(logits, hRows, r.m.net.unembedding(), nil, len(rows))
+	logits, hRows := r.unembedRows(rows)
 	dlogits = make([]float32, len(rows)*v)
 	vals = make([]float64, len(terms))
 	for i, t := range terms {
 		j := index[t.row]
 		vals[i] = t.eval(dlogits[j*v:(j+1)*v], logits[j*v:(j+1)*v])
+	}
+	if cp := float32(r.c.FinalSoftcap); cp > 0 { // through cap·tanh(x/cap): · (1 − tanh²)
+		for i, y := range logits {
+			th := y / cp
+			dlogits[i] *= 1 - th*th
+		}
 	}
 	return rows, hRows, dlogits, vals
 }

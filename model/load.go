@@ -26,7 +26,8 @@ type Source interface {
 //	if:"flag"       the tensor exists exactly when flag is true (e.g. attn_bias)
 //	tied:"name"     when the model ties embeddings, use this (root-level) tensor instead
 //
-// Slices of structs are per-layer blocks; their length is dims["layers"].
+// Slices of structs are per-layer blocks; their length is dims["layers"]. An embedded struct
+// without a tag is a group of tensors under the same prefix.
 type loader struct {
 	src      Source
 	random   *rand.Rand // when set, weights are random (benchmarks), not read from src
@@ -45,6 +46,11 @@ func (ld *loader) fill(v reflect.Value, prefix string) error {
 		f := t.Field(i)
 		tag, ok := f.Tag.Lookup("st")
 		if !ok {
+			if f.Anonymous && f.Type.Kind() == reflect.Struct { // an embedded group of tensors, same prefix
+				if err := ld.fill(v.Field(i), prefix); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		name := join(prefix, tag)

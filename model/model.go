@@ -18,9 +18,10 @@ import (
 type Model struct {
 	Config *Config
 	Dir    string
-	// Warnings are findings at load that did not stop it (a stored lm_head a tied config
-	// ignores; NaN/Inf weights under Options.AllowNonFinite). Provenance carries them, so every
-	// report of the model shows them.
+	// Warnings are non-fatal findings at load, one line each: config.json keys neuronscope has
+	// never seen and ignored, HF defaults taken for absent keys, ignored stored tensors, NaN/Inf
+	// weights under Options.AllowNonFinite. Commands print them once and provenance records
+	// them, so every report of the model shows them.
 	Warnings []string
 	// StoredDType names the dtype the weights are stored in ("F32", "BF16", "F32+BF16", …).
 	StoredDType string
@@ -63,8 +64,9 @@ func register(modelType string, a arch) {
 
 // Options tune loading.
 type Options struct {
-	// AllowUnknownConfigKeys loads a config.json with keys neuronscope does not know.
-	AllowUnknownConfigKeys bool
+	// StrictConfig makes a config.json key neuronscope has never seen an error; by default it
+	// is ignored with a warning (Model.Warnings).
+	StrictConfig bool
 	// AllowNonFinite loads weights that hold NaN or ±Inf values (by default a *NonFiniteError):
 	// the findings go to Model.Warnings, and so into every report's provenance.
 	AllowNonFinite bool
@@ -101,7 +103,7 @@ func LoadWith(dir string, opt Options) (*Model, error) {
 		}
 		return nil, err
 	}
-	cfg, err := parseConfig(data, cfgPath, opt.AllowUnknownConfigKeys)
+	cfg, err := parseConfig(data, cfgPath, opt.StrictConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +158,7 @@ func newModel(cfg *Config, ld *loader) (*Model, error) {
 		ld.warnings = append(ld.warnings, (&NonFiniteError{Tensors: ld.nonFinite}).Error()+
 			" (loaded anyway: outputs computed from these weights may be NaN)")
 	}
-	m := &Model{Config: cfg, Warnings: ld.warnings, net: net}
+	m := &Model{Config: cfg, Warnings: append(append([]string(nil), cfg.Warnings...), ld.warnings...), net: net}
 	for _, p := range ld.loaded {
 		m.params = append(m.params, p)
 	}
@@ -246,10 +248,9 @@ func (m *Model) buildCatalog() hooks.Catalog {
 	}
 	for l := 0; l < c.NLayers; l++ {
 		for s := hooks.ResidPre; s <= hooks.ResidPost; s++ {
-			if (s == hooks.ResidMid && c.ParallelResidual) || (s == hooks.MLPPreLinear && !c.Gated) {
-				continue
+			if c.hasSite(s) {
+				add(hooks.At(l, s))
 			}
-			add(hooks.At(l, s))
 		}
 		for a, s := range m.net.aliases(l) {
 			cat.Aliases[a] = hooks.At(l, s)
@@ -264,14 +265,34 @@ func (m *Model) buildCatalog() hooks.Catalog {
 	return cat
 }
 
-// innerShape is the shape of a site's activation after [batch, pos].
+// hasSite reports whether the architecture has per-layer site s.
+func (c *Config) hasSite(s hooks.Site) bool {
+	switch s {
+	case hooks.ResidMid:
+		return !c.ParallelResidual
+	case hooks.MLPPreLinear:
+		return c.Gated
+	case hooks.AttnRotQ, hooks.AttnRotK:
+		return c.RotaryDim > 0
+	}
+	return true
+}
+
+// innerShape is the shape of a site's activation after [batch, pos] ([n_heads, KeyPos] after
+// [batch] for the attention scores and pattern).
 func (c *Config) innerShape(s hooks.Site) []int {
 	switch s {
 	case hooks.MLPPre, hooks.MLPPreLinear, hooks.MLPPost:
 		return []int{c.DMLP}
-	case hooks.AttnZ:
+	case hooks.AttnZ, hooks.AttnQ, hooks.AttnRotQ:
 		return []int{c.NHeads, c.DHead}
-	case hooks.FinalScale:
+	case hooks.AttnK, hooks.AttnV, hooks.AttnRotK:
+		return []int{c.NKVHeads, c.DHead}
+	case hooks.AttnScores, hooks.AttnPattern:
+		return []int{c.NHeads, hooks.KeyPos}
+	case hooks.AttnResult:
+		return []int{c.NHeads, c.DModel}
+	case hooks.FinalScale, hooks.LN1Scale, hooks.LN2Scale:
 		return []int{1}
 	}
 	return []int{c.DModel}
@@ -281,11 +302,13 @@ func (c *Config) dims() map[string]int {
 	return map[string]int{
 		"layers": c.NLayers, "d_model": c.DModel, "d_mlp": c.DMLP, "d_vocab": c.DVocab,
 		"q_dim": c.QDim(), "kv_dim": c.KVDim(), "max_pos": c.MaxPos, "qkv_dim": c.QDim() + 2*c.KVDim(),
+		"d_head": c.DHead, "channels": c.Channels, "patch": c.PatchSize,
 	}
 }
 
 func (c *Config) flags() map[string]bool {
-	return map[string]bool{"tied": c.Tied, "attn_bias": c.AttnBias, "attn_out_bias": c.AttnOutBias, "mlp_bias": c.MLPBias}
+	return map[string]bool{"tied": c.Tied, "attn_bias": c.AttnBias, "attn_out_bias": c.AttnOutBias, "mlp_bias": c.MLPBias,
+		"qk_norm": c.QKNorm}
 }
 
 func dtypeSummary(m map[safetensors.DType]int64) string {

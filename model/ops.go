@@ -5,7 +5,6 @@ import (
 
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // Kernels shared by every architecture. Shapes: N = batch·pos rows, row-major; outputs first,
@@ -254,13 +253,14 @@ func activationBackward(dx, dup, dout, x, up []float32, act string) {
 // knownActs are the activations act32 implements, as config.json spells them.
 var knownActs = map[string]bool{"gelu_new": true, "gelu_pytorch_tanh": true, "gelu_fast": true, "gelu": true, "silu": true, "relu": true}
 
-// ropeTable returns cos and sin [N, rot/2] for the rows' position ids, computed in float64.
-func ropeTable(pos []int, rot int, theta float64) (cos, sin []float32) {
+// bloom_gelu (BLOOM's own tanh GELU, not a config value) is the tanh approximation too: its
+// literal 0.79788456 equals sqrt(2/π) in float32.
+
+// ropeTable returns cos and sin [N, rot/2] for the rows' position ids, computed in float64,
+// with inverse frequencies theta^(-2i/rot) rescaled as sc says (nil: none).
+func ropeTable(pos []int, rot int, theta float64, sc *RopeScaling) (cos, sin []float32) {
 	half := rot / 2
-	inv := make([]float64, half)
-	for i := range inv {
-		inv[i] = 1 / math.Pow(theta, float64(2*i)/float64(rot))
-	}
+	inv := ropeInvFreq(rot, theta, sc)
 	cos = make([]float32, len(pos)*half)
 	sin = make([]float32, len(pos)*half)
 	for r, p := range pos {
@@ -273,42 +273,42 @@ func ropeTable(pos []int, rot int, theta float64) (cos, sin []float32) {
 	return cos, sin
 }
 
-// ropeForward rotates, in place, the first rot dims of each head with rotate_half:
-// (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin). Row r of the table rotates row r of x.
-// A head h of row r starts at x[r*rowStride + off + h*headStride].
-func ropeForward(x []float32, off, rowStride, headStride, heads, rot int, cos, sin []float32, n int) {
-	half := rot / 2
-	for r := 0; r < n; r++ {
-		c := cos[r*half : (r+1)*half]
-		s := sin[r*half : (r+1)*half]
-		for h := 0; h < heads; h++ {
-			v := x[r*rowStride+off+h*headStride:]
-			for i := 0; i < half; i++ {
-				x1, x2 := v[i], v[i+half]
-				v[i] = x1*c[i] - x2*s[i]
-				v[i+half] = x2*c[i] + x1*s[i]
+// ropeInvFreq returns RoPE's rot/2 inverse frequencies f_i = theta^(-2i/rot), rescaled as HF's
+// modeling_rope_utils does: "linear" divides each by the factor; "llama3" keeps f when its
+// wavelength 2π/f is below original/high_freq_factor, divides it by the factor above
+// original/low_freq_factor, and in between takes (1−s)·f/factor + s·f with
+// s = (original/wavelength − low_freq_factor)/(high_freq_factor − low_freq_factor).
+func ropeInvFreq(rot int, theta float64, sc *RopeScaling) []float64 {
+	inv := make([]float64, rot/2)
+	for i := range inv {
+		inv[i] = 1 / math.Pow(theta, float64(2*i)/float64(rot))
+	}
+	if sc == nil {
+		return inv
+	}
+	switch sc.Type {
+	case "linear":
+		for i := range inv {
+			inv[i] /= sc.Factor
+		}
+	case "llama3":
+		orig := float64(sc.OriginalMaxPos)
+		lowWL, highWL := orig/sc.LowFreqFactor, orig/sc.HighFreqFactor
+		for i, f := range inv {
+			wl := 2 * math.Pi / f
+			switch {
+			case wl < highWL:
+			case wl > lowWL:
+				inv[i] = f / sc.Factor
+			default:
+				s := (orig/wl - sc.LowFreqFactor) / (sc.HighFreqFactor - sc.LowFreqFactor)
+				inv[i] = (1-s)*f/sc.Factor + s*f
 			}
 		}
+	default:
+		panic("model: unknown RoPE scaling " + sc.Type)
 	}
-}
-
-// ropeBackward is ropeForward's backward, in place on the gradient of the rotated values: it
-// applies the transposed rotation (d1, d2) -> (d1·cos + d2·sin, d2·cos − d1·sin). (The one
-// kernel that transforms instead of accumulating, like its forward.)
-func ropeBackward(dx []float32, off, rowStride, headStride, heads, rot int, cos, sin []float32, n int) {
-	half := rot / 2
-	for r := 0; r < n; r++ {
-		c := cos[r*half : (r+1)*half]
-		s := sin[r*half : (r+1)*half]
-		for h := 0; h < heads; h++ {
-			v := dx[r*rowStride+off+h*headStride:]
-			for i := 0; i < half; i++ {
-				d1, d2 := v[i], v[i+half]
-				v[i] = d1*c[i] + d2*s[i]
-				v[i+half] = d2*c[i] - d1*s[i]
-			}
-		}
-	}
+	return inv
 }
 
 // headView locates per-head slices inside a row-major buffer: head h of row r starts at
@@ -316,113 +316,6 @@ func ropeBackward(dx []float32, off, rowStride, headStride, heads, rot int, cos,
 type headView struct {
 	Data                       []float32
 	Off, RowStride, HeadStride int
-}
-
-// attentionForward computes z[N, n_heads·d_head] = softmax(q·kᵀ/sqrt(d_head) + mask)·v for every
-// batch row and head. Keys and values come from kv ([batch, kvLen, n_kv_heads·d_head]); the
-// T queries of batch b sit at absolute cache positions past..past+T-1 and see key j when
-// j <= past+i and keyMask[b*kvLen+j]. A query that sees no key gets z = 0. When probs is not
-// nil, the attention probabilities are kept there, [batch, n_heads, pos, past+pos].
-func attentionForward(z, probs []float32, q headView, kv *layerKV, keyMask []bool, c *Config, b, t, past int) {
-	nh, dh, g := c.NHeads, c.DHead, c.NHeads/c.NKVHeads
-	kvDim := c.KVDim()
-	tk := past + t
-	scale := float32(1 / math.Sqrt(float64(dh)))
-	impl := blas32.Implementation()
-	linalg.Parallel(b*nh, 1, func(lo, hi int) {
-		scores := make([]float32, t*tk)
-		for bh := lo; bh < hi; bh++ {
-			if probs != nil {
-				scores = probs[bh*t*tk : (bh+1)*t*tk]
-			}
-			bi, h := bh/nh, bh%nh
-			kvh := h / g
-			qOff := bi*t*q.RowStride + q.Off + h*q.HeadStride
-			kOff := bi*kv.cap*kvDim + kvh*dh
-			impl.Sgemm(blas.NoTrans, blas.Trans, t, tk, dh, scale, q.Data[qOff:], q.RowStride, kv.k[kOff:], kvDim, 0, scores, tk)
-			mask := keyMask[bi*kv.cap : bi*kv.cap+tk]
-			for i := 0; i < t; i++ {
-				softmaxMasked(scores[i*tk:(i+1)*tk], mask, past+i)
-			}
-			zOff := bi*t*nh*dh + h*dh
-			impl.Sgemm(blas.NoTrans, blas.NoTrans, t, dh, tk, 1, scores, tk, kv.v[kOff:], kvDim, 0, z[zOff:], nh*dh)
-		}
-	})
-}
-
-// attentionBackward is attentionForward's backward for the probabilities p it kept. Per batch
-// row and head, with dz the gradient of z: dp = dz·vᵀ, dv += pᵀ·dz, ds = p ⊙ (dp − rowsum(p ⊙ dp))
-// (softmax backward; masked entries have p = 0 and get none), dq += ds·k/sqrt(d_head) and
-// dk += dsᵀ·q/sqrt(d_head). dq is written through a headView like q's; dk and dv have the KV
-// cache's layout [batch, kvLen, n_kv_heads·d_head] and sum over the heads of a GQA group.
-func attentionBackward(dq headView, dk, dv, dz, probs []float32, q headView, kv *layerKV, c *Config, b, t, past int) {
-	nh, dh, g := c.NHeads, c.DHead, c.NHeads/c.NKVHeads
-	kvDim := c.KVDim()
-	tk := past + t
-	scale := float32(1 / math.Sqrt(float64(dh)))
-	impl := blas32.Implementation()
-	// One task per (batch row, kv head) owns that head's dk and dv rows: no write is shared.
-	linalg.Parallel(b*c.NKVHeads, 1, func(lo, hi int) {
-		dp := make([]float32, t*tk)
-		for bk := lo; bk < hi; bk++ {
-			bi, kvh := bk/c.NKVHeads, bk%c.NKVHeads
-			kOff := bi*kv.cap*kvDim + kvh*dh
-			for h := kvh * g; h < (kvh+1)*g; h++ {
-				p := probs[(bi*nh+h)*t*tk : (bi*nh+h+1)*t*tk]
-				zOff := bi*t*nh*dh + h*dh
-				qOff := bi*t*q.RowStride + q.Off + h*q.HeadStride
-				dqOff := bi*t*dq.RowStride + dq.Off + h*dq.HeadStride
-				impl.Sgemm(blas.NoTrans, blas.Trans, t, tk, dh, 1, dz[zOff:], nh*dh, kv.v[kOff:], kvDim, 0, dp, tk)
-				impl.Sgemm(blas.Trans, blas.NoTrans, tk, dh, t, 1, p, tk, dz[zOff:], nh*dh, 1, dv[kOff:], kvDim)
-				for i := 0; i < t; i++ {
-					softmaxBackward(dp[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk])
-				}
-				impl.Sgemm(blas.NoTrans, blas.NoTrans, t, dh, tk, scale, dp, tk, kv.k[kOff:], kvDim, 1, dq.Data[dqOff:], dq.RowStride)
-				impl.Sgemm(blas.Trans, blas.NoTrans, tk, dh, t, scale, dp, tk, q.Data[qOff:], q.RowStride, 1, dk[kOff:], kvDim)
-			}
-		}
-	})
-}
-
-// softmaxMasked replaces row with softmax over entries j <= last with mask[j]; others become 0.
-func softmaxMasked(row []float32, mask []bool, last int) {
-	mx := float32(math.Inf(-1))
-	for j := 0; j <= last; j++ {
-		if mask[j] && row[j] > mx {
-			mx = row[j]
-		}
-	}
-	if math.IsInf(float64(mx), -1) {
-		clear(row)
-		return
-	}
-	var sum float64
-	for j := range row {
-		if j <= last && mask[j] {
-			e := exp32(row[j] - mx)
-			row[j] = e
-			sum += float64(e)
-		} else {
-			row[j] = 0
-		}
-	}
-	inv := float32(1 / sum)
-	for j := 0; j <= last; j++ {
-		row[j] *= inv
-	}
-}
-
-// softmaxBackward replaces dp, the gradient of a softmax output row p, with the gradient of its
-// input: ds_j = p_j·(dp_j − Σ_k p_k·dp_k). Entries softmaxMasked zeroed get 0.
-func softmaxBackward(dp, p []float32) {
-	var dot float64
-	for j, v := range p {
-		dot += float64(v) * float64(dp[j])
-	}
-	d := float32(dot)
-	for j, v := range p {
-		dp[j] = v * (dp[j] - d)
-	}
 }
 
 // logSoftmaxForward returns lse = log Σ_v exp(x_v) for one logits row (float64 sum) and, when

@@ -152,50 +152,164 @@ func TestActivationBackward(t *testing.T) {
 	}
 }
 
-func TestRopeBackward(t *testing.T) {
+// TestHeadNormRopeBackward: RoPE alone (full and partial rotary), the q/k RMSNorm alone, and
+// both (Qwen3's x·w and Gemma 3's x·(1+w)), on strided heads.
+func TestHeadNormRopeBackward(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const n, heads, dh = 3, 2, 8
 	pos := []int{0, 3, 7}
-	for _, rot := range []int{dh, dh / 2} { // full and partial (GPT-NeoX) rotary
-		cos, sin := ropeTable(pos, rot, 10000)
-		x, r := randVec(rng, n*heads*dh, 1), randVec(rng, n*heads*dh, 1)
+	cases := []struct {
+		rot           int
+		norm, plusOne bool
+	}{{dh, false, false}, {dh / 2, false, false}, {0, true, false}, {dh, true, false}, {dh, true, true}}
+	for _, tc := range cases {
+		var cos, sin []float32
+		if tc.rot > 0 {
+			cos, sin = ropeTable(pos, tc.rot, 10000, nil)
+		}
+		// heads sit at stride dh+3 inside rows of width heads·(dh+3)+1, offset 1.
+		stride, row := dh+3, heads*(dh+3)+1
+		x, r := randVec(rng, n*row, 1), randVec(rng, n*row, 1)
+		w := randVec(rng, dh, 0.5)
+		h := headNorm{plusOne: tc.plusOne, eps: 1e-6}
+		if tc.norm {
+			h.w = w
+			h.normed, h.scale = make([]float32, n*heads*dh), make([]float32, n*heads)
+		}
 		y := make([]float32, len(x))
 		loss := func() float64 {
 			copy(y, x)
-			ropeForward(y, 0, heads*dh, dh, heads, rot, cos, sin, n)
-			return dot64(r, y)
+			headNormRope(y, 1, row, stride, heads, dh, h, tc.rot, cos, sin, n)
+			var s float64
+			for i := 0; i < n; i++ {
+				for hd := 0; hd < heads; hd++ {
+					for j := 0; j < dh; j++ {
+						k := i*row + 1 + hd*stride + j
+						s += float64(r[k]) * float64(y[k])
+					}
+				}
+			}
+			return s
 		}
+		loss()
 		dx := append([]float32(nil), r...)
-		ropeBackward(dx, 0, heads*dh, dh, heads, rot, cos, sin, n)
-		checkFD(t, fmt.Sprintf("rope rot=%d", rot), loss, fdInput{"x", x, dx})
+		hb := h
+		if tc.norm {
+			hb.dw = make([]float32, dh)
+		}
+		headNormRopeBackward(dx, 1, row, stride, heads, dh, hb, tc.rot, cos, sin, n)
+		grad := make([]float32, len(x))
+		for i := 0; i < n; i++ {
+			for hd := 0; hd < heads; hd++ {
+				for j := 0; j < dh; j++ {
+					k := i*row + 1 + hd*stride + j
+					grad[k] = dx[k]
+				}
+			}
+		}
+		ins := []fdInput{{"x", x, grad}}
+		if tc.norm {
+			ins = append(ins, fdInput{"w", w, hb.dw})
+		}
+		checkFD(t, fmt.Sprintf("head norm=%v plusOne=%v rot=%d", tc.norm, tc.plusOne, tc.rot), loss, ins...)
+	}
+}
+
+func TestRopeScaling(t *testing.T) {
+	// llama3-random's NOTES: theta 500000, head_dim 16, factor 8, low 1, high 4, original 64.
+	got := ropeInvFreq(16, 500000, &RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 64})
+	want := []float64{1, 0.079403009, 0.0047007539, 0.00091158309, 0.0001767767, 3.4281022e-05, 6.6478699e-06, 1.2891732e-06}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-7*want[i] {
+			t.Errorf("llama3 inverse frequency %d: %.8g, want %.8g", i, got[i], want[i])
+		}
+	}
+	plain := ropeInvFreq(16, 10000, nil)
+	lin := ropeInvFreq(16, 10000, &RopeScaling{Type: "linear", Factor: 8})
+	for i := range plain {
+		if math.Abs(lin[i]-plain[i]/8) > 1e-15 {
+			t.Errorf("linear %d: %g, want %g", i, lin[i], plain[i]/8)
+		}
 	}
 }
 
 // TestAttentionBackward: causal + padding mask (one query sees no key at all), GQA (4 query
-// heads on 2 kv heads), earlier cached positions (past = 2) and a cache larger than used.
+// heads on 2 kv heads), earlier cached positions (past = 2) and a cache larger than used; also
+// soft-capping, ALiBi, a sliding window and bidirectional attention. The pattern and score
+// gradients it emits are checked against finite differences of edits at those points.
 func TestAttentionBackward(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	c := &Config{NHeads: 4, NKVHeads: 2, DHead: 4}
-	const b, tq, past, capacity = 2, 3, 2, 6
-	tk, qd, kvd := past+tq, c.QDim(), c.KVDim()
-	q := headView{Data: randVec(rng, b*tq*qd, 1), RowStride: qd, HeadStride: c.DHead}
-	kv := &layerKV{cap: capacity, k: randVec(rng, b*capacity*kvd, 1), v: randVec(rng, b*capacity*kvd, 1)}
-	mask := []bool{
-		true, true, true, true, true, false, // row 0: all real
-		false, false, false, true, true, false, // row 1: left padded; its first query sees nothing
+	specs := map[string]attnSpec{
+		"plain":         {scale: 0.5, causal: true},
+		"softcap":       {scale: 0.9, causal: true, softcap: 1.5},
+		"alibi":         {scale: 0.5, causal: true, alibi: alibiSlopes(4)},
+		"window":        {scale: 0.5, causal: true, window: 2},
+		"bidirectional": {scale: 0.5},
 	}
-	r := randVec(rng, b*tq*qd, 1)
-	z, probs := make([]float32, b*tq*qd), make([]float32, b*c.NHeads*tq*tk)
-	loss := func() float64 { attentionForward(z, probs, q, kv, mask, c, b, tq, past); return dot64(r, z) }
-	loss()
-	dq := headView{Data: make([]float32, len(q.Data)), RowStride: qd, HeadStride: c.DHead}
-	dk, dv := make([]float32, len(kv.k)), make([]float32, len(kv.v))
-	attentionBackward(dq, dk, dv, r, probs, q, kv, c, b, tq, past)
-	checkFD(t, "attention", loss, fdInput{"q", q.Data, dq.Data}, fdInput{"k", kv.k, dk}, fdInput{"v", kv.v, dv})
-	for i := 0; i < qd; i++ {
-		if z[(1*tq+0)*qd+i] != 0 || dq.Data[(1*tq+0)*qd+i] != 0 {
-			t.Fatal("a query that sees no key must have z = 0 and no gradient")
+	for name, sp := range specs {
+		rng := rand.New(rand.NewPCG(9, 10))
+		c := &Config{NHeads: 4, NKVHeads: 2, DHead: 4}
+		const b, tq, past, capacity = 2, 3, 2, 6
+		tk, qd, kvd := past+tq, c.QDim(), c.KVDim()
+		q := headView{Data: randVec(rng, b*tq*qd, 1), RowStride: qd, HeadStride: c.DHead}
+		lk := &layerKV{cap: capacity, k: randVec(rng, b*capacity*kvd, 1), v: randVec(rng, b*capacity*kvd, 1)}
+		kv := &KVCache{size: b, cap: capacity, mask: []bool{
+			true, true, true, true, true, false, // row 0: all real
+			false, false, false, true, true, false, // row 1: left padded; its first query sees nothing (causal)
+		}, pos: []int{0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 1, 0}}
+		a := &attnCtx{c: c, sp: sp, q: q, lk: lk, kv: kv, b: b, t: tq, past: past}
+		r := randVec(rng, b*tq*qd, 1)
+		z, probs := make([]float32, b*tq*qd), make([]float32, b*c.NHeads*tq*tk)
+		loss := func() float64 { a.fused(z, probs); return dot64(r, z) }
+		loss()
+		dq := headView{Data: make([]float32, len(q.Data)), RowStride: qd, HeadStride: c.DHead}
+		dk, dv := make([]float32, len(lk.k)), make([]float32, len(lk.v))
+		dPattern, dScores := make([]float32, len(probs)), make([]float32, len(probs))
+		a.backward(dq, dk, dv, r, probs, dPattern, dScores)
+		checkFD(t, "attention "+name, loss, fdInput{"q", q.Data, dq.Data}, fdInput{"k", lk.k, dk}, fdInput{"v", lk.v, dv})
+		if sp.causal {
+			for i := 0; i < qd; i++ {
+				if z[(1*tq+0)*qd+i] != 0 || dq.Data[(1*tq+0)*qd+i] != 0 {
+					t.Fatalf("%s: a query that sees no key must have z = 0 and no gradient", name)
+				}
+			}
 		}
+		// d pattern: z is linear in p; d scores: through the softmax of the (edited) scores.
+		blk := tq * tk
+		pz := func(p []float32) float64 {
+			zz := make([]float32, len(z))
+			for bh := 0; bh < b*c.NHeads; bh++ {
+				a.mix(zz, p[bh*blk:(bh+1)*blk], bh)
+			}
+			return dot64(r, zz)
+		}
+		pat := append([]float32(nil), probs...)
+		checkFD(t, "pattern "+name, func() float64 { return pz(pat) }, fdInput{"pattern", pat, dPattern})
+		sc := make([]float32, len(probs))
+		for bh := 0; bh < b*c.NHeads; bh++ {
+			a.scores(sc[bh*blk:(bh+1)*blk], bh)
+		}
+		fin := make([]float32, 0, len(sc)) // finite-difference only the visible scores
+		idx := []int{}
+		gs := []float32{}
+		for i, v := range sc {
+			if !math.IsInf(float64(v), -1) {
+				idx = append(idx, i)
+				fin = append(fin, v)
+				gs = append(gs, dScores[i])
+			} else if dScores[i] != 0 {
+				t.Fatalf("%s: gradient %g at a masked score", name, dScores[i])
+			}
+		}
+		checkFD(t, "scores "+name, func() float64 {
+			s := append([]float32(nil), sc...)
+			for j, i := range idx {
+				s[i] = fin[j]
+			}
+			for i := 0; i < len(s)/tk; i++ {
+				softmaxRow(s[i*tk : (i+1)*tk])
+			}
+			return pz(s)
+		}, fdInput{"scores", fin, gs})
 	}
 }
 

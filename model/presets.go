@@ -19,6 +19,16 @@ var presets = map[string]string{
 	"llama-1b": `{"model_type":"llama","num_hidden_layers":16,"hidden_size":2048,"num_attention_heads":32,
 		"num_key_value_heads":8,"head_dim":64,"intermediate_size":8192,"vocab_size":128256,"max_position_embeddings":131072,
 		"rms_norm_eps":1e-5,"rope_theta":500000.0,"hidden_act":"silu","tie_word_embeddings":true}`,
+	// meta-llama/Llama-3.2-1B's config.json (sizes and the forward-relevant keys).
+	"llama-3.2-1b": `{"model_type":"llama","num_hidden_layers":16,"hidden_size":2048,"num_attention_heads":32,
+		"num_key_value_heads":8,"head_dim":64,"intermediate_size":8192,"vocab_size":128256,"max_position_embeddings":131072,
+		"rms_norm_eps":1e-5,"rope_theta":500000.0,"hidden_act":"silu","tie_word_embeddings":true,"attention_bias":false,"mlp_bias":false,
+		"rope_scaling":{"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192,"rope_type":"llama3"}}`,
+	// google/gemma-2-2b's config.json (sizes and the forward-relevant keys).
+	"gemma-2-2b": `{"model_type":"gemma2","num_hidden_layers":26,"hidden_size":2304,"num_attention_heads":8,
+		"num_key_value_heads":4,"head_dim":256,"intermediate_size":9216,"vocab_size":256000,"max_position_embeddings":8192,
+		"rms_norm_eps":1e-6,"rope_theta":10000.0,"hidden_activation":"gelu_pytorch_tanh","query_pre_attn_scalar":256,
+		"attn_logit_softcapping":50.0,"final_logit_softcapping":30.0,"sliding_window":4096,"tie_word_embeddings":true}`,
 }
 
 // Presets lists the preset names.

@@ -32,13 +32,16 @@ func (m *Model) ForwardKV(b Batch, kv *KVCache, opts ...hooks.Option) (*Result, 
 	if err != nil {
 		return nil, err
 	}
+	if err := m.textOnly(); err != nil {
+		return nil, err
+	}
 	if err := m.Config.validateBatch(b, kv.len); err != nil {
 		return nil, err
 	}
 	if b.Size != kv.size || kv.len+b.Len > kv.cap {
 		return nil, fmt.Errorf("KV cache of %d×%d (used %d) cannot take a %d×%d batch", kv.size, kv.cap, kv.len, b.Size, b.Len)
 	}
-	logits, err := m.forward(b, kv, call)
+	logits, err := m.forward(b, kv, call, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -55,15 +58,19 @@ type run struct {
 	b, t, n int
 	past    int // positions already in the KV cache
 	ids     []int
-	pos     []int // position ids [batch, pos]
+	pixels  []float32 // image models: [batch, channels, size, size]
+	pos     []int     // position ids [batch, pos]
 	kv      *KVCache
 	call    *hooks.Call
 	cos     []float32 // RoPE tables [n, rot/2]
 	sin     []float32
+	// cosLocal, sinLocal are the RoPE tables of the sliding-window layers when they use their
+	// own base (Gemma 3), else nil.
+	cosLocal, sinLocal []float32
 
 	x     []float32 // residual stream [n, d_model]
 	h     []float32 // normed input of attention / MLP [n, d_model]
-	h2    []float32 // second normed input (parallel residual) [n, d_model]
+	h2    []float32 // second normed input (parallel residual), or the post-norm output (Gemma 2/3) [n, d_model]
 	scale []float32 // norm divisors [n]
 	qkv   []float32 // projections [n, q_dim + 2 kv_dim]
 	z     []float32 // attention heads [n, n_heads·d_head]
@@ -78,14 +85,34 @@ type run struct {
 	tape *tape
 }
 
-// forward runs the pass; an error returned by a hook aborts it (see hookAbort).
-func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call) (logits []float32, err error) {
+// textOnly refuses the token-id entry points for an image model.
+func (m *Model) textOnly() error {
+	if m.Config.ImageModel() {
+		return fmt.Errorf("%s is an image classifier (model_type %s): run images (ForwardImages, --image), not token ids", m.Dir, m.Config.ModelType)
+	}
+	return nil
+}
+
+// forward runs the pass (pixels [batch, channels, size, size] for an image model, else nil);
+// an error returned by a hook aborts it (see hookAbort).
+func (m *Model) forward(b Batch, kv *KVCache, call *hooks.Call, pixels []float32) (logits []float32, err error) {
 	defer recoverHookError(&err)
 	r := m.newRun(b, kv, call)
-	m.net.embed(r)
-	r.blocks(0)
-	kv.len += b.Len
+	r.pixels = pixels
+	r.from(Start{})
 	return r.final(), nil
+}
+
+// from runs the blocks from s: blocks s.Layer.. on s.Resid (or on the embedding when s.Resid is
+// nil), appending the batch's positions to the KV cache.
+func (r *run) from(s Start) {
+	if s.Resid != nil {
+		copy(r.x, s.Resid.Data)
+	} else {
+		r.m.net.embed(r)
+	}
+	r.blocks(s.Layer)
+	r.kv.len += r.t
 }
 
 // hookAbort carries a hook's error from the point that fired it up to the model call, which
@@ -121,11 +148,14 @@ func (m *Model) newRun(b Batch, kv *KVCache, call *hooks.Call) *run {
 	if c.Gated {
 		r.lin = make([]float32, n*c.DMLP)
 	}
-	if c.ParallelResidual {
+	if c.ParallelResidual || c.SandwichNorm {
 		r.h2 = make([]float32, n*d)
 	}
 	if c.RotaryDim > 0 {
-		r.cos, r.sin = ropeTable(r.pos, c.RotaryDim, c.RopeTheta)
+		r.cos, r.sin = ropeTable(r.pos, c.RotaryDim, c.RopeTheta, c.RopeScaling)
+		if c.RopeLocalTheta > 0 {
+			r.cosLocal, r.sinLocal = ropeTable(r.pos, c.RotaryDim, c.RopeLocalTheta, nil)
+		}
 	}
 	return r
 }
@@ -148,82 +178,99 @@ func (r *run) fire(p hooks.Point, data []float32, inner ...int) {
 	if !r.call.Wants(p) {
 		return
 	}
-	shape := append([]int{r.b, r.t}, inner...)
+	r.fireShape(p, data, append([]int{r.b, r.t}, inner...)...)
+}
+
+// fireShape hands the hooks a view of data with the full shape given.
+func (r *run) fireShape(p hooks.Point, data []float32, shape ...int) {
+	if !r.call.Wants(p) {
+		return
+	}
 	if err := r.call.Fire(p, tensor.From(data[:tensor.Numel(shape)], shape...)); err != nil {
 		panic(hookAbort{err})
 	}
 }
 
-// final applies the final norm and the unembedding, returning logits [n, d_vocab].
+// final applies the final norm and the unembedding, returning logits [n, d_vocab] (soft-capped
+// when the model caps them); for an image classifier, the class logits of the CLS rows
+// [batch, n_classes].
 func (r *run) final() []float32 {
 	r.finalNorm()
 	c, n, d := r.c, r.n, r.c.DModel
+	if c.ImageModel() {
+		rows := make([]int, r.b)
+		for i := range rows {
+			rows[i] = i * r.t
+		}
+		logits, _ := r.unembedRows(rows)
+		return logits
+	}
 	u := r.m.net.unembedding()
 	logits := make([]float32, n*c.DVocab)
 	linalg.Gemm(blas.NoTrans, blas.Trans, n, c.DVocab, d, 1, r.h, d, u.Data, d, 0, logits, c.DVocab)
+	softcapLogits(logits, c.FinalSoftcap)
 	return logits
+}
+
+// unembedRows returns the logits [len(rows), d_vocab] of the given flat rows of ln_final.output
+// (bias added and soft-capped as the model does) and those rows' ln_final.output
+// [len(rows), d_model].
+func (r *run) unembedRows(rows []int) (logits, hRows []float32) {
+	d, v := r.c.DModel, r.c.DVocab
+	hRows = make([]float32, len(rows)*d)
+	for i, row := range rows {
+		copy(hRows[i*d:(i+1)*d], r.h[row*d:(row+1)*d])
+	}
+	logits = make([]float32, len(rows)*v)
+	linearForward(logits, hRows, r.m.net.unembedding(), r.m.unembedBias(), len(rows))
+	softcapLogits(logits, r.c.FinalSoftcap)
+	return logits, hRows
+}
+
+// softcapLogits applies the final-logit soft-cap x -> cap·tanh(x/cap) in place (cap 0: none).
+func softcapLogits(logits []float32, cp float64) {
+	if cp == 0 {
+		return
+	}
+	f := float32(cp)
+	linalg.Parallel(len(logits), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			logits[i] = f * tanh32(logits[i]/f)
+		}
+	})
 }
 
 // finalNorm applies the final norm to r.x into r.h, firing the ln_final hooks.
 func (r *run) finalNorm() {
-	c, n, d := r.c, r.n, r.c.DModel
 	w, b := r.m.net.finalNorm()
-	normed := make([]float32, n*d)
 	if r.tape != nil {
-		r.scale = make([]float32, n)
-		r.tape.final = normTape{normed: normed, scale: r.scale}
+		r.tape.cur = &r.tape.finalBlock
 	}
-	if c.LayerNorm {
-		layerNormForward(r.h, normed, r.scale, r.x, w.Data, b.Data, c.NormEps, n, d)
-	} else {
-		rmsNormForward(r.h, normed, r.scale, r.x, w.Data, c.NormPlusOne, c.NormEps, n, d)
+	r.norm(r.h, r.x, w, b, hooks.Global(hooks.FinalScale), hooks.Global(hooks.FinalNormalized))
+	if r.tape != nil {
+		r.tape.final = r.tape.finalBlock.norms[0]
 	}
-	if p := hooks.Global(hooks.FinalScale); r.call.Wants(p) {
-		r.fire(p, r.scale, 1)
-		normApply(r.h, normed, r.scale, r.x, c, w.Data, b.data(), n, d)
-	}
-	if p := hooks.Global(hooks.FinalNormalized); r.call.Wants(p) {
-		r.fire(p, normed, d)
-		normAffine(r.h, normed, c, w.Data, b.data(), n, d)
-	}
-	r.fire(hooks.Global(hooks.FinalOutput), r.h, d)
+	r.fire(hooks.Global(hooks.FinalOutput), r.h, r.c.DModel)
 }
 
-// attention runs self-attention for layer l: q, k and v are views into the projections of the
-// new rows; k and v are copied into the KV cache, RoPE is applied to q and the new keys, and the
-// heads are written to r.z [n, n_heads·d_head], firing attn.hook_z.
-func (r *run) attention(l int, q, k, v headView) {
-	c := r.c
-	lk := &r.kv.layers[l]
-	dh, kvDim := c.DHead, c.KVDim()
-	for bi := 0; bi < r.b; bi++ {
-		for i := 0; i < r.t; i++ {
-			row := bi*r.t + i
-			dst := (bi*lk.cap + r.past + i) * kvDim
-			for h := 0; h < c.NKVHeads; h++ {
-				copy(lk.k[dst+h*dh:dst+(h+1)*dh], k.Data[row*k.RowStride+k.Off+h*k.HeadStride:])
-				copy(lk.v[dst+h*dh:dst+(h+1)*dh], v.Data[row*v.RowStride+v.Off+h*v.HeadStride:])
-			}
-		}
-	}
-	if c.RotaryDim > 0 {
-		ropeForward(q.Data, q.Off, q.RowStride, q.HeadStride, c.NHeads, c.RotaryDim, r.cos, r.sin, r.n)
-		half := c.RotaryDim / 2
-		for bi := 0; bi < r.b; bi++ {
-			off := (bi*lk.cap + r.past) * kvDim
-			ropeForward(lk.k[off:], 0, kvDim, dh, c.NKVHeads, c.RotaryDim, r.cos[bi*r.t*half:], r.sin[bi*r.t*half:], r.t)
-		}
-	}
-	var probs []float32
-	if r.tape != nil {
-		probs = r.tape.layers[l].probs
-	}
-	attentionForward(r.z, probs, q, lk, r.kv.mask, c, r.b, r.t, r.past)
-	r.fire(hooks.At(l, hooks.AttnZ), r.z, c.NHeads, c.DHead)
+// ln1 and ln2 are block l's norm hook points (hook_scale, hook_normalized) of the attention and
+// the MLP input norms.
+func ln1(l int) []hooks.Point {
+	return []hooks.Point{hooks.At(l, hooks.LN1Scale), hooks.At(l, hooks.LN1Normalized)}
+}
+func ln2(l int) []hooks.Point {
+	return []hooks.Point{hooks.At(l, hooks.LN2Scale), hooks.At(l, hooks.LN2Normalized)}
 }
 
-// mlp runs the MLP on r.h (or in), firing mlp.hook_pre, hook_pre_linear, hook_post, writing r.mlp.
+// mlpForward runs the MLP on in, firing mlp.hook_pre, hook_pre_linear, hook_post and
+// hook_mlp_out, writing r.mlp.
 func (r *run) mlpForward(l int, in []float32, wIn, bIn, wUp, bUp, wOut, bOut *Param) {
+	r.mlpCore(l, in, wIn, bIn, wUp, bUp, wOut, bOut)
+	r.fire(hooks.At(l, hooks.MLPOut), r.mlp, r.c.DModel)
+}
+
+// mlpCore is mlpForward without hook_mlp_out (Gemma 2/3 fire it after their post-norm).
+func (r *run) mlpCore(l int, in []float32, wIn, bIn, wUp, bUp, wOut, bOut *Param) {
 	c := r.c
 	linearForward(r.pre, in, wIn, bIn, r.n)
 	r.fire(hooks.At(l, hooks.MLPPre), r.pre, c.DMLP)
@@ -236,21 +283,38 @@ func (r *run) mlpForward(l int, in []float32, wIn, bIn, wUp, bUp, wOut, bOut *Pa
 	activationForward(r.post, r.pre, up, c.Act)
 	r.fire(hooks.At(l, hooks.MLPPost), r.post, c.DMLP)
 	linearForward(r.mlp, r.post, wOut, bOut, r.n)
-	r.fire(hooks.At(l, hooks.MLPOut), r.mlp, c.DModel)
 }
 
-// norm applies a block norm (LayerNorm or RMSNorm per config) from r.x into out. With a tape,
-// the normalized rows and divisors are kept, in call order, for the backward pass.
-func (r *run) norm(out []float32, w, b *Param) {
+// norm applies a norm (LayerNorm or RMSNorm per config) to in [n, d_model] into out. pts, when
+// given, are its hook_scale and hook_normalized points: an edit of the divisor recomputes the
+// normalized rows from in, an edit of those recomputes the output. With a tape, the normalized
+// rows and divisors are kept, in call order, for the backward pass.
+func (r *run) norm(out, in []float32, w, b *Param, pts ...hooks.Point) {
 	c := r.c
+	n, d := r.n, c.DModel
 	var normed []float32
 	if r.tape != nil {
-		normed, r.scale = r.tape.addNorm(r.n, c.DModel)
+		normed, r.scale = r.tape.addNorm(n, d)
+	}
+	hooked := len(pts) == 2 && (r.call.Wants(pts[0]) || r.call.Wants(pts[1]))
+	if hooked && normed == nil {
+		normed = make([]float32, n*d)
 	}
 	if c.LayerNorm {
-		layerNormForward(out, normed, r.scale, r.x, w.Data, b.Data, c.NormEps, r.n, c.DModel)
+		layerNormForward(out, normed, r.scale, in, w.Data, b.Data, c.NormEps, n, d)
 	} else {
-		rmsNormForward(out, normed, r.scale, r.x, w.Data, c.NormPlusOne, c.NormEps, r.n, c.DModel)
+		rmsNormForward(out, normed, r.scale, in, w.Data, c.NormPlusOne, c.NormEps, n, d)
+	}
+	if !hooked {
+		return
+	}
+	if r.call.Wants(pts[0]) {
+		r.fire(pts[0], r.scale, 1)
+		normApply(out, normed, r.scale, in, c, w.Data, b.data(), n, d)
+	}
+	if r.call.Wants(pts[1]) {
+		r.fire(pts[1], normed, d)
+		normAffine(out, normed, c, w.Data, b.data(), n, d)
 	}
 }
 
@@ -265,6 +329,7 @@ type KVCache struct {
 	size, cap, len int
 	layers         []layerKV
 	mask           []bool // [batch, cap]
+	pos            []int  // position ids [batch, cap]
 	real           []int  // real tokens so far per batch row
 }
 
@@ -274,11 +339,15 @@ type layerKV struct {
 }
 
 // NewKVCache allocates a cache for batch rows of up to capacity positions.
-func (m *Model) NewKVCache(batch, capacity int) *KVCache {
+func (m *Model) NewKVCache(batch, capacity int) *KVCache { return m.newKVCache(batch, capacity, 0) }
+
+// newKVCache allocates keys and values only for layers first.. (the only ones a pass starting
+// at block first writes).
+func (m *Model) newKVCache(batch, capacity, first int) *KVCache {
 	c := m.Config
-	kv := &KVCache{size: batch, cap: capacity, mask: make([]bool, batch*capacity), real: make([]int, batch)}
+	kv := &KVCache{size: batch, cap: capacity, mask: make([]bool, batch*capacity), pos: make([]int, batch*capacity), real: make([]int, batch)}
 	kv.layers = make([]layerKV, c.NLayers)
-	for l := range kv.layers {
+	for l := first; l < c.NLayers; l++ {
 		kv.layers[l] = layerKV{cap: capacity, k: make([]float32, batch*capacity*c.KVDim()), v: make([]float32, batch*capacity*c.KVDim())}
 	}
 	return kv
@@ -294,7 +363,7 @@ func (kv *KVCache) Fork(row, keep, times, capacity int) *KVCache {
 	if row < 0 || row >= kv.size || keep < 0 || keep > kv.len || keep > capacity || times < 1 {
 		panic(fmt.Sprintf("model: cannot fork %d positions of row %d of a %d×%d cache (used %d)", keep, row, kv.size, kv.cap, kv.len))
 	}
-	f := &KVCache{size: times, cap: capacity, len: keep, mask: make([]bool, times*capacity), real: make([]int, times)}
+	f := &KVCache{size: times, cap: capacity, len: keep, mask: make([]bool, times*capacity), pos: make([]int, times*capacity), real: make([]int, times)}
 	f.layers = make([]layerKV, len(kv.layers))
 	for l, src := range kv.layers {
 		dim := len(src.k) / (kv.size * src.cap)
@@ -314,6 +383,7 @@ func (kv *KVCache) Fork(row, keep, times, capacity int) *KVCache {
 	}
 	for i := 0; i < times; i++ {
 		copy(f.mask[i*capacity:], kv.mask[row*kv.cap:row*kv.cap+keep])
+		copy(f.pos[i*capacity:], kv.pos[row*kv.cap:row*kv.cap+keep])
 		f.real[i] = real
 	}
 	return f
@@ -333,6 +403,7 @@ func (kv *KVCache) appendMask(b Batch) []int {
 				kv.real[i]++
 			}
 			pos[i*b.Len+j] = max(kv.real[i]-1, 0)
+			kv.pos[i*kv.cap+kv.len+j] = pos[i*b.Len+j]
 		}
 	}
 	return pos

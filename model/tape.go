@@ -5,10 +5,12 @@ package model
 // fresh per-block buffers, run.norm keeps the normalized rows and divisors, and attention keeps
 // its probabilities. Keys (after RoPE) and values need no copy: the KV cache holds every layer.
 type tape struct {
-	layers  []blockTape
-	final   normTape // the final norm
-	weights bool     // weight gradients follow: also keep z and hook_post (the inputs of W_O and W_out)
-	cur     *blockTape
+	layers     []blockTape
+	final      normTape  // the final norm
+	finalBlock blockTape // holds the final norm while it runs
+	embed      blockTape // norms of the embedding (BLOOM's word_embeddings_layernorm)
+	weights    bool      // weight gradients follow: also keep z and hook_post (the inputs of W_O and W_out)
+	cur        *blockTape
 }
 
 // normTape is one norm's saved state: x̂ (before weight and bias) and the divisor s.
@@ -19,13 +21,15 @@ type normTape struct {
 
 // blockTape is one block's saved state, shapes over n = batch·pos rows.
 type blockTape struct {
-	norms []normTape // in call order: the attention norm, then the MLP norm
+	norms []normTape // in call order: the attention norm, then the MLP norm (Gemma 2/3: the four norms)
 	qkv   []float32  // projections, laid out as the block lays them out; q after RoPE
-	probs []float32  // attention probabilities [batch, n_heads, pos, past+pos]
-	z     []float32  // [n, n_heads·d_head] (weight gradients only)
-	pre   []float32  // mlp.hook_pre [n, d_mlp]
-	lin   []float32  // mlp.hook_pre_linear [n, d_mlp] (gated MLPs)
-	post  []float32  // mlp.hook_post [n, d_mlp] (weight gradients only)
+	// qNorm, kNorm keep the q/k norms' x̂ [n, heads, d_head] and divisors [n, heads] (Qwen3, Gemma 3).
+	qNorm, kNorm normTape
+	probs        []float32 // attention probabilities [batch, n_heads, pos, past+pos]
+	z            []float32 // [n, n_heads·d_head] (weight gradients only)
+	pre          []float32 // mlp.hook_pre [n, d_mlp]
+	lin          []float32 // mlp.hook_pre_linear [n, d_mlp] (gated MLPs)
+	post         []float32 // mlp.hook_post [n, d_mlp] (weight gradients only)
 }
 
 func newTape(c *Config, weights bool) *tape {

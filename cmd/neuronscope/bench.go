@@ -39,7 +39,7 @@ func newBenchCmd() *cobra.Command {
 	var preset, loadDir string
 	var batch, seq, reps int
 	cmd := &cobra.Command{
-		Use:   "bench [--config gpt2-small|pythia-160m|qwen2-0.5b|llama-1b] [--batch 8] [--seq 128] [--reps 3] [--load DIR]",
+		Use:   "bench [--config " + strings.Join(model.Presets(), "|") + "] [--batch 8] [--seq 128] [--reps 3] [--load DIR]",
 		Short: "Benchmark the forward pass at a real model shape (random weights in memory; --config, default gpt2-small); prints JSON",
 		Example: `  neuronscope bench
   neuronscope bench --config llama-1b --batch 1 --seq 512

@@ -20,13 +20,16 @@ import (
 // modelFlags are the flags every model-loading command shares.
 type modelFlags struct {
 	dir            string
-	allowUnknown   bool
+	strict         bool
+	allowUnknown   bool // --allow-unknown-config-keys: the old default-off flag, now a no-op
 	allowNonFinite bool
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
-	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "load a config.json with keys neuronscope does not know")
+	cmd.Flags().BoolVar(&f.strict, "strict-config", false, "refuse a config.json with keys neuronscope has never seen (default: ignore them with a warning)")
+	cmd.Flags().BoolVar(&f.allowUnknown, "allow-unknown-config-keys", false, "no-op: unknown config keys are warnings unless --strict-config")
+	cmd.Flags().MarkHidden("allow-unknown-config-keys")
 	cmd.Flags().BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "run on weights holding NaN/Inf values (refused by default); outputs record it in their provenance warnings")
 }
 
@@ -37,7 +40,7 @@ func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return nil, usagef("--model %s: not a directory", f.dir)
 	}
-	m, err := model.LoadWith(f.dir, model.Options{AllowUnknownConfigKeys: f.allowUnknown, AllowNonFinite: f.allowNonFinite})
+	m, err := model.LoadWith(f.dir, model.Options{StrictConfig: f.strict, AllowNonFinite: f.allowNonFinite})
 	var nf *model.NonFiniteError
 	if errors.As(err, &nf) {
 		return nil, usagef("--model %s: %v; a model with NaN/Inf weights computes NaN (give --allow-nonfinite to run on it anyway)", f.dir, nf)

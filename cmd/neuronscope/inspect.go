@@ -29,6 +29,10 @@ type inspectOut struct {
 	Activation       string            `json:"activation"`
 	ParallelResidual bool              `json:"parallel_residual"`
 	Tied             bool              `json:"tied_embeddings"`
+	Attention        string            `json:"attention"`
+	ImageSize        int               `json:"image_size,omitempty"`
+	PatchSize        int               `json:"patch_size,omitempty"`
+	Classes          []string          `json:"classes,omitempty"`
 	ConfigHash       string            `json:"config_sha256"`
 	BLAS             string            `json:"blas_backend"`
 	Neuron           string            `json:"neuron_definition"`
@@ -73,6 +77,10 @@ func describe(m *model.Model) inspectOut {
 		StoredDType: m.StoredDType, StoredBytes: m.StoredBytes, Params: m.ParamCount(), Gated: c.Gated,
 		Activation: c.Act, ParallelResidual: c.ParallelResidual, Tied: c.Tied, ConfigHash: c.Hash,
 		BLAS: linalg.Backend(), HookPoints: pointNames(cat.Points), HFAliases: map[string]string{}, Warnings: m.Warnings}
+	out.Attention = attentionSummary(c)
+	if c.ImageModel() {
+		out.ImageSize, out.PatchSize, out.Classes = c.ImageSize, c.PatchSize, c.Labels
+	}
 	out.Neuron = "blocks.L.mlp.hook_post: the input of the MLP output projection, [batch, pos, d_mlp]"
 	if c.Gated {
 		out.Neuron += " = act(gate) * up (mlp.hook_pre = gate pre-activation, mlp.hook_pre_linear = up projection)"
@@ -85,6 +93,57 @@ func describe(m *model.Model) inspectOut {
 	return out
 }
 
+// attentionSummary describes what the model's attention computes besides softmax(q·kᵀ)·v.
+func attentionSummary(c *model.Config) string {
+	var parts []string
+	switch {
+	case c.ALiBi:
+		parts = append(parts, "ALiBi")
+	case c.LearnedPos:
+		parts = append(parts, "learned positions")
+	default:
+		rope := fmt.Sprintf("RoPE theta %g over %d of %d head dims", c.RopeTheta, c.RotaryDim, c.DHead)
+		if s := c.RopeScaling; s != nil {
+			rope += fmt.Sprintf(", %s scaling ×%g", s.Type, s.Factor)
+		}
+		if c.RopeLocalTheta > 0 {
+			rope += fmt.Sprintf(" (global layers; local layers theta %g unscaled)", c.RopeLocalTheta)
+		}
+		parts = append(parts, rope)
+	}
+	if c.Bidirectional {
+		parts = append(parts, "bidirectional")
+	}
+	if c.QKNorm {
+		parts = append(parts, "q/k RMSNorm")
+	}
+	if c.AttnScale != 0 {
+		parts = append(parts, fmt.Sprintf("scores × %.6g", c.AttnScale))
+	}
+	if c.AttnScaleByLayer {
+		parts = append(parts, "scores ÷ (layer+1)")
+	}
+	if c.AttnSoftcap > 0 {
+		parts = append(parts, fmt.Sprintf("score soft-cap %g", c.AttnSoftcap))
+	}
+	if c.FinalSoftcap > 0 {
+		parts = append(parts, fmt.Sprintf("logit soft-cap %g", c.FinalSoftcap))
+	}
+	if c.Window > 0 && c.LocalLayers != nil {
+		var local []string
+		for l, on := range c.LocalLayers {
+			if on {
+				local = append(local, fmt.Sprint(l))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("sliding window %d on layers %s", c.Window, strings.Join(local, ",")))
+	}
+	if c.SlidingWindow > 0 {
+		parts = append(parts, fmt.Sprintf("inputs longer than the sliding window %d refused", c.SlidingWindow))
+	}
+	return strings.Join(parts, "; ")
+}
+
 func printInspect(cmd *cobra.Command, m *model.Model, o inspectOut) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
 	fmt.Fprintf(w, "model\t%s\n", o.ModelDir)
@@ -93,16 +152,27 @@ func printInspect(cmd *cobra.Command, m *model.Model, o inspectOut) {
 	fmt.Fprintf(w, "d_model\t%d\n", o.DModel)
 	fmt.Fprintf(w, "d_mlp\t%d\n", o.DMLP)
 	fmt.Fprintf(w, "heads / kv heads\t%d / %d (d_head %d)\n", o.Heads, o.KVHeads, o.DHead)
-	fmt.Fprintf(w, "vocab\t%d\n", o.Vocab)
-	fmt.Fprintf(w, "max positions\t%d\n", o.MaxPositions)
+	if o.ImageSize > 0 {
+		fmt.Fprintf(w, "images\t%d×%d pixels, %d×%d patches + CLS = %d tokens\n", o.ImageSize, o.ImageSize, o.PatchSize, o.PatchSize, o.MaxPositions)
+		fmt.Fprintf(w, "classes\t%d\n", o.Vocab)
+	} else {
+		fmt.Fprintf(w, "vocab\t%d\n", o.Vocab)
+	}
+	if o.ImageSize == 0 {
+		fmt.Fprintf(w, "max positions\t%d\n", o.MaxPositions)
+	}
+	fmt.Fprintf(w, "attention\t%s\n", o.Attention)
 	fmt.Fprintf(w, "stored dtype\t%s (%d bytes; computed in float32)\n", o.StoredDType, o.StoredBytes)
 	fmt.Fprintf(w, "parameters\t%d\n", o.Params)
 	fmt.Fprintf(w, "mlp\t%s, gated=%v, parallel residual=%v, tied embeddings=%v\n", o.Activation, o.Gated, o.ParallelResidual, o.Tied)
 	fmt.Fprintf(w, "neuron\t%s\n", o.Neuron)
 	fmt.Fprintf(w, "config sha256\t%s\n", o.ConfigHash)
 	fmt.Fprintf(w, "BLAS\t%s\n", o.BLAS)
+	for _, warn := range o.Warnings {
+		fmt.Fprintf(w, "warning\t%s\n", warn)
+	}
 	w.Flush()
-	fmt.Fprintf(cmd.OutOrStdout(), "\nhook points (TransformerLens name  <-  HF module path aliases):\n")
+	fmt.Fprintf(cmd.OutOrStdout(), "\nhook points (TransformerLens name  <-  HF module path aliases; attn.hook_attn_scores and attn.hook_pattern are [batch, head, query_pos, key_pos]):\n")
 	cat := m.Catalog()
 	byPoint := map[string][]string{}
 	for _, a := range cat.SortedAliases() {

@@ -8,10 +8,12 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/model/vision"
 	"github.com/spf13/cobra"
 )
 
@@ -125,11 +127,11 @@ func (f *inputFlags) encodeTexts(m *model.Model) ([][]int, error) {
 func newTraceCmd() *cobra.Command {
 	var mf modelFlags
 	var in inputFlags
-	var hookPats []string
+	var hookPats, images []string
 	var out string
 	cmd := &cobra.Command{
-		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
-		Short: "Run a batch and write logits and captured hook activations to a safetensors file",
+		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE | --image FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
+		Short: "Run a batch (prompts, or images for an image model) and write logits and captured hook activations to a safetensors file",
 		Example: `  neuronscope trace --model testdata/tiny-llama --ids 1,5,9,13 --ids 1,7,2 --pad left --hooks 'blocks.*.mlp.hook_post' --out acts.safetensors
   neuronscope trace --model testdata/world-llama --text "Rofa bilo" --hooks 'blocks.*.hook_resid_post' --out resid.safetensors
   neuronscope trace --model testdata/world-llama --jsonl prompts.jsonl --out acts.safetensors`,
@@ -153,6 +155,12 @@ func newTraceCmd() *cobra.Command {
 				return err
 			}
 			defer m.Close()
+			if len(images) > 0 || m.Config.ImageModel() {
+				if len(in.ids) > 0 || len(in.texts) > 0 || in.jsonl != "" {
+					return usagef("give either prompts (--ids, --text, --jsonl) or --image, not both")
+				}
+				return runTraceImages(cmd, m, images, splitPatterns(hookPats), out)
+			}
 			seqs, err := in.prompts(m)
 			if err != nil {
 				return err
@@ -165,7 +173,92 @@ func newTraceCmd() *cobra.Command {
 	cmd.Flags().StringVar(&in.pad, "pad", "right", "padding side for prompts of different lengths: right or left")
 	cmd.Flags().StringArrayVar(&hookPats, "hooks", nil, "hook points to capture: TransformerLens names, HF aliases or globs, comma-separated")
 	cmd.Flags().StringVar(&out, "out", "", "output .safetensors file")
+	cmd.Flags().StringArrayVar(&images, "image", nil, "image file (PNG or JPEG) for an image model (ViT), prepared as its preprocessor_config.json says; repeat for a batch")
 	return cmd
+}
+
+// captureOptions checks --hooks patterns against the model and returns the capture option.
+func captureOptions(m *model.Model, pats []string) ([]hooks.Option, error) {
+	if len(pats) == 0 {
+		return nil, nil
+	}
+	if _, err := m.Catalog().MatchAll(pats); err != nil {
+		return nil, usagef("--hooks: %v", err)
+	}
+	return []hooks.Option{hooks.Capture(pats...)}, nil
+}
+
+// writeTrace writes the tensors, then every captured activation under its TransformerLens
+// name, to out with the provenance (hooks asked and fired filled in); it returns out's absolute
+// path.
+func writeTrace(out string, tensors []safetensors.WriteTensor, res *model.Result, pats []string, prov report.Provenance) (string, error) {
+	for _, p := range res.Cache.Points() {
+		t, _ := res.Cache.Get(p)
+		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
+	}
+	prov.HooksAsked = pats
+	prov.HooksFired = pointNames(res.Fired)
+	pj, _ := json.Marshal(prov)
+	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+		return "", err
+	}
+	abs, _ := filepath.Abs(out)
+	return abs, nil
+}
+
+// runTraceImages is trace for an image model: the images' pixel values, class logits
+// [n, n_classes] and the captured activations ([n, tokens, ...], token 0 = CLS).
+func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, out string) error {
+	if !m.Config.ImageModel() {
+		return usagef("--image: %s is a language model (model_type %s); give prompts", m.Dir, m.Config.ModelType)
+	}
+	if len(images) == 0 {
+		return usagef("%s is an image model: give --image FILE", m.Dir)
+	}
+	proc, err := vision.Load(m.Dir)
+	if err != nil {
+		return err
+	}
+	px, err := proc.ReadFiles(images...)
+	if err != nil {
+		return usagef("--image %v", err)
+	}
+	opts, err := captureOptions(m, pats)
+	if err != nil {
+		return err
+	}
+	res, err := m.ForwardImages(px, opts...)
+	if err != nil {
+		return err
+	}
+	tensors := []safetensors.WriteTensor{
+		safetensors.F32("logits", res.Logits.Shape, res.Logits.Data),
+		safetensors.F32("pixel_values", px.Shape, px.Data),
+	}
+	prov := m.Provenance()
+	prov.Dataset = strings.Join(images, ",")
+	abs, err := writeTrace(out, tensors, res, pats, prov)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d] and %d hook tensors (%s)\n",
+		abs, px.Shape[0], m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
+	labels := m.Config.Labels
+	for i := 0; i < px.Shape[0]; i++ {
+		row := res.Logits.Row(i)
+		best := 0
+		for k, v := range row {
+			if v > row[best] {
+				best = k
+			}
+		}
+		name := ""
+		if best < len(labels) && labels[best] != "" {
+			name = " (" + labels[best] + ")"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: class %d%s\n", images[i], best, name)
+	}
+	return nil
 }
 
 func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, bos string, pats []string, out string) error {
@@ -174,12 +267,9 @@ func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, b
 	if err != nil {
 		return err
 	}
-	var opts []hooks.Option
-	if len(pats) > 0 {
-		if _, err := m.Catalog().MatchAll(pats); err != nil {
-			return usagef("--hooks: %v", err)
-		}
-		opts = append(opts, hooks.Capture(pats...))
+	opts, err := captureOptions(m, pats)
+	if err != nil {
+		return err
 	}
 	res, err := m.Forward(b, opts...)
 	if err != nil {
@@ -194,20 +284,13 @@ func runTrace(cmd *cobra.Command, m *model.Model, seqs [][]int, pad model.Pad, b
 		safetensors.I64("input_ids", []int{b.Size, b.Len}, ids),
 		safetensors.I64("attention_mask", []int{b.Size, b.Len}, b.MaskInt64()),
 	}
-	for _, p := range res.Cache.Points() {
-		t, _ := res.Cache.Get(p)
-		tensors = append(tensors, safetensors.F32(p.String(), t.Shape, t.Data))
-	}
 	prov := m.Provenance()
 	prov.Padding = pad.String()
 	prov.BOSPolicy = bos
-	prov.HooksAsked = pats
-	prov.HooksFired = pointNames(res.Fired)
-	pj, _ := json.Marshal(prov)
-	if err := safetensors.WriteFile(out, tensors, map[string]string{"neuronscope": string(pj)}); err != nil {
+	abs, err := writeTrace(out, tensors, res, pats, prov)
+	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(out)
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d, %d] and %d hook tensors (%s)\n",
 		abs, b.Size, b.Len, m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
 	return nil

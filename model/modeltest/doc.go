@@ -1,7 +1,7 @@
-// Package modeltest holds what tests and benchmarks across neuronscope share: tiny configs of
-// every architecture (random-weight models built in memory), the structure of the shared
-// fixtures' golden.json, and the GPT-2-small-shaped model that full-size benchmarks run on.
+// Package modeltest holds what tests and benchmarks across neuronscope share: tiny
+// random-weight models of every architecture, built in memory, and the GPT-2-small-shaped
+// model that full-size benchmarks run on. (The shared fixtures' paths, golden.json structure
+// and the tiny configs themselves are in internal/fixtures, which model's own tests use too.)
 //
-// Tests that need a small model call Tiny; reference tests read the fixtures with
-// fixtures.Checkpoints and ReadGolden; benchmarks take GPT2Small and Tokens.
+// Tests that need a small model call Tiny; benchmarks take GPT2Small and Tokens.
 package modeltest
