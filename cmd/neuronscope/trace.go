@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/model/vision"
