@@ -62,6 +62,12 @@ func WritePlot(w io.Writer, layers []Layer, format string) error {
 			p.Legend.Add(s.name, line, pts)
 		}
 		p.Legend.Top = true
+		// Headroom for the legend above the data.
+		span := p.Y.Max - p.Y.Min
+		if span == 0 {
+			span = max(1, abs(p.Y.Max))
+		}
+		p.Y.Max += 0.18 * span
 		return p, nil
 	}
 	pre, post := func(f func(Side) float64) plotter.XYs {
@@ -103,6 +109,13 @@ func WritePlot(w io.Writer, layers []Layer, format string) error {
 	}
 	_, err = cv.WriteTo(w)
 	return err
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // SavePlot writes WritePlot's figure to path atomically, in the format its extension names
