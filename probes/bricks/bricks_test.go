@@ -44,22 +44,38 @@ func planted(seed uint64, n, nb, per, dead int) (x []float32, block, group []int
 	return x, block, group
 }
 
+// correlationOf accumulates x ([n, w]) in batches of the given size and returns the
+// pattern correlation.
+func correlationOf(t *testing.T, x []float32, n, w, batch int, opts CoActivationOptions) ([]float64, []bool) {
+	t.Helper()
+	co := NewCoActivation(w, opts)
+	for t0 := 0; t0 < n; t0 += batch {
+		t1 := min(t0+batch, n)
+		if err := co.Add(x[t0*w:t1*w], t1-t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corr, constant, err := co.Correlation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return corr, constant
+}
+
+// addNoise adds N(0, sd²) to every activation.
+func addNoise(x []float32, seed uint64, sd float64) {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	for i := range x {
+		x[i] += float32(sd * rng.NormFloat64())
+	}
+}
+
 func TestPlantedBlocksRecovered(t *testing.T) {
 	const n, nb, per, dead = 2000, 4, 11, 3
 	x, block, _ := planted(1, n, nb, per, dead)
 	w := nb*per + dead
 	for _, pat := range []Pattern{Values, Firing} {
-		co := NewCoActivation(w, CoActivationOptions{Pattern: pat, Threshold: 1})
-		for t0 := 0; t0 < n; t0 += 300 { // batches
-			t1 := min(t0+300, n)
-			if err := co.Add(x[t0*w:t1*w], t1-t0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		corr, constant, err := co.Correlation()
-		if err != nil {
-			t.Fatal(err)
-		}
+		corr, constant := correlationOf(t, x, n, w, 300, CoActivationOptions{Pattern: pat, Threshold: 1})
 		p, err := Cluster(corr, constant, PartitionOptions{Bricks: nb, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
@@ -85,19 +101,8 @@ func TestKernelKMeansIsKMeans(t *testing.T) {
 	const n, nb, per = 300, 3, 5
 	x, _, _ := planted(2, n, nb, per, 0)
 	w := nb * per
-	// Add structure-free neurons so the clusters are not trivially tight.
-	rng := rand.New(rand.NewPCG(9, 9))
-	for i := range x {
-		x[i] += float32(1.5 * rng.NormFloat64())
-	}
-	co := NewCoActivation(w, CoActivationOptions{})
-	if err := co.Add(x, n); err != nil {
-		t.Fatal(err)
-	}
-	corr, constant, err := co.Correlation()
-	if err != nil {
-		t.Fatal(err)
-	}
+	addNoise(x, 9, 1.5) // so that the clusters are not trivially tight
+	corr, constant := correlationOf(t, x, n, w, n, CoActivationOptions{})
 	const k = 4
 	p, err := Cluster(corr, constant, PartitionOptions{Bricks: k, Seed: 5, Restarts: 3})
 	if err != nil {
@@ -154,20 +159,9 @@ func TestDeterministicUnderSeed(t *testing.T) {
 	const n, nb, per = 500, 3, 6
 	x, _, group := planted(4, n, nb, per, 2)
 	w := nb*per + 2
-	// Noise so that restarts and seeds matter.
-	rng := rand.New(rand.NewPCG(4, 4))
-	for i := range x {
-		x[i] += float32(2 * rng.NormFloat64())
-	}
+	addNoise(x, 4, 2) // so that restarts and seeds matter
 	run := func(seed uint64) (*Partition, *Report) {
-		co := NewCoActivation(w, CoActivationOptions{})
-		if err := co.Add(x, n); err != nil {
-			t.Fatal(err)
-		}
-		corr, constant, err := co.Correlation()
-		if err != nil {
-			t.Fatal(err)
-		}
+		corr, constant := correlationOf(t, x, n, w, 128, CoActivationOptions{})
 		p, err := Cluster(corr, constant, PartitionOptions{Bricks: 5, Seed: seed})
 		if err != nil {
 			t.Fatal(err)

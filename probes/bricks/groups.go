@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // Mass selects how a neuron's activation on a token counts toward its activation mass.
@@ -357,12 +358,5 @@ func entropy(p []float64) float64 {
 	return h
 }
 
-func argmax(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
+// argmax is the index of the largest value (the first on ties).
+func argmax(v []float64) int { return slices.Index(v, slices.Max(v)) }

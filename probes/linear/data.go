@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // Data is a labelled set of activation vectors: X is [N, P] row-major (N examples of P
@@ -186,12 +187,13 @@ func countInts(y []int, classes int) []float64 {
 }
 
 // argmax is the index of the largest value (the first on ties).
-func argmax(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
+func argmax(v []float64) int { return slices.Index(v, slices.Max(v)) }
+
+// all returns every example as a float64 [N, P] matrix and the labels.
+func (d Data) all() ([]float64, []int) {
+	idx := make([]int, d.N)
+	for i := range idx {
+		idx[i] = i
 	}
-	return best
+	return d.subset(idx)
 }

@@ -30,11 +30,7 @@ func DiffMeans(d Data, opts DiffMeansOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := make([]int, d.N)
-	for i := range all {
-		all[i] = i
-	}
-	x, y := d.subset(all)
+	x, y := d.all()
 	r := &Result{Method: "diffmeans", Classes: d.Classes, Seed: opts.Seed, Folds: folds, Probe: fitDiffMeans(x, y, d.N, d.P, d.Classes)}
 	r.summarize()
 	return r, nil

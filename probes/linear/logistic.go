@@ -88,11 +88,7 @@ func Logistic(d Data, opts LogisticOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := make([]int, d.N)
-	for i := range all {
-		all[i] = i
-	}
-	x, y := d.subset(all)
+	x, y := d.all()
 	p, _, err := fit(x, y)
 	if err != nil {
 		return nil, fmt.Errorf("final fit: %w", err)

@@ -54,21 +54,14 @@ var (
 	scratch32 sync.Pool // *[]float32
 )
 
-func getScratch64(n int) *[]float64 {
-	if b, ok := scratch64.Get().(*[]float64); ok && cap(*b) >= n {
+// getScratch returns a buffer of n values from pool (allocated when the pool has none big
+// enough); the caller puts it back.
+func getScratch[T float32 | float64](pool *sync.Pool, n int) *[]T {
+	if b, ok := pool.Get().(*[]T); ok && cap(*b) >= n {
 		*b = (*b)[:n]
 		return b
 	}
-	b := make([]float64, n)
-	return &b
-}
-
-func getScratch32(n int) *[]float32 {
-	if b, ok := scratch32.Get().(*[]float32); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]float32, n)
+	b := make([]T, n)
 	return &b
 }
 
@@ -188,35 +181,33 @@ func (c *Covariance) addChunk(x []float32, idx []int, r0, r1 int) error {
 	}
 	// Centre the chunk and add its scatter to M2 (upper triangle).
 	if c.opts.Float32Products {
-		buf, strip := getScratch32(k*w), getScratch32(min(kernels.Tile, w)*w)
+		buf, strip := getScratch[float32](&scratch32, k*w), getScratch[float32](&scratch32, min(kernels.Tile, w)*w)
 		defer scratch32.Put(buf)
 		defer scratch32.Put(strip)
 		centred := *buf
-		linalg.Parallel(k, 16, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				dst := centred[r*w : (r+1)*w]
-				for j, v := range row(r0 + r) {
-					dst[j] = float32(float64(v) - c.shift[j] - c.bmean[j])
-				}
-			}
-		})
+		centre(centred, w, r0, r1, row, c.shift, c.bmean)
 		kernels.SyrkUpper32(c.m2, k, centred, w, *strip)
 	} else {
-		buf := getScratch64(k * w)
+		buf := getScratch[float64](&scratch64, k*w)
 		defer scratch64.Put(buf)
 		centred := *buf
-		linalg.Parallel(k, 16, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				dst := centred[r*w : (r+1)*w]
-				for j, v := range row(r0 + r) {
-					dst[j] = float64(v) - c.shift[j] - c.bmean[j]
-				}
-			}
-		})
+		centre(centred, w, r0, r1, row, c.shift, c.bmean)
 		kernels.SyrkUpper(c.m2, k, centred, w)
 	}
 	c.mergeMoments(int64(k), c.bmean, c.shift)
 	return nil
+}
+
+// centre writes rows r0..r1 of the chunk, centred as x − K − m_b, to dst ([r1−r0, w]).
+func centre[T float32 | float64](dst []T, w, r0, r1 int, row func(int) []float32, shift, mean []float64) {
+	linalg.Parallel(r1-r0, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			d := dst[r*w : (r+1)*w]
+			for j, v := range row(r0 + r) {
+				d[j] = T(float64(v) - shift[j] - mean[j])
+			}
+		}
+	})
 }
 
 // mergeMoments folds a batch of nb rows with mean mb (of x − shift), whose scatter has
