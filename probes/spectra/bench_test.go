@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
-	"github.com/neuronscope/neuronscope/model/tensor"
 	"github.com/neuronscope/neuronscope/probes/internal/kernels"
 )
 
@@ -118,17 +116,10 @@ func benchOverhead(b *testing.B, opts Options) {
 	for l := range pairs {
 		pairs[l] = NewPair(l, cfg.DMLP, opts)
 	}
-	observe := func(pt hooks.Point, a *tensor.Tensor) error {
-		p := pairs[pt.Layer]
-		c := p.Post
-		if pt.Site == hooks.MLPPre {
-			c = p.Pre
-		}
-		return c.AddMasked(a.Data, batchMask)
-	}
-	opt := []hooks.Option{hooks.Observe("blocks.*.mlp.hook_pre", observe), hooks.Observe("blocks.*.mlp.hook_post", observe)}
+	var mask []bool
+	opt := Observers(pairs, func() []bool { return mask })
 	run := func(bt model.Batch, spectra bool) time.Duration {
-		batchMask = bt.Mask
+		mask = bt.Mask
 		t0 := time.Now()
 		var err error
 		if spectra {
@@ -162,6 +153,3 @@ func benchOverhead(b *testing.B, opts Options) {
 	b.ReportMetric(with.Seconds()/plain.Seconds(), "overhead_ratio")
 	b.ReportMetric(0, "ns/op")
 }
-
-// batchMask is the current batch's attention mask (the benchmark's hook reads it).
-var batchMask []bool

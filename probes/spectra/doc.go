@@ -9,10 +9,10 @@
 //	for l := range pairs {
 //		pairs[l] = spectra.NewPair(l, dMLP, spectra.Options{})
 //	}
-//	// every batch: forward with hooks.Observe on blocks.*.mlp.hook_pre and hook_post calling
-//	pairs[pt.Layer].Pre.AddMasked(act.Data, batch.Mask)   // act is [batch, pos, d_mlp]
-//	pairs[pt.Layer].Post.AddMasked(act.Data, batch.Mask)
-//	...
+//	var batch model.Batch
+//	obs := spectra.Observers(pairs, func() []bool { return batch.Mask })
+//	for each batch: m.Forward(batch, obs...)   // hook_pre → Pre, hook_post → Post, padding dropped
+//	// (or call pairs[l].Pre.AddMasked(act.Data, mask) yourself with [batch, pos, d_mlp] rows)
 //	rep, err := spectra.Analyze(pairs, report.New(), spectra.AnalyzeOptions{})
 //	report.WriteJSON("spectra.json", rep)
 //	spectra.SavePlot("spectra.png", rep.Layers)        // or .svg

@@ -3,6 +3,7 @@ package spectra
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model"
 )
 
 // axisRows returns activations whose sample covariance is diagonal with entries proportional
@@ -163,5 +166,57 @@ func TestPlot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "none.png")); !os.IsNotExist(err) {
 		t.Error("a failed plot left a file behind")
+	}
+}
+
+// TestObservers runs a tiny random GPT-2 with the observers and checks the accumulators
+// against the activations captured by the same forward pass.
+func TestObservers(t *testing.T) {
+	cfg, err := model.PresetConfig("gpt2-small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NLayers, cfg.DModel, cfg.NHeads, cfg.NKVHeads, cfg.DHead, cfg.DMLP, cfg.DVocab, cfg.MaxPos = 2, 16, 2, 2, 8, 24, 50, 32
+	m, err := model.NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := [][]int{{1, 2, 3, 4, 5, 6}, {7, 8, 9}} // right-padded: 3 padding positions
+	bt, err := model.NewBatch(seqs, model.PadRight, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := []*Pair{NewPair(0, 24, Options{}), NewPair(1, 24, Options{})}
+	opts := append(Observers(pairs, func() []bool { return bt.Mask }), hooks.Capture("blocks.*.mlp.hook_pre", "blocks.*.mlp.hook_post"))
+	res, err := m.Forward(bt, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, p := range pairs {
+		for _, side := range []struct {
+			name string
+			c    *Covariance
+		}{{fmt.Sprintf("blocks.%d.mlp.hook_pre", l), p.Pre}, {fmt.Sprintf("blocks.%d.mlp.hook_post", l), p.Post}} {
+			act, ok := res.Cache.GetName(side.name)
+			if !ok {
+				t.Fatalf("%s not captured", side.name)
+			}
+			want := NewCovariance(24, Options{})
+			if err := want.AddMasked(act.Data, bt.Mask); err != nil {
+				t.Fatal(err)
+			}
+			if side.c.N() != 9 || want.N() != 9 {
+				t.Fatalf("%s: %d tokens (want 9 unpadded)", side.name, side.c.N())
+			}
+			a, b := side.c.Scatter(nil), want.Scatter(nil)
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("%s: scatter differs from the captured activations", side.name)
+				}
+			}
+		}
+	}
+	if _, err := m.Forward(bt, Observers(pairs[:1], nil)...); err == nil || !strings.Contains(err.Error(), "blocks.1") {
+		t.Errorf("missing layer: %v", err)
 	}
 }
