@@ -26,7 +26,8 @@ func geluRows(seed uint64, n, w int) []float32 {
 
 // BenchmarkCovarianceUpdate times one Add of 1024 rows (8 contexts × 128 tokens) of width 3072
 // (GPT-2 small's d_mlp): centring plus the strip SYRK plus Chan's merge. GFLOP/s counts the
-// 1024·3072·3073 flops of an exact SYRK (the strips do (1+256/3072)× that).
+// 1024·3072·3073 flops of an exact SYRK (the strips do (1+256/3072)× that) per wall second;
+// GFLOP/cpu-s per second of process CPU time (the per-core rate, steadier on a shared machine).
 func BenchmarkCovarianceUpdate(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -40,13 +41,19 @@ func BenchmarkCovarianceUpdate(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			c0 := cpuTime()
 			for range b.N {
 				if err := c.Add(x, rows); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu := (cpuTime() - c0).Seconds() / float64(b.N)
 			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(float64(rows)*gpt2Width*(gpt2Width+1)/sec/1e9, "GFLOP/s")
+			flops := float64(rows) * gpt2Width * (gpt2Width + 1)
+			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+			if cpu > 0 {
+				b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
+			}
 			b.ReportMetric(sec/rows*1e9, "ns/token")
 			b.ReportMetric(0, "ns/op")
 			b.Logf("backend %s", kernels.Backend())
@@ -76,8 +83,9 @@ func BenchmarkEigenvalues(b *testing.B) {
 // contexts × 128 tokens) with and without accumulating the covariance of every
 // blocks.*.mlp.hook_pre and blocks.*.mlp.hook_post (24 × 3072 wide). Each timed batch runs
 // plain and with spectra on the same model and tokens, in alternating order; it reports
-// tokens/s of each and the ratio (the budget: ≤ 1.2 for 1M tokens, where the 24
-// final eigendecompositions, BenchmarkEigenvalues, add 24·s/eig).
+// tokens/s of each, the wall-time ratio (the budget: ≤ 1.2 for 1M tokens, where the
+// 24 final eigendecompositions, BenchmarkEigenvalues, add 24·s/eig) and the CPU-time ratio
+// (steadier when other processes share the machine).
 func BenchmarkSpectraOverhead(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -118,9 +126,10 @@ func benchOverhead(b *testing.B, opts Options) {
 	}
 	var mask []bool
 	opt := Observers(pairs, func() []bool { return mask })
-	run := func(bt model.Batch, spectra bool) time.Duration {
+	// run returns the wall and CPU time of one forward.
+	run := func(bt model.Batch, spectra bool) (time.Duration, time.Duration) {
 		mask = bt.Mask
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		var err error
 		if spectra {
 			_, err = m.Forward(bt, opt...)
@@ -130,26 +139,31 @@ func benchOverhead(b *testing.B, opts Options) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return time.Since(t0)
+		return time.Since(t0), cpuTime() - c0
 	}
 	bt := batch()
 	run(bt, true) // warm-up: scratch, model buffers
 	run(bt, false)
 	b.ResetTimer()
-	var plain, with time.Duration
+	var plain, with, plainCPU, withCPU time.Duration
 	for i := range b.N {
 		bt := batch()
-		if i%2 == 0 {
-			plain += run(bt, false)
-			with += run(bt, true)
-		} else {
-			with += run(bt, true)
-			plain += run(bt, false)
+		for k := range 2 { // alternate which goes first
+			if (i+k)%2 == 0 {
+				w, c := run(bt, false)
+				plain, plainCPU = plain+w, plainCPU+c
+			} else {
+				w, c := run(bt, true)
+				with, withCPU = with+w, withCPU+c
+			}
 		}
 	}
 	tok := float64(b.N * rowsN * T)
 	b.ReportMetric(tok/plain.Seconds(), "plain_tok/s")
 	b.ReportMetric(tok/with.Seconds(), "spectra_tok/s")
 	b.ReportMetric(with.Seconds()/plain.Seconds(), "overhead_ratio")
+	if plainCPU > 0 {
+		b.ReportMetric(withCPU.Seconds()/plainCPU.Seconds(), "cpu_ratio")
+	}
 	b.ReportMetric(0, "ns/op")
 }
