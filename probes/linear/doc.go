@@ -45,8 +45,8 @@
 // of an n·p²·rows Hessian, and it covers the multinomial model without a (p·rows)² Hessian.
 // Tests match scipy's L-BFGS-B minimum of the same objective to 1e-6 (scikit-learn's own fit
 // stops earlier, at a gradient of 6e-5 with its default ftol). Cost (BenchmarkLogistic, 5000 ×
-// 512, 5 folds + final fit): about 1 s for two classes and 4 s (OpenBLAS) to 15 s (pure Go)
-// for ten.
+// 512, 5 folds + final fit): about 1 s for two classes (0.7 s with OpenBLAS) and 4 s (OpenBLAS)
+// to 15–20 s (pure Go, shared machine) for ten.
 //
 // The probe is mapped back to raw activations x: W_raw[c,j] = W[c,j]/σ_j and
 // B_raw[c] = b[c] − Σ_j W[c,j]μ_j/σ_j, so Scores(x) = W_raw·x + B_raw equals the standardised

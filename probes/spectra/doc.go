@@ -95,9 +95,18 @@
 //
 // # Cost
 //
-// A chunk of k rows costs about k·D(D+256)/2 multiply-adds (one SYRK), plus O(k·D) for the
-// mean and centring and D²/2 for the merge. For GPT-2 small (D = 3072, pre and post in 12
-// layers) that is 24 × 10 MFLOP per token against ≈ 250 MFLOP per token for the forward
-// itself, so the covariance alone costs about as many flops as the forward: see
-// BenchmarkSpectraOverhead, BenchmarkCovarianceUpdate and BenchmarkEigenvalues.
+// A chunk of k rows costs about k·D(D+256)/2 multiply-adds (one strip SYRK), plus O(k·D) for
+// the mean and centring and D²/2 for the merge. For GPT-2 small (D = 3072, pre and post in
+// 12 layers) that is 24 × 10.2 MFLOP per token against ≈ 250 MFLOP per token for the forward
+// itself: the covariances alone cost as many flops as the forward, so accumulating every
+// layer's pre and post at GEMM speed costs about one more forward in float32 products and
+// two in float64 (dgemm runs at about half the sgemm rate). BenchmarkSpectraOverhead
+// (OpenBLAS, random GPT-2 small, 8 × 128 tokens, measured on a heavily shared 2-core
+// machine) gave forward-with-spectra / plain forward = 2.2–2.7 (wall and CPU time) with
+// float64 products and 1.9–2.0 (CPU time) with Float32Products; the update alone
+// (BenchmarkCovarianceUpdate) ran at 38 GFLOP per CPU-second in float64 and 65 in float32.
+// The 24 eigendecompositions at the end (BenchmarkEigenvalues: 1–3 s each with OpenBLAS,
+// about 30 s in pure Go, two at a time) are negligible against a 1M-token run. Restricting
+// the taps (layers, pre or post) or the tokens (a sparser mask) scales the overhead down
+// proportionally.
 package spectra
