@@ -78,7 +78,10 @@
 // eigenvalues sit at the 1e-12 floor, which shifts SE and EEE. Every Side reports RankBound
 // = min(N−1, D), NumericalRank (eigenvalues above D·2⁻⁵²·λ_max, numpy's matrix_rank rule)
 // and AtFloor (eigenvalues ≤ 1e-12), and Layer.Warnings (repeated in Report.Warnings) names
-// every spectrum with N ≤ D. Use at least D + 1 tokens, in practice many more.
+// every spectrum with N ≤ D. Use at least D + 1 tokens, in practice many more. In the
+// extreme of a zero covariance (one token, or a dead tap) every eigenvalue is at the floor
+// and NerVE's guards dominate: λ̂ᵢ = 1/(D+1), SE = D/(D+1)·ln(D+1) and PR ≈ 1e-12·(D+1)²,
+// below its nominal range; these are NerVE's values, reproduced, and flagged by the warning.
 //
 // # JSON
 //

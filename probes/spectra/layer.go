@@ -116,7 +116,7 @@ func side(point string, c *Covariance, keep bool) (Side, []float64, error) {
 	}
 	tol := float64(c.Width()) * 0x1p-52 * eig[0]
 	for _, v := range eig {
-		if v > tol {
+		if v > tol && s.RankBound > 0 { // one token: a zero matrix, whatever the rounding
 			s.NumericalRank++
 		}
 		if v <= Eps {

@@ -220,3 +220,25 @@ func TestObservers(t *testing.T) {
 		t.Errorf("missing layer: %v", err)
 	}
 }
+
+func TestOneToken(t *testing.T) {
+	p := NewPair(0, 3, Options{})
+	for _, c := range []*Covariance{p.Pre, p.Post} {
+		if err := c.Add([]float32{1, 2, 3}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := p.Measure(AnalyzeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Pre.RankBound != 0 || l.Pre.NumericalRank != 0 || l.Pre.AtFloor != 3 || len(l.Warnings) != 2 {
+		t.Errorf("one token: %+v, warnings %q", l.Pre, l.Warnings)
+	}
+	// All eigenvalues at the floor: NerVE's 1e-12 guards dominate. λ̂ = 1e-12/(3e-12 + 1e-12)
+	// = 1/4 each, so SE = ¾ ln 4 (not ln 3), and PR = (4e-12)²/(3e-24 + 1e-12) ≈ 1.6e-11
+	// (below NerVE's nominal range [1, D]).
+	if math.Abs(l.Pre.SE-0.75*math.Log(4)) > 1e-9 || math.Abs(l.Pre.PR-16e-24/(3e-24+1e-12)) > 1e-20 {
+		t.Errorf("floor spectrum: SE %v PR %v", l.Pre.SE, l.Pre.PR)
+	}
+}
