@@ -106,9 +106,9 @@
 // two in float64 (dgemm runs at about half the sgemm rate). BenchmarkSpectraOverhead
 // (OpenBLAS, random GPT-2 small, 8 × 128 tokens, measured on a heavily shared 2-core
 // machine) gave forward-with-spectra / plain forward = 2.2–2.7 (wall and CPU time) with
-// float64 products and 1.9–2.0 (CPU time) with Float32Products; the update alone
+// float64 products and 1.7–2.0 with Float32Products; the update alone
 // (BenchmarkCovarianceUpdate) ran at 38 GFLOP per CPU-second in float64 and 65 in float32.
-// The 24 eigendecompositions at the end (BenchmarkEigenvalues: 1–3 s each with OpenBLAS,
+// The 24 eigendecompositions at the end (BenchmarkEigenvalues: 2–5 s each with OpenBLAS,
 // about 30 s in pure Go, two at a time) are negligible against a 1M-token run. Restricting
 // the taps (layers, pre or post) or the tokens (a sparser mask) scales the overhead down
 // proportionally.

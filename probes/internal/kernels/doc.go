@@ -10,7 +10,7 @@
 // single-threaded, as internal/linalg configures it, with the rows of C split across
 // goroutines), float32 products go through internal/linalg, and eigenvalues come from
 // LAPACK's dsyevd in OpenBLAS (the routine torch.linalg.eigvalsh calls). At width 3072
-// gonum's Dsyev takes about 30 s on this 2-core machine against 1–3 s for OpenBLAS's
+// gonum's Dsyev takes about 30 s on this 2-core machine against 2–5 s for OpenBLAS's
 // dsyevd, which is why the eigenvalue path is backend-specific. Backend names the active one.
 //
 // # Shapes and storage
