@@ -4,7 +4,7 @@
 // # Methods
 //
 //	method                 function              cost                         hook points read
-//	direct logit attr.     DirectLogit           1 forward                    blocks.L.mlp.hook_post, ln_final.hook_scale
+//	direct logit attr.     DirectLogit           1 forward                    blocks.L.mlp.hook_post, ln_final.hook_scale, ln_final.output
 //	LM-head decoding       DecodeNeurons         weights only                 (none)
 //	gradient × activation  GradXAct              1 forward + 1 backward       any
 //	attribution patching   AttributionPatching   2 forwards + 1 backward      any
@@ -16,7 +16,12 @@
 //	  (NeuronPath)         JointAttribution
 //	logit lens             LogitLens             1 forward + final norm per layer           blocks.L.hook_resid_post
 //
-// DLA and decoding are described on their types (DLAResult, DecodeOptions).
+// DLA and decoding are described on their types (DLAResult, DecodeOptions). Both follow a
+// neuron's write to where it joins the residual stream: through Gemma 2/3's
+// post-feed-forward norm (its weight, and for DLA its divisor at the position, frozen), then
+// the final norm and the unembedding, up to the logit before any final soft-cap. Neither
+// applies to an image classifier (ViT), which has class logits and no vocabulary: they, and
+// the logit lens, refuse one.
 //
 // # Logit lens
 //
@@ -26,8 +31,9 @@
 //	logits_L[t] = W_U · ln_final(blocks.L.hook_resid_post[t])      [pos, d_vocab] per layer
 //
 // ln_final is the model's own (model.ForwardFrom at layer n_layers): LayerNorm with centering,
-// RMSNorm, Gemma's 1 + γ, each position normalised by its own scale. The last layer's lens is
-// the model's output. Per layer and position the report keeps the K most probable tokens
+// RMSNorm, Gemma's 1 + γ, each position normalised by its own scale; a model with a
+// final-logit soft-cap (Gemma 2) then gets cap·tanh(logits/cap), so the lens is what the model
+// would output from that residual stream. The last layer's lens is the model's output, exactly. Per layer and position the report keeps the K most probable tokens
 // (softmax over the vocabulary; ties by lower id) and the rank of the prompt's next token. The gradient
 // methods below differentiate a model.Metric through model.Model.Gradient.
 //
@@ -47,8 +53,10 @@
 // GradXAct is the first-order estimate of zero-ablating unit i, M(a) − M(a, a_i = 0), and
 // AttributionPatching (AtP) the first-order estimate of patching the clean value into the
 // corrupt run, M(corrupt, a_i = a_i^clean) − M(corrupt). Both are exact where M is linear in
-// a (e.g. a logit at ln_final.output) and approximate elsewhere (attention saturation and
-// large activations break the linearization; see Kramár et al. 2024, AtP*). Scores are
+// a (e.g. a logit at ln_final.output, for a model without a final-logit soft-cap) and
+// approximate elsewhere (attention saturation and large activations break the linearization;
+// see Kramár et al. 2024, AtP*). Gemma 2's logits are cap·tanh(z/cap) of z = W_U·ln_final.output,
+// so even there GradXAct sums to z·(1 − tanh²(z/cap)), not to the logit. Scores are
 // [batch, pos, ...] like the activation; pool over positions as your method prescribes
 // (CULNIG takes the max over positions).
 //
