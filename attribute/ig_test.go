@@ -91,8 +91,9 @@ func compareAttr(got []float32, want []float64) string {
 	return ""
 }
 
-// blockFamilies name one tiny model of each block family (sequential, gated, parallel).
-var blockFamilies = []string{"gpt2", "llama", "gpt_neox"}
+// blockFamilies name the tiny model of every architecture and config variant
+// (modeltest.TinyNames): sequential, gated and parallel blocks, sandwich norms, soft-caps.
+var blockFamilies = modeltest.TinyNames()
 
 func tinyModel(t testing.TB, name string) *model.Model { return modeltest.Tiny(t, name, 3) }
 
