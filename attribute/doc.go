@@ -81,6 +81,22 @@
 // together (attributions are [pos, width]). Dai et al. attribute the target's probability
 // (model.Prob) with m = 20 and the Left rule, which is the zero IGOptions.
 //
+// Post-feed-forward norms (Gemma 2/3). The zero baseline sets the scaled hook_post rows to 0,
+// so at α = 0 the MLP output m = W_out·0 (no b_out) reaches the post-feed-forward RMSNorm
+// m/sqrt(mean(m²)+eps)·(1+γ_post) at its singular point: its Jacobian there is
+// (1+γ_post)/sqrt(eps), its output jumps from 0 to full size within α ≲ sqrt(eps)/rms(m), and
+// it is scale-invariant beyond, so along the straight path f is nearly a step at α = 0. No
+// Riemann sum resolves that: the α = 0 term a·∇f(0)/m is nearly the whole sum (Σ IG·m is
+// constant in m, TestIGPostNormZeroBaseline), far from f(a) − f(b). The float64 PyTorch
+// reference of the shared fixtures has the same numbers (layer 0, m = 20, Target scope:
+// gemma2-random f(a) − f(b) = 0.0023 but Σ IG = 0.389; gemma3-random 0.0064 and 0.107;
+// llama3-random, without the norm, 0.0379 and 0.0371), so this is the published method on
+// these models, reproduced as is; IGResult.Gap shows it. A baseline whose MLP output is not 0
+// (IGOptions.Baseline, e.g. the mean activation over the prompt's positions) avoids the
+// singular point and converges like 1/m again. KnowledgeNeurons (zero baseline, Target scope)
+// and NeuronPath's search passes (layer l scaled whole from 0) inherit the effect; NeuronPath's
+// JAS passes, which move one neuron per layer and keep the others clean, do not.
+//
 // How it runs: one clean forward pass caches blocks.L.hook_resid_pre (and, for Target, the
 // keys and values of every earlier position); then the m steps run as batch rows of one
 // model.GradientFrom call that starts at layer L, with an edit hook setting the scaled rows
