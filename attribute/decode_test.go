@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,4 +268,41 @@ func BenchmarkDecodeGPT2SmallLayer(b *testing.B) {
 		}
 	}
 	b.ReportMetric(time.Since(t0).Seconds()/float64(b.N), "s/layer")
+}
+
+// TestDecodeReportNotes: the report states what the scores are on every architecture: the
+// post-feed-forward norm's weight on write directions where the model has one (naming the
+// tensor), and logits before the final soft-cap where there is one; and it holds the same
+// lists as DecodeNeurons.
+func TestDecodeReportNotes(t *testing.T) {
+	for _, name := range modeltest.TinyNames() {
+		m := modeltest.Tiny(t, name, 2)
+		c := m.Config
+		rep, err := Decode(m, DecodeOptions{K: 2, NormWeight: true, Layers: []int{1}}, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		write := rep.Directions["write"]
+		if c.SandwichNorm != strings.Contains(write, "model.layers.L.post_feedforward_layernorm.weight") ||
+			c.SandwichNorm != strings.Contains(rep.Score, "post-feed-forward norm's weight") {
+			t.Errorf("%s: write %q, score %q", name, write, rep.Score)
+		}
+		if (c.FinalSoftcap > 0) != strings.Contains(rep.Score, "before the final soft-cap") {
+			t.Errorf("%s: score %q with soft-cap %g", name, rep.Score, c.FinalSoftcap)
+		}
+		dec, err := DecodeNeurons(m, DecodeOptions{K: 2, NormWeight: true, Layers: []int{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Layers) != 1 || len(rep.Layers[0].Neurons) != len(dec) {
+			t.Fatalf("%s: report layers %d", name, len(rep.Layers))
+		}
+		for i, n := range rep.Layers[0].Neurons {
+			for r, tok := range n.WriteTop {
+				if tok.ID != dec[i].WriteTop[r].ID || tok.Score != dec[i].WriteTop[r].Score {
+					t.Fatalf("%s neuron %d: report %+v, DecodeNeurons %+v", name, i, tok, dec[i].WriteTop[r])
+				}
+			}
+		}
+	}
 }
