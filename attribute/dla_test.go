@@ -106,21 +106,7 @@ func dlaNeuronWrite(m *model.Model, l, i int, act []float32) (write []float64, s
 	if w.PostNorm == nil {
 		return write, 0, nil
 	}
-	mOut := make([]float64, c.DModel)
-	for k, a := range act {
-		w.WriteDirection(dir, k)
-		for j, v := range dir {
-			mOut[j] += float64(a) * float64(v)
-		}
-	}
-	var ss float64
-	for j := range mOut {
-		if w.OutBias != nil {
-			mOut[j] += float64(w.OutBias.Data[j])
-		}
-		ss += mOut[j] * mOut[j]
-	}
-	sPost = math.Sqrt(ss/float64(c.DModel) + c.NormEps)
+	mOut, sPost := mlpOutByHand(m, l, act)
 	normed = make([]float64, c.DModel)
 	for j := range write {
 		g := float64(w.PostNorm.Data[j])
@@ -131,6 +117,30 @@ func dlaNeuronWrite(m *model.Model, l, i int, act []float32) (write []float64, s
 		normed[j] = mOut[j] * g / sPost
 	}
 	return write, sPost, normed
+}
+
+// mlpOutByHand is layer l's down_proj output m = W_out·act + b_out [d_model] in float64 from
+// the write directions, and s = sqrt(mean(m²)+eps), the divisor a post-feed-forward norm
+// applies to it.
+func mlpOutByHand(m *model.Model, l int, act []float32) ([]float64, float64) {
+	c := m.Config
+	w := m.MLP(l)
+	out := make([]float64, c.DModel)
+	dir := make([]float32, c.DModel)
+	for k, a := range act {
+		w.WriteDirection(dir, k)
+		for j, v := range dir {
+			out[j] += float64(a) * float64(v)
+		}
+	}
+	var ss float64
+	for j := range out {
+		if w.OutBias != nil {
+			out[j] += float64(w.OutBias.Data[j])
+		}
+		ss += out[j] * out[j]
+	}
+	return out, math.Sqrt(ss/float64(c.DModel) + c.NormEps)
 }
 
 // dlaPreCap is the logit (difference) before any final soft-cap from one position's

@@ -82,7 +82,8 @@ func fdJAS(t *testing.T, m *model.Model, prompt []int, pos, token int, opt PathO
 			// m = W_out·v: linear in unit j only while the step's change of m is small against
 			// that divisor. At a step where the layer is scaled to 0 the divisor is sqrt(eps),
 			// so the difference step must be far below the 3e-3 that suits the other models.
-			h = min(h, float32(1e-2*postNormDivisor(m, l, vecs[l])/writeRMS(m, l, j)))
+			_, div := mlpOutByHand(m, l, vecs[l])
+			h = min(h, float32(1e-2*div/writeRMS(m, l, j)))
 		}
 		shift := func(s float32) float64 {
 			vs := make([][]float32, len(vecs))
@@ -97,28 +98,6 @@ func fdJAS(t *testing.T, m *model.Model, prompt []int, pos, token int, opt PathO
 		mag += math.Abs(g)
 	}
 	return sum, mag
-}
-
-// postNormDivisor is sqrt(mean(m²)+eps) of layer l's MLP output m = W_out·act + b_out.
-func postNormDivisor(m *model.Model, l int, act []float32) float64 {
-	c := m.Config
-	w := m.MLP(l)
-	out := make([]float64, c.DModel)
-	dir := make([]float32, c.DModel)
-	for i, a := range act {
-		w.WriteDirection(dir, i)
-		for k, v := range dir {
-			out[k] += float64(a) * float64(v)
-		}
-	}
-	var ss float64
-	for k, v := range out {
-		if w.OutBias != nil {
-			v += float64(w.OutBias.Data[k])
-		}
-		ss += v * v
-	}
-	return math.Sqrt(ss/float64(c.DModel) + c.NormEps)
 }
 
 // writeRMS is the root mean square of neuron j's write direction in layer l.
