@@ -12,14 +12,18 @@ import (
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
-// TestConceptLinearReadout: at ln_final.output a logit is linear in every unit, so CULNIG's
-// score with a logit target, max over positions of a·∂M/∂a, equals the max over positions of
-// the exact effect of zero-ablating the unit at that position, M(a) − M(a with a_u(t) = 0),
-// computed by forward passes with an edit hook.
+// TestConceptLinearReadout: at ln_final.output a logit is linear in every unit (for a model
+// without a final soft-cap), so CULNIG's score with a logit target, max over positions of
+// a·∂M/∂a, equals the max over positions of the exact effect of zero-ablating the unit at that
+// position, M(a) − M(a with a_u(t) = 0), computed by forward passes with an edit hook. A
+// soft-capped logit cap·tanh(z/cap) is not linear there; its score is checked against the
+// gradient by hand instead: a_u·W_U[y, u]·(1 − tanh²(z/cap)) at the metric's position, 0 at the
+// others (a logit reads ln_final.output at its own position only).
 func TestConceptLinearReadout(t *testing.T) {
 	out := hooks.Global(hooks.FinalOutput)
 	for _, name := range blockFamilies {
 		m := tinyModel(t, name)
+		cp := m.Config.FinalSoftcap
 		seqs := [][]int{prompt[:5], prompt[2:]}
 		answers := []int{17, 40}
 		pooled, _, err := maxGradXAct(m, seqs, answers, []hooks.Point{out}, model.LogitMetric, false)
@@ -39,9 +43,27 @@ func TestConceptLinearReadout(t *testing.T) {
 			}
 			clean := logit()
 			d := m.Config.DModel
+			var h []float32
+			var slope float64
+			if cp > 0 {
+				res, err := m.Forward(b, hooks.CapturePoints(out))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ht, _ := res.Cache.Get(out)
+				h = ht.Row(0, len(seq)-1)
+				th := math.Tanh(dlaPreCap(m, h, answers[r:r+1]) / cp)
+				slope = 1 - th*th
+			}
 			for u := 0; u < d; u++ {
 				want := math.Inf(-1)
+				if cp > 0 {
+					want = math.Max(0, float64(h[u])*float64(m.Unembedding().Row(answers[r])[u])*slope)
+				}
 				for pos := range seq {
+					if cp > 0 {
+						break // not linear: the gradient by hand above
+					}
 					ablated := logit(hooks.EditPoint(out, func(_ hooks.Point, a *tensor.Tensor) error {
 						a.Data[pos*d+u] = 0
 						return nil

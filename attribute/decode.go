@@ -24,8 +24,9 @@ const (
 	// vector Davies (2025) decodes.
 	DecodeUp
 	// DecodeWrite is the neuron's write direction: column i of down_proj/W_out (row i of
-	// Conv1D c_proj), what the neuron adds to the residual stream per unit of mlp.hook_post[i]
-	// (the "value vector" of Geva et al. 2022).
+	// Conv1D c_proj), what the neuron adds to the MLP output per unit of mlp.hook_post[i]
+	// (the "value vector" of Geva et al. 2022), and so to the residual stream, except behind
+	// Gemma 2/3's post-feed-forward norm (see DecodeOptions.NormWeight).
 	DecodeWrite
 )
 
@@ -53,7 +54,10 @@ type DecodeOptions struct {
 	Directions []DecodeDirection
 	// NormWeight sends each vector through the linear part of the final norm before the
 	// unembedding: multiply by the norm weight γ (Gemma: 1 + γ), after centering it (subtracting
-	// its mean over d_model) for LayerNorm models. Without it the raw vector is decoded.
+	// its mean over d_model) for LayerNorm models. A write direction behind a
+	// post-feed-forward norm (Gemma 2/3, model.MLPWeights.PostNorm) is first multiplied by that
+	// norm's weight 1 + γ_post, so that it is what the neuron adds to the residual stream up to
+	// the norm's positive per-position divisor. Without NormWeight the raw vector is decoded.
 	NormWeight bool
 	// ChunkSize is the number of vectors per GEMM; 0 picks one from GOMAXPROCS and d_vocab.
 	ChunkSize int
@@ -83,15 +87,22 @@ type NeuronDecoding struct {
 // bottom-K tokens. For neuron i of layer l and a direction v (see DecodeDirection) the score of
 // token t is
 //
-//	score_t = W_U[t] · v                  (NormWeight false)
-//	score_t = W_U[t] · (g ⊙ P v)          (NormWeight true)
+//	score_t = W_U[t] · v                          (NormWeight false)
+//	score_t = W_U[t] · (g ⊙ P v)                  (NormWeight true)
+//	score_t = W_U[t] · (g ⊙ P (g_post ⊙ v))       (NormWeight true, write direction, Gemma 2/3)
 //
-// with W_U the unembedding [d_vocab, d_model], g the final norm weight γ (Gemma: 1 + γ) and P
-// the centering v ↦ v − mean(v) for LayerNorm models (identity for RMSNorm). With NormWeight
+// with W_U the unembedding [d_vocab, d_model], g the final norm weight γ (Gemma: 1 + γ), P
+// the centering v ↦ v − mean(v) for LayerNorm models (identity for RMSNorm), and g_post the
+// post-feed-forward norm's weight 1 + γ_post of the neuron's layer (model.MLPWeights.PostNorm;
+// a neuron's write into the residual stream there is a·g_post ⊙ v / s_post). With NormWeight
 // the score is the logit change v makes through the final norm and the unembedding, up to the
-// norm's positive, position-dependent factor 1/s (the norm's bias adds W_U[t]·β whatever v is,
-// so it is left out). Scores are logits, not probabilities: softmax keeps the ranking. Ties
-// rank the lower token id first; NaN scores are never selected.
+// norms' positive, position-dependent factors 1/s (and 1/s_post), which drop out of a ranking:
+// a neuron with activation a at a position changes the logit of t by a·score_t/(s·s_post),
+// exactly its DirectLogit attribution (DLAResult). The norm's bias adds W_U[t]·β whatever v
+// is, so it is left out. Scores are logits before any final soft-cap (Gemma 2's cap·tanh(z/cap)
+// is monotone, but how much it compresses a change depends on the position's logits), not
+// probabilities: softmax keeps the ranking. Ties rank the lower token id first; NaN scores are
+// never selected. An image classifier (ViT) has no vocabulary and is refused.
 //
 // The work is one GEMM per chunk of vectors ([chunk, d_model] × W_Uᵀ through internal/linalg,
 // so the OpenBLAS build is much faster), then a streaming top-K/bottom-K scan of each row of
@@ -111,6 +122,9 @@ func DecodeNeurons(m *model.Model, opt DecodeOptions) ([]NeuronDecoding, error) 
 // error from fn stops the run and is returned.
 func DecodeNeuronsFunc(m *model.Model, opt DecodeOptions, fn func(layer []NeuronDecoding) error) error {
 	c := m.Config
+	if err := needLMHead(m, "LM-head decoding"); err != nil {
+		return err
+	}
 	if opt.K <= 0 {
 		return fmt.Errorf("attribute: decode K must be positive, got %d", opt.K)
 	}
@@ -132,19 +146,17 @@ func DecodeNeuronsFunc(m *model.Model, opt DecodeOptions, fn func(layer []Neuron
 	var g []float32
 	if opt.NormWeight {
 		gw, _ := m.FinalNorm()
-		g = make([]float32, d)
-		for j, x := range gw.Data {
-			g[j] = x
-			if c.NormPlusOne {
-				g[j] = 1 + x
-			}
-		}
+		g = normGain32(c, gw)
 	}
 	a := make([]float32, chunk*d)
 	scores := make([]float32, chunk*v)
 	total, done := len(layers)*len(dirs)*c.DMLP, 0
 	for _, l := range layers {
 		w := m.MLP(l)
+		var gPost []float32 // the post-feed-forward norm's weight, for write directions
+		if g != nil && w.PostNorm != nil {
+			gPost = normGain32(c, w.PostNorm)
+		}
 		out := make([]NeuronDecoding, c.DMLP)
 		for i := range out {
 			out[i].Neuron = hooks.NeuronAt(l, hooks.MLPPost, i)
@@ -162,6 +174,9 @@ func DecodeNeuronsFunc(m *model.Model, opt DecodeOptions, fn func(layer []Neuron
 				rows := hi - lo
 				gatherNeurons(a[:rows*d], p, lo, hi, d, read)
 				if g != nil {
+					if dir == DecodeWrite && gPost != nil {
+						scaleRows(a[:rows*d], gPost)
+					}
 					normLinear(a[:rows*d], g, d, c.LayerNorm)
 				}
 				s := scores[:rows*v]
@@ -241,6 +256,28 @@ func gatherNeurons(dst []float32, p *model.Param, lo, hi, d int, read bool) {
 	for j := 0; j < d; j++ {
 		for r, x := range p.Data[j*stride+lo : j*stride+hi] {
 			dst[r*d+j] = x
+		}
+	}
+}
+
+// normGain32 is a norm's effective per-dimension scale: its weight γ, or 1 + γ with
+// Config.NormPlusOne (Gemma).
+func normGain32(c *model.Config, w *model.Param) []float32 {
+	g := make([]float32, len(w.Data))
+	for j, x := range w.Data {
+		g[j] = x
+		if c.NormPlusOne {
+			g[j] = 1 + x
+		}
+	}
+	return g
+}
+
+// scaleRows multiplies each row of a [rows, len(g)] block elementwise by g.
+func scaleRows(a, g []float32) {
+	for off := 0; off < len(a); off += len(g) {
+		for j, x := range g {
+			a[off+j] *= x
 		}
 	}
 }

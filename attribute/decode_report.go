@@ -64,11 +64,14 @@ type NamedToken struct {
 // to it.
 func Decode(m *model.Model, opt DecodeOptions, name func(id int) (string, bool), tokenNote string) (*DecodeReport, error) {
 	c := m.Config
+	if err := needLMHead(m, "LM-head decoding"); err != nil {
+		return nil, err
+	}
 	res := &DecodeReport{
 		Provenance:       m.Provenance(),
 		NeuronDefinition: DecodeNeuronDefinition,
 		Directions:       directionNotes(m, opt.Layers),
-		Score:            scoreNote(c, opt.NormWeight),
+		Score:            scoreNote(m, opt.NormWeight),
 		Top:              min(opt.K, c.DVocab),
 		NormWeight:       opt.NormWeight,
 		TokenStrings:     tokenNote,
@@ -146,13 +149,18 @@ func directionNotes(m *model.Model, layers []int) map[string]string {
 		"read":  where(w.In, true) + ": produces mlp.hook_pre[i]",
 		"write": where(w.Out, false) + ": added to the residual stream per unit of mlp.hook_post[i]",
 	}
+	if w.PostNorm != nil {
+		notes["write"] = where(w.Out, false) + ": added to the MLP output per unit of mlp.hook_post[i]; the MLP output passes through " +
+			strings.Replace(w.PostNorm.Name, "."+strconv.Itoa(l)+".", ".L.", 1) + " (x/rms(x)·(1 + γ_post)) before it joins the residual stream"
+	}
 	if w.Up != nil {
 		notes["up"] = where(w.Up, true) + ": produces mlp.hook_pre_linear[i] (the vector Davies 2025 decodes)"
 	}
 	return notes
 }
 
-func scoreNote(c *model.Config, normWeight bool) string {
+func scoreNote(m *model.Model, normWeight bool) string {
+	c := m.Config
 	if !normWeight {
 		return "score_t = W_U[t] · v, the raw weight vector v against row t of the unembedding [d_vocab, d_model] (logits, not probabilities)"
 	}
@@ -163,5 +171,12 @@ func scoreNote(c *model.Config, normWeight bool) string {
 	if c.LayerNorm {
 		return "score_t = W_U[t] · (γ ⊙ (v − mean(v))): the final LayerNorm's centering and weight γ applied to v, without the per-position 1/scale and the bias (logits, not probabilities)"
 	}
-	return "score_t = W_U[t] · (" + g + " ⊙ v): the final RMSNorm's weight applied to v, without the per-position 1/scale (logits, not probabilities)"
+	note := "score_t = W_U[t] · (" + g + " ⊙ v): the final RMSNorm's weight applied to v, without the per-position 1/scale (logits, not probabilities)"
+	if c.SandwichNorm {
+		note += "; a write direction is first multiplied by the post-feed-forward norm's weight (1 + γ_post), without that norm's per-position 1/scale"
+	}
+	if c.FinalSoftcap > 0 {
+		note += "; logits before the final soft-cap"
+	}
+	return note
 }

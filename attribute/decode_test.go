@@ -4,23 +4,33 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/modeltest"
 )
 
 // decodeBruteForce scores one vector against every vocabulary row in float64, one dot product per
-// token, and returns the scores and the ids sorted by score (descending, ties by id).
-func decodeBruteForce(m *model.Model, vec []float32, normWeight bool) ([]float64, []int) {
+// token, and returns the scores and the ids sorted by score (descending, ties by id). postNorm
+// (nil: none) is the weight of a post-feed-forward norm the vector passes through before it
+// joins the residual stream (a write direction of Gemma 2/3): with normWeight the vector is
+// multiplied by its 1 + γ_post first, as DecodeOptions.NormWeight documents.
+func decodeBruteForce(m *model.Model, vec []float32, normWeight bool, postNorm *model.Param) ([]float64, []int) {
 	c := m.Config
 	v := make([]float64, len(vec))
-	var mean float64
 	for j, x := range vec {
 		v[j] = float64(x)
-		mean += v[j]
+		if normWeight && postNorm != nil {
+			v[j] *= 1 + float64(postNorm.Data[j])
+		}
+	}
+	var mean float64
+	for _, x := range v {
+		mean += x
 	}
 	mean /= float64(len(v))
 	if normWeight {
@@ -94,21 +104,73 @@ func TestDecodeMatchesBruteForce(t *testing.T) {
 					what        string
 					get         func([]float32, int)
 					top, bottom []DecodedToken
+					postNorm    *model.Param
 				}
-				lists := []dirLists{{"read", w.ReadDirection, nd.ReadTop, nd.ReadBottom}, {"write", w.WriteDirection, nd.WriteTop, nd.WriteBottom}}
+				if (w.PostNorm != nil) != c.SandwichNorm {
+					t.Fatalf("%s: post-norm weight %v with SandwichNorm %v", name, w.PostNorm != nil, c.SandwichNorm)
+				}
+				lists := []dirLists{{"read", w.ReadDirection, nd.ReadTop, nd.ReadBottom, nil}, {"write", w.WriteDirection, nd.WriteTop, nd.WriteBottom, w.PostNorm}}
 				if c.Gated {
-					lists = append(lists, dirLists{"up", w.UpDirection, nd.UpTop, nd.UpBottom})
+					lists = append(lists, dirLists{"up", w.UpDirection, nd.UpTop, nd.UpBottom, nil})
 				} else if nd.UpTop != nil || nd.UpBottom != nil {
 					t.Fatalf("%s: up lists on an ungated MLP", name)
 				}
 				for _, dl := range lists {
 					dl.get(vec, i)
-					scores, ranked := decodeBruteForce(m, vec, tc.norm)
+					scores, ranked := decodeBruteForce(m, vec, tc.norm, dl.postNorm)
 					asc := append([]int(nil), ranked...)
 					sort.SliceStable(asc, func(a, b int) bool { return scores[asc[a]] < scores[asc[b]] })
 					what := name + " " + dl.what
 					decodeCheckList(t, what+" top", dl.top, scores, ranked, k)
 					decodeCheckList(t, what+" bottom", dl.bottom, scores, asc, k)
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeWriteIsDLAPerUnit: with NormWeight, a write direction's score is the neuron's
+// direct logit attribution per unit activation: on every architecture, at a position where
+// neuron i has activation a, DirectLogit's DLA_i for token t equals a·score_t/(s·s_post)
+// (s_post = 1 without a post-feed-forward norm).
+func TestDecodeWriteIsDLAPerUnit(t *testing.T) {
+	names, models := dlaTinyModels(t, true)
+	b, _ := model.NewBatch(dlaPrompts, model.PadRight, 0)
+	row, pos := 0, 4
+	for _, name := range names {
+		m := models[name]
+		c := m.Config
+		dec, err := DecodeNeurons(m, DecodeOptions{K: c.DVocab, NormWeight: true, Directions: []DecodeDirection{DecodeWrite}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers, _ := dlaLayers(m, nil)
+		res, err := m.Forward(b, hooks.CapturePoints(DLAPoints(layers)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range []int{0, 33, c.DVocab - 1} {
+			dla, err := DirectLogitFromResult(m, b, res, row, pos, []int{tok}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			post := 1.0
+			for _, ld := range dla.Layers {
+				if ld.PostScale != 0 {
+					post = float64(ld.PostScale)
+				}
+				act, _ := res.Cache.Get(hooks.At(ld.Layer, hooks.MLPPost))
+				for _, i := range []int{1, c.DMLP / 2} {
+					score := math.NaN()
+					for _, dt := range dec[ld.Layer*c.DMLP+i].WriteTop {
+						if dt.ID == tok {
+							score = float64(dt.Score)
+						}
+					}
+					want := float64(act.At(row, pos, i)) * score / (float64(dla.Scale) * post)
+					if got := float64(ld.Neurons[i]); math.Abs(got-want) > 1e-4*(math.Abs(want)+1e-2) {
+						t.Errorf("%s layer %d neuron %d token %d: DLA %.7g, activation × decode score / scales %.7g", name, ld.Layer, i, tok, got, want)
+					}
 				}
 			}
 		}
@@ -206,4 +268,41 @@ func BenchmarkDecodeGPT2SmallLayer(b *testing.B) {
 		}
 	}
 	b.ReportMetric(time.Since(t0).Seconds()/float64(b.N), "s/layer")
+}
+
+// TestDecodeReportNotes: the report states what the scores are on every architecture: the
+// post-feed-forward norm's weight on write directions where the model has one (naming the
+// tensor), and logits before the final soft-cap where there is one; and it holds the same
+// lists as DecodeNeurons.
+func TestDecodeReportNotes(t *testing.T) {
+	for _, name := range modeltest.TinyNames() {
+		m := modeltest.Tiny(t, name, 2)
+		c := m.Config
+		rep, err := Decode(m, DecodeOptions{K: 2, NormWeight: true, Layers: []int{1}}, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		write := rep.Directions["write"]
+		if c.SandwichNorm != strings.Contains(write, "model.layers.L.post_feedforward_layernorm.weight") ||
+			c.SandwichNorm != strings.Contains(rep.Score, "post-feed-forward norm's weight") {
+			t.Errorf("%s: write %q, score %q", name, write, rep.Score)
+		}
+		if (c.FinalSoftcap > 0) != strings.Contains(rep.Score, "before the final soft-cap") {
+			t.Errorf("%s: score %q with soft-cap %g", name, rep.Score, c.FinalSoftcap)
+		}
+		dec, err := DecodeNeurons(m, DecodeOptions{K: 2, NormWeight: true, Layers: []int{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Layers) != 1 || len(rep.Layers[0].Neurons) != len(dec) {
+			t.Fatalf("%s: report layers %d", name, len(rep.Layers))
+		}
+		for i, n := range rep.Layers[0].Neurons {
+			for r, tok := range n.WriteTop {
+				if tok.ID != dec[i].WriteTop[r].ID || tok.Score != dec[i].WriteTop[r].Score {
+					t.Fatalf("%s neuron %d: report %+v, DecodeNeurons %+v", name, i, tok, dec[i].WriteTop[r])
+				}
+			}
+		}
+	}
 }

@@ -4,7 +4,7 @@
 // # Methods
 //
 //	method                 function              cost                         hook points read
-//	direct logit attr.     DirectLogit           1 forward                    blocks.L.mlp.hook_post, ln_final.hook_scale
+//	direct logit attr.     DirectLogit           1 forward                    blocks.L.mlp.hook_post, ln_final.hook_scale, ln_final.output
 //	LM-head decoding       DecodeNeurons         weights only                 (none)
 //	gradient × activation  GradXAct              1 forward + 1 backward       any
 //	attribution patching   AttributionPatching   2 forwards + 1 backward      any
@@ -16,7 +16,12 @@
 //	  (NeuronPath)         JointAttribution
 //	logit lens             LogitLens             1 forward + final norm per layer           blocks.L.hook_resid_post
 //
-// DLA and decoding are described on their types (DLAResult, DecodeOptions).
+// DLA and decoding are described on their types (DLAResult, DecodeOptions). Both follow a
+// neuron's write to where it joins the residual stream: through Gemma 2/3's
+// post-feed-forward norm (its weight, and for DLA its divisor at the position, frozen), then
+// the final norm and the unembedding, up to the logit before any final soft-cap. Neither
+// applies to an image classifier (ViT), which has class logits and no vocabulary: they, and
+// the logit lens, refuse one.
 //
 // # Logit lens
 //
@@ -26,8 +31,9 @@
 //	logits_L[t] = W_U · ln_final(blocks.L.hook_resid_post[t])      [pos, d_vocab] per layer
 //
 // ln_final is the model's own (model.ForwardFrom at layer n_layers): LayerNorm with centering,
-// RMSNorm, Gemma's 1 + γ, each position normalised by its own scale. The last layer's lens is
-// the model's output. Per layer and position the report keeps the K most probable tokens
+// RMSNorm, Gemma's 1 + γ, each position normalised by its own scale; a model with a
+// final-logit soft-cap (Gemma 2) then gets cap·tanh(logits/cap), so the lens is what the model
+// would output from that residual stream. The last layer's lens is the model's output, exactly. Per layer and position the report keeps the K most probable tokens
 // (softmax over the vocabulary; ties by lower id) and the rank of the prompt's next token. The gradient
 // methods below differentiate a model.Metric through model.Model.Gradient.
 //
@@ -47,8 +53,10 @@
 // GradXAct is the first-order estimate of zero-ablating unit i, M(a) − M(a, a_i = 0), and
 // AttributionPatching (AtP) the first-order estimate of patching the clean value into the
 // corrupt run, M(corrupt, a_i = a_i^clean) − M(corrupt). Both are exact where M is linear in
-// a (e.g. a logit at ln_final.output) and approximate elsewhere (attention saturation and
-// large activations break the linearization; see Kramár et al. 2024, AtP*). Scores are
+// a (e.g. a logit at ln_final.output, for a model without a final-logit soft-cap) and
+// approximate elsewhere (attention saturation and large activations break the linearization;
+// see Kramár et al. 2024, AtP*). Gemma 2's logits are cap·tanh(z/cap) of z = W_U·ln_final.output,
+// so even there GradXAct sums to z·(1 − tanh²(z/cap)), not to the logit. Scores are
 // [batch, pos, ...] like the activation; pool over positions as your method prescribes
 // (CULNIG takes the max over positions).
 //
@@ -72,6 +80,22 @@
 // [MASK] position; attributions are [width]); All scales the whole [pos, width] tensor
 // together (attributions are [pos, width]). Dai et al. attribute the target's probability
 // (model.Prob) with m = 20 and the Left rule, which is the zero IGOptions.
+//
+// Post-feed-forward norms (Gemma 2/3). The zero baseline sets the scaled hook_post rows to 0,
+// so at α = 0 the MLP output m = W_out·0 (no b_out) reaches the post-feed-forward RMSNorm
+// m/sqrt(mean(m²)+eps)·(1+γ_post) at its singular point: its Jacobian there is
+// (1+γ_post)/sqrt(eps), its output jumps from 0 to full size within α ≲ sqrt(eps)/rms(m), and
+// it is scale-invariant beyond, so along the straight path f is nearly a step at α = 0. No
+// Riemann sum resolves that: the α = 0 term a·∇f(0)/m is nearly the whole sum (Σ IG·m is
+// constant in m, TestIGPostNormZeroBaseline), far from f(a) − f(b). The float64 PyTorch
+// reference of the shared fixtures has the same numbers (layer 0, m = 20, Target scope:
+// gemma2-random f(a) − f(b) = 0.0023 but Σ IG = 0.389; gemma3-random 0.0064 and 0.107;
+// llama3-random, without the norm, 0.0379 and 0.0371), so this is the published method on
+// these models, reproduced as is; IGResult.Gap shows it. A baseline whose MLP output is not 0
+// (IGOptions.Baseline, e.g. the mean activation over the prompt's positions) avoids the
+// singular point and converges like 1/m again. KnowledgeNeurons (zero baseline, Target scope)
+// and NeuronPath's search passes (layer l scaled whole from 0) inherit the effect; NeuronPath's
+// JAS passes, which move one neuron per layer and keep the others clean, do not.
 //
 // How it runs: one clean forward pass caches blocks.L.hook_resid_pre (and, for Target, the
 // keys and values of every earlier position); then the m steps run as batch rows of one

@@ -91,8 +91,9 @@ func compareAttr(got []float32, want []float64) string {
 	return ""
 }
 
-// blockFamilies name one tiny model of each block family (sequential, gated, parallel).
-var blockFamilies = []string{"gpt2", "llama", "gpt_neox"}
+// blockFamilies name the tiny model of every architecture and config variant
+// (modeltest.TinyNames): sequential, gated and parallel blocks, sandwich norms, soft-caps.
+var blockFamilies = modeltest.TinyNames()
 
 func tinyModel(t testing.TB, name string) *model.Model { return modeltest.Tiny(t, name, 3) }
 
@@ -175,6 +176,52 @@ func TestIGTargetPath(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestIGPostNormZeroBaseline pins down what the package documentation says of Gemma 2/3's
+// post-feed-forward norm: with the zero baseline the α = 0 step (MLP output 0, the norm's
+// singular point) is nearly the whole Riemann sum, so m·Σ IG does not change with m and Σ IG
+// is far from f(a) − f(b); with the mean activation over the positions as the baseline the
+// completeness gap shrinks like 1/m, as on the other models. Every tiny model with the norm.
+func TestIGPostNormZeroBaseline(t *testing.T) {
+	for _, name := range blockFamilies {
+		m := tinyModel(t, name)
+		if m.MLP(0).PostNorm == nil {
+			continue
+		}
+		p := hooks.At(0, hooks.MLPPost)
+		metric := model.Prob(0, 6, 42)
+		b, _ := model.NewBatch([][]int{prompt}, model.PadRight, 0)
+		res, err := m.Forward(b, hooks.CapturePoints(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := res.Cache.Get(p)
+		w := m.Config.DMLP
+		mean := make([]float32, w)
+		for pos := range prompt {
+			for j := range mean {
+				mean[j] += a.Data[pos*w+j] / float32(len(prompt))
+			}
+		}
+		var zero, avg [2]*IGResult
+		for k, steps := range []int{20, 80} {
+			if zero[k], err = IntegratedGradients(m, prompt, p, metric, IGOptions{Steps: steps}); err != nil {
+				t.Fatal(err)
+			}
+			if avg[k], err = IntegratedGradients(m, prompt, p, metric, IGOptions{Steps: steps, Baseline: mean}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		df := zero[0].FFull - zero[0].FBaseline
+		if s20, s80 := 20*zero[0].Sum, 80*zero[1].Sum; math.Abs(s20-s80) > 1e-3*math.Abs(s20) || math.Abs(zero[0].Sum) < 10*math.Abs(df) {
+			t.Errorf("%s zero baseline: m·Σ IG = %.6g (m = 20), %.6g (m = 80); Σ IG %.3g, f(a) − f(b) %.3g", name, s20, s80, zero[0].Sum, df)
+		}
+		dm := avg[1].FFull - avg[1].FBaseline
+		if r := avg[0].Gap / avg[1].Gap; r < 3 || r > 5 || avg[1].Gap > 0.05*math.Abs(dm) {
+			t.Errorf("%s mean baseline: gaps %.3g (m = 20), %.3g (m = 80), f(a) − f(b) %.3g", name, avg[0].Gap, avg[1].Gap, dm)
 		}
 	}
 }

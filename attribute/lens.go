@@ -16,8 +16,8 @@ import (
 // LensProcedure states what LogitLens computes, for reports.
 const LensProcedure = "logit lens (nostalgebraist 2020): for every layer L and position t, logits_L[t] = W_U · " +
 	"ln_final(blocks.L.hook_resid_post[t]), the model's own final norm (with its per-position scale) and unembedding " +
-	"applied to the residual stream after block L; probabilities are their softmax over the vocabulary. " +
-	"The last layer's lens is the model's output."
+	"applied to the residual stream after block L, then the model's final-logit soft-cap cap·tanh(x/cap) where it has one " +
+	"(Gemma 2); probabilities are their softmax over the vocabulary. The last layer's lens is the model's output."
 
 // LensOptions configure LogitLens.
 type LensOptions struct {
@@ -68,8 +68,18 @@ type LensToken struct {
 // n_layers, so the norm is exactly the model's, with each position's own scale) and keeps, per
 // layer and position, the K most probable tokens and the rank of the prompt's next token. name
 // (may be nil) gives token strings. Provenance is the model's; the caller adds to it.
+//
+// A model with a final-logit soft-cap (Gemma 2, and Gemma 3 when final_logit_softcapping is
+// set) gets its soft-cap too: the lens shows what the model would output from that residual
+// stream, so the last layer's lens is exactly the model's logits, and its probabilities are
+// the model's own softmax of them. (The soft-cap is monotone, so it never changes a ranking,
+// but it does change the logits and probabilities reported.) An image classifier (ViT) has no
+// vocabulary and is refused.
 func LogitLens(m *model.Model, prompt []int, opt LensOptions, name func(int) (string, bool)) (*LensReport, error) {
 	c := m.Config
+	if err := needLMHead(m, "the logit lens"); err != nil {
+		return nil, err
+	}
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("logit lens of an empty prompt")
 	}
@@ -132,8 +142,12 @@ func LogitLens(m *model.Model, prompt []int, opt LensOptions, name func(int) (st
 }
 
 // LensLogits returns the lens logits of one prompt's residual stream [1, pos, d_model] at any
-// depth: the model's final norm (each position's own scale) and unembedding, [pos, d_vocab].
+// depth: the model's final norm (each position's own scale), unembedding and final-logit
+// soft-cap if any, [pos, d_vocab].
 func LensLogits(m *model.Model, prompt []int, resid *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := needLMHead(m, "the logit lens"); err != nil {
+		return nil, err
+	}
 	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,9 @@ import (
 
 // bruteLens computes ln_final(x)·W_U for one residual vector in float64 from the weights: the
 // final LayerNorm (centred, population variance, weight and bias) or RMSNorm (weight, or
-// 1 + weight for Gemma).
+// 1 + weight for Gemma), then the model's final-logit soft-cap cap·tanh(z/cap) where it has
+// one. (The soft-cap was missing here: the lens claims the model's own readout, which
+// ForwardFrom computes with the cap, and the last layer must equal the model's logits.)
 func bruteLens(m *model.Model, x []float32) []float64 {
 	c := m.Config
 	w, b := m.FinalNorm()
@@ -44,6 +46,9 @@ func bruteLens(m *model.Model, x []float32) []float64 {
 	for t := range out {
 		for i := range d {
 			out[t] += float64(u[t*d+i]) * h[i]
+		}
+		if cp := c.FinalSoftcap; cp > 0 {
+			out[t] = cp * math.Tanh(out[t]/cp)
 		}
 	}
 	return out

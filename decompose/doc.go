@@ -103,9 +103,12 @@
 // with the model's whole final norm (centring for LayerNorm, the division by sqrt(var + eps) or
 // sqrt(mean(y²) + eps), the weight — 1 + weight for Gemma — and the bias) and no b_out; the top
 // K tokens of +z (Top) and of −z (Negated, what the published code lists for steering sign −1;
-// with a norm bias this is not the bottom of +z). The published code treats Gemma-2 differently
-// (its post-feedforward norm); neuronscope's gemma is Gemma 1, which has none, so the general
-// path applies.
+// with a norm bias this is not the bottom of +z). The published code treats Gemma 2
+// differently, and so does ProjectVocab for every model with a post-feed-forward norm (Gemma
+// 2/3): the feature F_j as fitted goes through W_out, b_out and that norm, ln2_post, before the
+// final norm, logits = W_U · ln_final(±ln2_post(W_out F_j + b_out)). Gemma 1 has no such norm
+// and takes the general path. The logits are before any final soft-cap (Gemma 2), as the
+// published code's.
 //
 // # Input
 //

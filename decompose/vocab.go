@@ -18,8 +18,9 @@ type VocabToken struct {
 
 // VocabProjection is a feature's projection to the vocabulary: the K highest logits of
 // unembed(ln_final(W_out z)) for the unit feature z = F_j/‖F_j‖ (Top), and of the same for
-// −z (Negated: what the published code lists for steering sign −1). Both are nil for an
-// all-zero feature.
+// −z (Negated: what the published code lists for steering sign −1); for a model with a
+// post-feed-forward norm (Gemma 2/3), of unembed(±ln_final(ln2_post(W_out F_j + b_out)))
+// (see ProjectVocab). Both are nil for an all-zero feature.
 type VocabProjection struct {
 	Top     []VocabToken `json:"top"`
 	Negated []VocabToken `json:"negated"`
@@ -38,6 +39,19 @@ type VocabProjection struct {
 // and eps make the result depend on the scale of y, which is why z is unit-norm. f is F
 // [d_mlp, rank]; k tokens are kept per list (ties go to the lower id). A layer out of range or
 // an F of the wrong width is an error.
+//
+// A model whose MLP output passes through a post-feed-forward norm before it joins the
+// residual stream (Gemma 2/3, model.MLPWeights.PostNorm) takes the published code's Gemma
+// branch (get_concept_vector_gemma, get_vocab_proj_gemma), which sends the feature through
+// that norm first, as the model does:
+//
+//	y = ln2_post(W_out F_j + b_out)          (F_j as fitted, not unit-norm; b_out none for Gemma)
+//	logits = W_U · ln_final(±y)
+//
+// ln2_post is the RMSNorm y/sqrt(mean(y²) + eps)·(1 + γ_post), computed like the model's own.
+// Both norms divide out the scale of F_j up to eps, so only the eps terms depend on it. The
+// logits are the unembedding's, before any final soft-cap (Gemma 2's cap·tanh(x/cap), which
+// TransformerLens's unembed and HF's lm_head leave out too; it keeps the ranking).
 func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]VocabProjection, error) {
 	c := m.Config
 	if layer < 0 || layer >= c.NLayers {
@@ -51,7 +65,8 @@ func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]
 	}
 	d, v := c.DModel, c.DVocab
 	k = min(k, v)
-	z := make([]float32, rank*dMLP) // [rank, d_mlp] unit features
+	w := m.MLP(layer)
+	z := make([]float32, rank*dMLP) // [rank, d_mlp] unit features (as fitted behind a post-norm)
 	zero := make([]bool, rank)
 	for j := 0; j < rank; j++ {
 		var ss float64
@@ -63,16 +78,22 @@ func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]
 			continue
 		}
 		norm := float32(math.Sqrt(ss))
+		if w.PostNorm != nil {
+			norm = 1
+		}
 		for i := 0; i < dMLP; i++ {
 			z[j*dMLP+i] = f[i*rank+j] / norm
 		}
 	}
-	out := m.MLP(layer).Out
+	out := w.Out
 	y := make([]float32, 2*rank*d) // rows 0..rank-1: W_out z_j; rows rank..: −W_out z_j
 	if out.InOut {                 // GPT-2 Conv1D c_proj: [d_mlp, d_model]
 		gemm(true, blas.NoTrans, blas.NoTrans, rank, d, dMLP, 1, z, dMLP, out.Data, d, 0, y, d)
 	} else { // nn.Linear down_proj: [d_model, d_mlp]
 		gemm(true, blas.NoTrans, blas.Trans, rank, d, dMLP, 1, z, dMLP, out.Data, dMLP, 0, y, d)
+	}
+	if w.PostNorm != nil {
+		postNorm(y[:rank*d], w, c)
 	}
 	for i := 0; i < rank*d; i++ {
 		y[rank*d+i] = -y[i]
@@ -99,6 +120,34 @@ func ProjectVocab(m *model.Model, layer int, f []float32, dMLP, rank, k int) ([]
 		}
 	}
 	return res, nil
+}
+
+// postNorm adds b_out to each row of y [rows, d_model] and applies the layer's
+// post-feed-forward RMSNorm in place, as the model's forward pass computes it: float64 sum of
+// squares, the divisor sqrt(mean + eps) rounded to float32, then x/s·(1 + γ) (γ with
+// Config.NormPlusOne off).
+func postNorm(y []float32, w model.MLPWeights, c *model.Config) {
+	d := c.DModel
+	for off := 0; off < len(y); off += d {
+		row := y[off : off+d]
+		if w.OutBias != nil {
+			for i, b := range w.OutBias.Data {
+				row[i] += b
+			}
+		}
+		var ss float64
+		for _, x := range row {
+			ss += float64(x) * float64(x)
+		}
+		s := float64(float32(math.Sqrt(ss/float64(d) + c.NormEps)))
+		for i, x := range row {
+			g := w.PostNorm.Data[i]
+			if c.NormPlusOne {
+				g++
+			}
+			row[i] = float32(float64(x)/s) * g
+		}
+	}
 }
 
 // topLogits returns the k largest scores (largest first; ties to the lower id; NaN never).

@@ -7,19 +7,39 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
 // TestProjectVocabIsTheModelsOwnReadout: each feature's vocabulary projection equals the
-// logits the model itself produces when the last block's residual output is replaced by
-// ±W_out z (z = F_j/‖F_j‖): the same final norm (with its bias and eps) and unembedding, for a
-// GPT-2 (Conv1D, LayerNorm) and a Llama (nn.Linear, RMSNorm).
+// logits the model itself produces when the last block's residual output is replaced by what
+// the feature writes, ±W_out z (z = F_j/‖F_j‖): the same final norm (with its bias and eps) and
+// unembedding, for a GPT-2 (Conv1D, LayerNorm), a Llama (nn.Linear, RMSNorm) and the tiny
+// random model of every architecture. Behind Gemma 2/3's post-feed-forward norm the feature
+// writes ±ln2_post(W_out F_j) instead (computed here by hand in float64 from the weights), and
+// the model's logits are soft-capped: the projection's logits are the ones before the cap, so
+// they are compared after applying cap·tanh(x/cap).
 func TestProjectVocabIsTheModelsOwnReadout(t *testing.T) {
+	type namedModel struct {
+		name string
+		load func() *model.Model
+	}
+	var models []namedModel
 	for _, dir := range []string{"../testdata/world-gpt2", "../testdata/tiny-llama"} {
-		m, err := model.Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		models = append(models, namedModel{dir, func() *model.Model {
+			m, err := model.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}})
+	}
+	for _, name := range modeltest.TinyNames() {
+		models = append(models, namedModel{name, func() *model.Model { return modeltest.Tiny(t, name, 5) }})
+	}
+	for _, nm := range models {
+		dir := nm.name
+		m := nm.load()
 		c := m.Config
 		const rank = 3
 		layer := c.NLayers / 2
@@ -50,6 +70,17 @@ func TestProjectVocabIsTheModelsOwnReadout(t *testing.T) {
 					}
 				}
 			}
+			if w.PostNorm != nil { // ln2_post(W_out F_j): the unit norm of z divides out, up to eps
+				var ss float64
+				for a := range y {
+					y[a] *= math.Sqrt(norm)
+					ss += y[a] * y[a]
+				}
+				s := math.Sqrt(ss/float64(c.DModel) + c.NormEps)
+				for a := range y {
+					y[a] *= (1 + float64(w.PostNorm.Data[a])) / s
+				}
+			}
 			for sign, list := range map[float64][]VocabToken{1: proj[j].Top, -1: proj[j].Negated} {
 				want := readout(t, m, y, sign)
 				if len(list) != c.DVocab {
@@ -60,8 +91,12 @@ func TestProjectVocabIsTheModelsOwnReadout(t *testing.T) {
 					scale = max(scale, math.Abs(float64(v)))
 				}
 				for rank, tok := range list {
-					if math.Abs(float64(tok.Logit-want[tok.ID])) > 2e-5*scale {
-						t.Fatalf("%s feature %d sign %v: token %d logit %v, the model gives %v", dir, j, sign, tok.ID, tok.Logit, want[tok.ID])
+					got := float64(tok.Logit)
+					if cp := c.FinalSoftcap; cp > 0 {
+						got = cp * math.Tanh(got/cp)
+					}
+					if math.Abs(got-float64(want[tok.ID])) > 2e-5*scale {
+						t.Fatalf("%s feature %d sign %v: token %d logit %v (capped %v), the model gives %v", dir, j, sign, tok.ID, tok.Logit, got, want[tok.ID])
 					}
 					if rank > 0 && list[rank-1].Logit < tok.Logit {
 						t.Fatalf("%s: list not sorted at %d", dir, rank)

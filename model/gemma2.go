@@ -142,5 +142,5 @@ func (m *gemma2) aliases(l int) map[string]hooks.Site {
 
 func (m *gemma2) mlp(l int) MLPWeights {
 	w := &m.Layers[l]
-	return MLPWeights{In: w.Gate, Up: w.Up, Out: w.Down}
+	return MLPWeights{In: w.Gate, Up: w.Up, Out: w.Down, PostNorm: w.PostFFNorm}
 }

@@ -190,10 +190,21 @@ func (m *Model) FinalNorm() (w, b *Param) { return m.net.finalNorm() }
 // MLPWeights are one layer's MLP weights as stored. Read directions (neuron i reads the
 // residual stream with row i of In, or column i for GPT-2's Conv1D layout) and write directions
 // (neuron i writes column i of Out, or row i for Conv1D) keep HF's indexing.
+//
+// Where the MLP output is normalized before it joins the residual stream (Gemma 2/3's
+// post_feedforward_layernorm, Config.SandwichNorm), PostNorm is that RMSNorm's weight g
+// [d_model]: with m = Out·hook_post + OutBias the down_proj output at one position,
+//
+//	hook_mlp_out = m / s · (1 + g),   s = sqrt(mean(m²) + Config.NormEps)
+//
+// (1 + g with Config.NormPlusOne, as every Gemma norm), so neuron i's write into the residual
+// stream is a_i·(1 + g) ⊙ w_i / s, linear in a_i only once s is frozen. PostNorm is nil for the
+// families whose MLP output is added to the residual stream as it is.
 type MLPWeights struct {
 	In, InBias   *Param // W_in / gate_proj: [d_mlp, d_model] (Conv1D: [d_model, d_mlp])
 	Up, UpBias   *Param // up_proj of gated MLPs, nil otherwise
 	Out, OutBias *Param // W_out / down_proj: [d_model, d_mlp] (Conv1D: [d_mlp, d_model])
+	PostNorm     *Param // post_feedforward_layernorm weight [d_model] (Gemma 2/3), nil otherwise
 }
 
 // ReadDirection copies neuron i's input weights (a d_model vector) into dst.

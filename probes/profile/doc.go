@@ -144,7 +144,8 @@
 //
 // A hook_post neuron i of layer l writes a·w into the residual stream, w its write direction
 // (column i of down_proj / W_out, row i of GPT-2's Conv1D c_proj; model.MLP(l).WriteDirection)
-// and a its activation. The report can carry two projections of w onto the vocabulary, each as
+// and a its activation (a·(1 + γ_post) ⊙ w / s_post behind Gemma 2/3's post-feed-forward
+// norm, whose divisor s_post depends on the position). The report can carry two projections of w onto the vocabulary, each as
 // the K tokens with the largest score (largest first) and the K with the smallest (smallest
 // first), both computed by attribute.DecodeNeurons:
 //
@@ -156,13 +157,18 @@
 //     w ↦ w − mean(w) for LayerNorm models (identity for RMSNorm) (NormWeight true). This is
 //     attribute.DirectLogit's per-neuron formula (see attribute.DLAResult) without the
 //     activation and the position's scale s = ln_final.hook_scale: at a position where the
-//     neuron has activation a, its direct effect on logit t is a·score_t/s. Since s > 0, the
-//     ranking is the same at every position. It is also what SAEDashboard shows as a feature's
-//     logits on a TransformerLens model with the final norm folded into W_U, which is why the
-//     Neuronpedia export takes pos_/neg_ from it.
+//     neuron has activation a, its direct effect on logit t is a·score_t/s. Where the MLP output
+//     passes through a post-feed-forward norm before it joins the residual stream (Gemma 2/3),
+//     w is first multiplied by that norm's weight 1 + γ_post, score_t = W_U[t]·(g ⊙ (1 + γ_post)
+//     ⊙ w), and the direct effect is a·score_t/(s·s_post), s_post that norm's divisor at the
+//     position. Since s, s_post > 0, the ranking is the same at every position. Scores are
+//     logits before any final soft-cap (Gemma 2). Without a post-norm it is also what
+//     SAEDashboard shows as a feature's logits on a TransformerLens model with the final norm
+//     folded into W_U, which is why the Neuronpedia export takes pos_/neg_ from it.
 //
 // The two rank tokens identically, with scores differing by a constant factor, exactly when
-// g ⊙ P w is a positive multiple of w: for RMSNorm models whose final norm weight is constant
+// g ⊙ P w (g ⊙ (1 + γ_post) ⊙ w behind a post-norm) is a positive multiple of w: for RMSNorm
+// models whose final norm weight (and post-norm weight) is constant
 // (g = c·1, c > 0; e.g. a freshly initialised Llama/Qwen2, γ = 1, or Gemma with γ = 0), and for
 // LayerNorm models only if additionally w has zero mean. No supported architecture guarantees
 // it for trained weights. Schema v1 had only lm_head, computed as v2's dla (through the norm

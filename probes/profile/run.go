@@ -101,14 +101,15 @@ func TokenNames(tok *tokenizer.Tokenizer) TokenNamer {
 // The notes Settings carry about the vocabulary projections of VocabTokens.
 const (
 	LMHeadSource = "attribute.DecodeNeurons (NormWeight false): LM-head decoding of the raw write direction w (column of down_proj / W_out); score_t = W_U[t]·w; top and bottom tokens"
-	DLASource    = "attribute.DecodeNeurons (NormWeight true): direct logit attribution per unit activation, the write direction through the final norm's linear part and the unembedding as in attribute.DirectLogit; score_t = W_U[t]·(g ⊙ P w) (g the final norm weight, Gemma 1+γ; P centering for LayerNorm); the logit change is a·score_t/s at a position with activation a and ln_final.hook_scale s"
+	DLASource    = "attribute.DecodeNeurons (NormWeight true): direct logit attribution per unit activation, the write direction through the final norm's linear part and the unembedding as in attribute.DirectLogit; score_t = W_U[t]·(g ⊙ P w) (g the final norm weight, Gemma 1+γ; P centering for LayerNorm), with w first multiplied by the post-feed-forward norm's weight 1+γ_post where the MLP output passes through one (Gemma 2/3); the logit change (before any final soft-cap) is a·score_t/(s·s_post) at a position with activation a, ln_final.hook_scale s and post-norm divisor s_post (1 without a post-norm)"
 )
 
 // VocabTokens projects the write direction of every profiled mlp.hook_post neuron onto the
 // vocabulary with attribute.DecodeNeuronsFunc and keeps the top and bottom k tokens: through
-// the unembedding alone (normWeight false: the LM-head decoding), or first through the final
-// norm's linear part (normWeight true: direct logit attribution per unit activation, up to the
-// position's 1/ln_final.hook_scale). Neurons of other points get none.
+// the unembedding alone (normWeight false: the LM-head decoding), or first through the norms'
+// linear parts (normWeight true: direct logit attribution per unit activation, up to the
+// position's 1/ln_final.hook_scale and, behind Gemma 2/3's post-feed-forward norm, that norm's
+// 1/divisor; the norm's weight is included). Neurons of other points get none.
 func VocabTokens(m *model.Model, points []hooks.Point, k int, normWeight bool, name TokenNamer) (map[hooks.Neuron]*TokenLists, error) {
 	var layers []int
 	for _, pt := range points {
