@@ -112,7 +112,7 @@ and gives the same output as an uninterrupted run).`,
 	fl.BoolVar(&f.includeBOS, "include-bos", false, "count the BOS positions in every statistic and example list (by default they are left out)")
 	fl.IntVar(&f.every, "checkpoint-every", 50, "write the checkpoint every N batches")
 	fl.IntVar(&f.lmHead, "lm-head", 10, "attach each hook_post neuron's top/bottom K tokens of the LM-head decoding of its raw write direction, W_U·w (0: off)")
-	fl.IntVar(&f.dla, "dla", -1, "attach each hook_post neuron's top/bottom K direct-logit-attribution tokens per unit activation, W_U·(γ ⊙ P w) through the final norm weight (0: off; -1: as --lm-head)")
+	fl.IntVar(&f.dla, "dla", -1, "attach each hook_post neuron's top/bottom K direct-logit-attribution tokens per unit activation, W_U·(γ ⊙ P w) through the final norm weight (and Gemma 2/3's post-feed-forward norm weight) (0: off; -1: as --lm-head)")
 	fl.StringVar(&f.modelID, "model-id", "", "modelId of the Neuronpedia export (default: the model directory's name)")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar")
 	fl.IntVar(&f.stopAfter, "stop-after-batches", 0, "testing: stop after N batches without a final checkpoint, as if killed")

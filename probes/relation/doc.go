@@ -16,7 +16,8 @@
 //     tokens (the paper's ô = (1/T) Σ_t o_t; BOS is a real token when the tokenizer adds it).
 //     The candidate units are every output coordinate of gate_proj (mlp.hook_pre), up_proj
 //     (mlp.hook_pre_linear, gated MLPs) and down_proj (hook_mlp_out, a residual-stream
-//     dimension): Llama-2-7B's 835,584.
+//     dimension; for Gemma 2/3 after the post-feed-forward norm, where TransformerLens has
+//     it): Llama-2-7B's 835,584.
 //  5. A unit's score is the average precision of its responses, positives against negatives,
 //     exactly as sklearn's average_precision_score (package expertise); the Top (3,000) units
 //     are kept, or with BothEnds the Top/2 highest and lowest (Kojima et al.).
