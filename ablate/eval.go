@@ -91,10 +91,10 @@ type pass struct {
 type passKind int
 
 const (
-	promptPass  passKind = iota // questions' prompts: next-token prediction, KL, single-token log-probs
-	answerPass                  // prompts + answer tokens but the last: teacher-forced log-probs
-	generatePass                // prompts, then AnswerTokens−1 greedy steps with a KV cache
-	textPass                    // texts: NLL
+	promptPass   passKind = iota // questions' prompts: next-token prediction, KL, single-token log-probs
+	answerPass                   // prompts + answer tokens but the last: teacher-forced log-probs
+	generatePass                 // prompts, then AnswerTokens−1 greedy steps with a KV cache
+	textPass                     // texts: NLL
 )
 
 // NewEval prepares the evaluation of questions and/or texts (either may be nil, not both).

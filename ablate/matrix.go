@@ -132,7 +132,9 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 		row := scores[i*(opt.Random+1):]
 		res.Runs[i].Claimed, res.Runs[i].Random = row[0], row[1:opt.Random+1]
 	}
-	name := func(what string) string { return fmt.Sprintf("%d sets × %s groups (%s)", len(sets), what, opt.Measure) }
+	name := func(what string) string {
+		return fmt.Sprintf("%d sets × %s groups (%s)", len(sets), what, opt.Measure)
+	}
 	if qGroups != nil {
 		res.Questions = res.table(name(opt.Key), opt.Key, opt.Measure, opt.Helps, qGroups, opt.Random)
 	}
