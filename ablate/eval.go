@@ -151,7 +151,11 @@ func NewEval(m *model.Model, questions *corpus.PromptSet, texts *TextSet, opt Ev
 				return nil, fmt.Errorf("%s: text %d has %d tokens, more than the model's %d positions", texts.Source, i, len(s), maxPos)
 			}
 		}
-		e.passes = append(e.passes, &pass{kind: textPass, batches: batches(seqs, nil, opt.BatchSize)})
+		tb := batches(seqs, nil, opt.BatchSize)
+		for _, b := range tb {
+			b.Texts = true
+		}
+		e.passes = append(e.passes, &pass{kind: textPass, batches: tb})
 	}
 	return e, nil
 }

@@ -21,6 +21,8 @@ type Batch struct {
 	// PromptLens is each row's prompt length: positions are counted in the prompt (a pass
 	// over a prompt and its answer tokens has Lens > PromptLens).
 	PromptLens []int
+	// Texts marks a pass over an Eval's texts (Items index its texts, not its questions).
+	Texts bool
 	// Past is the number of positions already in the KV cache (0 for the prompt pass; the
 	// prompt length plus k−1 for the k-th generated token, whose pass has Len 1).
 	Past int

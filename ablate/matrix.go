@@ -8,9 +8,9 @@ import (
 	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
-// Intervene builds the intervention of a list of neurons: the same recipe is applied to a
-// claimed set and to its random controls.
-type Intervene func(ns []hooks.Neuron) (Intervention, error)
+// Intervene builds the intervention on a list of neurons for the named set: the same recipe
+// is applied to the set's claimed neurons and to its random controls.
+type Intervene func(set string, ns []hooks.Neuron) (Intervention, error)
 
 // RandomRule says how RandomSet draws control sets.
 const RandomRule = "same per-point counts as the claimed set, indices uniform without replacement among the point's units " +
@@ -42,7 +42,7 @@ func (o *MatrixOptions) defaults() {
 		o.TextKey = o.Key
 	}
 	if o.Intervene == nil {
-		o.Intervene = func(ns []hooks.Neuron) (Intervention, error) { return ZeroAt(ns, AllPositions), nil }
+		o.Intervene = func(_ string, ns []hooks.Neuron) (Intervention, error) { return ZeroAt(ns, AllPositions), nil }
 	}
 	if o.Random == 0 {
 		o.Random = DefaultRandom
@@ -102,7 +102,7 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 			return nil, fmt.Errorf("set %q: %v", s.Name, err)
 		}
 		run := SetRun{Name: s.Name, Neurons: ns}
-		iv, err := opt.Intervene(ns)
+		iv, err := opt.Intervene(s.Name, ns)
 		if err != nil {
 			return nil, fmt.Errorf("set %q: %v", s.Name, err)
 		}
@@ -111,7 +111,7 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 		for k := 0; k < opt.Random; k++ {
 			seed := opt.Seed + uint64(k)
 			rn := RandomSet(cat, ns, seed)
-			riv, err := opt.Intervene(rn)
+			riv, err := opt.Intervene(s.Name, rn)
 			if err != nil {
 				return nil, fmt.Errorf("set %q, random set %d: %v", s.Name, k, err)
 			}
@@ -171,6 +171,9 @@ type groupIndex struct {
 	items [][]int
 	texts bool
 }
+
+// has reports whether name is one of the groups (false for a nil index).
+func (g *groupIndex) has(name string) bool { return g != nil && slices.Contains(g.names, name) }
 
 // groups indexes the questions by key and the texts by textKey (nil without that data).
 func (e *Eval) groups(key, textKey string) (q, t *groupIndex, err error) {

@@ -184,7 +184,7 @@ func Selectivity(m *model.Model, set *corpus.PromptSet, neurons []hooks.Neuron, 
 
 // intervene is the Intervene of an ablation mode, at every position.
 func (mode Mode) intervene(means *Means, value float32) Intervene {
-	return func(ns []hooks.Neuron) (Intervention, error) {
+	return func(_ string, ns []hooks.Neuron) (Intervention, error) {
 		switch mode {
 		case Zero:
 			return ZeroAt(ns, AllPositions), nil

@@ -82,7 +82,10 @@ type Patch struct {
 	At      Positions
 	Source  *Activations
 	From    []int // From[i] is the source item of item i; −1 leaves item i unpatched
-	What    string
+	// TextSource and TextFrom are the same for the passes over an Eval's texts (Batch.Texts).
+	TextSource *Activations
+	TextFrom   []int
+	What       string
 }
 
 // Points implements Intervention.
@@ -95,8 +98,15 @@ func (p *Patch) String() string {
 
 // Hooks implements Intervention.
 func (p *Patch) Hooks(b *Batch) ([]hooks.Option, error) {
+	source, from := p.Source, p.From
+	if b.Texts {
+		source, from = p.TextSource, p.TextFrom
+		if source == nil {
+			return nil, fmt.Errorf("%s: no source activations for the texts", p.What)
+		}
+	}
 	col := map[hooks.Neuron]int{}
-	for j, n := range p.Source.Neurons {
+	for j, n := range source.Neurons {
 		col[n] = j
 	}
 	srcCol := make([]int, len(p.Neurons))
@@ -111,14 +121,14 @@ func (p *Patch) Hooks(b *Batch) ([]hooks.Option, error) {
 		return nil, nil
 	}
 	for _, it := range b.Items {
-		if it >= len(p.From) {
+		if it >= len(from) {
 			return nil, fmt.Errorf("patch: no source for item %d", it)
 		}
 	}
-	k := len(p.Source.Neurons)
+	k := len(source.Neurons)
 	return perPoint(p.Neurons, func(pt hooks.Point, idx []int, units []int) []hooks.Option {
 		return []hooks.Option{editAt(pt, b, p.At, units, func(r, t int, row []float32) {
-			src := p.From[b.Items[r]]
+			src := from[b.Items[r]]
 			if src < 0 {
 				return
 			}
@@ -127,9 +137,9 @@ func (p *Patch) Hooks(b *Batch) ([]hooks.Option, error) {
 			if pos >= pl {
 				return
 			}
-			sl := p.Source.Lens[src]
+			sl := source.Lens[src]
 			s := max(pos-pl+sl, 0)
-			data := p.Source.Data[src][s*k:]
+			data := source.Data[src][s*k:]
 			for q, j := range idx {
 				row[units[q]] = data[srcCol[j]]
 			}
@@ -143,6 +153,15 @@ func (p *Patch) Hooks(b *Batch) ([]hooks.Option, error) {
 // batching), at the same position counted from the end of the prompt (see Patch). source must
 // hold the same items, captured unedited. A group that is every item is an error.
 func NewResample(ns []hooks.Neuron, at Positions, source *Activations, labels []string, seed uint64) (*Patch, error) {
+	from, err := resampleFrom(source, labels, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Patch{Neurons: ns, At: at, Source: source, From: from, What: "resample (from a random item of another group)"}, nil
+}
+
+// resampleFrom draws each item's source item (see NewResample).
+func resampleFrom(source *Activations, labels []string, seed uint64) ([]int, error) {
 	if len(labels) != len(source.Lens) {
 		return nil, fmt.Errorf("resample: %d labels for %d items", len(labels), len(source.Lens))
 	}
@@ -166,7 +185,7 @@ func NewResample(ns []hooks.Neuron, at Positions, source *Activations, labels []
 		j := sort.Search(len(own), func(k int) bool { return own[k]-k > x })
 		from[i] = x + j
 	}
-	return &Patch{Neurons: ns, At: at, Source: source, From: from, What: "resample (from a random item of another group)"}, nil
+	return from, nil
 }
 
 // ForceAt sets the neurons to the given values (one per neuron), e.g. a statistic of a

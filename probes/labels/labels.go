@@ -369,15 +369,14 @@ func ReadFile(path string) (*File, error) {
 	return &f, nil
 }
 
-// CheckModel returns an error naming name when the file's model (its provenance config hash)
-// is not the one whose config hash is given: labels of one model say nothing about another.
-func (f *File) CheckModel(configHash, name string) error {
-	if f.Provenance.ConfigHash == "" || configHash == "" {
+// CheckModel returns an error naming name when the file's model is not the one of other (a
+// profile's or a model's provenance): their config hashes differ. Labels of one model say
+// nothing about another.
+func (f *File) CheckModel(other report.Provenance, name string) error {
+	a, b := f.Provenance.ConfigHash, other.ConfigHash
+	if a == "" || b == "" || a == b {
 		return nil
 	}
-	if f.Provenance.ConfigHash != configHash {
-		return fmt.Errorf("%s: labels of a different model (config sha256 %.12s…, this model's is %.12s…; model dir %s)",
-			name, f.Provenance.ConfigHash, configHash, f.Provenance.ModelDir)
-	}
-	return nil
+	return fmt.Errorf("%s: labels of a different model (config sha256 %.12s…, model dir %s) than %s (config sha256 %.12s…, model dir %s)",
+		name, a, f.Provenance.ModelDir, other.ModelDir, b, other.ModelDir)
 }
