@@ -47,7 +47,7 @@ func ReadPairs(path string, enc corpus.Encoder) (*PairSet, error) {
 		}
 		var raw struct {
 			ID, Clean, Corrupt, Answer string
-			CorruptAnswer             string `json:"corrupt_answer"`
+			CorruptAnswer              string `json:"corrupt_answer"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
 			return nil, &corpus.InputError{Path: path, Line: line, Err: err}
