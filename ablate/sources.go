@@ -9,6 +9,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
@@ -456,4 +457,59 @@ func (c Combined) Hooks(b *Batch) ([]hooks.Option, error) {
 		opts = append(opts, o...)
 	}
 	return opts, nil
+}
+
+// DirectionSchema is the schema_version of direction files.
+const DirectionSchema = "neuronscope.direction/v1"
+
+// directionFile is the JSON form of a Direction:
+//
+//	{"schema_version": "neuronscope.direction/v1", "name": "...",
+//	 "parts": [{"hook": "blocks.2.mlp.hook_post", "vector": [...]}, ...]}
+type directionFile struct {
+	SchemaVersion string `json:"schema_version"`
+	Name          string `json:"name"`
+	Parts         []struct {
+		Hook   string    `json:"hook"`
+		Vector []float32 `json:"vector"`
+	} `json:"parts"`
+}
+
+// ReadDirection reads a direction file (a probe's weights, a diff-in-means, a feature). The
+// file is checked for its form; Direction.Check checks it against a model. Errors name path.
+func ReadDirection(path string) (Direction, error) {
+	var f directionFile
+	if err := report.ReadJSONFile(path, &f); err != nil {
+		return Direction{}, err
+	}
+	if f.SchemaVersion != DirectionSchema {
+		return Direction{}, fmt.Errorf("%s: not a direction file (schema_version %q, want %q)", path, f.SchemaVersion, DirectionSchema)
+	}
+	d := Direction{Name: f.Name}
+	if d.Name == "" {
+		d.Name = path
+	}
+	for i, p := range f.Parts {
+		pt, err := hooks.Parse(p.Hook)
+		if err != nil {
+			return Direction{}, fmt.Errorf("%s: part %d: %v", path, i, err)
+		}
+		d.Parts = append(d.Parts, DirectionPart{Point: pt, Vector: p.Vector})
+	}
+	if len(d.Parts) == 0 {
+		return Direction{}, fmt.Errorf("%s: the direction has no parts", path)
+	}
+	return d, nil
+}
+
+// WriteFile writes the direction to path atomically (see ReadDirection).
+func (d Direction) WriteFile(path string) error {
+	f := directionFile{SchemaVersion: DirectionSchema, Name: d.Name}
+	for _, p := range d.Parts {
+		f.Parts = append(f.Parts, struct {
+			Hook   string    `json:"hook"`
+			Vector []float32 `json:"vector"`
+		}{p.Point.String(), p.Vector})
+	}
+	return report.WriteJSONFile(path, f)
 }
