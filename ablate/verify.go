@@ -124,8 +124,19 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 	mo.defaults()
 	res := &VerifyResult{File: &labels.File{SchemaVersion: labels.Schema, Inputs: []labels.Input{}}}
 	f := res.File
+	qg, tg, err := e.groups(mo.Key, mo.TextKey)
+	if err != nil {
+		return nil, err
+	}
 	for _, g := range set.Groups {
-		f.Labels = append(f.Labels, newLabel(g, opt.Key, opt.Finder, opt.Source, cat))
+		key := ""
+		switch {
+		case qg.has(g.Name):
+			key = qg.key
+		case tg.has(g.Name):
+			key = tg.key
+		}
+		f.Labels = append(f.Labels, newLabel(g, key, opt.Finder, opt.Source, cat))
 	}
 	if opt.Experiment == ExpSteer {
 		if err := verifySteer(e, set, opt, mo, f); err != nil {
@@ -158,10 +169,6 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 			}
 		}
 	case ExpSweep:
-		qg, tg, err := e.groups(mo.Key, mo.TextKey)
-		if err != nil {
-			return nil, err
-		}
 		for i, g := range set.Groups {
 			if !qg.has(g.Name) && !tg.has(g.Name) {
 				continue // a set named after no group has nothing to sweep against
@@ -359,8 +366,9 @@ func sweepGrid(ks []int, n int) []int {
 	return append(grid, n)
 }
 
-// newLabel is a group's label before verification: the claim (kind from the key), the units
-// with their ranks and percentiles, and the finder's evidence.
+// newLabel is a group's label before verification: the claim (kind from the key its name is
+// a value of; "" for none: a concept), the units with their ranks and percentiles, and the
+// finder's evidence.
 func newLabel(g hooks.NeuronGroup, key, finder, source string, cat hooks.Catalog) labels.Label {
 	kind := labels.KindConcept
 	switch key {
@@ -416,7 +424,7 @@ func describeAll(f *labels.File, key string) {
 			}
 			d += fmt.Sprintf(": %s (p %.3g)", v.Verdict, v.P)
 		} else {
-			d += "; not verified (no items of this group)"
+			d += "; not verified (no group of items has this name)"
 		}
 		l.Claim.Description = d
 	}

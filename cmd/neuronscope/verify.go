@@ -94,7 +94,7 @@ conventional level).
 	fl.StringArrayVar(&f.texts, "text", nil, "free text per group for perplexity: GROUP=FILE (.txt or .jsonl), or a .jsonl FILE whose lines carry labels (repeatable)")
 	fl.StringVar(&f.textKey, "text-key", "", "the text label that names the groups (default: the group key, or the texts' only label)")
 	fl.StringVar(&f.site, "hook-site", "mlp.hook_post", "tap point of a bare [{layer,index}] neuron list")
-	fl.StringVar(&f.experiment, "experiment", "matrix", "matrix, sweep, enhance or steer")
+	fl.StringVar(&f.experiment, "experiment", "matrix", "matrix, sweep, enhance or steer, or several comma-separated (one label file)")
 	fl.StringVar(&f.intervention, "intervention", "", "zero (default; scale for enhance), mean, resample, clamp, scale or force")
 	fl.Float32Var(&f.value, "value", 0, "the value of --intervention clamp")
 	fl.Float32Var(&f.factor, "factor", 2, "the factor of --intervention scale")
@@ -161,8 +161,9 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	if err != nil {
 		return err
 	}
+	exps := strings.Split(f.experiment, ",")
 	eo := ablate.EvalOptions{BatchSize: f.batch, AnswerTokens: f.answers, Workers: f.workers,
-		LogProb: f.experiment == ablate.ExpEnhance || f.experiment == ablate.ExpSteer}
+		LogProb: slices.Contains(exps, ablate.ExpEnhance) || slices.Contains(exps, ablate.ExpSteer)}
 	if !f.noProgress {
 		bar := newBar(cmd, -1, "verify", "items")
 		defer bar.Finish()
@@ -172,15 +173,24 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	res, err := ablate.Verify(e, in.set, opt)
-	var ue *ablate.UnreachableError
-	if errors.As(err, &ue) {
-		return usagef("--alpha-lo/--alpha-hi: %v", err)
+	var lf *labels.File
+	for _, exp := range exps {
+		o := opt
+		o.Experiment = exp
+		res, err := ablate.Verify(e, in.set, o)
+		var ue *ablate.UnreachableError
+		if errors.As(err, &ue) {
+			return usagef("--alpha-lo/--alpha-hi: %v", err)
+		}
+		if err != nil {
+			return err
+		}
+		if lf == nil {
+			lf = res.File
+		} else {
+			lf.Merge(res.File)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	lf := res.File
 	if f.profileDir != "" {
 		rep, err := profile.ReadReport(filepath.Join(f.profileDir, "profile.json"))
 		if err != nil {
@@ -201,7 +211,7 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	lf.Provenance.Padding = fmt.Sprintf("left (items ordered by length, %d per batch)", f.batch)
 	lf.Provenance.Dataset = strings.Join(inputPaths(in.inputs, "neurons"), ", ")
 	lf.Inputs = in.inputs
-	lf.Settings = verifySettings{Experiment: opt.Experiment, Intervention: f.intervention, Positions: opt.At.String(), GroupKey: in.key,
+	lf.Settings = verifySettings{Experiment: f.experiment, Intervention: f.intervention, Positions: opt.At.String(), GroupKey: in.key,
 		TextKey: in.tkey, Random: opt.Random, Seed: f.seed, Resamples: f.resamples, MinEffect: f.minEffect, Margin: f.margin,
 		Alpha: f.alpha, AnswerTokens: f.answers, Notes: in.notes}
 	if f.out != "" {
@@ -302,10 +312,12 @@ func checkVerifyFlags(f *verifyFlags) error {
 	if f.out == "" && !f.asJSON {
 		return usagef("--out is required (or --json)")
 	}
-	switch f.experiment {
-	case ablate.ExpMatrix, ablate.ExpSweep, ablate.ExpEnhance, ablate.ExpSteer:
-	default:
-		return usagef("--experiment %q: want matrix, sweep, enhance or steer", f.experiment)
+	for _, e := range strings.Split(f.experiment, ",") {
+		switch e {
+		case ablate.ExpMatrix, ablate.ExpSweep, ablate.ExpEnhance, ablate.ExpSteer:
+		default:
+			return usagef("--experiment %q: want matrix, sweep, enhance or steer (or several, comma-separated)", e)
+		}
 	}
 	switch f.intervention {
 	case "", ablate.IvZero, ablate.IvMean, ablate.IvResample, ablate.IvClamp, ablate.IvScale, ablate.IvForce:
@@ -333,7 +345,7 @@ func checkVerifyFlags(f *verifyFlags) error {
 		return usagef("--alpha %g: want a level in (0, 1)", f.alpha)
 	case f.statistic != "median" && f.statistic != "mean":
 		return usagef("--statistic %q: want median or mean", f.statistic)
-	case f.experiment == ablate.ExpSteer && f.prompt == "":
+	case slices.Contains(strings.Split(f.experiment, ","), ablate.ExpSteer) && f.prompt == "":
 		return usagef("--experiment steer needs --prompt (the base prompt the KL is measured at)")
 	}
 	return nil
@@ -600,7 +612,7 @@ func verifyOptions(f *verifyFlags, in *verifyInputs) (ablate.VerifyOptions, erro
 	if err != nil {
 		return ablate.VerifyOptions{}, usagef("--positions: %v", err)
 	}
-	opt := ablate.VerifyOptions{Experiment: f.experiment, Key: in.key, TextKey: in.tkey, Intervention: f.intervention,
+	opt := ablate.VerifyOptions{Key: in.key, TextKey: in.tkey, Intervention: f.intervention,
 		Value: f.value, Factor: f.factor, Statistic: f.statistic, ForceGroup: f.force, At: at, Random: f.random,
 		Seed: f.seed, Resamples: f.resamples, Source: f.neurons,
 		Verdict: ablate.VerdictOptions{MinEffect: f.minEffect, Margin: f.margin, Alpha: f.alpha}}
@@ -609,7 +621,7 @@ func verifyOptions(f *verifyFlags, in *verifyInputs) (ablate.VerifyOptions, erro
 			return opt, usagef("--ks: %v", err)
 		}
 	}
-	if f.experiment == ablate.ExpSteer {
+	if f.prompt != "" {
 		enc, err := in.enc.EncodeText(f.prompt)
 		if err != nil {
 			return opt, usagef("--prompt: %v", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/report"
@@ -379,4 +380,50 @@ func (f *File) CheckModel(other report.Provenance, name string) error {
 	}
 	return fmt.Errorf("%s: labels of a different model (config sha256 %.12s…, model dir %s) than %s (config sha256 %.12s…, model dir %s)",
 		name, a, f.Provenance.ModelDir, other.ModelDir, b, other.ModelDir)
+}
+
+// Merge adds another run's results on the same neuron set to f: each of o's labels' verifications
+// is appended to f's label of the same set (a set f lacks is added), and o's matrices, sweeps,
+// steering calibrations and patching results are appended, with the verifications' Ref
+// indices moved accordingly. Inputs f lacks are added.
+func (f *File) Merge(o *File) {
+	off := map[string]int{"matrices": len(f.Matrices), "sweeps": len(f.Sweeps), "steering": len(f.Steering), "patching": len(f.Patching)}
+	f.Matrices = append(f.Matrices, o.Matrices...)
+	f.Sweeps = append(f.Sweeps, o.Sweeps...)
+	f.Steering = append(f.Steering, o.Steering...)
+	f.Patching = append(f.Patching, o.Patching...)
+	for _, in := range o.Inputs {
+		have := false
+		for _, x := range f.Inputs {
+			have = have || x == in
+		}
+		if !have {
+			f.Inputs = append(f.Inputs, in)
+		}
+	}
+	for _, ol := range o.Labels {
+		i := -1
+		for k := range f.Labels {
+			if f.Labels[k].Set == ol.Set {
+				i = k
+			}
+		}
+		if i < 0 {
+			f.Labels = append(f.Labels, ol)
+			f.Labels[len(f.Labels)-1].Verifications = nil
+			i = len(f.Labels) - 1
+		}
+		l := &f.Labels[i]
+		for _, v := range ol.Verifications {
+			var kind string
+			var n int
+			if _, err := fmt.Sscanf(strings.NewReplacer("[", " ", "]", "").Replace(v.Ref), "%s %d", &kind, &n); err == nil {
+				v.Ref = fmt.Sprintf("%s[%d]", kind, n+off[kind])
+			}
+			l.Verifications = append(l.Verifications, v)
+		}
+		if l.Verdict == "" && len(l.Verifications) > 0 {
+			l.Verdict = l.Verifications[0].Verdict
+		}
+	}
 }
