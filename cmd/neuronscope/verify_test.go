@@ -87,7 +87,8 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	for _, l := range lf.Labels {
 		verified := l.Set != "general"
-		if verified != (len(l.Verifications) == 1) || l.Claim.Kind != "relation" || l.Evidence.Finder != "hand-picked" ||
+		kind := map[bool]string{true: "relation", false: "concept"}[verified]
+		if verified != (len(l.Verifications) == 1) || l.Claim.Kind != kind || l.Evidence.Finder != "hand-picked" ||
 			l.Evidence.Population != 2*48 || l.Units[0].Rank != 1 || l.Units[0].Score == nil || l.Claim.Description == "" {
 			t.Errorf("label %+v", l)
 		}
