@@ -311,4 +311,3 @@ func runSteer(cmd *cobra.Command, mf *modelFlags, f *steerFlags) error {
 	}
 	return nil
 }
-
