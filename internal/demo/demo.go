@@ -193,25 +193,16 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rels, err := q.Groups("relation")
+	ranking, err := RankRelationNeurons(in, opt.PerRelation)
 	if err != nil {
 		return nil, err
 	}
-	means := make([][][]float64, len(rels))
-	counts := make([]int, len(rels))
-	for i, rel := range rels {
-		if means[i], counts[i], err = relationScores(in, rel, opt.PerRelation); err != nil {
-			return nil, err
-		}
-	}
-	set := &hooks.NeuronSet{Method: method, Tap: hooks.MLPPost}
-	for i, rel := range rels {
-		ranked := contrast(means, i)
-		rn := RelationNeurons{Relation: rel, Questions: counts[i], Method: method,
-			Neurons: append([]NeuronValue(nil), ranked[:min(opt.Neurons, len(ranked))]...)}
+	set := ranking.Set(opt.Neurons)
+	for i, rel := range ranking.Relations {
+		rn := RelationNeurons{Relation: rel, Questions: ranking.Questions[i], Method: method,
+			Neurons: append([]NeuronValue(nil), ranking.Ranked[i][:min(opt.Neurons, len(ranking.Ranked[i]))]...)}
 		for j := range rn.Neurons {
 			dec(&rn.Neurons[j])
-			set.Add(rel, hooks.ScoredNeuron{Neuron: rn.Neurons[j].Neuron, Score: rn.Neurons[j].Value})
 		}
 		r.Relations = append(r.Relations, rn)
 	}
@@ -221,7 +212,7 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	}
 	vq := evalSet(q, opt.AblatePerCell)
 	say("verification: zero-ablate each relation's %d neurons, %d questions, against %d random same-layer sets each (%d forward passes over the questions)",
-		opt.Neurons, len(vq.Items), opt.RandomSets, 1+len(rels)*(1+opt.RandomSets))
+		opt.Neurons, len(vq.Items), opt.RandomSets, 1+len(ranking.Relations)*(1+opt.RandomSets))
 	e, err := ablate.NewEval(m, vq, nil, ablate.EvalOptions{BatchSize: verifyBatch, Workers: opt.Workers, Progress: opt.EvalProgress})
 	if err != nil {
 		return nil, err
@@ -250,6 +241,47 @@ const verifyBatch = 256
 // EvalItems is the number of items the verification evaluates in all (the total of
 // Options.EvalProgress) for a question set of n items.
 func EvalItems(n, relations, random int) int { return n * (1 + relations*(1+random)) }
+
+// Ranking is every hook_post neuron ranked for each relation by RankRelationNeurons.
+type Ranking struct {
+	Relations []string
+	Questions []int           // questions attributed per relation
+	Ranked    [][]NeuronValue // per relation, every neuron, best first
+}
+
+// RankRelationNeurons is the demo's relation-neuron finder: every blocks.L.mlp.hook_post
+// neuron's mean grad×act of the answer logit at the last prompt position over up to
+// perRelation questions of each relation (round-robin over languages), ranked per relation by
+// its mean on the relation minus the mean of its means on the other relations.
+func RankRelationNeurons(in Inputs, perRelation int) (*Ranking, error) {
+	rels, err := in.Questions.Groups("relation")
+	if err != nil {
+		return nil, err
+	}
+	r := &Ranking{Relations: rels, Questions: make([]int, len(rels))}
+	means := make([][][]float64, len(rels))
+	for i, rel := range rels {
+		if means[i], r.Questions[i], err = relationScores(in, rel, perRelation); err != nil {
+			return nil, err
+		}
+	}
+	for i := range rels {
+		r.Ranked = append(r.Ranked, contrast(means, i))
+	}
+	return r, nil
+}
+
+// Set is the neuron set of each relation's top k neurons (neuronscope.neurons/v1), scored by
+// the contrast.
+func (r *Ranking) Set(k int) *hooks.NeuronSet {
+	set := &hooks.NeuronSet{Method: method, Tap: hooks.MLPPost}
+	for i, rel := range r.Relations {
+		for _, n := range r.Ranked[i][:min(k, len(r.Ranked[i]))] {
+			set.Add(rel, hooks.ScoredNeuron{Neuron: n.Neuron, Score: n.Value})
+		}
+	}
+	return set
+}
 
 const method = "grad×act (a·∂logit(answer)/∂a) at blocks.L.mlp.hook_post, last prompt position: " +
 	"mean over the relation's questions minus the mean of the other relations' means"
