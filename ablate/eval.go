@@ -495,8 +495,8 @@ func (e *Eval) generate(p *pass, b *Batch, iv Intervention, opts []hooks.Option,
 	return nil
 }
 
-// logSoftmax returns log-probabilities of logits (float64 sums, float32 results).
-func logSoftmax(row []float32) []float32 {
+// logSumExp is log Σ exp(row) in float64, computed from the row's maximum.
+func logSumExp(row []float32) float64 {
 	mx := row[0]
 	for _, x := range row {
 		mx = max(mx, x)
@@ -505,7 +505,12 @@ func logSoftmax(row []float32) []float32 {
 	for _, x := range row {
 		z += math.Exp(float64(x - mx))
 	}
-	lz := float64(mx) + math.Log(z)
+	return float64(mx) + math.Log(z)
+}
+
+// logSoftmax returns log-probabilities of logits (float64 sums, float32 results).
+func logSoftmax(row []float32) []float32 {
+	lz := logSumExp(row)
 	out := make([]float32, len(row))
 	for i, x := range row {
 		out[i] = float32(float64(x) - lz)
@@ -514,17 +519,7 @@ func logSoftmax(row []float32) []float32 {
 }
 
 // logProb is log softmax(row)[tok] in float64.
-func logProb(row []float32, tok int) float64 {
-	mx := row[0]
-	for _, x := range row {
-		mx = max(mx, x)
-	}
-	var z float64
-	for _, x := range row {
-		z += math.Exp(float64(x - mx))
-	}
-	return float64(row[tok]-mx) - math.Log(z)
-}
+func logProb(row []float32, tok int) float64 { return float64(row[tok]) - logSumExp(row) }
 
 // kl is KL(p ‖ q) = Σ p (log p − log q) for log-probabilities lp and lq.
 func kl(lp, lq []float32) float64 {

@@ -3,7 +3,6 @@ package ablate
 import (
 	"strings"
 
-	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
@@ -14,17 +13,7 @@ import (
 // many units the profile does not cover. The caller checks that both come from one model
 // (labels.File.CheckModel with the profile's config hash).
 func AttachProfile(f *labels.File, rep *profile.Report, k int) (missing int) {
-	byNeuron := map[hooks.Neuron]*profile.NeuronReport{}
-	for pi := range rep.Points {
-		for ni := range rep.Points[pi].Neurons {
-			nr := &rep.Points[pi].Neurons[ni]
-			p, err := hooks.Parse(nr.Hook)
-			if err != nil {
-				continue
-			}
-			byNeuron[hooks.Neuron{Point: p, Index: nr.Index}] = nr
-		}
-	}
+	byNeuron := rep.ByNeuron()
 	for li := range f.Labels {
 		for ui := range f.Labels[li].Units {
 			u := &f.Labels[li].Units[ui]

@@ -12,6 +12,7 @@ import (
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() { extraCommands = append(extraCommands, newSteerCmd) }
@@ -28,17 +29,80 @@ type steerReport struct {
 }
 
 type steerFlags struct {
+	klFlags
 	neurons, group, direction, site string
 	diffMeans, eval, hook           string
-	prompt, kl, sign, positions     string
-	alphaLo, alphaHi, tolerance     float64
-	iterations                      int
-	genPrompts                      []string
-	maxNew, topK, samples           int
-	topP, temperature               float64
+	sign, positions                 string
+	iterations, samples             int
+	temperature                     float64
 	seed                            uint64
 	bos, tokenizer, out             string
 	asJSON                          bool
+}
+
+// klFlags are the flags of a steering calibration and its generations, shared by steer and
+// verify --experiment steer.
+type klFlags struct {
+	prompt, kl                  string
+	alphaLo, alphaHi, tolerance float64
+	genPrompts                  []string
+	maxNew, topK                int
+	topP                        float64
+}
+
+// register adds the flags; prefix starts each help text, maxNew is --max-new's default.
+func (k *klFlags) register(fl *pflag.FlagSet, prefix string, maxNew int) {
+	fl.StringVar(&k.prompt, "prompt", "", prefix+"the base prompt the KL is measured at")
+	fl.StringVar(&k.kl, "kl", "0.025,0.05,0.1,0.25,0.5", prefix+"KL targets")
+	fl.Float64Var(&k.alphaLo, "alpha-lo", ablate.DefaultAlphaLo, prefix+"lower bound of the α search")
+	fl.Float64Var(&k.alphaHi, "alpha-hi", ablate.DefaultAlphaHi, prefix+"upper bound of the α search")
+	fl.Float64Var(&k.tolerance, "tolerance", ablate.DefaultTolerance, prefix+"|KL − target| accepted")
+	fl.StringArrayVar(&k.genPrompts, "gen-prompt", nil, prefix+"prompts to continue at each reached strength (repeatable; default --prompt)")
+	fl.IntVar(&k.maxNew, "max-new", maxNew, prefix+"tokens generated per prompt and strength (0: no generations)")
+	fl.IntVar(&k.topK, "top-k", 0, prefix+"top-k sampling of the generations (0: off)")
+	fl.Float64Var(&k.topP, "top-p", 0, prefix+"top-p sampling of the generations (0: off; with neither, greedy)")
+}
+
+// check validates the flags' ranges and parses the KL targets.
+func (k *klFlags) check() ([]float64, error) {
+	switch {
+	case k.maxNew < 0 || k.topK < 0 || k.topP < 0 || k.topP > 1:
+		return nil, usagef("--max-new and --top-k must be ≥ 0 and --top-p in [0, 1]")
+	case !(k.alphaLo > 0 && k.alphaHi > k.alphaLo):
+		return nil, usagef("--alpha-lo %g, --alpha-hi %g: want 0 < lo < hi", k.alphaLo, k.alphaHi)
+	case !(k.tolerance > 0):
+		return nil, usagef("--tolerance %g: want > 0", k.tolerance)
+	}
+	targets, err := parseFloats(k.kl)
+	if err != nil {
+		return nil, usagef("--kl: %v", err)
+	}
+	for _, t := range targets {
+		if !(t > 0) {
+			return nil, usagef("--kl %g: targets must be > 0", t)
+		}
+	}
+	return targets, nil
+}
+
+// encode tokenizes --prompt and the generation prompts (default --prompt).
+func (k *klFlags) encode(enc corpus.Encoder) (prompt []int, gens [][]int, texts []string, err error) {
+	p, err := enc.EncodeText(k.prompt)
+	if err != nil || len(p.IDs) == 0 {
+		return nil, nil, nil, usagef("--prompt %q: cannot encode it (%v)", k.prompt, err)
+	}
+	texts = k.genPrompts
+	if len(texts) == 0 {
+		texts = []string{k.prompt}
+	}
+	for _, g := range texts {
+		e, err := enc.EncodeText(g)
+		if err != nil || len(e.IDs) == 0 {
+			return nil, nil, nil, usagef("--gen-prompt %q: cannot encode it (%v)", g, err)
+		}
+		gens = append(gens, e.IDs)
+	}
+	return p.IDs, gens, texts, nil
 }
 
 func newSteerCmd() *cobra.Command {
@@ -72,18 +136,10 @@ top-k 30, top-p 0.3).`,
 	fl.StringVar(&f.diffMeans, "diff-means", "", "KEY=VALUE: the difference in means of the --eval items with that label and the others, at --hook")
 	fl.StringVar(&f.eval, "eval", "", "labelled prompts for --diff-means (JSONL with prompt, answer and labels)")
 	fl.StringVar(&f.hook, "hook", "", "hook point of --diff-means, e.g. blocks.2.mlp.hook_post")
-	fl.StringVar(&f.prompt, "prompt", "", "base prompt the KL is measured at")
-	fl.StringVar(&f.kl, "kl", "0.025,0.05,0.1,0.25,0.5", "KL targets")
+	f.klFlags.register(fl, "", 20)
 	fl.StringVar(&f.sign, "sign", "both", "signs of α: both, plus or minus")
 	fl.StringVar(&f.positions, "positions", "all", "where to add: all, last or prompt positions 0,2,-1")
-	fl.Float64Var(&f.alphaLo, "alpha-lo", ablate.DefaultAlphaLo, "lower bound of the α search")
-	fl.Float64Var(&f.alphaHi, "alpha-hi", ablate.DefaultAlphaHi, "upper bound of the α search")
 	fl.IntVar(&f.iterations, "iterations", ablate.DefaultIterations, "bisection steps")
-	fl.Float64Var(&f.tolerance, "tolerance", ablate.DefaultTolerance, "|KL − target| accepted")
-	fl.StringArrayVar(&f.genPrompts, "gen-prompt", nil, "prompts to continue at each reached strength (repeatable; default --prompt)")
-	fl.IntVar(&f.maxNew, "max-new", 20, "tokens per continuation (0: no generations)")
-	fl.IntVar(&f.topK, "top-k", 0, "top-k sampling (0: off)")
-	fl.Float64Var(&f.topP, "top-p", 0, "top-p sampling (0: off; with neither and temperature 1, greedy)")
 	fl.Float64Var(&f.temperature, "temperature", 1, "sampling temperature")
 	fl.IntVar(&f.samples, "samples", 1, "continuations per prompt and strength (seeds --seed, --seed+1, ...)")
 	fl.Uint64Var(&f.seed, "seed", 1, "sampling seed")
@@ -110,26 +166,17 @@ func runSteer(cmd *cobra.Command, mf *modelFlags, f *steerFlags) error {
 		return usagef("--out is required (or --json)")
 	case f.samples < 1:
 		return usagef("--samples %d: want at least 1", f.samples)
-	case f.maxNew < 0 || f.topK < 0 || f.topP < 0 || f.topP > 1 || !(f.temperature > 0):
-		return usagef("--max-new, --top-k ≥ 0, --top-p in [0, 1] and --temperature > 0")
+	case !(f.temperature > 0):
+		return usagef("--temperature %g: want > 0", f.temperature)
 	case f.iterations < 1:
 		return usagef("--iterations %d: want at least 1", f.iterations)
-	case !(f.alphaLo > 0 && f.alphaHi > f.alphaLo):
-		return usagef("--alpha-lo %g, --alpha-hi %g: want 0 < lo < hi", f.alphaLo, f.alphaHi)
-	case !(f.tolerance > 0):
-		return usagef("--tolerance %g: want > 0", f.tolerance)
+	}
+	targets, err := f.klFlags.check()
+	if err != nil {
+		return err
 	}
 	if err := checkOut(f.out); err != nil {
 		return err
-	}
-	targets, err := parseFloats(f.kl)
-	if err != nil {
-		return usagef("--kl: %v", err)
-	}
-	for _, t := range targets {
-		if !(t > 0) {
-			return usagef("--kl %g: targets must be > 0", t)
-		}
 	}
 	var signs []int
 	switch f.sign {
@@ -241,11 +288,11 @@ func runSteer(cmd *cobra.Command, mf *modelFlags, f *steerFlags) error {
 		src := map[bool]string{true: "--direction " + f.direction, false: "the direction"}[f.direction != ""]
 		return usagef("%s: %v", src, err)
 	}
-	prompt, err := enc.EncodeText(f.prompt)
-	if err != nil || len(prompt.IDs) == 0 {
-		return usagef("--prompt %q: cannot encode it (%v)", f.prompt, err)
+	prompt, ids, gens, err := f.klFlags.encode(enc)
+	if err != nil {
+		return err
 	}
-	st, err := ablate.Calibrate(m, prompt.IDs, dir, ablate.CalibrateOptions{Targets: targets, Lo: f.alphaLo, Hi: f.alphaHi,
+	st, err := ablate.Calibrate(m, prompt, dir, ablate.CalibrateOptions{Targets: targets, Lo: f.alphaLo, Hi: f.alphaHi,
 		Iterations: f.iterations, Tolerance: f.tolerance, Signs: signs, At: at})
 	var ue *ablate.UnreachableError
 	if errors.As(err, &ue) {
@@ -255,18 +302,6 @@ func runSteer(cmd *cobra.Command, mf *modelFlags, f *steerFlags) error {
 		return err
 	}
 	st.BasePrompt = f.prompt
-	gens := f.genPrompts
-	if len(gens) == 0 {
-		gens = []string{f.prompt}
-	}
-	var ids [][]int
-	for _, g := range gens {
-		e, err := enc.EncodeText(g)
-		if err != nil || len(e.IDs) == 0 {
-			return usagef("--gen-prompt %q: cannot encode it (%v)", g, err)
-		}
-		ids = append(ids, e.IDs)
-	}
 	decode := decoder(tok)
 	if f.maxNew > 0 {
 		for ti := range st.Targets {

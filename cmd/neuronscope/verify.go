@@ -25,6 +25,7 @@ func init() { extraCommands = append(extraCommands, newVerifyCmd) }
 
 // verifyFlags are the flags of `neuronscope verify`.
 type verifyFlags struct {
+	klFlags
 	neurons, eval, groupKey, textKey, site     string
 	texts                                      []string
 	experiment, intervention, statistic, force string
@@ -35,12 +36,6 @@ type verifyFlags struct {
 	seed                                       uint64
 	minEffect, margin, alpha                   float64
 	ks                                         string
-	prompt                                     string
-	kl                                         string
-	alphaLo, alphaHi, tolerance                float64
-	genPrompts                                 []string
-	maxNew, topK, samples                      int
-	topP                                       float64
 	bos, tokenizer, profileDir, out            string
 	asJSON, noProgress                         bool
 }
@@ -110,15 +105,7 @@ conventional level).
 	fl.Float64Var(&f.margin, "margin", ablate.DefaultMargin, "random standard deviations the selectivity must clear")
 	fl.Float64Var(&f.alpha, "alpha", ablate.DefaultAlpha, "level the empirical p-value must reach")
 	fl.StringVar(&f.ks, "ks", "", "sweep: the k grid, comma-separated (default 10,50,200,500,1000,3000,... up to the group's size)")
-	fl.StringVar(&f.prompt, "prompt", "", "steer: the base prompt the KL is measured at")
-	fl.StringVar(&f.kl, "kl", "0.025,0.05,0.1,0.25,0.5", "steer: KL targets")
-	fl.Float64Var(&f.alphaLo, "alpha-lo", ablate.DefaultAlphaLo, "steer: lower bound of the α search")
-	fl.Float64Var(&f.alphaHi, "alpha-hi", ablate.DefaultAlphaHi, "steer: upper bound of the α search")
-	fl.Float64Var(&f.tolerance, "tolerance", ablate.DefaultTolerance, "steer: |KL − target| accepted")
-	fl.StringArrayVar(&f.genPrompts, "gen-prompt", nil, "steer: prompts to continue at each reached strength (repeatable; default --prompt)")
-	fl.IntVar(&f.maxNew, "max-new", 0, "steer: tokens generated per prompt and strength (0: no generations)")
-	fl.IntVar(&f.topK, "top-k", 0, "steer generations: top-k sampling (0: off)")
-	fl.Float64Var(&f.topP, "top-p", 0, "steer generations: top-p sampling (0: off; with neither, greedy)")
+	f.klFlags.register(fl, "steer: ", 0)
 	fl.IntVar(&f.answers, "answer-tokens", 1, "greedy tokens generated per question; right when they are a prefix of the answer")
 	fl.IntVar(&f.batch, "batch", corpus.DefaultPromptBatch, "items per forward pass")
 	fl.IntVar(&f.workers, "workers", 1, "interventions run at once")
@@ -534,32 +521,24 @@ func selectGroups(set *hooks.NeuronSet, names string, top int) error {
 
 // keysOf lists the label keys every question has, with their values.
 func keysOf(qs *corpus.PromptSet) map[string]map[string]bool {
-	out := map[string]map[string]bool{}
-	for k := range qs.Items[0].Labels {
-		out[k] = map[string]bool{}
-	}
-	for _, it := range qs.Items {
-		for k := range out {
-			v, ok := it.Labels[k]
-			if !ok {
-				delete(out, k)
-				continue
-			}
-			out[k][v] = true
-		}
-	}
-	return out
+	return labelKeys(len(qs.Items), func(i int) map[string]string { return qs.Items[i].Labels })
 }
 
 // textKeys lists the label keys every text has, with their values.
 func textKeys(ts *ablate.TextSet) map[string]map[string]bool {
+	return labelKeys(len(ts.Items), func(i int) map[string]string { return ts.Items[i].Labels })
+}
+
+// labelKeys lists the keys every one of n label maps has, with their values.
+func labelKeys(n int, labelsOf func(i int) map[string]string) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
-	for k := range ts.Items[0].Labels {
+	for k := range labelsOf(0) {
 		out[k] = map[string]bool{}
 	}
-	for _, t := range ts.Items {
+	for i := 0; i < n; i++ {
+		ls := labelsOf(i)
 		for k := range out {
-			v, ok := t.Labels[k]
+			v, ok := ls[k]
 			if !ok {
 				delete(out, k)
 				continue
@@ -622,32 +601,18 @@ func verifyOptions(f *verifyFlags, in *verifyInputs) (ablate.VerifyOptions, erro
 		}
 	}
 	if f.prompt != "" {
-		enc, err := in.enc.EncodeText(f.prompt)
+		targets, err := f.klFlags.check()
 		if err != nil {
-			return opt, usagef("--prompt: %v", err)
+			return opt, err
 		}
-		if len(enc.IDs) == 0 {
-			return opt, usagef("--prompt %q encodes to no tokens", f.prompt)
-		}
-		targets, err := parseFloats(f.kl)
+		prompt, gens, texts, err := f.klFlags.encode(in.enc)
 		if err != nil {
-			return opt, usagef("--kl: %v", err)
+			return opt, err
 		}
-		opt.Steer = ablate.SteerOptions{Prompt: enc.IDs, PromptText: f.prompt,
+		opt.Steer = ablate.SteerOptions{Prompt: prompt, PromptText: f.prompt, Prompts: gens, Texts: texts,
 			Calibrate: ablate.CalibrateOptions{Targets: targets, Lo: f.alphaLo, Hi: f.alphaHi, Tolerance: f.tolerance},
 			Generate:  ablate.SampleOptions{MaxNew: f.maxNew, TopK: f.topK, TopP: f.topP, Seed: f.seed, StopAtEOS: true},
 			Decode:    decoder(in.tok)}
-		gens := f.genPrompts
-		if len(gens) == 0 {
-			gens = []string{f.prompt}
-		}
-		for _, g := range gens {
-			e, err := in.enc.EncodeText(g)
-			if err != nil || len(e.IDs) == 0 {
-				return opt, usagef("--gen-prompt %q: cannot encode it (%v)", g, err)
-			}
-			opt.Steer.Prompts, opt.Steer.Texts = append(opt.Steer.Prompts, e.IDs), append(opt.Steer.Texts, g)
-		}
 	}
 	return opt, nil
 }

@@ -20,7 +20,7 @@ import (
 const testdata = "../../testdata"
 
 // load reads a committed world-trained checkpoint and the world's questions.
-func load(t *testing.T, dir string) demo.Inputs {
+func load(t testing.TB, dir string) demo.Inputs {
 	t.Helper()
 	m, err := model.Load(filepath.Join(testdata, dir))
 	if err != nil {

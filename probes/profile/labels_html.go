@@ -12,21 +12,28 @@ import (
 	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
+// ByNeuron indexes the report's neurons by their hooks.Neuron (the hook parsed from Hook).
+func (rep *Report) ByNeuron() map[hooks.Neuron]*NeuronReport {
+	out := map[hooks.Neuron]*NeuronReport{}
+	for pi := range rep.Points {
+		for ni := range rep.Points[pi].Neurons {
+			nr := &rep.Points[pi].Neurons[ni]
+			if p, err := hooks.Parse(nr.Hook); err == nil {
+				out[hooks.Neuron{Point: p, Index: nr.Index}] = nr
+			}
+		}
+	}
+	return out
+}
+
 // AttachLabels sets every neuron's Labels and Verdicts from a label file (labels.File.ForNeuron),
 // replacing any it had. It returns how many neurons got at least one label.
 func AttachLabels(rep *Report, lf *labels.File) int {
 	n := 0
-	for pi := range rep.Points {
-		for ni := range rep.Points[pi].Neurons {
-			nr := &rep.Points[pi].Neurons[ni]
-			p, err := hooks.Parse(nr.Hook)
-			if err != nil {
-				continue
-			}
-			nr.Labels, nr.Verdicts = lf.ForNeuron(hooks.Neuron{Point: p, Index: nr.Index})
-			if len(nr.Labels) > 0 {
-				n++
-			}
+	for neuron, nr := range rep.ByNeuron() {
+		nr.Labels, nr.Verdicts = lf.ForNeuron(neuron)
+		if len(nr.Labels) > 0 {
+			n++
 		}
 	}
 	return n
