@@ -251,3 +251,40 @@ func PatchExperiment(m *model.Model, pairs *PairSet, opt PatchOptions) (*labels.
 	}
 	return out, verifs, nil
 }
+
+// VerifyPatch is activation patching as a verification of a neuron set: each group's neurons
+// are a site with random controls (the claim being that they carry the clean − corrupt
+// difference), and points adds sites of whole hook points without controls. It returns the
+// label file's content: a label per group with the patch verification, and the patching
+// results. finder and source describe the set (default: its method).
+func VerifyPatch(m *model.Model, set *hooks.NeuronSet, pairs *PairSet, points []hooks.Point, opt PatchOptions, finder, source string) (*labels.File, error) {
+	cat := m.Catalog()
+	if err := set.Check(cat); err != nil {
+		return nil, err
+	}
+	if finder == "" {
+		finder = set.Method
+	}
+	f := &labels.File{SchemaVersion: labels.Schema, Inputs: []labels.Input{}}
+	opt.Sites = nil
+	for _, g := range set.Groups {
+		f.Labels = append(f.Labels, newLabel(g, "", finder, source, cat))
+		opt.Sites = append(opt.Sites, PatchSite{Name: g.Name, Neurons: hooks.Plain(g.Neurons), Controls: true})
+	}
+	for _, p := range points {
+		opt.Sites = append(opt.Sites, PointSite(cat, p))
+	}
+	pt, verifs, err := PatchExperiment(m, pairs, opt)
+	if err != nil {
+		return nil, err
+	}
+	f.Patching = []labels.Patching{*pt}
+	for i := range set.Groups {
+		if v := verifs[i]; v != nil {
+			v.Ref = "patching[0]"
+			f.Labels[i].Verifications = append(f.Labels[i].Verifications, *v)
+		}
+	}
+	describeAll(f, "")
+	return f, nil
+}

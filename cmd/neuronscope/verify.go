@@ -36,6 +36,8 @@ type verifyFlags struct {
 	seed                                       uint64
 	minEffect, margin, alpha                   float64
 	ks                                         string
+	pairs, patchPoints                         string
+	back                                       bool
 	bos, tokenizer, profileDir, out            string
 	asJSON, noProgress                         bool
 }
@@ -64,6 +66,10 @@ Experiments:
   steer    add α × (unit direction along the group's neurons), α found by binary search so that
            KL(base ‖ steered) at --prompt reaches each --kl target, both signs; unreachable targets
            are reported
+  patch    activation patching on --pairs: the corrupted prompts run with each group's neurons
+           (and every unit of each --patch-points point) taken from the clean run of the pair,
+           recovered = (M_patched − M_corrupt)/(M_clean − M_corrupt) with M = log P(answer) or
+           logit(answer) − logit(corrupt_answer) at the last position; --back noises instead
 
 Interventions (--intervention, at --positions all|last|0,2,-1): zero; mean (over every real position of
 the eval items); resample (from a random item of another group, same position counted from the end of
@@ -104,6 +110,9 @@ conventional level).
 	fl.Float64Var(&f.minEffect, "min-effect", ablate.DefaultMinEffect, "effect on the claimed group below which the verdict is no_effect")
 	fl.Float64Var(&f.margin, "margin", ablate.DefaultMargin, "random standard deviations the selectivity must clear")
 	fl.Float64Var(&f.alpha, "alpha", ablate.DefaultAlpha, "level the empirical p-value must reach")
+	fl.StringVar(&f.pairs, "pairs", "", `patch: clean/corrupted prompt pairs, JSONL {"clean","corrupt","answer"[,"corrupt_answer"]}`)
+	fl.StringVar(&f.patchPoints, "patch-points", "", "patch: also patch every unit of each hook point these patterns name (e.g. 'blocks.*.mlp.hook_post'), without random controls")
+	fl.BoolVar(&f.back, "back", false, "patch: write corrupted values into the clean runs (noising) instead of clean into corrupted")
 	fl.StringVar(&f.ks, "ks", "", "sweep: the k grid, comma-separated (default 10,50,200,500,1000,3000,... up to the group's size)")
 	f.klFlags.register(fl, "steer: ", 0)
 	fl.IntVar(&f.answers, "answer-tokens", 1, "greedy tokens generated per question; right when they are a prefix of the answer")
@@ -149,6 +158,13 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 		return err
 	}
 	exps := strings.Split(f.experiment, ",")
+	var lf *labels.File
+	if slices.Contains(exps, expPatch) {
+		if lf, err = runPatch(in, f, opt); err != nil {
+			return err
+		}
+		exps = slices.DeleteFunc(exps, func(e string) bool { return e == expPatch })
+	}
 	eo := ablate.EvalOptions{BatchSize: f.batch, AnswerTokens: f.answers, Workers: f.workers,
 		LogProb: slices.Contains(exps, ablate.ExpEnhance) || slices.Contains(exps, ablate.ExpSteer)}
 	if !f.noProgress {
@@ -156,11 +172,12 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 		defer bar.Finish()
 		eo.Progress = func(n int) { bar.Add(n) }
 	}
-	e, err := ablate.NewEval(in.m, in.qs, in.texts, eo)
-	if err != nil {
-		return usageError{err}
+	var e *ablate.Eval
+	if len(exps) > 0 {
+		if e, err = ablate.NewEval(in.m, in.qs, in.texts, eo); err != nil {
+			return usageError{err}
+		}
 	}
-	var lf *labels.File
 	for _, exp := range exps {
 		o := opt
 		o.Experiment = exp
@@ -216,6 +233,39 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	return nil
 }
 
+// expPatch is the activation-patching experiment (verify's only experiment outside ablate.Verify).
+const expPatch = "patch"
+
+// runPatch runs the patching experiment on --pairs.
+func runPatch(in *verifyInputs, f *verifyFlags, opt ablate.VerifyOptions) (*labels.File, error) {
+	pairs, err := ablate.ReadPairs(f.pairs, in.enc)
+	if err != nil {
+		return nil, usagef("--pairs: %v", err)
+	}
+	h, err := labels.HashInput("pairs", f.pairs)
+	if err != nil {
+		return nil, usagef("--pairs: %v", err)
+	}
+	in.inputs = append(in.inputs, h)
+	var points []hooks.Point
+	if f.patchPoints != "" {
+		if points, err = in.m.Catalog().MatchAll(splitPatterns([]string{f.patchPoints})); err != nil {
+			return nil, usagef("--patch-points: %v", err)
+		}
+		for _, p := range points {
+			if !p.Site.PerLayer() {
+				return nil, usagef("--patch-points: %s is not a per-layer hook point", p)
+			}
+		}
+	}
+	lf, err := ablate.VerifyPatch(in.m, in.set, pairs, points, ablate.PatchOptions{At: opt.At, Back: f.back, Random: opt.Random,
+		Seed: opt.Seed, Resamples: opt.Resamples, Verdict: opt.Verdict, BatchSize: f.batch}, "", f.neurons)
+	if err != nil {
+		return nil, err
+	}
+	return lf, nil
+}
+
 // verifySettings are the settings recorded in the label file.
 type verifySettings struct {
 	Experiment   string   `json:"experiment"`
@@ -253,6 +303,13 @@ func printLabels(w io.Writer, lf *labels.File, notes []string) {
 	}
 	for _, st := range lf.Steering {
 		fmt.Fprint(w, steeringTable(st))
+	}
+	for _, p := range lf.Patching {
+		fmt.Fprintf(w, "activation patching (%s, %d pairs, positions %s): metric clean %.4g, corrupt %.4g\n", p.Direction, p.Pairs, p.Positions, p.Clean, p.Corrupt)
+		for _, s := range p.Sites {
+			fmt.Fprintf(w, "  %-40s %8.1f%%  [%+.1f%%, %+.1f%%]\n", s.Site, 100*s.Recovered, 100*s.CI95[0], 100*s.CI95[1])
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprint(w, lf.Table())
 	for _, l := range lf.Labels {
@@ -293,17 +350,22 @@ func checkVerifyFlags(f *verifyFlags) error {
 	if f.neurons == "" {
 		return usagef("--neurons is required")
 	}
-	if f.eval == "" && len(f.texts) == 0 {
+	exps := strings.Split(f.experiment, ",")
+	onlyPatch := len(exps) == 1 && exps[0] == expPatch
+	if f.eval == "" && len(f.texts) == 0 && !onlyPatch {
 		return usagef("give --eval FILE (questions) or --text GROUP=FILE (texts)")
+	}
+	if slices.Contains(exps, expPatch) && f.pairs == "" {
+		return usagef("--experiment patch needs --pairs FILE")
 	}
 	if f.out == "" && !f.asJSON {
 		return usagef("--out is required (or --json)")
 	}
-	for _, e := range strings.Split(f.experiment, ",") {
+	for _, e := range exps {
 		switch e {
-		case ablate.ExpMatrix, ablate.ExpSweep, ablate.ExpEnhance, ablate.ExpSteer:
+		case ablate.ExpMatrix, ablate.ExpSweep, ablate.ExpEnhance, ablate.ExpSteer, expPatch:
 		default:
-			return usagef("--experiment %q: want matrix, sweep, enhance or steer (or several, comma-separated)", e)
+			return usagef("--experiment %q: want matrix, sweep, enhance, steer or patch (or several, comma-separated)", e)
 		}
 	}
 	switch f.intervention {

@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +109,34 @@ func TestVerifyCommand(t *testing.T) {
 	file, _ := os.ReadFile(out)
 	if js != string(file) {
 		t.Error("--json output differs from the file of an identical run")
+	}
+
+	// activation patching, alone and with the matrix
+	var pairs []string
+	qs, _ := os.ReadFile(eval)
+	lines := strings.Split(strings.TrimSpace(string(qs)), "\n")
+	for i := 0; i+1 < 8; i++ {
+		var a, b struct{ Prompt, Answer string }
+		json.Unmarshal([]byte(lines[i]), &a)
+		json.Unmarshal([]byte(lines[i+1]), &b)
+		js, _ := json.Marshal(map[string]string{"clean": a.Prompt, "answer": a.Answer, "corrupt": b.Prompt, "corrupt_answer": b.Answer})
+		pairs = append(pairs, string(js))
+	}
+	pairFile := filepath.Join(t.TempDir(), "pairs.jsonl")
+	os.WriteFile(pairFile, []byte(strings.Join(pairs, "\n")+"\n"), 0o644)
+	po := filepath.Join(t.TempDir(), "patch.json")
+	stdout, _, err = run("verify", "--model", dir, "--neurons", neurons, "--experiment", "patch", "--pairs", pairFile,
+		"--patch-points", "blocks.*.hook_resid_post", "--random", "2", "--resamples", "20", "--no-progress", "--out", po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := labels.ReadFile(po)
+	if err != nil || len(pf.Patching) != 1 || len(pf.Patching[0].Sites) != 5 || len(pf.Labels[0].Verifications) != 1 ||
+		pf.Labels[0].Verifications[0].Experiment != "patch" || !strings.Contains(stdout, "activation patching") {
+		t.Fatalf("patch file %+v (err %v)\n%s", pf, err, stdout)
+	}
+	if last := pf.Patching[0].Sites[4]; last.Site != "blocks.1.hook_resid_post" || math.Abs(last.Recovered-1) > 1e-6 {
+		t.Errorf("patching the last residual stream recovers %+v, want 1", last)
 	}
 
 	// the other experiments and interventions
@@ -217,6 +247,8 @@ func TestVerifyAndSteerBadInput(t *testing.T) {
 		{v("--neurons", neurons, "--random", "1"), "--random 1"},
 		{v("--neurons", neurons, "--positions", "first"), "--positions"},
 		{v("--neurons", neurons, "--experiment", "steer"), "needs --prompt"},
+		{v("--neurons", neurons, "--experiment", "patch"), "needs --pairs"},
+		{v("--neurons", neurons, "--experiment", "patch", "--pairs", eval), "--pairs: "},
 		{v("--neurons", neurons, "--experiment", "steer", "--prompt", "Rofa bilo", "--alpha-lo", "1e-9", "--alpha-hi", "2e-9"), "reach no KL target"},
 		{[]string{"verify", "--model", dir, "--eval", eval, "--neurons", neurons, "--out", filepath.Join(tmp, "no", "such", "dir", "l.json")}, "does not exist"},
 		{steer("--direction", zero), "--direction " + zero + ": direction \"zero\" has norm 0"},

@@ -245,6 +245,7 @@ var labelsSectionTmpl = template.Must(template.New("labels").Funcs(template.Func
 {{end}}</tbody></table>
 {{range $i, $m := .F.Matrices}}<h3>{{$m.Name}}</h3><p>{{$m.Intervention}}; {{$m.Effect}}; {{$m.RandomSets}} random sets per row.{{if $m.Interference}} Interference: {{range $m.Interference}}{{.Set}} on {{.Group}} ({{g .Before}} → {{g .After}}{{if .BeyondRandom}}, beyond every random set{{end}}); {{end}}{{else}} No set improved another group.{{end}}</p>{{index $.Matrices $i}}
 {{end}}{{if .Sweeps}}<h3>Cumulativity</h3><div class="plots">{{range .Sweeps}}{{.}}{{end}}</div>{{end}}
+{{range .F.Patching}}<h3>Activation patching ({{.Direction}}, {{.Pairs}} pairs, positions {{.Positions}})</h3><p>{{.Metric}}: clean {{g .Clean}}, corrupt {{g .Corrupt}}</p><table class="patch"><tr><th class="l">site</th><th>metric</th><th>recovered</th><th>95% CI</th></tr>{{range .Sites}}<tr><td class="l">{{.Site}}</td><td>{{g .Metric}}</td><td>{{pct .Recovered}}</td><td>[{{pct (index .CI95 0)}}, {{pct (index .CI95 1)}}]</td></tr>{{end}}</table>{{end}}
 {{range .F.Steering}}<h3>Steering {{if .Set}}{{.Set}}{{else}}{{.Direction}}{{end}} at “{{.BasePrompt}}”</h3><table class="steer"><tr><th>target KL</th><th>sign</th><th>α</th><th>KL</th><th class="l">reached</th></tr>{{range .Targets}}<tr><td>{{.TargetKL}}</td><td>{{.Sign}}</td><td>{{g .Alpha}}</td><td>{{g .KL}}</td><td class="l">{{if .Reached}}yes{{else}}no: {{.Why}}{{end}}</td></tr>{{end}}</table>{{end}}
 </section>`))
 
