@@ -14,11 +14,16 @@
 // input of the MLP output projection: act(W_in x) for GPT-2/NeoX, act(gate(x))·up(x) for gated
 // MLPs), mlp.hook_pre (the gate's or W_in's output, before the activation), mlp.hook_pre_linear
 // (the up projection), hook_mlp_out (down_proj output dimensions), hook_resid_*, attn.hook_z
-// (heads flattened), and the attention q/k/v points once the model offers them. Zeroing
-// mlp.hook_pre of a gated MLP is not the same experiment as zeroing mlp.hook_post: silu(0)·up
-// is 0 for that neuron, but mean, clamp, scale or force edits of the gate pre-activation pass
-// through the nonlinearity and the up projection, and an edit of hook_pre_linear scales the
-// neuron's output linearly. Reports name the tap of every edited point.
+// (heads flattened), and the attention q/k/v points once the model offers them. An
+// experiment on mlp.hook_pre of a gated MLP is not the experiment on mlp.hook_post: the edit
+// acts before the nonlinearity and is then multiplied by the up projection, so scaling,
+// clamping, mean, force, patching and steering there change the neuron's output nonlinearly
+// and by an input-dependent factor, and a mean or statistic taken at hook_pre is not the one
+// at hook_post. Only zeroing coincides in the forward pass, because act(0) = 0 for silu,
+// gelu and relu: silu(0)·up = 0 is what zeroing hook_post writes (TestGatePreAndPostTaps
+// checks both facts); attribution scores at the two taps still differ. An edit of
+// hook_pre_linear (the up projection) changes the neuron's output linearly, by the gate's
+// activation. Reports name the tap of every edited point.
 //
 // # Interventions
 //

@@ -739,3 +739,31 @@ func TestSweep(t *testing.T) {
 		t.Error("a target that is no group accepted")
 	}
 }
+
+// Zeroing a gated MLP's gate pre-activation (mlp.hook_pre) zeroes that neuron's output
+// exactly, as zeroing mlp.hook_post does (silu(0)·up = 0); any other value at hook_pre goes
+// through the nonlinearity and the up projection, so scaling there is a different experiment.
+func TestGatePreAndPostTaps(t *testing.T) {
+	m := tinyModel(t)
+	set := tinySet(t, m, 10)
+	b := leftBatch(t, set, []int{0, 1, 2, 3})
+	pre := []hooks.Neuron{hooks.NeuronAt(1, hooks.MLPPre, 5), hooks.NeuronAt(0, hooks.MLPPre, 9)}
+	postN := []hooks.Neuron{post(1, 5), post(0, 9)}
+	logits := func(iv ablate.Intervention) []float32 {
+		opts, err := iv.Hooks(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Forward(b.Batch, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Logits.Data
+	}
+	if !reflect.DeepEqual(logits(ablate.ZeroAt(pre, ablate.AllPositions)), logits(ablate.ZeroAt(postN, ablate.AllPositions))) {
+		t.Error("zeroing the gate pre-activation differs from zeroing hook_post")
+	}
+	if reflect.DeepEqual(logits(&ablate.Scale{Neurons: pre, Factor: 2}), logits(&ablate.Scale{Neurons: postN, Factor: 2})) {
+		t.Error("scaling the gate pre-activation ×2 equals scaling hook_post ×2")
+	}
+}
