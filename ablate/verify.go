@@ -45,6 +45,10 @@ type VerifyOptions struct {
 	Statistic    string
 	ForceGroup   string
 	At           Positions
+	// Measure is what the matrix, sweep or enhance experiment reads on the questions:
+	// "accuracy" (default; "answer_prob" for enhance), "answer_prob" or "answer_logprob" (the
+	// probability measures need an Eval with LogProb). Texts are always read as perplexity.
+	Measure string
 	// Random, Seed, Resamples and Verdict are as in MatrixOptions.
 	Random    int
 	Seed      uint64
@@ -111,10 +115,17 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 	helps := opt.Experiment == ExpEnhance && opt.Factor > 1
 	measure := Accuracy
 	if opt.Experiment == ExpEnhance {
-		if !e.opt.LogProb {
-			return nil, fmt.Errorf("the enhance experiment measures the answer probability: the Eval needs LogProb")
-		}
 		measure = AnswerProb
+	}
+	if opt.Measure != "" {
+		m, err := ParseMeasure(opt.Measure)
+		if err != nil || m == Perplexity {
+			return nil, fmt.Errorf("measure %q: want accuracy, answer_prob or answer_logprob (texts are read as perplexity)", opt.Measure)
+		}
+		measure = m
+	}
+	if (measure == AnswerProb || measure == AnswerLogProb) && !e.opt.LogProb && e.Questions != nil {
+		return nil, fmt.Errorf("the %s measure needs an Eval with LogProb", measure)
 	}
 	if e.Questions == nil && e.Texts != nil {
 		measure = Perplexity

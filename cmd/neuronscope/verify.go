@@ -29,6 +29,7 @@ type verifyFlags struct {
 	neurons, eval, groupKey, textKey, site     string
 	texts                                      []string
 	experiment, intervention, statistic, force string
+	measure                                    string
 	value, factor                              float32
 	positions, groups                          string
 	top                                        int
@@ -101,6 +102,7 @@ conventional level).
 	fl.Float32Var(&f.factor, "factor", 2, "the factor of --intervention scale")
 	fl.StringVar(&f.statistic, "statistic", "median", "force: median or mean of the per-item mean activation")
 	fl.StringVar(&f.force, "force-group", "", "force: the group whose statistic is used (default: each set's own)")
+	fl.StringVar(&f.measure, "measure", "", "what the matrix, sweep or enhance reads on the questions: accuracy (default; answer_prob for enhance), answer_prob (ratio of means) or answer_logprob")
 	fl.StringVar(&f.positions, "positions", "all", "where to intervene: all, last (the last prompt position) or prompt positions 0,2,-1")
 	fl.StringVar(&f.groups, "groups", "", "verify only these groups of the set (comma-separated)")
 	fl.IntVar(&f.top, "top", 0, "use only each group's first N neurons (0: all)")
@@ -166,7 +168,7 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 		exps = slices.DeleteFunc(exps, func(e string) bool { return e == expPatch })
 	}
 	eo := ablate.EvalOptions{BatchSize: f.batch, AnswerTokens: f.answers, Workers: f.workers,
-		LogProb: slices.Contains(exps, ablate.ExpEnhance) || slices.Contains(exps, ablate.ExpSteer)}
+		LogProb: slices.Contains(exps, ablate.ExpEnhance) || slices.Contains(exps, ablate.ExpSteer) || strings.HasPrefix(f.measure, "answer_")}
 	if !f.noProgress {
 		bar := newBar(cmd, -1, "verify", "items")
 		defer bar.Finish()
@@ -392,6 +394,8 @@ func checkVerifyFlags(f *verifyFlags) error {
 		return usagef("--margin %g: want > 0", f.margin)
 	case !(f.alpha > 0 && f.alpha < 1):
 		return usagef("--alpha %g: want a level in (0, 1)", f.alpha)
+	case f.measure != "" && f.measure != "accuracy" && f.measure != "answer_prob" && f.measure != "answer_logprob":
+		return usagef("--measure %q: want accuracy, answer_prob or answer_logprob", f.measure)
 	case f.statistic != "median" && f.statistic != "mean":
 		return usagef("--statistic %q: want median or mean", f.statistic)
 	case slices.Contains(strings.Split(f.experiment, ","), ablate.ExpSteer) && f.prompt == "":
@@ -653,7 +657,7 @@ func verifyOptions(f *verifyFlags, in *verifyInputs) (ablate.VerifyOptions, erro
 	if err != nil {
 		return ablate.VerifyOptions{}, usagef("--positions: %v", err)
 	}
-	opt := ablate.VerifyOptions{Key: in.key, TextKey: in.tkey, Intervention: f.intervention,
+	opt := ablate.VerifyOptions{Key: in.key, Measure: f.measure, TextKey: in.tkey, Intervention: f.intervention,
 		Value: f.value, Factor: f.factor, Statistic: f.statistic, ForceGroup: f.force, At: at, Random: f.random,
 		Seed: f.seed, Resamples: f.resamples, Source: f.neurons,
 		Verdict: ablate.VerdictOptions{MinEffect: f.minEffect, Margin: f.margin, Alpha: f.alpha}}

@@ -154,6 +154,9 @@ func TestVerifyCommand(t *testing.T) {
 			return len(f.Steering) == 3 && len(f.Labels[0].Verifications) == 1 && len(f.Steering[0].Targets) == 4 && f.Steering[0].Targets[0].Generations != nil
 		}},
 		{[]string{"--intervention", "resample"}, func(f *labels.File) bool { return strings.HasPrefix(f.Matrices[0].Intervention, "resample") }},
+		{[]string{"--measure", "answer_logprob"}, func(f *labels.File) bool {
+			return f.Matrices[0].Measure == "answer_logprob" && f.Labels[0].Verifications[0].Measure == "answer_logprob"
+		}},
 		{[]string{"--intervention", "mean", "--positions", "last"}, func(f *labels.File) bool {
 			return strings.HasPrefix(f.Matrices[0].Intervention, "mean") && strings.Contains(f.Matrices[0].Intervention, "last prompt position")
 		}},
@@ -243,6 +246,7 @@ func TestVerifyAndSteerBadInput(t *testing.T) {
 		{v("--neurons", neurons, "--group-key", "tense"), `--eval: ` + eval + `: item 0 (q00000) has no "tense" label`},
 		{v("--neurons", unnamed), "--eval " + eval + ": cannot tell which label names the groups foo, bar"},
 		{v("--neurons", neurons, "--experiment", "bogus"), "--experiment"},
+		{v("--neurons", neurons, "--measure", "bleu"), "--measure"},
 		{v("--neurons", neurons, "--intervention", "bogus"), "--intervention"},
 		{v("--neurons", neurons, "--random", "1"), "--random 1"},
 		{v("--neurons", neurons, "--positions", "first"), "--positions"},

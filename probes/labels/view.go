@@ -122,7 +122,8 @@ func (m *Matrix) Table() string {
 }
 
 func (m *Matrix) value(v float64) string {
-	if m.Measure == "perplexity" {
+	switch m.Measure {
+	case "perplexity", "answer_logprob":
 		return fmt.Sprintf("%.3g", v)
 	}
 	return fmt.Sprintf("%.1f%%", 100*v)
@@ -132,7 +133,16 @@ func (m *Matrix) effect(e float64) string {
 	if m.Measure == "perplexity" {
 		return fmt.Sprintf("×%.3f", e)
 	}
-	return fmt.Sprintf("%+.1f%%", 100*e)
+	return Signed(m.Measure, e)
+}
+
+// Signed formats a signed effect or statistic of a measure: log-probability changes in nats
+// ("+0.123"), everything else as a percentage ("+12.3%").
+func Signed(measure string, x float64) string {
+	if measure == "answer_logprob" {
+		return fmt.Sprintf("%+.3f", x)
+	}
+	return fmt.Sprintf("%+.1f%%", 100*x)
 }
 
 func short(s string, w int) string {
@@ -162,7 +172,7 @@ func (f *File) Table() string {
 	for _, l := range f.Labels {
 		w = max(w, len(l.Set)+1)
 	}
-	fmt.Fprintf(&b, "%-*s %-14s %7s %9s %9s %18s %8s %7s  %s\n", w, "set", "verdict", "units", "target", "effect",
+	fmt.Fprintf(&b, "%-*s %-14s %7s %9s %9s %20s %8s %7s  %s\n", w, "set", "verdict", "units", "target", "effect",
 		"random", "z", "p", "95% CI of effect")
 	for _, l := range f.Labels {
 		if len(l.Verifications) == 0 {
@@ -174,8 +184,9 @@ func (f *File) Table() string {
 		if v.EffectSize != nil {
 			z = fmt.Sprintf("%.1f", *v.EffectSize)
 		}
-		fmt.Fprintf(&b, "%-*s %-14s %7d %+8.1f%% %+8.1f%% %+9.1f ± %4.1f%% %8s %7.3f  [%+.1f%%, %+.1f%%]\n", w, l.Set, v.Verdict,
-			len(l.Units), 100*v.Target, 100*v.Effect, 100*v.Random.Mean, 100*v.Random.Std, z, v.P, 100*v.CI95[0], 100*v.CI95[1])
+		sg := func(x float64) string { return Signed(v.Measure, x) }
+		fmt.Fprintf(&b, "%-*s %-14s %7d %9s %9s %11s ± %-6s %8s %7.3f  [%s, %s]\n", w, l.Set, v.Verdict,
+			len(l.Units), sg(v.Target), sg(v.Effect), sg(v.Random.Mean), strings.TrimPrefix(sg(v.Random.Std), "+"), z, v.P, sg(v.CI95[0]), sg(v.CI95[1]))
 	}
 	return b.String()
 }

@@ -152,7 +152,7 @@ func fmtEffect(measure string, e float64) string {
 	if measure == "perplexity" {
 		return fmt.Sprintf("×%.3f", e)
 	}
-	return fmt.Sprintf("%+.1f%%", 100*e)
+	return labels.Signed(measure, e)
 }
 
 // sweepSVG draws a cumulativity sweep: the effect on the claimed group and the mean effect on
@@ -228,8 +228,9 @@ const labelsCSS = `.labels table td{text-align:left}.labels .v-confirmed{color:#
 .labels svg text{font-family:system-ui,sans-serif}.labels .plots{display:flex;flex-wrap:wrap;gap:1em}`
 
 var labelsSectionTmpl = template.Must(template.New("labels").Funcs(template.FuncMap{
-	"pct": func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) },
-	"g":   func(x float64) string { return fmt.Sprintf("%.3g", x) },
+	"pct":    func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) },
+	"g":      func(x float64) string { return fmt.Sprintf("%.3g", x) },
+	"signed": labels.Signed,
 	"first": func(vs []labels.Verification) *labels.Verification {
 		if len(vs) == 0 {
 			return nil
@@ -241,7 +242,7 @@ var labelsSectionTmpl = template.Must(template.New("labels").Funcs(template.Func
 <h2>Labels and verification</h2>
 <p class="prov">{{.F.SchemaVersion}} · {{.F.Provenance.ModelDir}} ({{.F.Provenance.ModelType}}) · {{range .F.Inputs}}{{.Role}} {{.Path}} (sha256 {{printf "%.12s" .SHA256}}…) · {{end}}</p>
 <table id="label-table"><thead><tr><th class="l">set</th><th class="l">claim</th><th class="l">verdict</th><th>units</th><th>target</th><th>effect</th><th>random</th><th>p</th><th>95% CI</th></tr></thead><tbody>
-{{range .F.Labels}}<tr data-set="{{.Set}}" data-verdict="{{.Verdict}}"><td class="l">{{.Set}}</td><td class="l">{{.Claim.Description}}</td><td class="l v-{{.Verdict}}">{{if .Verdict}}{{.Verdict}}{{else}}—{{end}}</td><td>{{len .Units}}</td>{{with first .Verifications}}<td>{{pct .Target}}</td><td>{{pct .Effect}}</td><td>{{pct .Random.Mean}} ± {{pct .Random.Std}}</td><td>{{g .P}}</td><td>[{{pct (index .CI95 0)}}, {{pct (index .CI95 1)}}]</td>{{else}}<td></td><td></td><td></td><td></td><td></td>{{end}}</tr>
+{{range .F.Labels}}<tr data-set="{{.Set}}" data-verdict="{{.Verdict}}"><td class="l">{{.Set}}</td><td class="l">{{.Claim.Description}}</td><td class="l v-{{.Verdict}}">{{if .Verdict}}{{.Verdict}}{{else}}—{{end}}</td><td>{{len .Units}}</td>{{with first .Verifications}}<td>{{signed .Measure .Target}}</td><td>{{signed .Measure .Effect}}</td><td>{{signed .Measure .Random.Mean}} ± {{signed .Measure .Random.Std}}</td><td>{{g .P}}</td><td>[{{signed .Measure (index .CI95 0)}}, {{signed .Measure (index .CI95 1)}}]</td>{{else}}<td></td><td></td><td></td><td></td><td></td>{{end}}</tr>
 {{end}}</tbody></table>
 {{range $i, $m := .F.Matrices}}<h3>{{$m.Name}}</h3><p>{{$m.Intervention}}; {{$m.Effect}}; {{$m.RandomSets}} random sets per row.{{if $m.Interference}} Interference: {{range $m.Interference}}{{.Set}} on {{.Group}} ({{g .Before}} → {{g .After}}{{if .BeyondRandom}}, beyond every random set{{end}}); {{end}}{{else}} No set improved another group.{{end}}</p>{{index $.Matrices $i}}
 {{end}}{{if .Sweeps}}<h3>Cumulativity</h3><div class="plots">{{range .Sweeps}}{{.}}{{end}}</div>{{end}}
