@@ -14,7 +14,8 @@ const (
 	// (acc_before − acc_after) / acc_before (0 when acc_before is 0).
 	Accuracy Measure = iota
 	// AnswerProb is the answer's probability; the effect is the ratio of means
-	// mean(P_after − P_before) / mean(P_before) (Dai et al.'s ave_delta_ratio).
+	// mean(P_after − P_before) / mean(P_before) (Dai et al.'s ave_delta_ratio; 0 when
+	// mean(P_before) underflows to 0).
 	AnswerProb
 	// AnswerLogProb is the answer's log-probability; the effect is mean(logP_after − logP_before).
 	AnswerLogProb
@@ -110,6 +111,9 @@ func (m Measure) effect(before, after float64) float64 {
 		}
 		return (before - after) / before
 	case AnswerProb:
+		if before == 0 {
+			return 0
+		}
 		return (after - before) / before
 	case AnswerLogProb:
 		return after - before
