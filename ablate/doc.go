@@ -1,66 +1,162 @@
-// Package ablate tests neuron labels causally: it overwrites a set of neurons during the
-// forward pass and measures what that does to greedy fact-question accuracy, per group of
-// questions, against random neuron sets of the same shape. It is the ground-truth scorer for
-// finders that claim "these neurons are specific to relation r (or language ℓ)".
+// Package ablate is neuronscope's verification toolbox: a finder claims "these neurons are
+// about relation r (language ℓ, concept c)", an experiment intervenes on them and measures
+// what changes, random neuron sets of the same shape say what chance would do, and a verdict
+// with an empirical p-value, an effect size and a bootstrap interval comes out, written as a
+// label (package probes/labels). The entry point is Verify (the library side of `neuronscope
+// verify`); Matrix, Sweep, Calibrate, PatchExperiment and Selectivity are its experiments,
+// Eval its runner, and the Intervention implementations its edits.
 //
-// # The neuron
+// # Neurons and taps
 //
-// A neuron is a hooks.Neuron: a per-layer hook point and an index into its activation. Sets
-// come from neuron-set files (hooks.ReadNeuronSet; the neuronscope.neurons/v1 format every
-// finder writes, or the older bare [{"layer":L,"index":i}] arrays at mlp.hook_post) and are
-// checked against the model with hooks.Catalog.CheckNeurons: a layer or index out of range, a
-// point the model lacks, a repeated neuron or an empty set is an error naming the entry. The
-// default site (DefaultSite) is mlp.hook_post, the input of the MLP output projection:
-// act(W_in x) for GPT-2/NeoX, act(gate(x))·up(x) for gated MLPs. Any per-layer site may be
-// used instead (mlp.hook_pre, mlp.hook_pre_linear, hook_resid_post, attn.hook_z flattened,
-// ...); zeroing mlp.hook_pre of a gated MLP (the gate's pre-activation, so silu(0)·up = 0 for
-// that neuron) is the same as zeroing hook_post only at that neuron's output, and mean or
-// clamp ablation at the two sites are different experiments. Every report records the sites
-// and the hook points edited.
+// A neuron is a hooks.Neuron: a per-layer hook point and an index into its activation, from a
+// neuron-set file (hooks.ReadNeuronSet, the neuronscope.neurons/v1 format every finder writes)
+// checked with hooks.NeuronSet.Check. Any per-layer tap works: mlp.hook_post (DefaultSite, the
+// input of the MLP output projection: act(W_in x) for GPT-2/NeoX, act(gate(x))·up(x) for gated
+// MLPs), mlp.hook_pre (the gate's or W_in's output, before the activation), mlp.hook_pre_linear
+// (the up projection), hook_mlp_out (down_proj output dimensions), hook_resid_*, attn.hook_z
+// (heads flattened), and the attention q/k/v points once the model offers them. An
+// experiment on mlp.hook_pre of a gated MLP is not the experiment on mlp.hook_post: the edit
+// acts before the nonlinearity and is then multiplied by the up projection, so scaling,
+// clamping, mean, force, patching and steering there change the neuron's output nonlinearly
+// and by an input-dependent factor, and a mean or statistic taken at hook_pre is not the one
+// at hook_post. Only zeroing coincides in the forward pass, because act(0) = 0 for silu,
+// gelu and relu: silu(0)·up = 0 is what zeroing hook_post writes (TestGatePreAndPostTaps
+// checks both facts); attribution scores at the two taps still differ. An edit of
+// hook_pre_linear (the up projection) changes the neuron's output linearly, by the gate's
+// activation. Reports name the tap of every edited point.
 //
-// # Ablation
+// # Interventions
 //
-// An Ablation overwrites each of its neurons at every position of the prompt with
+// An Intervention turns into the hook edits of one forward pass (Hooks), given the pass's
+// Batch: its rows' items, lengths and prompt lengths (rows are left-padded, so row r's real
+// tokens are positions Len−Lens[r]..Len−1; position ids follow the mask, so padding changes
+// nothing). Edits act at Positions: every real position (AllPositions, the default), the last
+// prompt position (LastPosition, where the answer is read), or listed prompt positions (0 is
+// the first token, the BOS when there is one; −1 the last). In passes that generate after the
+// prompt, only "all" acts on the new tokens. The implementations:
 //
-//	zero   0
-//	mean   the neuron's mean over every real (non-pad) position of every prompt of the eval
-//	       set, in the unablated model (ComputeMeans; float64 sums, one pass)
-//	clamp  a fixed value
+//	Overwrite  each neuron set to a value: ZeroAt (0), MeanAt (its mean over every real
+//	           position of the evaluated items, unedited model: ComputeMeans), ClampAt (a
+//	           constant), ForceAt (given values, e.g. GroupStatistic: the median over a
+//	           group's items of each item's mean activation, Kojima et al.'s on_p50)
+//	Scale      each neuron multiplied by a factor (×2 enhances, ×0 zero-ablates)
+//	Patch      each neuron takes its value in another run (Activations captured unedited):
+//	           activation patching of clean values into corrupted runs or back, and resample
+//	           ablation (NewResample: from a random item of another group)
+//	Add        α times a Direction added to the activation: steering along a neuron set
+//	           (NeuronDirection: 1/√k on each of its k neurons), a probe or a saved vector
+//	           (ReadDirection), or a difference in means (DiffInMeans)
+//	Combined   several interventions in one pass
 //
-// through hooks.EditPoint, one edit per hook point (Set builds them for any values). Edits run before captures at the same point, so a capture there sees the ablated
-// values, and everything downstream of the point sees them too.
+// "The same position" of a patch or resample counts from the end of the prompt: the last
+// position takes the source's last position, the one before it the source's one before, and
+// positions before the start of a shorter source take its first position. Positions after
+// the prompt (answer or generated tokens) are not patched.
 //
-// # Accuracy
+// # Measures
 //
-// Questions are a corpus.PromptSet: prompt token ids, the answer tokens, and labels such as
-// relation and language (corpus.ReadPromptSet reads the world's eval_facts.jsonl: every
-// string field other than id, prompt and answer becomes a label). An item is correct when the
-// greedy next token (corpus.Next: argmax at the prompt's last position) is the answer's first
-// token. Prompts run in batches ordered by length and left-padded; position ids are
-// cumsum(mask)−1, so padding changes no real position.
+// An Eval runs the unedited model once over its items (fact questions, a corpus.PromptSet;
+// labelled texts, a TextSet) and then each intervention in exactly the same batches
+// (corpus.PromptBatches: items ordered by length, 64 per pass), so results compare item by
+// item. The baseline keeps each batch's hook_resid_pre at the lowest layer of the
+// interventions it is told about (Reuse), within CacheBytes: an intervention whose lowest
+// layer is l then reruns only layers ≥ l (model.ForwardFrom; the logits are identical to a
+// full pass). Per item it measures (Scores):
 //
-// # Selectivity
+//	correct   the first AnswerTokens greedy tokens (default 1) are a prefix of the answer
+//	log-prob  log P(answer | prompt), teacher-forced over every answer token
+//	KL        KL(P_base ‖ P_edited) of the next-token distribution at the last prompt position
+//	NLL       per text, the summed −log p of every token after the first
 //
-// For a label key (say relation) and a target group r, with accuracies as fractions:
+// and per group (Measure): accuracy, with the effect the relative drop (acc_before −
+// acc_after)/acc_before (the relation-neuron paper's acc_drop; 0 when acc_before is 0);
+// the answer probability, with the effect the ratio of means mean(P_after − P_before) /
+// mean(P_before) (Dai et al.'s ave_delta_ratio, not a mean of ratios); the mean answer
+// log-probability change; and perplexity exp(Σ NLL / Σ tokens) over the group's texts, with
+// the effect the ratio after/before. Sample generates seeded continuations (greedy, or
+// temperature, top-k then top-p sampling, HF's order) with an intervention at every step.
 //
-//	drop(g)          = baseline accuracy of g − ablated accuracy of g
-//	target drop      = drop(r)
-//	mean other drop  = the unweighted mean of drop(g) over every group g ≠ r
-//	selectivity      = target drop − mean other drop
+// # Experiments
 //
-// Selectivity computes these for the claimed set and for k ≥ 2 (default 5) random sets with
-// the same per-point counts, drawn by RandomSet with seeds seed, seed+1, ... (uniform without
-// replacement among the point's units outside the claimed set), and reports their means and
-// sample standard deviations. The verdict is
+//   - Matrix: intervene on each set (row) and measure every group (column); a cell is the
+//     effect on that group, next to the same effect for each random set. A set improving
+//     another group (accuracy up, perplexity down) is listed as interference, never hidden.
+//   - Sweep (cumulativity): the top k of a ranked set for k over a grid (DefaultKs, the
+//     relation paper's 10, 50, 200, 500, ..., cut at the set's size, which is always last),
+//     the effect on the claimed group and the mean on the others, with the random sets'
+//     band at each k.
+//   - Enhance (Verify's ExpEnhance): the matrix of Scale ×2 on the answer probability, the
+//     claim being that the group's probability rises.
+//   - Steering (ExpSteer, Calibrate): α found by bisection in [1, 2000] (20 steps, |KL −
+//     target| ≤ 0.01: the SNMF paper's procedure) so that KL(base ‖ steered) at a base prompt
+//     reaches each target in 0.025, 0.05, 0.1, 0.25, 0.5, for both signs. Unlike the paper,
+//     which drops a target it cannot reach silently, every target is kept, and an unreached
+//     one says why (Reached false, Why, the closest α); bounds that reach no target are an
+//     *UnreachableError. The claim tested is that steering along the set raises its group's
+//     answer probability more than the others', at the largest target reached with α > 0,
+//     against random directions calibrated to the same KL.
+//   - PatchExperiment: clean and corrupted prompts (ReadPairs); the corrupted runs with one
+//     site's units patched from the clean runs; recovered = (mean M_patched − mean
+//     M_corrupt) / (mean M_clean − mean M_corrupt), M being logit(answer) − logit(foil) or
+//     log P(answer) at the last position (with Back: the clean runs patched with corrupted
+//     values, and the fraction destroyed).
+//   - Selectivity: the original single-set check (accuracy points rather than relative
+//     drops, and its own verdict rule below); SelectivityOf reads it off a matrix row.
 //
-//	no_effect      the target drop is below MinDrop (default 0.05)
-//	selective      selectivity > 0 and > random mean + Margin·std (default 2 std)
-//	not_selective  otherwise
+// # Random baselines and statistics
 //
-// and Z = (claimed selectivity − random mean) / random std when that std is not 0. Everything
-// is deterministic: the same model, set, neurons and options give the same report.
+// Every claimed set is compared with Random (default DefaultRandom = 10) random sets with the
+// same per-point counts at the same tap (RandomSet: at each point, indices uniform without
+// replacement among the units not in the claimed set; set k with seed Seed+k), run through the
+// same intervention recipe. For a matrix row whose set is named after a group g, with every
+// effect oriented so that the claim predicts a positive number (a hurt for ablations: relative
+// accuracy drop, −Δprobability, perplexity ratio − 1; a gain for enhancement and steering):
 //
-// The CLI is `neuronscope ablate selectivity --model DIR --eval eval_facts.jsonl --neurons
-// FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site
-// mlp.hook_post] [--json] [--out FILE]`.
+//	target T       the oriented effect on g
+//	selectivity S  T minus the unweighted mean oriented effect on the other groups (T alone
+//	               when there are none)
+//	p              (#{random sets with S_k ≥ S} + 1) / (n + 1), the empirical p-value with the
+//	               +1 correction (EmpiricalP); with n random sets it is at least 1/(n+1)
+//	effect size z  (S − mean S_k) / sd S_k (sample sd; absent when it is 0)
+//	95% CI         percentile bootstrap of S over items: Resamples (2,000) resamples drawn with
+//	               replacement within each group (group sizes fixed; Bootstrap, seeded), the
+//	               2.5% and 97.5% quantiles by linear interpolation (Quantile, type 7)
+//
+// # Verdicts
+//
+// Test.Decide applies one rule, with MinEffect (DefaultMinEffect 0.05), Margin (DefaultMargin
+// 2) and Alpha (DefaultAlpha 0.1):
+//
+//	no_effect      T < MinEffect: the intervention barely changes the claimed group
+//	confirmed      S > 0, z ≥ Margin (or, when the random sd is 0, S above every random S_k),
+//	               p ≤ Alpha, and the CI's lower end above the random mean
+//	inconclusive   S clears the random sets by the margin, but n random sets cannot reach
+//	               p ≤ Alpha (1/(n+1) > Alpha), or the CI's lower end is at or below the random
+//	               mean (too few items to pin the effect down)
+//	not_selective  otherwise: an effect no more selective than random sets of the same shape
+//
+// With the default 10 random sets the smallest p is 1/11 ≈ 0.091, so confirmed requires
+// beating every random set; 19 or more random sets with Alpha 0.05 give the conventional
+// level. A patching verification uses the recovered fraction for both T and S.
+//
+// Selectivity's own rule (kept for its report): no_effect if the target accuracy drop (in
+// accuracy points) is below MinDrop (0.05); selective if the selectivity is > 0 and above the
+// random mean + Margin·sd; else not_selective.
+//
+// # Labels
+//
+// Verify returns a labels.File: per group a Label with the claim (kind from the group key:
+// relation, language, else concept; the value; a one-line description), the evidence (the
+// finder, each unit's score, rank and percentile among every unit at its tap,
+// 100·(1 − (rank−1)/population); AttachProfile adds top examples and LM-head/DLA tokens from a
+// profile) and the Verification records, plus the matrices, sweeps and calibrations behind
+// them. `neuronscope report --labels` shows them.
+//
+// Everything is deterministic: the same model, items, sets, options and seeds give the same
+// numbers, whatever Workers is.
+//
+// The CLI is `neuronscope verify --model DIR --neurons FILE (--eval FILE [--group-key KEY] |
+// --text GROUP=FILE ...) [--experiment matrix|sweep|enhance|steer] [--intervention
+// zero|mean|resample|clamp|scale|force] --out labels.json`, `neuronscope steer`, and the
+// older `neuronscope ablate selectivity`.
 package ablate

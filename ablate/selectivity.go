@@ -163,33 +163,63 @@ func Selectivity(m *model.Model, set *corpus.PromptSet, neurons []hooks.Neuron, 
 	if err := m.Catalog().CheckNeurons(neurons); err != nil {
 		return nil, err
 	}
-	points, per := hooks.ByPoint(neurons)
-	var meanPoints []hooks.Point
+	var means *Means
 	if opt.Mode == Mean {
-		meanPoints = points
+		points, _ := hooks.ByPoint(neurons)
+		if means, err = ComputeMeans(m, set, points, opt.BatchSize); err != nil {
+			return nil, err
+		}
 	}
-	pred0, means, err := baseline(m, set, meanPoints, opt.BatchSize)
+	e, err := NewEval(m, set, nil, EvalOptions{BatchSize: opt.BatchSize})
 	if err != nil {
 		return nil, err
 	}
-	base := set.CorrectNext(pred0)
-
-	effect := func(ns []hooks.Neuron) (SetEffect, error) {
-		opts, err := Ablation{Mode: opt.Mode, Neurons: ns, Means: means, Value: opt.Value}.Options()
-		if err != nil {
-			return SetEffect{}, err
-		}
-		pred, err := corpus.Next(m, set.Prompts(), opt.BatchSize, opts...)
-		if err != nil {
-			return SetEffect{}, err
-		}
-		return effectOf(set, opt.Key, opt.Target, groups, base, set.CorrectNext(pred)), nil
+	res, err := Matrix(e, []hooks.NeuronGroup{{Name: opt.Target, Neurons: scoredOf(neurons)}}, MatrixOptions{Key: opt.Key,
+		Intervene: opt.Mode.intervene(means, opt.Value), Random: opt.Random, Seed: opt.Seed, Resamples: 1})
+	if err != nil {
+		return nil, err
 	}
+	return SelectivityOf(set, res.Base, res.Runs[0], opt, means), nil
+}
 
+// intervene is the Intervene of an ablation mode, at every position.
+func (mode Mode) intervene(means *Means, value float32) Intervene {
+	return func(_ string, ns []hooks.Neuron) (Intervention, error) {
+		switch mode {
+		case Zero:
+			return ZeroAt(ns, AllPositions), nil
+		case Clamp:
+			return ClampAt(ns, value, AllPositions), nil
+		case Mean:
+			if means == nil {
+				return nil, fmt.Errorf("mean ablation needs means (ComputeMeans)")
+			}
+			return MeanAt(ns, means, AllPositions)
+		}
+		return nil, fmt.Errorf("unknown ablation mode %v", mode)
+	}
+}
+
+func scoredOf(ns []hooks.Neuron) []hooks.ScoredNeuron {
+	out := make([]hooks.ScoredNeuron, len(ns))
+	for i, n := range ns {
+		out[i].Neuron = n
+	}
+	return out
+}
+
+// SelectivityOf is the selectivity report of one matrix row: the claimed set's accuracy drop
+// per group of opt.Key, its target and mean other drops and their difference, and the same
+// for the row's random sets, with the verdict of Selectivity. means is the mean-ablation
+// source (nil for other modes). It is how the demo and Selectivity report a row.
+func SelectivityOf(set *corpus.PromptSet, base *Scores, run SetRun, opt SelectivityOptions, means *Means) *Report {
+	opt.defaults()
+	groups, _ := set.Groups(opt.Key)
+	points, per := hooks.ByPoint(run.Neurons)
 	r := &Report{Key: opt.Key, Target: opt.Target, Groups: groups, Items: len(set.Items),
-		Neurons: append([]hooks.Neuron(nil), neurons...), BaselineAccuracy: fraction(base)}
+		Neurons: append([]hooks.Neuron(nil), run.Neurons...), BaselineAccuracy: fraction(base.Correct)}
 	r.Ablation = AblationInfo{Site: sitesOf(points), Mode: opt.Mode.String(),
-		Positions: "every position of every prompt (pads included; no real token attends to them)"}
+		Positions: "every real position of every prompt"}
 	for _, p := range points {
 		r.Ablation.Points = append(r.Ablation.Points, p.String())
 		r.PerLayer = append(r.PerLayer, LayerCount{p.Layer, len(per[p])})
@@ -202,21 +232,14 @@ func Selectivity(m *model.Model, set *corpus.PromptSet, neurons []hooks.Neuron, 
 		r.Ablation.MeanOver = fmt.Sprintf("every real (non-pad) position of the %d eval prompts (%d positions), unablated model",
 			means.Prompts, means.Positions)
 	}
-	if r.Claimed, err = effect(neurons); err != nil {
-		return nil, err
-	}
-
+	r.Claimed = effectOf(set, opt.Key, opt.Target, groups, base.Correct, run.Claimed.Correct)
 	r.Random.Rule = "same per-layer counts as the claimed set, indices uniform without replacement among the layer's " +
 		"neurons not in the claimed set (all neurons if too few remain); set i drawn with seed seed+i"
 	var td, od, sel []float64
-	for i := 0; i < opt.Random; i++ {
-		seed := opt.Seed + uint64(i)
-		ns := RandomSet(m.Catalog(), neurons, seed)
-		e, err := effect(ns)
-		if err != nil {
-			return nil, err
-		}
-		e.Seed, e.Neurons = &seed, ns
+	for i, s := range run.Random {
+		e := effectOf(set, opt.Key, opt.Target, groups, base.Correct, s.Correct)
+		seed := run.Seeds[i]
+		e.Seed, e.Neurons = &seed, run.RandomNeurons[i]
 		r.Random.Sets = append(r.Random.Sets, e)
 		td, od, sel = append(td, e.TargetDrop), append(od, e.OtherDrop), append(sel, e.Selectivity)
 	}
@@ -238,7 +261,7 @@ func Selectivity(m *model.Model, set *corpus.PromptSet, neurons []hooks.Neuron, 
 	}
 	r.VerdictRule = fmt.Sprintf("no_effect if target drop < %g; selective if selectivity > 0 and > random mean + %g·std = %.4f; else not_selective",
 		opt.MinDrop, opt.Margin, threshold)
-	return r, nil
+	return r
 }
 
 // effectOf compares per-item correctness before and after an ablation, by group.

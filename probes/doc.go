@@ -1,10 +1,16 @@
-// Package probes will hold neuron finders and selectivity scores (relation, language and
-// culture neurons; LAPE entropy; influential paths), each naming the tap point it uses.
+// Package probes holds neuron finders from activation statistics, probes and dataset-level
+// analyses, each naming the tap point it uses; everything is in its subpackages.
 //
-// Status: the finders are not implemented yet. The subpackages are:
+// The subpackages are:
 //
 //   - probes/profile: dataset profiling of every neuron (statistics, top-k and quantile
 //     examples, NeuronRecord and Neuronpedia exports, HTML dashboard);
+//   - probes/labels: the neuronscope.labels/v1 label records (claim, evidence, verification)
+//     that package ablate's verification writes and the dashboard shows;
+//   - probes/language: language neurons from activation probabilities (LAPE, the alignment
+//     score with its λ sweep) and the activation-probability file;
+//   - probes/expertise, probes/relation: average precision exactly as sklearn, and
+//     relation-specific neurons from mean-pooled responses;
 //   - probes/spectra: NerVE eigenspectrum measures of the FFN pre- and post-activations from
 //     streamed float64 covariances, per layer, with a plot;
 //   - probes/linear: logistic-regression and difference-in-means probes with seeded

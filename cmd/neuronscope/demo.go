@@ -8,11 +8,13 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/internal/demo"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/testdata"
 	"github.com/spf13/cobra"
 )
@@ -26,7 +28,7 @@ type demoReport struct {
 
 func newDemoCmd() *cobra.Command {
 	var out, modelDir, evalPath string
-	var asJSON bool
+	var asJSON, noVerify, noProgress bool
 	var opt demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR]",
@@ -36,9 +38,13 @@ on the synthetic world of 'neuronscope world'; see testdata/README.md): model su
 question, greedy accuracy on the held-out-template fact questions by relation and language,
 the neurons (blocks.L.mlp.hook_post units) that gradient × activation credits with each
 relation's answers, their LM-head decodings, and a check of those neurons against the world's
-ground truth: zero-ablate each relation's top neurons and compare the accuracy drop on that
-relation with the drop on the others, against random same-layer sets (package ablate). Writes report.json and summary.txt to --out
-and prints the summary. --model and --eval run it on another world-trained checkpoint.`,
+ground truth through the same code as 'neuronscope verify --experiment matrix': zero-ablate each
+relation's --neurons neurons, measure every relation's questions (the relation × relation matrix
+of relative accuracy drops), and test the drop on the relation against the drops on the others and
+against --random-sets random same-layer sets (empirical p, effect size, bootstrap CI, verdict).
+Writes report.json, summary.txt, neurons.json (the set, neuronscope.neurons/v1) and labels.json
+(neuronscope.labels/v1) to --out and prints the summary. --model and --eval run it on another
+world-trained checkpoint.`,
 		Example: `  neuronscope demo
   neuronscope demo --out neuronscope-demo --json`,
 		Args: cobra.NoArgs,
@@ -53,7 +59,13 @@ and prints the summary. --model and --eval run it on another world-trained check
 				}
 			}
 			opt.Progress = cmd.ErrOrStderr()
-			r, err := demo.Run(in, opt)
+			opt.SkipVerify = noVerify
+			if !noProgress && !noVerify {
+				bar := newBar(cmd, -1, "verification", "items")
+				defer bar.Finish()
+				opt.EvalProgress = func(n int) { bar.Add(n) }
+			}
+			r, err := demo.Run(in.Inputs, opt)
 			if err != nil {
 				return err
 			}
@@ -64,8 +76,14 @@ and prints the summary. --model and --eval run it on another world-trained check
 				p.Dataset = "embedded " + path.Join(testdata.DemoWorld, "eval_facts.jsonl")
 			}
 			p.HooksAsked, p.HooksFired = []string{"blocks.*.mlp.hook_post"}, []string{r.TapPoint}
-			rep := demoReport{Schema: "neuronscope.demo/v1", Provenance: p, Report: r}
+			rep := demoReport{Schema: "neuronscope.demo/v2", Provenance: p, Report: r}
 			summary := r.Summary()
+			if r.Labels != nil {
+				r.Labels.Provenance = p
+				r.Labels.Provenance.Seed = new(int64)
+				*r.Labels.Provenance.Seed = 1
+				r.Labels.Inputs = []labels.Input{in.EvalInput}
+			}
 			if out != "" {
 				if err := report.WriteFile(filepath.Join(out, "report.json"), func(w io.Writer) error {
 					return report.WriteJSON(w, rep)
@@ -78,13 +96,22 @@ and prints the summary. --model and --eval run it on another world-trained check
 				}); err != nil {
 					return err
 				}
+				r.Set.Provenance = &p
+				if err := r.Set.WriteFile(filepath.Join(out, "neurons.json")); err != nil {
+					return err
+				}
+				if r.Labels != nil {
+					if err := r.Labels.WriteFile(filepath.Join(out, "labels.json")); err != nil {
+						return err
+					}
+				}
 			}
 			if asJSON {
 				return report.WriteJSON(cmd.OutOrStdout(), rep)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), summary)
 			if out != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s and %s\n", filepath.Join(out, "report.json"), filepath.Join(out, "summary.txt"))
+				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote report.json, summary.txt, neurons.json and labels.json to %s\n", out)
 			}
 			return nil
 		},
@@ -94,17 +121,26 @@ and prints the summary. --model and --eval run it on another world-trained check
 	f.StringVar(&modelDir, "model", "", "a world-trained checkpoint instead of the embedded one (needs --eval)")
 	f.StringVar(&evalPath, "eval", "", "eval_facts.jsonl of the world the --model was trained on")
 	f.IntVar(&opt.PerRelation, "per-relation", 24, "questions attributed per relation")
-	f.IntVar(&opt.TopNeurons, "top", 8, "neurons reported per relation")
-	f.IntVar(&opt.Ablate, "ablate", 32, "neurons per relation zero-ablated against random sets (-1: skip the ablation stage)")
-	f.IntVar(&opt.RandomSets, "random-sets", 5, "random same-layer neuron sets per ablation")
-	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the ablation stage (0: all)")
+	f.IntVar(&opt.Neurons, "neurons", 32, "neurons per relation: the set the report lists and the verification checks")
+	f.IntVar(&opt.Show, "top", 3, "neurons per relation printed in the summary")
+	f.BoolVar(&noVerify, "no-verify", false, "skip the verification stage")
+	f.IntVar(&opt.RandomSets, "random-sets", ablate.DefaultRandom, "random same-layer neuron sets per relation")
+	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the verification (0: all)")
+	f.IntVar(&opt.Workers, "workers", 1, "interventions run at once")
+	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
 }
 
+// demoInputs are the demo's inputs and the hash of its eval file.
+type demoInputsT struct {
+	demo.Inputs
+	EvalInput labels.Input
+}
+
 // demoInputs loads the embedded demo model and questions, or the given ones.
-func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
-	var in demo.Inputs
+func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
+	var in demoInputsT
 	if (modelDir == "") != (evalPath == "") {
 		return in, usagef("--model and --eval go together")
 	}
@@ -119,6 +155,9 @@ func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
 		}
 		questions = func(enc corpus.Encoder) (*corpus.PromptSet, error) {
 			return corpus.ReadPromptSet(evalPath, enc, corpus.PromptOptions{})
+		}
+		if in.EvalInput, err = labels.HashInput("eval", evalPath); err != nil {
+			return in, usagef("--eval: %v", err)
 		}
 	} else {
 		read := func(name string) []byte {
@@ -136,6 +175,7 @@ func demoInputs(modelDir, evalPath string) (demo.Inputs, error) {
 			return in, err
 		}
 		ev := path.Join(testdata.DemoWorld, "eval_facts.jsonl")
+		in.EvalInput = labels.HashBytes("eval", "embedded:"+ev, read(ev))
 		questions = func(enc corpus.Encoder) (*corpus.PromptSet, error) {
 			return corpus.ParsePromptSet(bytes.NewReader(read(ev)), "embedded:"+ev, enc, corpus.PromptOptions{})
 		}

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
 func TestTrainCLI(t *testing.T) {
@@ -105,7 +107,7 @@ func TestDemoCLI(t *testing.T) {
 		t.Skip("-short: the full-size run is checked once, in the OpenBLAS build (make test)")
 	}
 	out := filepath.Join(t.TempDir(), "demo")
-	stdout, _, err := run("demo", "--out", out, "--per-relation", "2", "--top", "2", "--ablate", "8", "--random-sets", "2", "--ablate-questions", "4")
+	stdout, _, err := run("demo", "--out", out, "--per-relation", "2", "--top", "2", "--neurons", "8", "--random-sets", "2", "--ablate-questions", "4", "--no-progress")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,19 @@ func TestDemoCLI(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Schema != "neuronscope.demo/v1" || rep.Tap != "blocks.L.mlp.hook_post" || rep.Prov.ModelDir != "embedded:world-llama" || rep.Accuracy.Overall < 0.95 {
+	lf, err := labels.ReadFile(filepath.Join(out, "labels.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lf.Labels) != 10 || len(lf.Labels[0].Units) != 8 || lf.Labels[0].Verifications[0].Random.N != 2 || len(lf.Inputs) != 1 ||
+		lf.Inputs[0].Path != "embedded:world/eval_facts.jsonl" || lf.Provenance.ConfigHash == "" || len(lf.Matrices) != 1 {
+		t.Errorf("labels.json: %+v", lf)
+	}
+	set, err := hooks.ReadNeuronSet(filepath.Join(out, "neurons.json"))
+	if err != nil || len(set.Groups) != 10 || len(set.Groups[0].Neurons) != 8 {
+		t.Errorf("neurons.json: %+v (err %v)", set, err)
+	}
+	if rep.Schema != "neuronscope.demo/v2" || rep.Tap != "blocks.L.mlp.hook_post" || rep.Prov.ModelDir != "embedded:world-llama" || rep.Accuracy.Overall < 0.95 {
 		t.Errorf("report: %+v", rep)
 	}
 	if _, _, err := run("demo", "--model", "../../testdata/world-llama", "--out", ""); err == nil || !strings.Contains(err.Error(), "go together") {

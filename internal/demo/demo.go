@@ -15,40 +15,47 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
 // Options size the demo.
 type Options struct {
 	PerRelation int // questions attributed per relation (spread over languages); default 24
-	TopNeurons  int // neurons reported per relation; default 8
-	DecodeK     int // tokens per LM-head decoding; default 5
-	// Ablate is the size of each relation's neuron set checked by ablation (default 32);
-	// negative skips the ablation stage. RandomSets is the number of random same-layer sets it
-	// is compared with (default 5).
-	Ablate     int
+	// Neurons is the size of each relation's neuron set: the set the report lists and the
+	// verification checks (default 32). Show is how many of them the summary prints (default 3).
+	Neurons int
+	Show    int
+	DecodeK int // tokens per LM-head decoding; default 5
+	// SkipVerify skips the verification stage. RandomSets is the number of random same-layer
+	// sets each relation's set is compared with (default ablate.DefaultRandom).
+	SkipVerify bool
 	RandomSets int
-	// AblatePerCell caps the questions per relation × language that the ablation stage
+	// AblatePerCell caps the questions per relation × language that the verification
 	// evaluates (0: all of them).
 	AblatePerCell int
-	// Progress, if set, receives one line per stage.
-	Progress io.Writer
+	// Workers is the number of interventions run at once (0: 1).
+	Workers int
+	// Progress, if set, receives one line per stage; EvalProgress counts the items the
+	// verification has evaluated (its total is EvalItems).
+	Progress     io.Writer
+	EvalProgress func(items int)
 }
 
 func (o *Options) defaults() {
 	if o.PerRelation <= 0 {
 		o.PerRelation = 24
 	}
-	if o.TopNeurons <= 0 {
-		o.TopNeurons = 8
+	if o.Neurons <= 0 {
+		o.Neurons = 32
+	}
+	if o.Show <= 0 {
+		o.Show = 3
 	}
 	if o.DecodeK <= 0 {
 		o.DecodeK = 5
 	}
-	if o.Ablate == 0 {
-		o.Ablate = 32
-	}
 	if o.RandomSets <= 0 {
-		o.RandomSets = 5
+		o.RandomSets = ablate.DefaultRandom
 	}
 }
 
@@ -67,6 +74,17 @@ type Report struct {
 	Trace     Trace             `json:"trace"`
 	Accuracy  world.Accuracy    `json:"heldout_template_accuracy"`
 	Relations []RelationNeurons `json:"relation_neurons"`
+	// Matrix is the verification's relation × relation matrix (nil when skipped).
+	Matrix *labels.Matrix `json:"relation_matrix,omitempty"`
+	// Labels is the label file of the verification (neuronscope.labels/v1), less provenance
+	// and inputs, which the caller adds; the command writes it to labels.json.
+	Labels *labels.File `json:"-"`
+	// Set is the neuron set the demo found and verified (neuronscope.neurons/v1).
+	Set *hooks.NeuronSet `json:"-"`
+	// Show is how many neurons per relation Summary prints.
+	Show int `json:"-"`
+	// Runs are the verification's per-item scores (nil when skipped).
+	Runs *ablate.MatrixResult `json:"-"`
 }
 
 // ModelSummary is the inspect part.
@@ -110,8 +128,8 @@ type NeuronValue struct {
 	Suppresses []string `json:"suppresses,omitempty"`
 }
 
-// RelationNeurons are the neurons credited with one relation's answers, and what ablating
-// them does.
+// RelationNeurons are the neurons credited with one relation's answers (the whole set the
+// verification checked, best first), and what zero-ablating them does.
 type RelationNeurons struct {
 	Relation  string        `json:"relation"`
 	Questions int           `json:"questions"`
@@ -120,8 +138,10 @@ type RelationNeurons struct {
 	Ablation  *Ablation     `json:"ablation,omitempty"`
 }
 
-// Ablation summarises ablate.Selectivity for a relation's top neurons: zero-ablating them at
-// every position, the accuracy drop on the relation versus the mean drop on the others,
+// Ablation summarises the verification of a relation's set (its row of the relation ×
+// relation matrix): zero-ablating it at every position, the accuracy drop on the relation
+// versus the mean drop on the others in accuracy points (ablate.SelectivityOf) and as relative
+// drops (the matrix's selectivity, with its p-value, effect size, bootstrap CI and verdict),
 // against random sets with the same per-layer counts.
 type Ablation struct {
 	Neurons           int         `json:"neurons"`
@@ -132,8 +152,14 @@ type Ablation struct {
 	RandomSets        int         `json:"random_sets"`
 	RandomSelectivity ablate.Stat `json:"random_selectivity"`
 	RandomTargetDrop  ablate.Stat `json:"random_target_drop"`
-	Verdict           string      `json:"verdict"`
-	VerdictRule       string      `json:"verdict_rule"`
+	// The matrix test, on relative drops (acc_before − acc_after)/acc_before.
+	RelativeDrop float64    `json:"relative_drop"`
+	Effect       float64    `json:"relative_selectivity"`
+	P            float64    `json:"p"`
+	EffectSize   *float64   `json:"effect_size,omitempty"`
+	CI95         [2]float64 `json:"ci95"`
+	Verdict      string     `json:"verdict"`
+	VerdictRule  string     `json:"verdict_rule"`
 }
 
 // Run runs every stage.
@@ -148,7 +174,7 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	}
 	r := &Report{TapPoint: "blocks.L.mlp.hook_post", Model: ModelSummary{Type: c.ModelType, Layers: c.NLayers,
 		DModel: c.DModel, DMLP: c.DMLP, Heads: c.NHeads, KVHeads: c.NKVHeads, Vocab: c.DVocab,
-		Params: m.ParamCount(), HookPoints: len(m.Catalog().Points)}}
+		Params: m.ParamCount(), HookPoints: len(m.Catalog().Points)}, Show: opt.Show}
 
 	say("accuracy: %d held-out-template questions", len(q.Items))
 	pred, err := corpus.Next(m, q.Prompts(), 256)
@@ -167,34 +193,94 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rels, err := q.Groups("relation")
+	ranking, err := RankRelationNeurons(in, opt.PerRelation)
 	if err != nil {
 		return nil, err
 	}
-	means := make([][][]float64, len(rels))
-	counts := make([]int, len(rels))
-	for i, rel := range rels {
-		if means[i], counts[i], err = relationScores(in, rel, opt.PerRelation); err != nil {
-			return nil, err
-		}
-	}
-	set := evalSet(q, opt.AblatePerCell)
-	for i, rel := range rels {
-		ranked := contrast(means, i)
-		rn := RelationNeurons{Relation: rel, Questions: counts[i], Method: method,
-			Neurons: append([]NeuronValue(nil), ranked[:min(opt.TopNeurons, len(ranked))]...)}
+	set := ranking.Set(opt.Neurons)
+	for i, rel := range ranking.Relations {
+		rn := RelationNeurons{Relation: rel, Questions: ranking.Questions[i], Method: method,
+			Neurons: append([]NeuronValue(nil), ranking.Ranked[i][:min(opt.Neurons, len(ranking.Ranked[i]))]...)}
 		for j := range rn.Neurons {
 			dec(&rn.Neurons[j])
 		}
-		if opt.Ablate > 0 {
-			say("ablation: %s, top %d neurons vs %d random sets", rel, opt.Ablate, opt.RandomSets)
-			if rn.Ablation, err = ablation(m, set, rel, ranked[:min(opt.Ablate, len(ranked))], opt.RandomSets); err != nil {
-				return nil, err
-			}
-		}
 		r.Relations = append(r.Relations, rn)
 	}
+	r.Set = set
+	if opt.SkipVerify {
+		return r, nil
+	}
+	vq := evalSet(q, opt.AblatePerCell)
+	say("verification: zero-ablate each relation's %d neurons, %d questions, against %d random same-layer sets each (%d forward passes over the questions)",
+		opt.Neurons, len(vq.Items), opt.RandomSets, 1+len(ranking.Relations)*(1+opt.RandomSets))
+	e, err := ablate.NewEval(m, vq, nil, ablate.EvalOptions{BatchSize: verifyBatch, Workers: opt.Workers, Progress: opt.EvalProgress})
+	if err != nil {
+		return nil, err
+	}
+	res, err := ablate.Verify(e, set, ablate.VerifyOptions{Key: "relation", Random: opt.RandomSets, Seed: 1, Source: "neuronscope demo"})
+	if err != nil {
+		return nil, err
+	}
+	r.Labels, r.Matrix, r.Runs = res.File, res.Matrix.Questions, res.Matrix
+	for i := range r.Relations {
+		rn := &r.Relations[i]
+		row := ablate.SelectivityOf(vq, res.Matrix.Base, res.Matrix.Runs[i], ablate.SelectivityOptions{Key: "relation", Target: rn.Relation,
+			Mode: ablate.Zero, Random: opt.RandomSets, Seed: 1}, nil)
+		v := res.Matrix.Verifications[i]
+		rn.Ablation = &Ablation{Neurons: len(rn.Neurons), Mode: row.Ablation.Mode, TargetDrop: row.Claimed.TargetDrop,
+			MeanOtherDrop: row.Claimed.OtherDrop, Selectivity: row.Claimed.Selectivity, RandomSets: opt.RandomSets,
+			RandomSelectivity: row.Random.Selectivity, RandomTargetDrop: row.Random.TargetDrop,
+			RelativeDrop: v.Target, Effect: v.Effect, P: v.P, EffectSize: v.EffectSize, CI95: v.CI95, Verdict: v.Verdict, VerdictRule: v.Rule}
+	}
 	return r, nil
+}
+
+// verifyBatch is the verification's batch size (batches decide the rounding of every pass).
+const verifyBatch = 256
+
+// EvalItems is the number of items the verification evaluates in all (the total of
+// Options.EvalProgress) for a question set of n items.
+func EvalItems(n, relations, random int) int { return n * (1 + relations*(1+random)) }
+
+// Ranking is every hook_post neuron ranked for each relation by RankRelationNeurons.
+type Ranking struct {
+	Relations []string
+	Questions []int           // questions attributed per relation
+	Ranked    [][]NeuronValue // per relation, every neuron, best first
+}
+
+// RankRelationNeurons is the demo's relation-neuron finder: every blocks.L.mlp.hook_post
+// neuron's mean grad×act of the answer logit at the last prompt position over up to
+// perRelation questions of each relation (round-robin over languages), ranked per relation by
+// its mean on the relation minus the mean of its means on the other relations.
+func RankRelationNeurons(in Inputs, perRelation int) (*Ranking, error) {
+	rels, err := in.Questions.Groups("relation")
+	if err != nil {
+		return nil, err
+	}
+	r := &Ranking{Relations: rels, Questions: make([]int, len(rels))}
+	means := make([][][]float64, len(rels))
+	for i, rel := range rels {
+		if means[i], r.Questions[i], err = relationScores(in, rel, perRelation); err != nil {
+			return nil, err
+		}
+	}
+	for i := range rels {
+		r.Ranked = append(r.Ranked, contrast(means, i))
+	}
+	return r, nil
+}
+
+// Set is the neuron set of each relation's top k neurons (neuronscope.neurons/v1), scored by
+// the contrast.
+func (r *Ranking) Set(k int) *hooks.NeuronSet {
+	set := &hooks.NeuronSet{Method: method, Tap: hooks.MLPPost}
+	for i, rel := range r.Relations {
+		for _, n := range r.Ranked[i][:min(k, len(r.Ranked[i]))] {
+			set.Add(rel, hooks.ScoredNeuron{Neuron: n.Neuron, Score: n.Value})
+		}
+	}
+	return set
 }
 
 const method = "grad×act (a·∂logit(answer)/∂a) at blocks.L.mlp.hook_post, last prompt position: " +
@@ -242,23 +328,6 @@ func evalSet(q *corpus.PromptSet, perCell int) *corpus.PromptSet {
 		taken[cell]++
 		return true
 	})
-}
-
-// ablation zero-ablates the neurons and scores the relation's selectivity.
-func ablation(m *model.Model, set *corpus.PromptSet, rel string, top []NeuronValue, random int) (*Ablation, error) {
-	ns := make([]hooks.Neuron, len(top))
-	for i, n := range top {
-		ns[i] = n.Neuron
-	}
-	rep, err := ablate.Selectivity(m, set, ns, ablate.SelectivityOptions{Key: "relation", Target: rel, BatchSize: 256,
-		Mode: ablate.Zero, Random: random, Seed: 1})
-	if err != nil {
-		return nil, err
-	}
-	return &Ablation{Neurons: len(ns), Mode: rep.Ablation.Mode, TargetDrop: rep.Claimed.TargetDrop,
-		MeanOtherDrop: rep.Claimed.OtherDrop, Selectivity: rep.Claimed.Selectivity, RandomSets: random,
-		RandomSelectivity: rep.Random.Selectivity, RandomTargetDrop: rep.Random.TargetDrop,
-		Verdict: rep.Verdict, VerdictRule: rep.VerdictRule}, nil
 }
 
 func mlpPosts(layers int) []hooks.Point {
@@ -433,20 +502,28 @@ func (r *Report) Summary() string {
 	fmt.Fprintf(&b, "\nneurons credited with each relation's answers (grad×act of the answer logit, own relation minus others;\nL<layer>.<index>(score → tokens its write direction promotes)):\n")
 	for _, rn := range r.Relations {
 		fmt.Fprintf(&b, "  %-22s", rn.Relation)
-		for _, n := range rn.Neurons[:min(3, len(rn.Neurons))] {
+		for _, n := range rn.Neurons[:min(max(r.Show, 1), len(rn.Neurons))] {
 			fmt.Fprintf(&b, " L%d.%d(%.2f → %s)", n.Layer, n.Index, n.Value, strings.Join(n.Promotes[:min(2, len(n.Promotes))], ","))
 		}
 		fmt.Fprintln(&b)
 	}
 	if len(r.Relations) > 0 && r.Relations[0].Ablation != nil {
 		a0 := r.Relations[0].Ablation
-		fmt.Fprintf(&b, "\nzero-ablating each relation's top %d neurons (accuracy drop on the relation vs the others; random: %d same-layer sets):\n", a0.Neurons, a0.RandomSets)
-		fmt.Fprintf(&b, "  %-22s %8s %8s %12s %18s  %s\n", "relation", "drop", "others", "selectivity", "random sel.", "verdict")
+		fmt.Fprintf(&b, "\nverification (neuronscope verify --experiment matrix): zero-ablate each relation's %d neurons, against %d random same-layer sets each\n", a0.Neurons, a0.RandomSets)
+		if r.Matrix != nil {
+			fmt.Fprintf(&b, "\nrelative accuracy drop, set (row) × relation questions (column); * own relation, ! beyond every random set:\n%s", r.Matrix.Table())
+		}
+		fmt.Fprintf(&b, "\n  %-22s %7s %7s %11s %16s %9s %7s  %s\n", "relation", "drop", "others", "selectivity", "random sel.", "z", "p", "verdict")
 		for _, rn := range r.Relations {
 			a := rn.Ablation
-			fmt.Fprintf(&b, "  %-22s %7.1f%% %7.1f%% %11.1f%% %8.1f ± %4.1f%%  %s\n", rn.Relation, 100*a.TargetDrop, 100*a.MeanOtherDrop,
-				100*a.Selectivity, 100*a.RandomSelectivity.Mean, 100*a.RandomSelectivity.Std, a.Verdict)
+			z := "n/a"
+			if a.EffectSize != nil {
+				z = fmt.Sprintf("%.1f", *a.EffectSize)
+			}
+			fmt.Fprintf(&b, "  %-22s %6.1f%% %6.1f%% %10.1f%% %7.1f ± %4.1f%% %9s %7.3f  %s\n", rn.Relation, 100*a.TargetDrop, 100*a.MeanOtherDrop,
+				100*a.Selectivity, 100*a.RandomSelectivity.Mean, 100*a.RandomSelectivity.Std, z, a.P, a.Verdict)
 		}
+		fmt.Fprintf(&b, "  (drops in accuracy points; z and p test the selectivity of relative drops against the random sets;\n   verdict rule: %s)\n", a0.VerdictRule)
 	}
 	return b.String()
 }

@@ -2,8 +2,10 @@
 // default the Llama embedded from testdata/world-llama) and gathers one report: what the
 // model is, a traced question, greedy accuracy on the held-out-template fact questions by
 // relation and language, the neurons gradient × activation credits for each relation's
-// answers with their LM-head decodings, and an ablation check of those neurons against the
-// world's ground truth.
+// answers with their LM-head decodings (RankRelationNeurons, the grad×act finder), and a check
+// of each relation's set against the world's ground truth through ablate.Verify (the code of
+// `neuronscope verify --experiment matrix`): the relation × relation matrix of zero ablation,
+// random same-layer sets, p-values, verdicts and a label file.
 //
 // A "neuron" here is one unit of blocks.L.mlp.hook_post: the MLP's hidden activation after
 // the nonlinearity (after gate ⊙ up for SwiGLU), the input of the down projection.

@@ -18,7 +18,7 @@
 // Run from anywhere in the repository:
 //
 //	go run ./notebooks/03-concept-neurons          # every item (about a minute with OpenBLAS)
-//	go run ./notebooks/03-concept-neurons -tiny    # 20 items per continent, 3 random sets
+//	go run ./notebooks/03-concept-neurons -budget tiny    # 20 items per continent, 3 random sets
 package main
 
 import (
@@ -40,12 +40,20 @@ import (
 )
 
 func main() {
-	tiny := flag.Bool("tiny", false, "a tiny budget: 20 task and control items and 10 exclusion items per continent, 3 random sets")
+	budget := flag.String("budget", "full", "full, or tiny: 20 task and control items and 10 exclusion items per continent, 3 random sets")
 	modelDir := flag.String("model", "", "model directory (default: testdata/world-llama of this repository)")
 	worldDir := flag.String("world", "", "world directory (default: testdata/world of this repository)")
-	out := flag.String("out", "", "also write the neuron set here")
+	out := flag.String("out", "", "directory to write the neuron set to (concept-neurons.json; empty: print only)")
 	flag.Parse()
-	if err := run(os.Stdout, *modelDir, *worldDir, *out, *tiny); err != nil {
+	if *budget != "full" && *budget != "tiny" {
+		fmt.Fprintf(os.Stderr, "-budget %q: want full or tiny\n", *budget)
+		os.Exit(2)
+	}
+	file := ""
+	if *out != "" {
+		file = filepath.Join(*out, "concept-neurons.json")
+	}
+	if err := run(os.Stdout, *modelDir, *worldDir, file, *budget == "tiny"); err != nil {
 		fmt.Fprintln(os.Stderr, "03-concept-neurons:", err)
 		os.Exit(1)
 	}
@@ -105,6 +113,7 @@ func run(w io.Writer, modelDir, worldDir, out string, tiny bool) error {
 		if err := set.WriteFile(out); err != nil {
 			return err
 		}
+		defer fmt.Fprintf(w, "wrote %s\n", out)
 	}
 	fmt.Fprintf(w, "\n%-10s %10s %9s %8s %8s\n", "group", "candidates", "excluded", "below z", "neurons")
 	for _, c := range st.Counts {
@@ -188,7 +197,7 @@ func scaleUnits(ns []hooks.Neuron, s float32) []hooks.Option {
 	for _, p := range points {
 		units := idx[p]
 		opts = append(opts, hooks.EditPoint(p, func(_ hooks.Point, a *tensor.Tensor) error {
-			w := a.Shape[len(a.Shape)-1]
+			w := len(a.Data) / (a.Shape[0] * a.Shape[1]) // units per position (q/k/v: heads·d_head)
 			for row := 0; row < len(a.Data)/w; row++ {
 				for _, j := range units {
 					a.Data[row*w+j] *= s

@@ -14,7 +14,7 @@
 // Run from anywhere in the repository:
 //
 //	go run ./notebooks/04-neuron-path          # 3 questions per relation and language
-//	go run ./notebooks/04-neuron-path -tiny    # 1 question per relation and language, 10 steps
+//	go run ./notebooks/04-neuron-path -budget tiny    # 1 question per relation and language, 10 steps
 package main
 
 import (
@@ -34,11 +34,16 @@ import (
 )
 
 func main() {
-	tiny := flag.Bool("tiny", false, "a tiny budget: 1 question per relation and language, 10 steps")
+	budget := flag.String("budget", "full", "full, or tiny: 1 question per relation and language, 10 steps")
+	_ = flag.String("out", "", "unused: this notebook only prints")
 	modelDir := flag.String("model", "", "model directory (default: testdata/world-llama of this repository)")
 	evalFile := flag.String("eval", "", "questions (default: testdata/world/eval_facts.jsonl of this repository)")
 	flag.Parse()
-	if err := run(os.Stdout, *modelDir, *evalFile, *tiny); err != nil {
+	if *budget != "full" && *budget != "tiny" {
+		fmt.Fprintf(os.Stderr, "-budget %q: want full or tiny\n", *budget)
+		os.Exit(2)
+	}
+	if err := run(os.Stdout, *modelDir, *evalFile, *budget == "tiny"); err != nil {
 		fmt.Fprintln(os.Stderr, "04-neuron-path:", err)
 		os.Exit(1)
 	}

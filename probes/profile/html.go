@@ -7,6 +7,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
 // HTMLOptions limit what the dashboard shows.
@@ -16,6 +18,10 @@ type HTMLOptions struct {
 	MaxNeurons int
 	// Title of the page (default "neuronscope profile").
 	Title string
+	// Labels, when set, are shown: every labelled neuron's labels and verdicts (AttachLabels,
+	// which changes rep), and a section with the label table, each matrix as a heatmap and each
+	// sweep as a line plot with the random band.
+	Labels *labels.File
 }
 
 // CSP is the Content-Security-Policy of the dashboard: nothing may be fetched; inline styles,
@@ -65,6 +71,7 @@ type htmlIndexRow struct {
 
 type htmlPage struct {
 	Title, CSP string
+	Labels     template.HTML
 	Rep        *Report
 	Index      []htmlIndexRow
 	Neurons    []htmlNeuron
@@ -144,6 +151,14 @@ func histBars(h Histogram) []htmlBar {
 // index and, per neuron, the activation histogram, top max/min examples with tokens shaded by
 // activation, quantile samples, LM-head and DLA tokens side by side, labels and verdicts.
 func WriteHTML(w io.Writer, rep *Report, opt HTMLOptions) error {
+	var labelsHTML template.HTML
+	if opt.Labels != nil {
+		AttachLabels(rep, opt.Labels)
+		var err error
+		if labelsHTML, err = labelsSection(opt.Labels); err != nil {
+			return err
+		}
+	}
 	var all []NeuronReport
 	for _, pt := range rep.Points {
 		all = append(all, pt.Neurons...)
@@ -163,7 +178,7 @@ func WriteHTML(w io.Writer, rep *Report, opt HTMLOptions) error {
 		detailed[i] = true
 		sel[k] = all[i]
 	}
-	page := htmlPage{Title: opt.Title, CSP: CSP, Rep: rep, Shown: len(sel), Total: len(all), TokenCSS: TokenBoundaryCSS}
+	page := htmlPage{Title: opt.Title, CSP: CSP, Rep: rep, Shown: len(sel), Total: len(all), TokenCSS: TokenBoundaryCSS, Labels: labelsHTML}
 	for i, nr := range all {
 		page.Index = append(page.Index, htmlIndexRow{NeuronReport: nr, Key: NeuronKey(nr), Detailed: detailed[i]})
 	}
@@ -238,6 +253,7 @@ svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
 <table id="index"><thead><tr><th class="l" data-k="hook" data-t="s">hook</th><th data-k="layer">layer</th><th data-k="index">neuron</th><th data-k="max">max act</th><th data-k="min">min act</th><th data-k="mean">mean</th><th data-k="density">density (≠0)</th><th data-k="pos">frac &gt; 0</th><th class="l" data-k="label" data-t="s">label</th></tr></thead><tbody>
 {{range .Index}}<tr data-hook="{{.Hook}}" data-layer="{{.Layer}}" data-index="{{.Index}}" data-max="{{.Max}}" data-min="{{.Min}}" data-mean="{{.Mean}}" data-density="{{.FracNonzero}}" data-pos="{{.FracPositive}}" data-label="{{range .Labels}}{{.Text}} {{end}}"><td class="l">{{if .Detailed}}<a href="#n-{{.Key}}">{{.Hook}}</a>{{else}}{{.Hook}}{{end}}</td><td>{{.Layer}}</td><td>{{.Index}}</td><td>{{f .Max}}</td><td>{{f .Min}}</td><td>{{f .Mean}}</td><td>{{pct .FracNonzero}}</td><td>{{pct .FracPositive}}</td><td class="l">{{range .Labels}}{{.Text}} {{end}}</td></tr>
 {{end}}</tbody></table>
+{{.Labels}}
 {{range .Neurons}}{{$k := .Key}}
 <section class="neuron" id="n-{{.Key}}">
 <h2>{{.Hook}} · neuron {{.Index}}</h2>

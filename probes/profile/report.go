@@ -5,6 +5,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/report"
+	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
 // SchemaVersion names the layout of Report; it changes whenever a field changes meaning.
@@ -122,19 +123,14 @@ type ScoredToken struct {
 	Score float32 `json:"score"`
 }
 
-// Label is a natural-language label of a neuron (from an explainer or a person).
-type Label struct {
-	Text   string  `json:"text"`
-	Source string  `json:"source,omitempty"`
-	Score  float64 `json:"score,omitempty"`
-}
+// Label is a label of a neuron as the dashboard shows it: the per-neuron view of a
+// labels.Label (text, finder, score, rank, percentile), from a label file (labels.File.ForNeuron)
+// or set by hand.
+type Label = labels.NeuronLabel
 
-// Verdict is the outcome of a verification (e.g. an ablation check) of a neuron's label.
-type Verdict struct {
-	Check   string `json:"check"`
-	Verdict string `json:"verdict"`
-	Detail  string `json:"detail,omitempty"`
-}
+// Verdict is the outcome of one verification of a neuron's label (labels.NeuronVerdict: the
+// experiment, the verdict, a one-line account of its numbers and the p-value).
+type Verdict = labels.NeuronVerdict
 
 // TokenNamer returns the display string of a token id.
 type TokenNamer func(id int) string

@@ -1,0 +1,62 @@
+package notebooks
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// expect is what each notebook's tiny run must print.
+var expect = map[string][]string{
+	"01-relation-neurons": {"verdict", "relations confirmed", "wrote "},
+	"03-concept-neurons":  {"general suppress (×0)", "random enhance (×2)", "wrote "},
+	"04-neuron-path":      {"mean JAS", "path similarity"},
+}
+
+// TestNotebooksRun compiles every notebook and runs it with -budget tiny -out DIR: each must
+// exit 0 and print what expect lists for it (a notebook missing from expect is an error).
+func TestNotebooksRun(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() || !regexp.MustCompile(`^\d\d-`).MatchString(e.Name()) {
+			continue
+		}
+		n++
+		t.Run(e.Name(), func(t *testing.T) {
+			if _, ok := expect[e.Name()]; !ok {
+				t.Errorf("%s is not in expect: say what its tiny run must print", e.Name())
+			}
+			if _, err := os.Stat(filepath.Join(e.Name(), "README.md")); err != nil {
+				t.Errorf("%s has no README.md showing its output", e.Name())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, goBin, "run", "./"+e.Name(), "-budget", "tiny", "-out", t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("go run ./%s -budget tiny: %v\n%s", e.Name(), err, out)
+			}
+			for _, want := range expect[e.Name()] {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no notebooks found")
+	}
+}
