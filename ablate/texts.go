@@ -2,7 +2,6 @@ package ablate
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/neuronscope/neuronscope/model/corpus"
 )
@@ -88,18 +87,5 @@ func (s *TextSet) Seqs() [][]int {
 
 // Groups lists the distinct values of label key, sorted; a text without it is an error.
 func (s *TextSet) Groups(key string) ([]string, error) {
-	seen := map[string]bool{}
-	for i, t := range s.Items {
-		v, ok := t.Labels[key]
-		if !ok {
-			return nil, fmt.Errorf("%s: text %d (%s) has no %q label", s.Source, i, t.ID, key)
-		}
-		seen[v] = true
-	}
-	out := make([]string, 0, len(seen))
-	for v := range seen {
-		out = append(out, v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return corpus.LabelValues(s.Source, key, len(s.Items), func(i int) (string, map[string]string) { return s.Items[i].ID, s.Items[i].Labels })
 }

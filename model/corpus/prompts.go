@@ -210,11 +210,18 @@ func (s *PromptSet) Prompts() [][]int {
 // Groups lists the distinct values of label key, sorted. An item without the label is an
 // error naming it.
 func (s *PromptSet) Groups(key string) ([]string, error) {
+	return LabelValues(s.Source, key, len(s.Items), func(i int) (string, map[string]string) { return s.Items[i].ID, s.Items[i].Labels })
+}
+
+// LabelValues lists the distinct values of label key over n labelled items, sorted; item(i)
+// gives item i's ID and labels. An item without the label is an error naming it and source.
+func LabelValues(source, key string, n int, item func(i int) (id string, labels map[string]string)) ([]string, error) {
 	seen := map[string]bool{}
-	for i, it := range s.Items {
-		v, ok := it.Labels[key]
+	for i := 0; i < n; i++ {
+		id, labels := item(i)
+		v, ok := labels[key]
 		if !ok {
-			return nil, fmt.Errorf("%s: item %d (%s) has no %q label", s.Source, i, it.ID, key)
+			return nil, fmt.Errorf("%s: item %d (%s) has no %q label", source, i, id, key)
 		}
 		seen[v] = true
 	}

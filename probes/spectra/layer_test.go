@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 )
 
 // axisRows returns activations whose sample covariance is diagonal with entries proportional
