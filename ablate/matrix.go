@@ -35,6 +35,30 @@ type MatrixOptions struct {
 	// Resamples is the number of bootstrap resamples of the CI (0: DefaultResamples).
 	Resamples int
 	Verdict   VerdictOptions
+	// General names a set claimed to act on every group (CULNIG's culture-general neurons):
+	// unless a group has its name, it is verified on all items pooled, its statistic the
+	// oriented effect on them ("": none).
+	General string
+	// RandomPool, when set, draws each random set as CULNIG's code does (RandomPooled: the
+	// claimed set's total size from every unit of these sites at every layer) instead of
+	// with the claimed set's per-point counts (RandomSet).
+	RandomPool []hooks.Site
+}
+
+// randomSet draws random set number seed for the claimed neurons by the options' rule.
+func (o *MatrixOptions) randomSet(cat hooks.Catalog, ns []hooks.Neuron, seed uint64) ([]hooks.Neuron, error) {
+	if o.RandomPool != nil {
+		return RandomPooled(cat, ns, o.RandomPool, seed)
+	}
+	return RandomSet(cat, ns, seed), nil
+}
+
+// randomRule is the options' random rule, for reports.
+func (o *MatrixOptions) randomRule() string {
+	if o.RandomPool != nil {
+		return fmt.Sprintf("%s; pool: %s", RandomPooledRule, siteList(o.RandomPool))
+	}
+	return RandomRule
 }
 
 func (o *MatrixOptions) defaults() {
@@ -110,7 +134,10 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 		ivs = append(ivs, iv)
 		for k := 0; k < opt.Random; k++ {
 			seed := opt.Seed + uint64(k)
-			rn := RandomSet(cat, ns, seed)
+			rn, err := opt.randomSet(cat, ns, seed)
+			if err != nil {
+				return nil, fmt.Errorf("set %q: %v", s.Name, err)
+			}
 			riv, err := opt.Intervene(s.Name, rn)
 			if err != nil {
 				return nil, fmt.Errorf("set %q, random set %d: %v", s.Name, k, err)
@@ -154,6 +181,10 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 			if res.Questions != nil {
 				ref = "matrices[1]"
 			}
+		case opt.General != "" && res.Runs[i].Name == opt.General && qGroups != nil:
+			g, tab = qGroups, res.Questions
+		case opt.General != "" && res.Runs[i].Name == opt.General && tGroups != nil:
+			g, tab, measure, ref = tGroups, res.Texts, Perplexity, "matrices[0]"
 		default:
 			continue
 		}
@@ -265,11 +296,20 @@ func improves(m Measure, before, after float64) bool {
 
 // selectivity is the oriented effect on group own minus the unweighted mean oriented effect on
 // the others (just the own effect when there are no others), from before and after scores on
-// the items of each group (sample gives the items; nil: g's).
+// the items of each group (sample gives the items; nil: g's). With own < 0 (a set claimed for
+// every group) it is the oriented effect on all the items pooled.
 func selectivity(m Measure, helps bool, g *groupIndex, own int, before, after *Scores, sample [][]int) (target, others, sel float64) {
 	items := g.items
 	if sample != nil {
 		items = sample
+	}
+	if own < 0 {
+		var all []int
+		for _, idx := range items {
+			all = append(all, idx...)
+		}
+		t := m.oriented(m.effect(m.level(before, all), m.level(after, all)), helps)
+		return t, 0, t
 	}
 	var sum float64
 	for j, idx := range items {
@@ -308,12 +348,14 @@ func (r *MatrixResult) verify(i int, g *groupIndex, tab *labels.Matrix, m Measur
 	v := &labels.Verification{Experiment: "matrix", Intervention: run.Intervention, Measure: m.String(),
 		Statistic: fmt.Sprintf("selectivity: %s on %s=%s, oriented so the claim predicts > 0, minus its mean over the other %d groups",
 			m.Effect(), g.key, run.Name, len(g.names)-1),
-		RandomRule: RandomRule, Resamples: opt.Resamples, Items: items}
-	if len(g.names) > 1 {
+		RandomRule: opt.randomRule(), Resamples: opt.Resamples, Items: items}
+	if own < 0 {
+		v.Statistic = fmt.Sprintf("%s on all %d items of the %d %s groups pooled, oriented so the claim predicts > 0", m.Effect(), items, len(g.names), g.key)
+	} else if len(g.names) > 1 {
 		o := others
 		v.Others = &o
 	}
-	Test{Target: target, Effect: sel, Random: rnd, CI: CI95(boot)}.Decide(opt.Verdict, v)
+	Test{Target: target, Effect: sel, Random: rnd, CI: CI95(boot), Boot: boot}.Decide(opt.Verdict, v)
 	for _, it := range tab.Interference {
 		if it.Set == run.Name {
 			beyond := ""

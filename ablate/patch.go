@@ -285,6 +285,6 @@ func VerifyPatch(m *model.Model, set *hooks.NeuronSet, pairs *PairSet, points []
 			f.Labels[i].Verifications = append(f.Labels[i].Verifications, *v)
 		}
 	}
-	describeAll(f, "")
+	describeAll(f, "", "")
 	return f, nil
 }

@@ -338,7 +338,14 @@ func stat(xs []float64) Stat {
 // (among all of them when too few remain). The result, sorted by point then index, depends
 // only on the model's shape, claimed and seed.
 func RandomSet(cat hooks.Catalog, claimed []hooks.Neuron, seed uint64) []hooks.Neuron {
-	rng := rand.New(rand.NewPCG(seed, 0x61626c617465)) // "ablate"
+	return randomSet(cat, claimed, rand.New(rand.NewPCG(seed, randomStream))) // "ablate"
+}
+
+// randomStream is RandomSet's PCG stream ("ablate").
+const randomStream = 0x61626c617465
+
+// randomSet is RandomSet drawing from rng.
+func randomSet(cat hooks.Catalog, claimed []hooks.Neuron, rng *rand.Rand) []hooks.Neuron {
 	points, per := hooks.ByPoint(claimed)
 	var out []hooks.Neuron
 	for _, p := range points {

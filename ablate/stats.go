@@ -109,12 +109,26 @@ func (o *VerdictOptions) defaults() {
 // Test holds what a verdict is decided on. Target is the effect on the claimed group and
 // Effect the tested statistic (for a matrix, Target minus the mean effect on the other
 // groups), both oriented so that the claim predicts positive values; Random is the statistic
-// of each random set, CI the bootstrap 95% interval of Effect over items.
+// of each random set, CI the bootstrap 95% interval of Effect over items and Boot, when
+// given, the bootstrap resamples it came from (for the bootstrap p-value BootstrapP).
 type Test struct {
 	Target float64
 	Effect float64
 	Random []float64
 	CI     [2]float64
+	Boot   []float64
+}
+
+// BootstrapP is the one-sided percentile-bootstrap p-value of a statistic exceeding ref:
+// (#{resamples ≤ ref} + 1)/(resamples + 1).
+func BootstrapP(boot []float64, ref float64) float64 {
+	n := 0
+	for _, b := range boot {
+		if b <= ref {
+			n++
+		}
+	}
+	return float64(n+1) / float64(len(boot)+1)
 }
 
 // Decide applies the verdict rule and fills a verification's statistics: P, the effect size,
@@ -124,6 +138,11 @@ func (t Test) Decide(opt VerdictOptions, v *labels.Verification) {
 	v.Target, v.Effect, v.CI95 = t.Target, t.Effect, t.CI
 	v.Random = labels.StatOf(t.Random)
 	v.P = EmpiricalP(t.Effect, t.Random)
+	v.PBootstrap = nil
+	if len(t.Boot) > 0 {
+		pb := BootstrapP(t.Boot, v.Random.Mean)
+		v.PBootstrap = &pb
+	}
 	z, ok := EffectSize(t.Effect, t.Random)
 	v.EffectSize = nil
 	if ok {

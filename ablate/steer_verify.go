@@ -107,7 +107,7 @@ func verifySteer(e *Eval, set *hooks.NeuronSet, opt VerifyOptions, mo MatrixOpti
 			Intervention: fmt.Sprintf("add α·(unit direction along %s) %s, %s", describeNeurons(ns), opt.At.describe(), describeAlpha(target)),
 			Measure:      measure.String(), Statistic: fmt.Sprintf("selectivity: %s on %s=%s minus its mean over the other %d groups",
 				measure.Effect(), g.key, grp.Name, len(g.names)-1),
-			RandomRule: RandomRule + "; each random direction calibrated to the same KL target", Resamples: mo.Resamples, Items: len(base.Correct)}
+			RandomRule: mo.randomRule() + "; each random direction calibrated to the same KL target", Resamples: mo.Resamples, Items: len(base.Correct)}
 		if len(g.names) > 1 {
 			v.Others = &o
 		}
@@ -116,7 +116,10 @@ func verifySteer(e *Eval, set *hooks.NeuronSet, opt VerifyOptions, mo MatrixOpti
 		rc.Targets, rc.Signs = []float64{target.TargetKL}, []int{1}
 		missed := 0
 		for r := 0; r < mo.Random; r++ {
-			rn := RandomSet(cat, ns, mo.Seed+uint64(r))
+			rn, err := mo.randomSet(cat, ns, mo.Seed+uint64(r))
+			if err != nil {
+				return err
+			}
 			rd, err := NeuronDirection("random", rn, cat)
 			if err != nil {
 				return err

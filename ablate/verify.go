@@ -60,6 +60,11 @@ type VerifyOptions struct {
 	Steer SteerOptions
 	// Finder and Source describe where the set came from (default: the set's method).
 	Finder, Source string
+	// General names a set claimed for every group (MatrixOptions.General; CULNIG's
+	// "general"): the matrix and enhance experiments verify it on all items pooled.
+	General string
+	// RandomPool draws random sets as CULNIG's code does (MatrixOptions.RandomPool).
+	RandomPool []hooks.Site
 }
 
 // SteerOptions configure the steering experiment.
@@ -109,6 +114,23 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 		opt.Finder = "unnamed finder"
 	}
 	cat := e.Model.Catalog()
+	// Empty groups (a finder may select no unit for a group) are labelled, not verified.
+	var empty []string
+	if slices.ContainsFunc(set.Groups, func(g hooks.NeuronGroup) bool { return len(g.Neurons) == 0 }) {
+		kept := *set
+		kept.Groups = nil
+		for _, g := range set.Groups {
+			if len(g.Neurons) == 0 {
+				empty = append(empty, g.Name)
+			} else {
+				kept.Groups = append(kept.Groups, g)
+			}
+		}
+		if len(kept.Groups) == 0 {
+			return nil, fmt.Errorf("every group of the neuron set is empty")
+		}
+		set = &kept
+	}
 	if err := set.Check(cat); err != nil {
 		return nil, err
 	}
@@ -131,7 +153,7 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 		measure = Perplexity
 	}
 	mo := MatrixOptions{Key: opt.Key, TextKey: opt.TextKey, Measure: measure, Helps: helps, Random: opt.Random,
-		Seed: opt.Seed, Resamples: opt.Resamples, Verdict: opt.Verdict}
+		Seed: opt.Seed, Resamples: opt.Resamples, Verdict: opt.Verdict, General: opt.General, RandomPool: opt.RandomPool}
 	mo.defaults()
 	res := &VerifyResult{File: &labels.File{SchemaVersion: labels.Schema, Inputs: []labels.Input{}}}
 	f := res.File
@@ -146,14 +168,25 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 			key = qg.key
 		case tg.has(g.Name):
 			key = tg.key
+		case g.Name == opt.General && qg != nil:
+			key = qg.key
+		case g.Name == opt.General && tg != nil:
+			key = tg.key
 		}
 		f.Labels = append(f.Labels, newLabel(g, key, opt.Finder, opt.Source, cat))
 	}
+	defer func() {
+		for _, name := range empty {
+			f.Labels = append(f.Labels, labels.Label{Set: name, Claim: labels.Claim{Kind: labels.KindConcept, Value: name,
+				Description: fmt.Sprintf("%s: no neurons (the finder selected none); nothing to verify", name)},
+				Units: []labels.Unit{}, Evidence: labels.Evidence{Finder: opt.Finder, Source: opt.Source}, Verifications: []labels.Verification{}})
+		}
+	}()
 	if opt.Experiment == ExpSteer {
 		if err := verifySteer(e, set, opt, mo, f); err != nil {
 			return nil, err
 		}
-		describeAll(f, opt.Key)
+		describeAll(f, opt.Key, opt.General)
 		return res, nil
 	}
 	iv, err := newRecipe(e, set, opt, mo)
@@ -197,7 +230,7 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 	default:
 		return nil, fmt.Errorf("experiment %q: want matrix, sweep, enhance or steer", opt.Experiment)
 	}
-	describeAll(f, opt.Key)
+	describeAll(f, opt.Key, opt.General)
 	return res, nil
 }
 
@@ -243,7 +276,11 @@ func newRecipe(e *Eval, set *hooks.NeuronSet, opt VerifyOptions, mo MatrixOption
 		for _, k := range ks {
 			lists = append(lists, ns[:k])
 			for r := 0; r < mo.Random; r++ {
-				lists = append(lists, RandomSet(cat, ns[:k], mo.Seed+uint64(r)))
+				rn, err := mo.randomSet(cat, ns[:k], mo.Seed+uint64(r))
+				if err != nil {
+					return nil, err
+				}
+				lists = append(lists, rn)
 			}
 		}
 		for _, l := range lists {
@@ -416,8 +453,9 @@ func newLabel(g hooks.NeuronGroup, key, finder, source string, cat hooks.Catalog
 	return l
 }
 
-// describeAll writes each label's one-line description and overall verdict.
-func describeAll(f *labels.File, key string) {
+// describeAll writes each label's one-line description and overall verdict (general names
+// the set claimed for every group, if any).
+func describeAll(f *labels.File, key, general string) {
 	for i := range f.Labels {
 		l := &f.Labels[i]
 		ns := make([]hooks.Neuron, 0, len(l.Units))
@@ -429,7 +467,11 @@ func describeAll(f *labels.File, key string) {
 		if len(l.Verifications) > 0 {
 			v := l.Verifications[0]
 			l.Verdict = v.Verdict
-			d += fmt.Sprintf("; %s changes %s by %s on %s", v.Experiment, v.Measure, pct(v.Target), l.Claim.Value)
+			on := l.Claim.Value
+			if general != "" && l.Set == general && v.Others == nil && key != "" {
+				on = "every " + key + " group's items"
+			}
+			d += fmt.Sprintf("; %s changes %s by %s on %s", v.Experiment, v.Measure, pct(v.Target), on)
 			if v.Others != nil {
 				d += fmt.Sprintf(" vs %s on the other %s groups", pct(*v.Others), key)
 			}

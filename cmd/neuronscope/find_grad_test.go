@@ -220,7 +220,7 @@ func TestFindPathCLI(t *testing.T) {
 		}
 	}
 	var doc struct {
-		Settings pathSettings `json:"settings"`
+		Settings attribute.PathSettings `json:"settings"`
 	}
 	b, _ := os.ReadFile(out)
 	if err := json.Unmarshal(b, &doc); err != nil || len(doc.Settings.Items) != 3 || doc.Settings.Similarity == nil || doc.Settings.Items[0].Position != 2 {

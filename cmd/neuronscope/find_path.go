@@ -21,41 +21,6 @@ type pathFlags struct {
 	steps, topK, width, limit                                    int
 }
 
-// pathItem is one item's result in the settings of `find path`'s neuron set.
-type pathItem struct {
-	ID            string            `json:"id"`
-	Labels        map[string]string `json:"labels,omitempty"`
-	Position      int               `json:"position"`
-	Token         int               `json:"target_token"`
-	Value         float64           `json:"target_value"`
-	JAS           float64           `json:"jas"`
-	ActivationJAS float64           `json:"activation_jas"`
-	Seconds       float64           `json:"seconds"`
-}
-
-// pathSettings are the settings of `find path`'s neuron set.
-type pathSettings struct {
-	Procedure  string            `json:"procedure"`
-	Steps      int               `json:"steps"`
-	Target     string            `json:"target"`
-	Site       string            `json:"site"`
-	Position   string            `json:"position"`
-	Width      int               `json:"width"`
-	TopK       int               `json:"top_k"`
-	Group      string            `json:"group,omitempty"`
-	Items      []pathItem        `json:"items"`
-	Similarity *pathSimilarities `json:"similarity,omitempty"`
-}
-
-// pathSimilarities compares the paths of items with the same and different values of a label.
-type pathSimilarities struct {
-	Key           string  `json:"key"`
-	Same          float64 `json:"mean_same"`
-	Different     float64 `json:"mean_different"`
-	SamePairs     int     `json:"same_pairs"`
-	DifferentPair int     `json:"different_pairs"`
-}
-
 func newFindPathCmd() *cobra.Command {
 	var mf modelFlags
 	var f pathFlags
@@ -181,7 +146,7 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 		}
 	}
 	opt := attribute.PathOptions{Steps: f.steps, Site: site, Target: target, Width: f.width, TopK: f.topK}
-	st := &pathSettings{Procedure: attribute.PathProcedure, Steps: f.steps, Target: target.String(), Site: site.String(), Position: f.position,
+	st := &attribute.PathSettings{Procedure: attribute.PathProcedure, Steps: f.steps, Target: target.String(), Site: site.String(), Position: f.position,
 		Width: f.width, TopK: f.topK, Group: f.group}
 	set2 := &hooks.NeuronSet{Method: "neuronpath", Tap: site, Settings: st}
 	bar := newBar(cmd, int64(len(items)), "neuron paths", "prompts")
@@ -197,38 +162,23 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 			suffix = "/" + it.ID
 		}
 		set2.Groups = append(set2.Groups, res.PathGroups(suffix)...)
-		st.Items = append(st.Items, pathItem{ID: it.ID, Labels: it.Labels, Position: pos[i], Token: toks[i], Value: res.Value, JAS: res.JAS,
+		st.Items = append(st.Items, attribute.PathItemResult{ID: it.ID, Labels: it.Labels, Position: pos[i], Token: toks[i], Value: res.Value, JAS: res.JAS,
 			ActivationJAS: res.ActivationJAS, Seconds: time.Since(t0).Seconds()})
 		paths = append(paths, res.Path)
 		bar.Add(1)
 	}
 	bar.Finish()
 	if f.compare != "" {
-		s := &pathSimilarities{Key: f.compare}
-		for i := range items {
-			for j := i + 1; j < len(items); j++ {
-				a, aok := items[i].Labels[f.compare]
-				b, bok := items[j].Labels[f.compare]
-				if !aok || !bok {
-					return usagef("--compare %s: item %s or %s has no such label", f.compare, items[i].ID, items[j].ID)
-				}
-				sim := attribute.PathSimilarity(paths[i], paths[j])
-				if a == b {
-					s.Same += sim
-					s.SamePairs++
-				} else {
-					s.Different += sim
-					s.DifferentPair++
-				}
+		values := make([]string, len(items))
+		for i, it := range items {
+			v, ok := it.Labels[f.compare]
+			if !ok {
+				return usagef("--compare %s: item %s has no such label", f.compare, it.ID)
 			}
+			values[i] = v
 		}
-		if s.SamePairs > 0 {
-			s.Same /= float64(s.SamePairs)
-		}
-		if s.DifferentPair > 0 {
-			s.Different /= float64(s.DifferentPair)
-		}
-		st.Similarity = s
+		s := attribute.ComparePaths(paths, values, f.compare, 0, 0)
+		st.Similarity = &s
 	}
 	prov := m.Provenance()
 	prov.BOSPolicy = bos.String()

@@ -24,6 +24,7 @@ const (
 	KindToken    = "token"    // a token or token class
 	KindPath     = "path"     // a path of neurons across layers
 	KindFeature  = "feature"  // an SNMF or SAE feature
+	KindFact     = "fact"     // one fact's prompts (knowledge neurons)
 )
 
 // Verdicts of a verification (the rules are in package ablate's documentation).
@@ -47,6 +48,9 @@ type File struct {
 	Sweeps        []Sweep           `json:"sweeps,omitempty"`
 	Steering      []Steering        `json:"steering,omitempty"`
 	Patching      []Patching        `json:"patching,omitempty"`
+	// ItemEffects are the experiments in which every item has its own neurons (paths,
+	// knowledge neurons).
+	ItemEffects []ItemEffects `json:"item_effects,omitempty"`
 }
 
 // Input is one data file a run read, with its content hash.
@@ -166,12 +170,16 @@ type Verification struct {
 	Statistic    string  `json:"statistic"`     // what Effect is
 	Target       float64 `json:"target_effect"` // the measure's effect on the claimed group
 	// Others is the mean effect on the other groups (absent when there are none).
-	Others     *float64   `json:"other_effect,omitempty"`
-	Effect     float64    `json:"effect"`
-	Random     Stat       `json:"random"`
-	RandomRule string     `json:"random_rule"`
-	EffectSize *float64   `json:"effect_size,omitempty"` // absent when the random std is 0
-	P          float64    `json:"p"`
+	Others     *float64 `json:"other_effect,omitempty"`
+	Effect     float64  `json:"effect"`
+	Random     Stat     `json:"random"`
+	RandomRule string   `json:"random_rule"`
+	EffectSize *float64 `json:"effect_size,omitempty"` // absent when the random std is 0
+	P          float64  `json:"p"`
+	// PBootstrap is the percentile-bootstrap p-value over items: (#{resamples whose Effect is
+	// ≤ the random sets' mean} + 1)/(resamples + 1) (absent when the experiment does not
+	// resample items).
+	PBootstrap *float64   `json:"p_bootstrap,omitempty"`
 	CI95       [2]float64 `json:"ci95"`
 	Resamples  int        `json:"bootstrap_resamples"`
 	Items      int        `json:"items"`
@@ -387,7 +395,9 @@ func (f *File) CheckModel(other report.Provenance, name string) error {
 // steering calibrations and patching results are appended, with the verifications' Ref
 // indices moved accordingly. Inputs f lacks are added.
 func (f *File) Merge(o *File) {
-	off := map[string]int{"matrices": len(f.Matrices), "sweeps": len(f.Sweeps), "steering": len(f.Steering), "patching": len(f.Patching)}
+	off := map[string]int{"matrices": len(f.Matrices), "sweeps": len(f.Sweeps), "steering": len(f.Steering), "patching": len(f.Patching),
+		"item_effects": len(f.ItemEffects)}
+	f.ItemEffects = append(f.ItemEffects, o.ItemEffects...)
 	f.Matrices = append(f.Matrices, o.Matrices...)
 	f.Sweeps = append(f.Sweeps, o.Sweeps...)
 	f.Steering = append(f.Steering, o.Steering...)
