@@ -233,7 +233,9 @@ func TestVerifyPathsMatchesHand(t *testing.T) {
 		}
 		var rnd []float64
 		for k := 0; k < R; k++ {
-			rh, _ := hand(func(i int) []hooks.Neuron { return ablate.RandomSetFor(cat, items[i].Paths[kind], 9+uint64(k), uint64(i)) }, factor)
+			rh, _ := hand(func(i int) []hooks.Neuron {
+				return ablate.RandomSetFor(cat, items[i].Paths[kind], 9+uint64(k), uint64(i))
+			}, factor)
 			rnd = append(rnd, rh.dev)
 		}
 		if rs := labels.StatOf(rnd); !near(row.Random.Mean, rs.Mean, 1e-4) || !near(row.Random.Std, rs.Std, 1e-3) {
