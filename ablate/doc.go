@@ -47,6 +47,8 @@
 //	           (NeuronDirection: 1/√k on each of its k neurons), a probe or a saved vector
 //	           (ReadDirection), or a difference in means (DiffInMeans)
 //	Combined   several interventions in one pass
+//	PerItem    each item with its own neuron list, set to 0 or scaled (a prompt's path at its
+//	           attributed position, a fact's knowledge neurons on its prompts)
 //
 // "The same position" of a patch or resample counts from the end of the prompt: the last
 // position takes the source's last position, the one before it the source's one before, and
@@ -100,6 +102,23 @@
 //     M_corrupt) / (mean M_clean − mean M_corrupt), M being logit(answer) − logit(foil) or
 //     log P(answer) at the last position (with Back: the clean runs patched with corrupted
 //     values, and the fraction destroyed).
+//   - General sets (MatrixOptions.General, VerifyOptions.General): a set claimed for every
+//     group (CULNIG's culture-general neurons) is verified on all items pooled: T and S are
+//     its oriented effect on them, the bootstrap resamples within each group.
+//   - VerifyPaths (NeuronPath's evaluation): each prompt's path, and its activation-argmax and
+//     top-K baselines, removed (set to 0) and enhanced (×2) at the prompt's attributed
+//     position (PerItem; PathItems rebuilds the prompts from a `find path` set). T is the
+//     oriented probability deviation mean_i P_after,i/P_before,i − 1 (a mean of per-item
+//     ratios, as the published analysis computes it), S = T, against random paths drawn per
+//     item; the top-1 change with its own p; the path against each baseline item by item (mean
+//     difference of the oriented per-item deviations, bootstrap CI and p); the path similarity
+//     of same- versus different-label pairs with a permutation p (attribute.ComparePaths).
+//   - VerifyKnowledge (Dai et al.'s 3_modify_activation.py): each fact's knowledge neurons
+//     removed and enhanced at the last position of its own prompts and of the prompts of
+//     another relation's fact (OtherRelationFacts: a random other relation, then a random fact
+//     of it), per relation the ratio of means over own and over other prompts (facts without
+//     neurons count with a change of 0, as in the published code), own − other against random
+//     lists per fact; each fact's label tests own − other on its own prompts.
 //   - Selectivity: the original single-set check (accuracy points rather than relative
 //     drops, and its own verdict rule below); SelectivityOf reads it off a matrix row.
 //
@@ -108,7 +127,13 @@
 // Every claimed set is compared with Random (default DefaultRandom = 10) random sets with the
 // same per-point counts at the same tap (RandomSet: at each point, indices uniform without
 // replacement among the units not in the claimed set; set k with seed Seed+k), run through the
-// same intervention recipe. For a matrix row whose set is named after a group g, with every
+// same intervention recipe. A set mixing taps (CULNIG's gate pre-activations with attention
+// q/k/v units) keeps its count at every layer and every tap. In item experiments each item's
+// (or fact's) list j gets its own draws (RandomSetFor(list, Seed+k, j): stream j). CULNIG's
+// published baseline draws only the total count, uniformly from the pooled candidate units of
+// all layers (gate_proj and q/k/v), claimed units included: RandomPooled, behind
+// MatrixOptions.RandomPool (`verify --random-pool`); the per-point rule is the default because
+// it controls for where the units are. For a matrix row whose set is named after a group g, with every
 // effect oriented so that the claim predicts a positive number (a hurt for ablations: relative
 // accuracy drop, −Δprobability, perplexity ratio − 1; a gain for enhancement and steering):
 //
@@ -121,6 +146,8 @@
 //	95% CI         percentile bootstrap of S over items: Resamples (2,000) resamples drawn with
 //	               replacement within each group (group sizes fixed; Bootstrap, seeded), the
 //	               2.5% and 97.5% quantiles by linear interpolation (Quantile, type 7)
+//	bootstrap p    (#{resamples with S ≤ mean S_k} + 1)/(Resamples + 1) (BootstrapP): how often
+//	               the items give a statistic no better than random sets do on average
 //
 // # Verdicts
 //
@@ -155,8 +182,10 @@
 // Everything is deterministic: the same model, items, sets, options and seeds give the same
 // numbers, whatever Workers is.
 //
+// Item experiments write their tables to the label file's item_effects (labels.ItemEffects).
+//
 // The CLI is `neuronscope verify --model DIR --neurons FILE (--eval FILE [--group-key KEY] |
-// --text GROUP=FILE ...) [--experiment matrix|sweep|enhance|steer] [--intervention
-// zero|mean|resample|clamp|scale|force] --out labels.json`, `neuronscope steer`, and the
-// older `neuronscope ablate selectivity`.
+// --text GROUP=FILE ... | --facts FILE) [--experiment matrix|sweep|enhance|steer|patch|path|
+// knowledge] [--intervention zero|mean|resample|clamp|scale|force] --out labels.json`,
+// `neuronscope steer`, and the older `neuronscope ablate selectivity`.
 package ablate

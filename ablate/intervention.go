@@ -296,16 +296,42 @@ func editAt(p hooks.Point, b *Batch, at Positions, units []int, fn func(r, t int
 	})
 }
 
-// describeNeurons is e.g. "32 neurons (L0:28 L3:4) of mlp.hook_post".
+// describeNeurons is e.g. "32 neurons (L0:28 L3:4) of mlp.hook_post", or for a set mixing
+// taps "22 neurons (mlp.hook_pre L0:1 L1:13; attn.hook_q L0:1 L2:1)".
 func describeNeurons(ns []hooks.Neuron) string {
-	points, per := hooks.ByPoint(ns)
-	var counts []string
-	for _, p := range points {
-		counts = append(counts, fmt.Sprintf("L%d:%d", p.Layer, len(per[p])))
-	}
 	unit := "neurons"
 	if len(ns) == 1 {
 		unit = "neuron"
 	}
-	return fmt.Sprintf("%d %s (%s) of %s", len(ns), unit, strings.Join(counts, " "), sitesOf(points))
+	counts, site := perPointCounts(ns)
+	if site != "" {
+		return fmt.Sprintf("%d %s (%s) of %s", len(ns), unit, counts, site)
+	}
+	return fmt.Sprintf("%d %s (%s)", len(ns), unit, counts)
+}
+
+// perPointCounts is the neurons' count per layer, "L0:28 L3:4", with their one site; for
+// several sites the counts of each site, "mlp.hook_pre L0:1 L1:13; attn.hook_q L0:1", and
+// site "".
+func perPointCounts(ns []hooks.Neuron) (counts, site string) {
+	points, per := hooks.ByPoint(ns)
+	var sites []hooks.Site
+	bySite := map[hooks.Site][]string{}
+	for _, p := range points {
+		if bySite[p.Site] == nil {
+			sites = append(sites, p.Site)
+		}
+		bySite[p.Site] = append(bySite[p.Site], fmt.Sprintf("L%d:%d", p.Layer, len(per[p])))
+	}
+	switch len(sites) {
+	case 0:
+		return "", ""
+	case 1:
+		return strings.Join(bySite[sites[0]], " "), sites[0].String()
+	}
+	parts := make([]string, len(sites))
+	for i, s := range sites {
+		parts[i] = s.String() + " " + strings.Join(bySite[s], " ")
+	}
+	return strings.Join(parts, "; "), ""
 }

@@ -239,7 +239,7 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 				RandomRule: tab.RandomRule, Resamples: opt.Resamples, Items: n, Ref: "item_effects[0]"}
 			T := mean(d, all)
 			Test{Target: T, Effect: T, Random: rnd, CI: CI95(boot), Boot: boot}.Decide(opt.Verdict, &v)
-			v.Notes = append(v.Notes, fmt.Sprintf("top-1 accuracy %.4g → %.4g (random %+.4g ± %.2g, p %.3g)", b0, row.Top1After, ts.Mean, ts.Std, row.Top1P))
+			v.Notes = append(v.Notes, fmt.Sprintf("%s: top-1 accuracy %.4g → %.4g (random change %+.4g ± %.2g, p %.3g)", op.name, b0, row.Top1After, ts.Mean, ts.Std, row.Top1P))
 			l.Verifications = append(l.Verifications, v)
 			if k == 0 {
 				claimedDev[o], claimedTop[o] = d, row.Top1After

@@ -3,7 +3,6 @@ package ablate
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
@@ -426,7 +425,7 @@ func newLabel(g hooks.NeuronGroup, key, finder, source string, cat hooks.Catalog
 		kind = labels.KindLanguage
 	}
 	ns := hooks.Plain(g.Neurons)
-	points, per := hooks.ByPoint(ns)
+	points, _ := hooks.ByPoint(ns)
 	pop := 0
 	sites := map[hooks.Site]bool{}
 	for _, p := range points {
@@ -437,12 +436,9 @@ func newLabel(g hooks.NeuronGroup, key, finder, source string, cat hooks.Catalog
 			pop += cat.Width(p)
 		}
 	}
-	var counts []string
-	for _, p := range points {
-		counts = append(counts, fmt.Sprintf("L%d:%d", p.Layer, len(per[p])))
-	}
+	counts, _ := perPointCounts(ns)
 	l := labels.Label{Set: g.Name, Claim: labels.Claim{Kind: kind, Key: key, Value: g.Name},
-		Evidence:      labels.Evidence{Finder: finder, Source: source, Population: pop, PerLayer: strings.Join(counts, " ")},
+		Evidence:      labels.Evidence{Finder: finder, Source: source, Population: pop, PerLayer: counts},
 		Verifications: []labels.Verification{}}
 	for i, n := range g.Neurons {
 		u := labels.UnitOf(n.Neuron, i+1, pop)

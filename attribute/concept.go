@@ -309,6 +309,10 @@ type ConceptSettings struct {
 	Counts            []ConceptGroupCount `json:"counts"`
 }
 
+// ConceptGeneral is the name of FindConcept's group of culture-general neurons: a claim about
+// every group (package ablate verifies it on all items pooled).
+const ConceptGeneral = "general"
+
 // ConceptProcedure states what FindConcept does, for reports.
 const ConceptProcedure = "CULNIG (Yamamoto et al. 2026): per item P(y|x)·max over positions of a·∂P(y|x)/∂a at the module outputs (control items clamped at ≥ 0), summed per group; general = task/N_task − control/N_control summed over groups, top MLP and attention rates ranked globally across layers, minus each pool's top exclusion units; group-specific = the group's task/N_task − control/N_control, top rate of all units pooled, minus the group's top exclusion units, z-score across groups (population std) ≥ z"
 
@@ -456,7 +460,7 @@ func FindConcept(task, control, exclude *ConceptScores, opt ConceptOptions) (*ho
 		}
 		return a/nt - b/nc
 	}
-	gc := ConceptGroupCount{Group: "general"}
+	gc := ConceptGroupCount{Group: ConceptGeneral}
 	var gen []hooks.ScoredNeuron
 	for _, pool := range []struct {
 		taps []int
@@ -475,7 +479,7 @@ func FindConcept(task, control, exclude *ConceptScores, opt ConceptOptions) (*ho
 		gen = append(gen, filter(cands, excl, &gc)...)
 	}
 	gc.Neurons = len(gen)
-	set.Groups = append(set.Groups, hooks.NeuronGroup{Name: "general", Neurons: gen})
+	set.Groups = append(set.Groups, hooks.NeuronGroup{Name: ConceptGeneral, Neurons: gen})
 	st.Counts = append(st.Counts, gc)
 
 	pool := append(append([]int(nil), mlpSel...), attnSel...)

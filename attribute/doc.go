@@ -116,8 +116,9 @@
 // of that prompt); knowledge neurons are coarse for at least a share p = 0.7 of the prompts.
 //
 // Knowledge neurons go into the shared neuron-set form with KnowledgeNeuronSet: one group per
-// fact, and Dai's relation-level knowledge neurons (those of >= 10% of a relation's facts) in a
-// group "relation/<name>".
+// fact (KnowledgeGroupNames: its id, else "line<N>"), and Dai's relation-level knowledge neurons
+// (those of >= 10% of a relation's facts) in a group "relation/<name>". ablate.VerifyKnowledge
+// (`neuronscope verify --experiment knowledge --facts FILE`) checks the fact groups.
 //
 // # Concept neurons (CULNIG)
 //
@@ -196,6 +197,12 @@
 // testdata/world-llama, over 100 evaluation questions (every 23rd), 174 of the 400 chosen path
 // neurons had both factors negative, and the activation-argmax path had the higher JAS on 13
 // questions.
+//
+// `find path` records each item's position and target token in its set's settings
+// (PathSettings, read back by PathSettingsOf), so package ablate can remove and enhance every
+// prompt's own path where it was found (ablate.PathItems, ablate.VerifyPaths). ComparePaths
+// compares the paths of items with the same and with different label values: the mean
+// PathSimilarity of each kind of pair and a permutation p-value of their difference.
 //
 // # Conventions
 //

@@ -266,16 +266,16 @@ func KnowledgeNeuronSet(rep *KnowledgeReport, relShare float64) *hooks.NeuronSet
 	}
 	set := &hooks.NeuronSet{Method: "knowledge", Tap: hooks.MLPPost, Provenance: &rep.Provenance,
 		Settings: map[string]any{"procedure": rep.Procedure, "steps": rep.Steps, "threshold": rep.Threshold, "share": rep.Share, "relation_share": relShare}}
-	names := map[string]bool{}
+	ids, lines := make([]string, len(rep.Facts)), make([]int, len(rep.Facts))
+	for i, f := range rep.Facts {
+		ids[i], lines[i] = f.ID, f.Line
+	}
+	names := KnowledgeGroupNames(ids, lines)
 	var rels []string
 	relFacts := map[string]int{}
 	relCount := map[string]map[hooks.Neuron]int{}
-	for _, f := range rep.Facts {
-		name := f.ID
-		if name == "" || names[name] {
-			name = fmt.Sprintf("line%d", f.Line)
-		}
-		names[name] = true
+	for fi, f := range rep.Facts {
+		name := names[fi]
 		counts := map[hooks.Neuron]int{}
 		for _, c := range f.Counts {
 			counts[c.Neuron] = c.Prompts
@@ -312,4 +312,19 @@ func KnowledgeNeuronSet(rep *KnowledgeReport, relShare float64) *hooks.NeuronSet
 		set.Groups = append(set.Groups, hooks.NeuronGroup{Name: "relation/" + r, Neurons: g})
 	}
 	return set
+}
+
+// KnowledgeGroupNames names the facts' groups in KnowledgeNeuronSet: a fact's id, or
+// "line<N>" (its line in the facts file) when it has none or an earlier fact has it.
+func KnowledgeGroupNames(ids []string, lines []int) []string {
+	seen := map[string]bool{}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if id == "" || seen[id] {
+			id = fmt.Sprintf("line%d", lines[i])
+		}
+		seen[id] = true
+		out[i] = id
+	}
+	return out
 }

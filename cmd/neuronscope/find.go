@@ -53,7 +53,7 @@ func newFindKnowledgeCmd() *cobra.Command {
 			if err := checkOutFile("--out", out); err != nil {
 				return err
 			}
-			facts, lines, err := readFacts(data)
+			facts, lines, err := readFacts("--data", data)
 			if err != nil {
 				return err
 			}
@@ -116,11 +116,11 @@ func newFindKnowledgeCmd() *cobra.Command {
 	return cmd
 }
 
-// readFacts reads `find knowledge`'s JSONL facts and the line of each.
-func readFacts(path string) ([]attribute.KnowledgeFact, []int, error) {
+// readFacts reads `find knowledge`'s JSONL facts (given by flag) and the line of each.
+func readFacts(flag, path string) ([]attribute.KnowledgeFact, []int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, usagef("--data: %v", err)
+		return nil, nil, usagef("%s: %v", flag, err)
 	}
 	defer f.Close()
 	var facts []attribute.KnowledgeFact
@@ -134,19 +134,19 @@ func readFacts(path string) ([]attribute.KnowledgeFact, []int, error) {
 		}
 		var kf attribute.KnowledgeFact
 		if err := json.Unmarshal([]byte(line), &kf); err != nil {
-			return nil, nil, usagef("--data %s:%d: %v", path, n, jsonerr.Plain(err))
+			return nil, nil, usagef("%s %s:%d: %v", flag, path, n, jsonerr.Plain(err))
 		}
 		if len(kf.Prompts) == 0 || kf.Target == "" {
-			return nil, nil, usagef(`--data %s:%d: need "prompts" (non-empty) and "target"`, path, n)
+			return nil, nil, usagef(`%s %s:%d: need "prompts" (non-empty) and "target"`, flag, path, n)
 		}
 		facts = append(facts, kf)
 		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, usagef("--data %s: %v", path, err)
+		return nil, nil, usagef("%s %s: %v", flag, path, err)
 	}
 	if len(facts) == 0 {
-		return nil, nil, usagef("--data %s has no facts", path)
+		return nil, nil, usagef("%s %s has no facts", flag, path)
 	}
 	return facts, lines, nil
 }

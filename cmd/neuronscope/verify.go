@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/ablate"
+	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
@@ -41,18 +42,22 @@ type verifyFlags struct {
 	back                                       bool
 	bos, tokenizer, profileDir, out            string
 	asJSON, noProgress                         bool
+	general, randomPool, facts, compare        string
+	permutations                               int
 }
 
 func newVerifyCmd() *cobra.Command {
 	var mf modelFlags
 	var f verifyFlags
 	cmd := &cobra.Command{
-		Use: "verify --model DIR --neurons FILE (--eval FILE [--group-key KEY] | --text GROUP=FILE ...) " +
-			"[--experiment matrix|sweep|enhance|steer] [--intervention zero|mean|resample|clamp|scale|force] --out labels.json",
+		Use: "verify --model DIR --neurons FILE (--eval FILE [--group-key KEY] | --text GROUP=FILE ... | --facts FILE) " +
+			"[--experiment matrix|sweep|enhance|steer|patch|path|knowledge] [--intervention zero|mean|resample|clamp|scale|force] --out labels.json",
 		Short: "Verify a finder's neuron groups with causal experiments against random neuron sets, and write labels",
 		Example: `  neuronscope demo --out demo
   neuronscope verify --model testdata/world-llama --neurons demo/neurons.json --eval testdata/world/eval_facts.jsonl --experiment matrix,sweep --out labels.json
-  neuronscope verify --model testdata/world-llama --neurons demo/neurons.json --eval testdata/world/eval_facts.jsonl --experiment enhance --intervention scale --json`,
+  neuronscope verify --model testdata/world-llama --neurons demo/neurons.json --eval testdata/world/eval_facts.jsonl --experiment enhance --intervention scale --json
+  neuronscope verify --model testdata/world-llama --neurons demo/concept.json --eval testdata/world/concept_task.jsonl --group-key continent --experiment matrix,enhance --measure answer_prob --out concept-labels.json
+  neuronscope verify --model testdata/world-llama --neurons demo/paths.json --eval testdata/world/eval_facts.jsonl --experiment path --compare relation,language --out path-labels.json`,
 		Long: `Verify reads a neuron set (neuronscope.neurons/v1: named groups, as every finder writes) and checks
 each group's claim with one experiment, against --random random sets with the same per-layer counts at
 the same tap (seeds --seed, --seed+1, ...). It writes a label file (neuronscope.labels/v1): per group the
@@ -74,6 +79,16 @@ Experiments:
            (and every unit of each --patch-points point) taken from the clean run of the pair,
            recovered = (M_patched − M_corrupt)/(M_clean − M_corrupt) with M = log P(answer) or
            logit(answer) − logit(corrupt_answer) at the last position; --back noises instead
+  path     a find path set (its settings hold each prompt's position and target; --eval is the
+           file it was found on): each prompt's path, activation-argmax and top-K lists removed
+           (×0) and enhanced (×2) at its position, NeuronPath's probability deviation
+           mean(P_after/P_before) − 1 and the top-1 change against --random random paths per
+           prompt (same per-layer counts), the path against each baseline item by item
+           (bootstrap CI and p), and the path similarity by --compare labels (permutation p)
+  knowledge  a find knowledge set on its --facts: each fact's neurons removed and enhanced at
+           the last position of its own prompts and of another relation's fact's, Dai et al.'s
+           ratio of means mean(P_after − P_before)/mean(P_before) per relation, own − other
+           against random lists per fact; a label per fact
 
 Interventions (--intervention, at --positions all|last|0,2,-1): zero; mean (over every real position of
 the eval items); resample (from a random item of another group, same position counted from the end of
@@ -87,7 +102,11 @@ inconclusive if it clears the margin but the random sets or items are too few; e
 With the default 10 random sets the smallest p is 1/11 ≈ 0.091 (use --random 19 --alpha 0.05 for the
 conventional level).
 
---group-key is inferred when the set's group names are values of exactly one label of the eval file.`,
+--group-key is inferred when the set's group names are values of exactly one label of the eval file.
+--general names a group claimed for every group of items (CULNIG's culture-general neurons; default
+"general" for a find concept set): it is verified on all items pooled. Empty groups are labelled
+without a verification. Random sets keep the claimed set's count at every layer and tap;
+--random-pool draws them as CULNIG's code does, the same total size from every unit of the named taps.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, &mf, &f) },
 	}
@@ -129,6 +148,11 @@ conventional level).
 	fl.StringVar(&f.out, "out", "", "label file to write (atomically)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the label file to stdout instead of tables")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar")
+	fl.StringVar(&f.general, "general", "", `a group claimed for every group of items, verified on all of them pooled (default: "general" for a find concept set)`)
+	fl.StringVar(&f.randomPool, "random-pool", "", "draw random sets as CULNIG does: the set's size from every unit of these taps at every layer (e.g. mlp.hook_pre,attn.q,attn.k,attn.v), instead of per layer and tap")
+	fl.StringVar(&f.facts, "facts", "", "knowledge: the facts the knowledge neurons were found for (find knowledge --data)")
+	fl.StringVar(&f.compare, "compare", "", "path: labels whose same/different values the path similarity compares (comma-separated; default: find path's --compare)")
+	fl.IntVar(&f.permutations, "permutations", 1000, "path: label shuffles of the path-similarity test")
 	return cmd
 }
 
@@ -144,6 +168,10 @@ type verifyInputs struct {
 	tkey   string
 	inputs []labels.Input
 	notes  []string
+	// paths, facts and compare are the inputs of the path and knowledge experiments.
+	paths   []ablate.PathItem
+	facts   []ablate.KnowledgeItem
+	compare []string
 }
 
 func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
@@ -164,6 +192,12 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	}
 	exps := strings.Split(f.experiment, ",")
 	var lf *labels.File
+	if itemExperiment(exps) {
+		if lf, err = runItemVerify(cmd, in, f, opt); err != nil {
+			return err
+		}
+		exps = nil
+	}
 	if slices.Contains(exps, expPatch) {
 		if lf, err = runPatch(in, f, opt); err != nil {
 			return err
@@ -316,6 +350,9 @@ func printLabels(w io.Writer, lf *labels.File, notes []string) {
 		}
 		fmt.Fprintln(w)
 	}
+	for i := range lf.ItemEffects {
+		fmt.Fprintln(w, lf.ItemEffects[i].Table())
+	}
 	fmt.Fprint(w, lf.Table())
 	for _, l := range lf.Labels {
 		for _, v := range l.Verifications {
@@ -357,7 +394,10 @@ func checkVerifyFlags(f *verifyFlags) error {
 	}
 	exps := strings.Split(f.experiment, ",")
 	onlyPatch := len(exps) == 1 && exps[0] == expPatch
-	if f.eval == "" && len(f.texts) == 0 && !onlyPatch {
+	if err := checkItemFlags(f, exps); err != nil {
+		return err
+	}
+	if f.eval == "" && len(f.texts) == 0 && !onlyPatch && !slices.Contains(exps, expKnowledge) {
 		return usagef("give --eval FILE (questions) or --text GROUP=FILE (texts)")
 	}
 	if slices.Contains(exps, expPatch) && f.pairs == "" {
@@ -368,9 +408,9 @@ func checkVerifyFlags(f *verifyFlags) error {
 	}
 	for _, e := range exps {
 		switch e {
-		case ablate.ExpMatrix, ablate.ExpSweep, ablate.ExpEnhance, ablate.ExpSteer, expPatch:
+		case ablate.ExpMatrix, ablate.ExpSweep, ablate.ExpEnhance, ablate.ExpSteer, expPatch, expPath, expKnowledge:
 		default:
-			return usagef("--experiment %q: want matrix, sweep, enhance, steer or patch (or several, comma-separated)", e)
+			return usagef("--experiment %q: want matrix, sweep, enhance, steer, patch, path or knowledge (or several of the first five, comma-separated)", e)
 		}
 	}
 	switch f.intervention {
@@ -457,7 +497,7 @@ func loadVerifyInputs(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) (*veri
 	if err := selectGroups(in.set, f.groups, f.top); err != nil {
 		return fail(usagef("--neurons %s: %v", f.neurons, err))
 	}
-	if err := in.set.Check(m.Catalog()); err != nil {
+	if err := checkNonEmpty(in.set, m.Catalog()); err != nil {
 		return fail(usagef("--neurons %s: %v", f.neurons, err))
 	}
 	add := func(role, path string) error {
@@ -470,6 +510,12 @@ func loadVerifyInputs(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) (*veri
 	}
 	if err := add("neurons", f.neurons); err != nil {
 		return fail(err)
+	}
+	if itemExperiment(strings.Split(f.experiment, ",")) {
+		if err := loadItemInputs(in, f, add); err != nil {
+			return fail(err)
+		}
+		return in, nil
 	}
 	if f.eval != "" {
 		if in.qs, err = corpus.ReadPromptSet(f.eval, in.enc, corpus.PromptOptions{MultiToken: true}); err != nil {
@@ -664,6 +710,14 @@ func verifyOptions(f *verifyFlags, in *verifyInputs) (ablate.VerifyOptions, erro
 		Value: f.value, Factor: f.factor, Statistic: f.statistic, ForceGroup: f.force, At: at, Random: f.random,
 		Seed: f.seed, Resamples: f.resamples, Source: f.neurons,
 		Verdict: ablate.VerdictOptions{MinEffect: f.minEffect, Margin: f.margin, Alpha: f.alpha}}
+	if opt.General = f.general; opt.General == "" && in.set.Method == "culnig" {
+		opt.General = attribute.ConceptGeneral
+	}
+	if f.randomPool != "" {
+		if opt.RandomPool, err = conceptTaps(in.m, "--random-pool", f.randomPool); err != nil {
+			return opt, err
+		}
+	}
 	if f.ks != "" {
 		if opt.Ks, err = parseInts(f.ks); err != nil {
 			return opt, usagef("--ks: %v", err)

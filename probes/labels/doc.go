@@ -20,12 +20,15 @@
 //	steering    KL calibrations (Steering): per target and sign the α found, the KL reached,
 //	            whether it was reached and why not, generations and group effects
 //	patching    activation-patching results (Patching)
+//	item_effects  experiments in which every item has its own neurons (ItemEffects: paths,
+//	            knowledge neurons): per kind or relation and intervention the pooled effect,
+//	            the random lists' effects and p; paired comparisons; path similarity
 //
 // # A label
 //
 // A Label names its group (Set, as in the neuron-set file) and carries
 //
-//	claim          kind (relation, language, concept, token, path, feature), the group key
+//	claim          kind (relation, language, concept, token, path, feature, fact), the group key
 //	               it is about, the value, and a one-line description built from the evidence
 //	               and the first verification
 //	units          the neurons in the finder's order (hook, index, score, rank 1..k,
@@ -35,7 +38,7 @@
 //	verifications  one per experiment: the intervention, the measure, the tested statistic
 //	               (Effect; Target its value on the claimed group, Others the mean on the
 //	               others), the random sets' statistic (Stat), the empirical p-value, the
-//	               effect size, the bootstrap 95% CI over items, the verdict with its rule,
+//	               effect size, the bootstrap 95% CI and p-value over items, the verdict with its rule,
 //	               notes (interference, unreachable KL targets) and a reference to the full
 //	               result ("matrices[0]")
 //	verdict        the first verification's verdict
