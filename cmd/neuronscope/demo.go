@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/neuronscope/neuronscope/ablate"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/demo"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
@@ -28,7 +29,7 @@ type demoReport struct {
 
 func newDemoCmd() *cobra.Command {
 	var out, modelDir, evalPath string
-	var asJSON, noVerify, noProgress bool
+	var asJSON, noVerify, noProgress, noConcept, noPaths bool
 	var opt demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR]",
@@ -59,7 +60,7 @@ world-trained checkpoint.`,
 				}
 			}
 			opt.Progress = cmd.ErrOrStderr()
-			opt.SkipVerify = noVerify
+			opt.SkipVerify, opt.SkipConcept, opt.SkipPaths = noVerify, noConcept, noPaths
 			if !noProgress && !noVerify {
 				bar := newBar(cmd, -1, "verification", "items")
 				defer bar.Finish()
@@ -105,13 +106,23 @@ world-trained checkpoint.`,
 						return err
 					}
 				}
+				if err := writeGradientStages(out, r, p, in.EvalInput, in.ConceptInputs); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				return report.WriteJSON(cmd.OutOrStdout(), rep)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), summary)
 			if out != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote report.json, summary.txt, neurons.json and labels.json to %s\n", out)
+				files := "report.json, summary.txt, neurons.json, labels.json"
+				if r.Concept != nil {
+					files += ", concept.json, concept-labels.json"
+				}
+				if r.Paths != nil {
+					files += ", paths.json, path-labels.json"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s to %s\n", files, out)
 			}
 			return nil
 		},
@@ -127,6 +138,10 @@ world-trained checkpoint.`,
 	f.IntVar(&opt.RandomSets, "random-sets", ablate.DefaultRandom, "random same-layer neuron sets per relation")
 	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the verification (0: all)")
 	f.IntVar(&opt.Workers, "workers", 1, "interventions run at once")
+	f.BoolVar(&noConcept, "no-concept", false, "skip the concept-neuron stage (CULNIG, find concept, verified)")
+	f.BoolVar(&noPaths, "no-paths", false, "skip the neuron-path stage (NeuronPath, find path, verified)")
+	f.IntVar(&opt.ConceptItems, "concept-questions", 40, "task questions per continent in the concept verification")
+	f.IntVar(&opt.PathItems, "path-questions", 1, "questions per relation × language whose paths are found and verified")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
@@ -136,6 +151,8 @@ world-trained checkpoint.`,
 type demoInputsT struct {
 	demo.Inputs
 	EvalInput labels.Input
+	// ConceptInputs hash the concept item sets (task, control, exclusion).
+	ConceptInputs []labels.Input
 }
 
 // demoInputs loads the embedded demo model and questions, or the given ones.
@@ -146,6 +163,7 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 	}
 	var err error
 	var questions func(enc corpus.Encoder) (*corpus.PromptSet, error)
+	var concept func(name string) ([]byte, string, error)
 	if modelDir != "" {
 		if in.Model, err = model.Load(modelDir); err != nil {
 			return in, err
@@ -158,6 +176,11 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 		}
 		if in.EvalInput, err = labels.HashInput("eval", evalPath); err != nil {
 			return in, usagef("--eval: %v", err)
+		}
+		concept = func(name string) ([]byte, string, error) {
+			p := filepath.Join(filepath.Dir(evalPath), name)
+			b, err := os.ReadFile(p)
+			return b, p, err
 		}
 	} else {
 		read := func(name string) []byte {
@@ -179,9 +202,56 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 		questions = func(enc corpus.Encoder) (*corpus.PromptSet, error) {
 			return corpus.ParsePromptSet(bytes.NewReader(read(ev)), "embedded:"+ev, enc, corpus.PromptOptions{})
 		}
+		concept = func(name string) ([]byte, string, error) {
+			p := path.Join(testdata.DemoWorld, name)
+			return read(p), "embedded:" + p, nil
+		}
 	}
-	in.Questions, err = questions(corpus.NewEncoder(in.Model, in.Tokenizer, tokenizer.BOSAlways))
-	return in, err
+	enc := corpus.NewEncoder(in.Model, in.Tokenizer, tokenizer.BOSAlways)
+	if in.Questions, err = questions(enc); err != nil {
+		return in, err
+	}
+	// the concept sets beside the questions, when the world has them
+	var sets [3]*corpus.PromptSet
+	for i, name := range []string{"concept_task.jsonl", "concept_control.jsonl", "concept_exclude.jsonl"} {
+		data, src, err := concept(name)
+		if err != nil {
+			return in, nil // no concept sets: the demo runs without that stage
+		}
+		if sets[i], err = corpus.ParsePromptSet(bytes.NewReader(data), src, enc, corpus.PromptOptions{}); err != nil {
+			return in, usageError{err}
+		}
+		in.ConceptInputs = append(in.ConceptInputs, labels.HashBytes([]string{"task", "control", "exclude"}[i], src, data))
+	}
+	in.Concept = &demo.ConceptInputs{Task: sets[0], Control: sets[1], Exclude: sets[2]}
+	return in, nil
+}
+
+// writeGradientStages writes the concept and path stages' neuron sets and label files.
+func writeGradientStages(out string, r *demo.Report, p report.Provenance, eval labels.Input, concept []labels.Input) error {
+	seed := int64(1)
+	write := func(set *hooks.NeuronSet, lf *labels.File, setName, labelName string, inputs []labels.Input) error {
+		sp := p
+		set.Provenance = &sp
+		if err := set.WriteFile(filepath.Join(out, setName)); err != nil {
+			return err
+		}
+		lf.Provenance = p
+		lf.Provenance.Seed = &seed
+		lf.Inputs = inputs
+		return lf.WriteFile(filepath.Join(out, labelName))
+	}
+	if r.Concept != nil {
+		if err := write(r.ConceptSet, r.ConceptLabels, "concept.json", "concept-labels.json", concept); err != nil {
+			return err
+		}
+	}
+	if r.Paths != nil {
+		if err := write(r.PathSet, r.PathLabels, "paths.json", "path-labels.json", []labels.Input{eval}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func init() { extraCommands = append(extraCommands, newDemoCmd) }

@@ -39,6 +39,12 @@ type Options struct {
 	// verification has evaluated (its total is EvalItems).
 	Progress     io.Writer
 	EvalProgress func(items int)
+	// SkipConcept and SkipPaths skip the concept-neuron and neuron-path stages (the concept
+	// stage also needs Inputs.Concept). ConceptItems is the number of task questions per
+	// continent the concept verification evaluates (default 40); PathItems the questions per
+	// relation × language whose paths are found and verified (default 1).
+	SkipConcept, SkipPaths  bool
+	ConceptItems, PathItems int
 }
 
 func (o *Options) defaults() {
@@ -57,6 +63,12 @@ func (o *Options) defaults() {
 	if o.RandomSets <= 0 {
 		o.RandomSets = ablate.DefaultRandom
 	}
+	if o.ConceptItems <= 0 {
+		o.ConceptItems = 40
+	}
+	if o.PathItems <= 0 {
+		o.PathItems = 1
+	}
 }
 
 // Inputs is what the demo runs on.
@@ -64,6 +76,8 @@ type Inputs struct {
 	Model     *model.Model
 	Tokenizer *tokenizer.Tokenizer
 	Questions *corpus.PromptSet // held-out-template fact questions (eval_facts.jsonl)
+	// Concept holds the concept-neuron item sets (nil: no concept stage).
+	Concept *ConceptInputs
 }
 
 // Report is the demo's JSON report (schema neuronscope.demo/v1), less provenance, which the
@@ -85,6 +99,15 @@ type Report struct {
 	Show int `json:"-"`
 	// Runs are the verification's per-item scores (nil when skipped).
 	Runs *ablate.MatrixResult `json:"-"`
+	// Concept and Paths are the concept-neuron and neuron-path stages (nil when skipped), with
+	// their neuron sets and label files (the command writes concept.json, concept-labels.json,
+	// paths.json and path-labels.json).
+	Concept       *ConceptStage    `json:"concept_neurons,omitempty"`
+	Paths         *PathStage       `json:"neuron_paths,omitempty"`
+	ConceptSet    *hooks.NeuronSet `json:"-"`
+	ConceptLabels *labels.File     `json:"-"`
+	PathSet       *hooks.NeuronSet `json:"-"`
+	PathLabels    *labels.File     `json:"-"`
 }
 
 // ModelSummary is the inspect part.
@@ -208,6 +231,9 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	}
 	r.Set = set
 	if opt.SkipVerify {
+		if err := r.gradientStages(in, opt, say); err != nil {
+			return nil, err
+		}
 		return r, nil
 	}
 	vq := evalSet(q, opt.AblatePerCell)
@@ -231,6 +257,9 @@ func Run(in Inputs, opt Options) (*Report, error) {
 			MeanOtherDrop: row.Claimed.OtherDrop, Selectivity: row.Claimed.Selectivity, RandomSets: opt.RandomSets,
 			RandomSelectivity: row.Random.Selectivity, RandomTargetDrop: row.Random.TargetDrop,
 			RelativeDrop: v.Target, Effect: v.Effect, P: v.P, EffectSize: v.EffectSize, CI95: v.CI95, Verdict: v.Verdict, VerdictRule: v.Rule}
+	}
+	if err := r.gradientStages(in, opt, say); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -525,5 +554,6 @@ func (r *Report) Summary() string {
 		}
 		fmt.Fprintf(&b, "  (drops in accuracy points; z and p test the selectivity of relative drops against the random sets;\n   verdict rule: %s)\n", a0.VerdictRule)
 	}
+	r.gradientSummary(&b)
 	return b.String()
 }

@@ -15,7 +15,7 @@ func Example() {
 	defer m.Close()
 	tok, _ := tokenizer.Load("../../testdata/world-llama/tokenizer.json")
 	q, _ := corpus.ReadPromptSet("../../testdata/world/eval_facts.jsonl", corpus.NewEncoder(m, tok, tokenizer.BOSAlways), corpus.PromptOptions{})
-	r, err := demo.Run(demo.Inputs{Model: m, Tokenizer: tok, Questions: q}, demo.Options{PerRelation: 4, Neurons: 3, SkipVerify: true})
+	r, err := demo.Run(demo.Inputs{Model: m, Tokenizer: tok, Questions: q}, demo.Options{PerRelation: 4, Neurons: 3, SkipVerify: true, SkipPaths: true})
 	if err != nil {
 		fmt.Println(err)
 		return
