@@ -43,9 +43,16 @@ ground truth through the same code as 'neuronscope verify --experiment matrix': 
 relation's --neurons neurons, measure every relation's questions (the relation × relation matrix
 of relative accuracy drops), and test the drop on the relation against the drops on the others and
 against --random-sets random same-layer sets (empirical p, effect size, bootstrap CI, verdict).
-Writes report.json, summary.txt, neurons.json (the set, neuronscope.neurons/v1) and labels.json
-(neuronscope.labels/v1) to --out and prints the summary. --model and --eval run it on another
-world-trained checkpoint.`,
+Then two gradient finders with their verification: concept neurons (find concept: CULNIG on the
+world's concept sets, groups = the continent of each question's subject, each group suppressed
+and enhanced on --concept-questions questions per continent, "general" on all of them, against
+random sets with the same count at every layer and tap) and influential neuron paths (find path:
+NeuronPath on --path-questions questions per relation × language, each path removed and enhanced
+at its position against the activation baselines and random paths, and the path similarity by
+relation and language). Writes report.json, summary.txt, neurons.json (the set,
+neuronscope.neurons/v1), labels.json (neuronscope.labels/v1), concept.json, concept-labels.json,
+paths.json and path-labels.json to --out and prints the summary. --model and --eval run it on
+another world-trained checkpoint (the concept stage reads concept_*.jsonl beside --eval).`,
 		Example: `  neuronscope demo
   neuronscope demo --out neuronscope-demo --json`,
 		Args: cobra.NoArgs,

@@ -5,10 +5,18 @@
 // answers with their LM-head decodings (RankRelationNeurons, the grad×act finder), and a check
 // of each relation's set against the world's ground truth through ablate.Verify (the code of
 // `neuronscope verify --experiment matrix`): the relation × relation matrix of zero ablation,
-// random same-layer sets, p-values, verdicts and a label file.
+// random same-layer sets, p-values, verdicts and a label file. Two gradient finders follow,
+// each verified: CULNIG's concept neurons (attribute.FindConcept on the world's concept sets,
+// grouped by continent; each group suppressed and enhanced through ablate.Verify, "general" on
+// every question) and NeuronPath's influential paths (attribute.NeuronPath on one question per
+// relation × language; ablate.VerifyPaths against the activation baselines and random paths,
+// with the path similarity by relation and language). The earlier stages do not depend on
+// them: their numbers are those they gave before these stages existed.
 //
 // A "neuron" here is one unit of blocks.L.mlp.hook_post: the MLP's hidden activation after
-// the nonlinearity (after gate ⊙ up for SwiGLU), the input of the down projection.
+// the nonlinearity (after gate ⊙ up for SwiGLU), the input of the down projection; the
+// concept stage's units are those CULNIG scores and intervenes on, the gate and up projections'
+// outputs (mlp.hook_pre, mlp.hook_pre_linear) and the attention q/k/v projections'.
 //
 // `neuronscope demo [--out DIR]` is the command-line door; Run is the Go one.
 package demo
