@@ -14,8 +14,8 @@ import (
 // expect is what each notebook's tiny run must print.
 var expect = map[string][]string{
 	"01-relation-neurons": {"verdict", "relations confirmed", "wrote "},
-	"03-concept-neurons":  {"general suppress (×0)", "random enhance (×2)", "wrote "},
-	"04-neuron-path":      {"mean JAS", "path similarity"},
+	"03-concept-neurons":  {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
+	"04-neuron-path":      {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
 }
 
 // TestNotebooksRun compiles every notebook and runs it with -budget tiny -out DIR: each must

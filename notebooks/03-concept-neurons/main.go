@@ -5,19 +5,23 @@
 // continent of its subject (testdata/world/concept_task.jsonl); the control set is the same
 // prompts without their relation words; the exclusion set asks for place names that the
 // prompt itself states. The program scores all three sets (gradient × activation at the gate
-// and up projections, max over positions, times the answer's probability), selects general
-// and per-continent neurons, then
+// and up projections and the attention q/k/v projections, max over positions, times the
+// answer's probability), selects general and per-continent neurons, then verifies every group
+// through ablate.Verify (the code of `neuronscope verify --experiment matrix,enhance --measure
+// answer_prob`):
 //
-//   - suppresses the general neurons (gate pre-activation set to 0 at every position, CULNIG's
-//     suppress) and enhances them (×2 on the pre-activation), measuring the mean probability of
-//     the answer and the accuracy on the task questions, against random sets with the same
-//     number of units per layer;
-//   - zero-ablates each continent's neurons and measures how much more that continent's
-//     questions suffer than the others' (ablate.Selectivity, random same-layer sets).
+//   - suppress: each group's units set to 0 at the module output, every position (CULNIG's
+//     suppress); enhance: ×2 on the pre-activation (CULNIG's enhance);
+//   - the effect is the answer probability's change, a ratio of means; a continent's group is
+//     tested on its continent's questions minus the mean on the others, "general" on every
+//     question pooled;
+//   - against random sets with the same count at every layer and every tap, with empirical and
+//     bootstrap p-values, bootstrap intervals and verdicts; the general neurons also against
+//     CULNIG's own random baseline (the same total drawn from all gate and q/k/v units).
 //
 // Run from anywhere in the repository:
 //
-//	go run ./notebooks/03-concept-neurons          # every item (about a minute with OpenBLAS)
+//	go run ./notebooks/03-concept-neurons                 # every item scored; 100 questions per continent verified, 10 random sets
 //	go run ./notebooks/03-concept-neurons -budget tiny    # 20 items per continent, 3 random sets
 package main
 
@@ -33,27 +37,22 @@ import (
 	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
-	"github.com/neuronscope/neuronscope/model/tensor"
 	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
+	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
 func main() {
 	budget := flag.String("budget", "full", "full, or tiny: 20 task and control items and 10 exclusion items per continent, 3 random sets")
 	modelDir := flag.String("model", "", "model directory (default: testdata/world-llama of this repository)")
 	worldDir := flag.String("world", "", "world directory (default: testdata/world of this repository)")
-	out := flag.String("out", "", "directory to write the neuron set to (concept-neurons.json; empty: print only)")
+	out := flag.String("out", "", "directory to write concept-neurons.json and concept-labels.json to (empty: print only)")
 	flag.Parse()
 	if *budget != "full" && *budget != "tiny" {
 		fmt.Fprintf(os.Stderr, "-budget %q: want full or tiny\n", *budget)
 		os.Exit(2)
 	}
-	file := ""
-	if *out != "" {
-		file = filepath.Join(*out, "concept-neurons.json")
-	}
-	if err := run(os.Stdout, *modelDir, *worldDir, file, *budget == "tiny"); err != nil {
+	if err := run(os.Stdout, *modelDir, *worldDir, *out, *budget == "tiny"); err != nil {
 		fmt.Fprintln(os.Stderr, "03-concept-neurons:", err)
 		os.Exit(1)
 	}
@@ -86,12 +85,12 @@ func run(w io.Writer, modelDir, worldDir, out string, tiny bool) error {
 	if err != nil {
 		return err
 	}
-	randomSets := 5
+	randomSets, verifyPer := 10, 100
 	if tiny {
 		keep := firstPerGroup(task, "continent", 20)
 		task, control = pick(task, keep), pick(control, keep) // control item i is task item i without relation words
 		exclude = pick(exclude, firstPerGroup(exclude, "continent", 10))
-		randomSets = 3
+		randomSets, verifyPer = 3, 20
 	}
 	fmt.Fprintf(w, "items: task %d, control %d, exclusion %d\n", len(task.Items), len(control.Items), len(exclude.Items))
 
@@ -107,63 +106,83 @@ func run(w io.Writer, modelDir, worldDir, out string, tiny bool) error {
 	if err != nil {
 		return err
 	}
-	if out != "" {
-		prov := m.Provenance()
-		set.Provenance = &prov
-		if err := set.WriteFile(out); err != nil {
-			return err
-		}
-		defer fmt.Fprintf(w, "wrote %s\n", out)
-	}
 	fmt.Fprintf(w, "\n%-10s %10s %9s %8s %8s\n", "group", "candidates", "excluded", "below z", "neurons")
 	for _, c := range st.Counts {
 		fmt.Fprintf(w, "%-10s %10d %9d %8d %8d\n", c.Group, c.Candidates, c.Excluded, c.BelowZ, c.Neurons)
 	}
-	gen, _ := set.Group("general")
+	gen, _ := set.Group(attribute.ConceptGeneral)
 	fmt.Fprintf(w, "general neurons per layer: %v; top 3: %v\n", perLayer(gen, m.Config.NLayers), plainTop(gen, 3))
 
-	// Suppress and enhance the general neurons, against random sets of the same composition.
-	neurons := hooks.Plain(gen)
-	base, baseAcc, err := answerProb(m, task, nil)
+	// Verify every group: suppress and enhance, against random sets of the same composition.
+	vq := pick(task, firstPerGroup(task, "continent", verifyPer))
+	e, err := ablate.NewEval(m, vq, nil, ablate.EvalOptions{LogProb: true})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\ntask questions: P(answer) %.4f, accuracy %.4f\n", base, baseAcc)
-	fmt.Fprintf(w, "%-28s %12s %12s\n", "intervention", "ΔP(answer)", "Δaccuracy")
-	for _, iv := range []struct {
-		name  string
-		scale float32
-	}{{"suppress (×0)", 0}, {"enhance (×2)", 2}} {
-		p, acc, err := answerProb(m, task, scaleUnits(neurons, iv.scale))
+	var lf *labels.File
+	for _, exp := range []string{ablate.ExpMatrix, ablate.ExpEnhance} {
+		res, err := ablate.Verify(e, set, ablate.VerifyOptions{Experiment: exp, Key: "continent", Measure: "answer_prob", Random: randomSets,
+			Seed: 1, General: attribute.ConceptGeneral, Source: "notebook 03"})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%-28s %+12.4f %+12.4f\n", "general "+iv.name, p-base, acc-baseAcc)
-		var dp, da []float64
-		for s := 0; s < randomSets; s++ {
-			r := ablate.RandomSet(m.Catalog(), neurons, uint64(s+1))
-			p, acc, err := answerProb(m, task, scaleUnits(r, iv.scale))
-			if err != nil {
-				return err
-			}
-			dp, da = append(dp, p-base), append(da, acc-baseAcc)
+		if lf == nil {
+			lf = res.File
+		} else {
+			lf.Merge(res.File)
 		}
-		fmt.Fprintf(w, "%-28s %+12.4f %+12.4f   (mean of %d; std %.4f, %.4f)\n", "random "+iv.name, mean(dp), mean(da), randomSets, std(dp), std(da))
 	}
-
-	// Each continent's neurons: does zeroing them hurt that continent's questions most?
-	fmt.Fprintf(w, "\n%-10s %7s %11s %11s %12s %14s  %s\n", "continent", "neurons", "own drop", "other drop", "selectivity", "random sel.", "verdict")
-	for _, g := range set.Groups[1:] {
-		if len(g.Neurons) == 0 {
-			fmt.Fprintf(w, "%-10s %7d  (no neurons)\n", g.Name, 0)
+	base, err := e.Baseline()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nverification on %d task questions (%d per continent), mean P(answer) %.4f; %d random sets per group, same count per layer and tap\n",
+		len(vq.Items), verifyPer, meanProb(base), randomSets)
+	fmt.Fprintf(w, "%-10s %-12s %10s %12s %19s %7s %7s  %s\n", "group", "", "ΔP(group)", "selectivity", "random", "p", "p boot", "verdict")
+	for _, l := range lf.Labels {
+		if len(l.Verifications) == 0 {
+			fmt.Fprintf(w, "%-10s (no neurons)\n", l.Set)
 			continue
 		}
-		r, err := ablate.Selectivity(m, task, hooks.Plain(g.Neurons), ablate.SelectivityOptions{Key: "continent", Target: g.Name, Mode: ablate.Zero, Random: randomSets})
-		if err != nil {
-			return err
+		for k, v := range l.Verifications {
+			name, what, sign := l.Set, "suppress ×0", -1.0
+			if v.Experiment == ablate.ExpEnhance {
+				what, sign = "enhance ×2", 1
+			}
+			if k > 0 {
+				name = ""
+			}
+			fmt.Fprintf(w, "%-10s %-12s %+9.2f%% %+11.2f%% %+9.2f ± %5.2f%% %7.3f %7.2g  %s\n", name, what, 100*sign*v.Target, 100*v.Effect,
+				100*v.Random.Mean, 100*v.Random.Std, v.P, *v.PBootstrap, v.Verdict)
 		}
-		fmt.Fprintf(w, "%-10s %7d %11.4f %11.4f %12.4f %7.4f±%.4f  %s\n", g.Name, len(g.Neurons), r.Claimed.TargetDrop, r.Claimed.OtherDrop, r.Claimed.Selectivity,
-			r.Random.Selectivity.Mean, r.Random.Selectivity.Std, r.Verdict)
+	}
+	fmt.Fprintln(w, "(ΔP(group): the answer probability's change on the group's questions, a ratio of means; selectivity: oriented so\n"+
+		" the claim predicts > 0, minus its mean on the other continents; general: on every question)")
+
+	// CULNIG's own random baseline for the general neurons: the same total from all gate and q/k/v units.
+	if len(gen) == 0 {
+		return fmt.Errorf("no general neurons")
+	}
+	pooled, err := ablate.Matrix(e, []hooks.NeuronGroup{{Name: attribute.ConceptGeneral, Neurons: gen}}, ablate.MatrixOptions{Key: "continent",
+		Measure: ablate.AnswerProb, Random: randomSets, Seed: 1, General: attribute.ConceptGeneral,
+		RandomPool: []hooks.Site{hooks.MLPPre, hooks.AttnQ, hooks.AttnK, hooks.AttnV}})
+	if err != nil {
+		return err
+	}
+	pv := pooled.Verifications[0]
+	fmt.Fprintf(w, "general suppress (×0) against CULNIG's pooled random sets: %+.2f%%, random %+.2f ± %.2f%%, p %.3f: %s\n",
+		-100*pv.Target, -100*pv.Random.Mean, 100*pv.Random.Std, pv.P, pv.Verdict)
+
+	if out != "" {
+		prov := m.Provenance()
+		set.Provenance = &prov
+		lf.Provenance = prov
+		for name, write := range map[string]func(string) error{"concept-neurons.json": set.WriteFile, "concept-labels.json": lf.WriteFile} {
+			if err := write(filepath.Join(out, name)); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(w, "wrote %s and %s\n", filepath.Join(out, "concept-neurons.json"), filepath.Join(out, "concept-labels.json"))
 	}
 	return nil
 }
@@ -189,49 +208,13 @@ func pick(s *corpus.PromptSet, idx []int) *corpus.PromptSet {
 	return out
 }
 
-// scaleUnits multiplies the units by s at every position (0: CULNIG's suppress at the module
-// output; 2: its enhance on the pre-activation).
-func scaleUnits(ns []hooks.Neuron, s float32) []hooks.Option {
-	points, idx := hooks.ByPoint(ns)
-	var opts []hooks.Option
-	for _, p := range points {
-		units := idx[p]
-		opts = append(opts, hooks.EditPoint(p, func(_ hooks.Point, a *tensor.Tensor) error {
-			w := len(a.Data) / (a.Shape[0] * a.Shape[1]) // units per position (q/k/v: heads·d_head)
-			for row := 0; row < len(a.Data)/w; row++ {
-				for _, j := range units {
-					a.Data[row*w+j] *= s
-				}
-			}
-			return nil
-		}))
+// meanProb is the mean answer probability of the scores.
+func meanProb(s *ablate.Scores) float64 {
+	var t float64
+	for _, lp := range s.LogProb {
+		t += math.Exp(lp)
 	}
-	return opts
-}
-
-// answerProb is the mean probability of each item's answer at its last position, and the
-// greedy accuracy, with the hook options applied.
-func answerProb(m *model.Model, s *corpus.PromptSet, opts []hooks.Option) (float64, float64, error) {
-	var total float64
-	correct := 0
-	err := corpus.ForEachPromptBatch(m, s.Prompts(), 0, 0, func([]int, model.Batch) []hooks.Option { return opts },
-		func(rows []int, b model.Batch, res *model.Result) error {
-			for k, i := range rows {
-				ans := s.Items[i].AnswerIDs[0]
-				p, err := model.Prob(k, b.Len-1, ans).Value(b, res.Logits)
-				if err != nil {
-					return err
-				}
-				total += p
-				v := m.Config.DVocab
-				if model.Argmax(res.Logits.Data[(k*b.Len+b.Len-1)*v:][:v]) == ans {
-					correct++
-				}
-			}
-			return nil
-		})
-	n := float64(len(s.Items))
-	return total / n, float64(correct) / n, err
+	return t / float64(len(s.LogProb))
 }
 
 func perLayer(ns []hooks.ScoredNeuron, L int) []int {
@@ -257,15 +240,4 @@ func sum(xs []float64) float64 {
 		s += x
 	}
 	return s
-}
-
-func mean(xs []float64) float64 { return sum(xs) / float64(len(xs)) }
-
-func std(xs []float64) float64 {
-	mu := mean(xs)
-	var ss float64
-	for _, x := range xs {
-		ss += (x - mu) * (x - mu)
-	}
-	return math.Sqrt(ss / float64(max(1, len(xs)-1)))
 }

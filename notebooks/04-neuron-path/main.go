@@ -2,40 +2,44 @@
 // demo world model and checks the paths by intervention, as the published evaluation does.
 //
 // For each question the program runs the layer-progressive search (one neuron per layer at the
-// last prompt position, m = 20 steps, the answer's probability), the per-layer activation
-// argmax baseline and random paths (one random neuron per layer), then
+// last prompt position, m = 20 steps, the answer's probability) with its two baselines, the
+// per-layer activation argmax and the per-layer activation top-5, then verifies them through
+// ablate.VerifyPaths (the code of `neuronscope verify --experiment path`):
 //
-//   - removes each path (its neurons set to 0 at that position) and enhances it (×2), and
-//     reports the mean change in the answer's probability and in top-1 accuracy;
-//   - compares the joint attribution scores of the search's path and of the activation path,
-//     and counts chosen neurons whose two score factors were both negative;
-//   - compares paths of questions with the same and with different relations (and languages).
+//   - each question's path (and each baseline) removed (set to 0 at that position) and
+//     enhanced (×2); NeuronPath's probability deviation mean(P_after/P_before) − 1 and the
+//     change in top-1 accuracy, against random paths (per question, one random neuron per
+//     layer at the same position), with empirical and bootstrap p-values and verdicts;
+//   - the path against each baseline, question by question (bootstrap interval and p);
+//   - the joint attribution scores of the search's path and of the activation path, and the
+//     chosen neurons whose two score factors were both negative;
+//   - paths of questions with the same and with different relations (and languages), with a
+//     permutation p-value.
 //
 // Run from anywhere in the repository:
 //
-//	go run ./notebooks/04-neuron-path          # 3 questions per relation and language
-//	go run ./notebooks/04-neuron-path -budget tiny    # 1 question per relation and language, 10 steps
+//	go run ./notebooks/04-neuron-path                    # 3 questions per relation and language, 10 random paths
+//	go run ./notebooks/04-neuron-path -budget tiny       # 1 question per relation and language, 10 steps, 3 random paths
 package main
 
 import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
-	"github.com/neuronscope/neuronscope/model/tensor"
 	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
 )
 
 func main() {
-	budget := flag.String("budget", "full", "full, or tiny: 1 question per relation and language, 10 steps")
-	_ = flag.String("out", "", "unused: this notebook only prints")
+	budget := flag.String("budget", "full", "full, or tiny: 1 question per relation and language, 10 steps, 3 random paths")
+	out := flag.String("out", "", "directory to write paths.json and path-labels.json to (empty: print only)")
 	modelDir := flag.String("model", "", "model directory (default: testdata/world-llama of this repository)")
 	evalFile := flag.String("eval", "", "questions (default: testdata/world/eval_facts.jsonl of this repository)")
 	flag.Parse()
@@ -43,16 +47,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "-budget %q: want full or tiny\n", *budget)
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, *modelDir, *evalFile, *budget == "tiny"); err != nil {
+	if err := run(os.Stdout, *modelDir, *evalFile, *out, *budget == "tiny"); err != nil {
 		fmt.Fprintln(os.Stderr, "04-neuron-path:", err)
 		os.Exit(1)
 	}
 }
 
-// effect is the mean change of the answer's probability and of top-1 accuracy.
-type effect struct{ dp, dacc float64 }
-
-func run(w io.Writer, modelDir, evalFile string, tiny bool) error {
+func run(w io.Writer, modelDir, evalFile, out string, tiny bool) error {
 	if evalFile == "" {
 		var err error
 		if evalFile, err = nb.Testdata("world", "eval_facts.jsonl"); err != nil {
@@ -68,9 +69,9 @@ func run(w io.Writer, modelDir, evalFile string, tiny bool) error {
 	if err != nil {
 		return err
 	}
-	perCell, steps, randomPaths := 3, 20, 3
+	perCell, steps, random := 3, 20, 10
 	if tiny {
-		perCell, steps = 1, 10
+		perCell, steps, random = 1, 10, 3
 	}
 	// Every 7th question until each relation × language cell has its share.
 	count := map[[2]string]int{}
@@ -82,13 +83,11 @@ func run(w io.Writer, modelDir, evalFile string, tiny bool) error {
 			items = append(items, it)
 		}
 	}
-	L, width := m.Config.NLayers, m.Config.DMLP
-	rng := rand.New(rand.NewPCG(1, 2))
-	kinds := []string{"path", "activation", "random"}
-	var remove, enhance [3]effect
+	paths := &hooks.NeuronSet{Method: "neuronpath", Tap: hooks.MLPPost}
+	st := &attribute.PathSettings{Procedure: attribute.PathProcedure, Steps: steps, Target: "prob", Site: "mlp.hook_post", Position: "last", Width: 1, TopK: 5}
+	var pitems []ablate.PathItem
 	var seconds, jasPath, jasAct float64
 	actHigher, negneg, chosen := 0, 0, 0
-	var paths [][]hooks.ScoredNeuron
 	for _, it := range items {
 		pos, ans := len(it.IDs)-1, it.AnswerIDs[0]
 		t0 := time.Now()
@@ -96,8 +95,8 @@ func run(w io.Writer, modelDir, evalFile string, tiny bool) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", it.ID, err)
 		}
-		seconds += time.Since(t0).Seconds()
-		paths = append(paths, res.Path)
+		s := time.Since(t0).Seconds()
+		seconds += s
 		jasPath += res.JAS
 		jasAct += res.ActivationJAS
 		if res.ActivationJAS > res.JAS {
@@ -109,106 +108,49 @@ func run(w io.Writer, modelDir, evalFile string, tiny bool) error {
 				negneg++
 			}
 		}
-		p0, top0, err := answerAt(m, it.IDs, pos, ans, nil)
-		if err != nil {
-			return err
+		paths.Groups = append(paths.Groups, res.PathGroups("/"+it.ID)...)
+		st.Items = append(st.Items, attribute.PathItemResult{ID: it.ID, Labels: it.Labels, Position: pos, Token: ans, Value: res.Value,
+			JAS: res.JAS, ActivationJAS: res.ActivationJAS, Seconds: s})
+		pi := ablate.PathItem{ID: it.ID, Labels: it.Labels, Prompt: it.IDs, Target: ans, Paths: map[string][]hooks.Neuron{}}
+		for _, g := range res.PathGroups("") {
+			pi.Paths[g.Name] = hooks.Plain(g.Neurons)
 		}
-		for k, kind := range kinds {
-			var sets [][]hooks.Neuron
-			switch kind {
-			case "path":
-				sets = [][]hooks.Neuron{hooks.Plain(res.Path)}
-			case "activation":
-				sets = [][]hooks.Neuron{hooks.Plain(res.Activation)}
-			default:
-				for s := 0; s < randomPaths; s++ {
-					var ns []hooks.Neuron
-					for l := 0; l < L; l++ {
-						ns = append(ns, hooks.NeuronAt(l, hooks.MLPPost, rng.IntN(width)))
-					}
-					sets = append(sets, ns)
-				}
-			}
-			for _, ns := range sets {
-				for _, iv := range []struct {
-					scale float32
-					into  *effect
-				}{{0, &remove[k]}, {2, &enhance[k]}} {
-					p, top, err := answerAt(m, it.IDs, pos, ans, scaleAt(ns, pos, iv.scale))
-					if err != nil {
-						return err
-					}
-					iv.into.dp += (p - p0) / float64(len(sets))
-					iv.into.dacc += (b2f(top) - b2f(top0)) / float64(len(sets))
-				}
-			}
-		}
+		pitems = append(pitems, pi)
 	}
+	paths.Settings = st
 	n := float64(len(items))
 	fmt.Fprintf(w, "%d questions (%d per relation and language), m = %d: %.3f s per question\n", len(items), perCell, steps, seconds/n)
-	fmt.Fprintf(w, "\n%-12s %14s %14s %14s %14s\n", "neurons", "remove ΔP", "remove Δtop1", "enhance ΔP", "enhance Δtop1")
-	for k, kind := range kinds {
-		name := kind
-		if kind == "random" {
-			name = fmt.Sprintf("random (×%d)", randomPaths)
-		}
-		fmt.Fprintf(w, "%-12s %+14.4f %+14.4f %+14.4f %+14.4f\n", name, remove[k].dp/n, remove[k].dacc/n, enhance[k].dp/n, enhance[k].dacc/n)
+	fmt.Fprintf(w, "mean JAS: path %.4g, activation argmax %.4g; activation argmax higher on %d of %d questions\n", jasPath/n, jasAct/n, actHigher, len(items))
+	fmt.Fprintf(w, "chosen path neurons with both score factors negative: %d of %d\n\n", negneg, chosen)
+
+	lf, err := ablate.VerifyPaths(m, pitems, ablate.PathVerifyOptions{Compare: []string{"relation", "language"}, Random: random, Seed: 1,
+		Source: "notebook 04"})
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "\nmean JAS: path %.4g, activation argmax %.4g; activation argmax higher on %d of %d questions\n", jasPath/n, jasAct/n, actHigher, len(items))
-	fmt.Fprintf(w, "chosen path neurons with both score factors negative: %d of %d\n", negneg, chosen)
-	for _, key := range []string{"relation", "language"} {
-		var same, diff float64
-		var ns, nd int
-		for i := range items {
-			for j := i + 1; j < len(items); j++ {
-				s := attribute.PathSimilarity(paths[i], paths[j])
-				if items[i].Labels[key] == items[j].Labels[key] {
-					same, ns = same+s, ns+1
-				} else {
-					diff, nd = diff+s, nd+1
-				}
+	fmt.Fprint(w, lf.ItemEffects[0].Table())
+	fmt.Fprintf(w, "\n%-16s %-8s %9s %18s %7s %7s  %s\n", "neurons", "", "effect", "random", "p", "p boot", "verdict")
+	for _, l := range lf.Labels {
+		for k, v := range l.Verifications {
+			op, sign := "remove", -1.0
+			if k == 1 {
+				op, sign = "enhance", 1
 			}
+			fmt.Fprintf(w, "%-16s %-8s %+8.2f%% %+9.2f ± %5.2f%% %7.3f %7.2g  %s\n", l.Set, op, 100*sign*v.Target, 100*sign*v.Random.Mean,
+				100*v.Random.Std, v.P, *v.PBootstrap, v.Verdict)
 		}
-		fmt.Fprintf(w, "path similarity by %s: same %.3f (%d pairs), different %.3f (%d pairs)\n", key, same/float64(max(ns, 1)), ns, diff/float64(max(nd, 1)), nd)
+	}
+	if out != "" {
+		prov := m.Provenance()
+		paths.Provenance = &prov
+		lf.Provenance = prov
+		if err := paths.WriteFile(filepath.Join(out, "paths.json")); err != nil {
+			return err
+		}
+		if err := lf.WriteFile(filepath.Join(out, "path-labels.json")); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "wrote %s and %s\n", filepath.Join(out, "paths.json"), filepath.Join(out, "path-labels.json"))
 	}
 	return nil
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// scaleAt multiplies the neurons by s at position pos only (NeuronPath's remove: 0, enhance: 2).
-func scaleAt(ns []hooks.Neuron, pos int, s float32) []hooks.Option {
-	points, idx := hooks.ByPoint(ns)
-	var opts []hooks.Option
-	for _, p := range points {
-		units := idx[p]
-		opts = append(opts, hooks.EditPoint(p, func(_ hooks.Point, a *tensor.Tensor) error {
-			w := a.Shape[len(a.Shape)-1]
-			for _, j := range units {
-				a.Data[pos*w+j] *= s
-			}
-			return nil
-		}))
-	}
-	return opts
-}
-
-// answerAt is the probability of ans at pos and whether it is the top-1 prediction there.
-func answerAt(m *model.Model, prompt []int, pos, ans int, opts []hooks.Option) (float64, bool, error) {
-	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
-	if err != nil {
-		return 0, false, err
-	}
-	res, err := m.Forward(b, opts...)
-	if err != nil {
-		return 0, false, err
-	}
-	p, err := model.Prob(0, pos, ans).Value(b, res.Logits)
-	v := m.Config.DVocab
-	return p, model.Argmax(res.Logits.Data[pos*v:(pos+1)*v]) == ans, err
 }
