@@ -406,6 +406,10 @@ func TestEmpiricalPAndEffectSize(t *testing.T) {
 	if _, ok := ablate.EffectSize(1, []float64{0.2, 0.2}); ok {
 		t.Error("an effect size against a random std of 0")
 	}
+	// bootstrap p: #{resamples ≤ 0.3} = 2 (0.1 and 0.3): (2+1)/(5+1)
+	if p := ablate.BootstrapP([]float64{0.1, 0.5, 0.3, 0.9, 0.31}, 0.3); p != 0.5 {
+		t.Errorf("bootstrap p = %v, want 0.5", p)
+	}
 }
 
 func TestBootstrapAndQuantiles(t *testing.T) {

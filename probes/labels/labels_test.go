@@ -132,3 +132,27 @@ func TestHashInput(t *testing.T) {
 		t.Error("a missing file hashed")
 	}
 }
+
+// Merging item experiments appends their tables and moves the verifications' references, and
+// the table renders rows, comparisons and similarities.
+func TestMergeAndTableItemEffects(t *testing.T) {
+	f, o := file(), file()
+	row := ItemRow{Set: "path", Intervention: "remove", Items: 4, Before: 0.9, After: 0.8, Effect: -0.1, Random: StatOf([]float64{0, 0.01}), P: 0.5, Top1Random: &Stat{}}
+	f.ItemEffects = []ItemEffects{{Name: "a", Experiment: "path", Rows: []ItemRow{row}}}
+	o.ItemEffects = []ItemEffects{{Name: "b", Experiment: "knowledge", Rows: []ItemRow{{Set: "capital_of", Intervention: "remove", Other: &ItemSide{Selectivity: 0.3}}}}}
+	o.Labels[0].Verifications[0].Ref = "item_effects[0]"
+	f.Merge(o)
+	if len(f.ItemEffects) != 2 || f.Labels[0].Verifications[1].Ref != "item_effects[1]" {
+		t.Fatalf("merged %d tables, ref %s", len(f.ItemEffects), f.Labels[0].Verifications[1].Ref)
+	}
+	f.ItemEffects[0].Comparisons = []ItemComparison{{Set: "path", Versus: "activation", Intervention: "remove", Difference: 0.02}}
+	f.ItemEffects[0].Similarity = []PathSimilarity{{Key: "relation", Same: 0.3, Different: 0.1, P: 0.01, Permutations: 99}}
+	for i, want := range [][]string{{"path", "remove", "-10.0%", "path − activation (remove): +2.0%", "path similarity by relation: same 0.300"}, {"capital_of", "+30.0%"}} {
+		tab := f.ItemEffects[i].Table()
+		for _, w := range want {
+			if !strings.Contains(tab, w) {
+				t.Errorf("table %d lacks %q:\n%s", i, w, tab)
+			}
+		}
+	}
+}
