@@ -57,3 +57,27 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkGradientStages times the demo's two gradient stages as `neuronscope demo` runs them
+// on testdata/world-llama: CULNIG scoring of the 2,280 + 2,280 + 784 concept items, the
+// selection, suppress and enhance of its 6 groups on 200 questions with 10 random sets each
+// (1 + 2 × 6 × 11 passes); NeuronPath on 40 questions and their verification (3 kinds × 2
+// interventions × 11 passes). It reports the CPU seconds (user + system) per run.
+//
+//	CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas go test -tags openblas -run '^$' -bench GradientStages -benchtime 1x ./internal/demo/
+func BenchmarkGradientStages(b *testing.B) {
+	in := load(b, "world-llama")
+	in.Concept = conceptInputs(b, in, 1<<30)
+	var cpu time.Duration
+	for b.Loop() {
+		c0 := cpuTime()
+		r, err := demo.Run(in, demo.Options{PerRelation: 1, Neurons: 1, SkipVerify: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime() - c0
+		b.ReportMetric(r.Concept.Seconds, "concept-s")
+		b.ReportMetric(r.Paths.Seconds, "path-s")
+	}
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
