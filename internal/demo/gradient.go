@@ -144,6 +144,9 @@ func (r *Report) conceptStage(in Inputs, opt Options, say func(string, ...any)) 
 				continue
 			}
 			cg.PerLayer = l.Evidence.PerLayer
+			if sites := siteSet(g.Neurons); len(sites) == 1 {
+				cg.PerLayer = sites[0] + " " + cg.PerLayer
+			}
 			for k := range l.Verifications {
 				v := &l.Verifications[k]
 				switch v.Experiment {
@@ -261,7 +264,7 @@ func (r *Report) gradientSummary(b *strings.Builder) {
 		row := func(name, n, what string, v *labels.Verification, helps float64) {
 			pb := "-"
 			if v.PBootstrap != nil {
-				pb = fmt.Sprintf("%.3f", *v.PBootstrap)
+				pb = fmt.Sprintf("%.2g", *v.PBootstrap)
 			}
 			fmt.Fprintf(b, "  %-10s %7s  %-12s %+9.2f%% %+11.2f%% %+9.2f ± %5.2f%% %7.3f %7s  %s\n", name, n, what, 100*helps*v.Target,
 				100*v.Effect, 100*v.Random.Mean, 100*v.Random.Std, v.P, pb, v.Verdict)
@@ -296,4 +299,15 @@ func (r *Report) gradientSummary(b *strings.Builder) {
 			}
 		}
 	}
+}
+
+// siteSet lists the sites of the neurons, in order of appearance.
+func siteSet(ns []hooks.ScoredNeuron) []string {
+	var out []string
+	for _, n := range ns {
+		if s := n.Site.String(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
