@@ -126,7 +126,7 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 			}
 		}
 		if len(kept.Groups) == 0 {
-			return nil, fmt.Errorf("every group of the neuron set is empty")
+			return nil, fmt.Errorf("group %q is empty, and so is every other group of the neuron set: nothing to verify", empty[0])
 		}
 		set = &kept
 	}

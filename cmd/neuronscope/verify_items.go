@@ -59,7 +59,7 @@ func checkNonEmpty(set *hooks.NeuronSet, cat hooks.Catalog) error {
 	kept := *set
 	kept.Groups = slices.DeleteFunc(slices.Clone(set.Groups), func(g hooks.NeuronGroup) bool { return len(g.Neurons) == 0 })
 	if len(kept.Groups) == 0 && len(set.Groups) > 0 {
-		return fmt.Errorf("every group is empty")
+		return fmt.Errorf("group %q is empty, and so is every other group: nothing to verify", set.Groups[0].Name)
 	}
 	return kept.Check(cat)
 }
