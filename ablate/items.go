@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tensor"
 )
 
@@ -157,6 +159,20 @@ func runItemKinds(e *Eval, kinds []itemKind, factors []float32, at Positions, ra
 		}
 	}
 	return out, nil
+}
+
+// newItemEval prepares the evaluation of an item experiment's prompts (answer log-probabilities
+// measured) and runs its baseline.
+func newItemEval(m *model.Model, ps *corpus.PromptSet, batch, workers int, progress func(int)) (*Eval, *Scores, error) {
+	e, err := NewEval(m, ps, nil, EvalOptions{BatchSize: batch, LogProb: true, Workers: workers, Progress: progress})
+	if err != nil {
+		return nil, nil, err
+	}
+	base, err := e.Baseline()
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, base, nil
 }
 
 // probRatio is P_after/P_before of question i, from the log-probabilities (finite whenever

@@ -128,11 +128,7 @@ func VerifyKnowledge(m *model.Model, facts []KnowledgeItem, opt KnowledgeVerifyO
 			return nil, err
 		}
 	}
-	e, err := NewEval(m, ps, nil, EvalOptions{BatchSize: opt.BatchSize, LogProb: true, Workers: opt.Workers, Progress: opt.Progress})
-	if err != nil {
-		return nil, err
-	}
-	base, err := e.Baseline()
+	e, base, err := newItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,16 @@ type PathItem struct {
 	Paths map[string][]hooks.Neuron
 }
 
+// PathItemOf is the path item of a prompt and its NeuronPath result: the prompt cut after the
+// attributed position, the target token and the result's lists of every kind.
+func PathItemOf(p corpus.Prompt, res *attribute.PathResult) PathItem {
+	it := PathItem{ID: p.ID, Labels: p.Labels, Prompt: p.IDs[:res.Position+1], Target: res.Token, Paths: map[string][]hooks.Neuron{}}
+	for _, g := range res.PathGroups("") {
+		it.Paths[g.Name] = hooks.Plain(g.Neurons)
+	}
+	return it
+}
+
 // PathItems pairs a neuron set written by `find path` with the prompts it was found on: per
 // item of its settings (attribute.PathSettingsOf) the prompt of that id cut after the stored
 // position, the stored target token (which must be the answer's first token at the last
@@ -170,11 +180,7 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 		}
 		ps.Items = append(ps.Items, corpus.Prompt{ID: it.ID, IDs: it.Prompt, AnswerIDs: []int{it.Target}, Labels: it.Labels})
 	}
-	e, err := NewEval(m, ps, nil, EvalOptions{BatchSize: opt.BatchSize, LogProb: true, Workers: opt.Workers, Progress: opt.Progress})
-	if err != nil {
-		return nil, err
-	}
-	base, err := e.Baseline()
+	e, base, err := newItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress)
 	if err != nil {
 		return nil, err
 	}

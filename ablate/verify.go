@@ -233,6 +233,29 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 	return res, nil
 }
 
+// VerifyExperiments runs Verify once per experiment (opt.Experiment is ignored) on the same
+// Eval, so the baseline runs once, and merges their label files in that order (labels.File.Merge).
+func VerifyExperiments(e *Eval, set *hooks.NeuronSet, exps []string, opt VerifyOptions) (*labels.File, error) {
+	var f *labels.File
+	for _, exp := range exps {
+		o := opt
+		o.Experiment = exp
+		res, err := Verify(e, set, o)
+		if err != nil {
+			return nil, err
+		}
+		if f == nil {
+			f = res.File
+		} else {
+			f.Merge(res.File)
+		}
+	}
+	if f == nil {
+		return nil, fmt.Errorf("no experiments")
+	}
+	return f, nil
+}
+
 // newRecipe builds the Intervene of opt.Intervention, capturing the activations resample and
 // force need (one pass over the items for every neuron the experiment may touch).
 func newRecipe(e *Eval, set *hooks.NeuronSet, opt VerifyOptions, mo MatrixOptions) (Intervene, error) {

@@ -41,6 +41,13 @@ type PathItemResult struct {
 	Seconds       float64           `json:"seconds"`
 }
 
+// Item is the result's entry in PathSettings for the prompt id with its labels, searched in
+// the given seconds.
+func (res *PathResult) Item(id string, labels map[string]string, seconds float64) PathItemResult {
+	return PathItemResult{ID: id, Labels: labels, Position: res.Position, Token: res.Token, Value: res.Value, JAS: res.JAS,
+		ActivationJAS: res.ActivationJAS, Seconds: seconds}
+}
+
 // PathSimilarities compares the paths of items with the same and different values of a label
 // (ComparePaths): the mean similarity of each kind of pair and, when permutations were run,
 // the permutation p-value of their difference.

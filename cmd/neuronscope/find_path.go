@@ -162,8 +162,7 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 			suffix = "/" + it.ID
 		}
 		set2.Groups = append(set2.Groups, res.PathGroups(suffix)...)
-		st.Items = append(st.Items, attribute.PathItemResult{ID: it.ID, Labels: it.Labels, Position: pos[i], Token: toks[i], Value: res.Value, JAS: res.JAS,
-			ActivationJAS: res.ActivationJAS, Seconds: time.Since(t0).Seconds()})
+		st.Items = append(st.Items, res.Item(it.ID, it.Labels, time.Since(t0).Seconds()))
 		paths = append(paths, res.Path)
 		bar.Add(1)
 	}

@@ -217,10 +217,8 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 			return usageError{err}
 		}
 	}
-	for _, exp := range exps {
-		o := opt
-		o.Experiment = exp
-		res, err := ablate.Verify(e, in.set, o)
+	if len(exps) > 0 {
+		res, err := ablate.VerifyExperiments(e, in.set, exps, opt)
 		var ue *ablate.UnreachableError
 		if errors.As(err, &ue) {
 			return usagef("--alpha-lo/--alpha-hi: %v", err)
@@ -229,9 +227,9 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 			return err
 		}
 		if lf == nil {
-			lf = res.File
+			lf = res
 		} else {
-			lf.Merge(res.File)
+			lf.Merge(res)
 		}
 	}
 	if f.profileDir != "" {

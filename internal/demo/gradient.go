@@ -124,18 +124,10 @@ func (r *Report) conceptStage(in Inputs, opt Options, say func(string, ...any)) 
 	if err != nil {
 		return err
 	}
-	var lf *labels.File
-	for _, exp := range []string{ablate.ExpMatrix, ablate.ExpEnhance} {
-		res, err := ablate.Verify(e, set, ablate.VerifyOptions{Experiment: exp, Key: ConceptKey, Measure: "answer_prob", Random: opt.RandomSets,
-			Seed: 1, General: attribute.ConceptGeneral, Source: "neuronscope demo"})
-		if err != nil {
-			return err
-		}
-		if lf == nil {
-			lf = res.File
-		} else {
-			lf.Merge(res.File)
-		}
+	lf, err := ablate.VerifyExperiments(e, set, []string{ablate.ExpMatrix, ablate.ExpEnhance}, ablate.VerifyOptions{Key: ConceptKey,
+		Measure: "answer_prob", Random: opt.RandomSets, Seed: 1, General: attribute.ConceptGeneral, Source: "neuronscope demo"})
+	if err != nil {
+		return err
 	}
 	for _, g := range set.Groups {
 		cg := ConceptGroup{Name: g.Name, Neurons: len(g.Neurons)}
@@ -211,8 +203,7 @@ func (r *Report) pathStage(in Inputs, opt Options, say func(string, ...any)) err
 		}
 		secs = append(secs, time.Since(t).Seconds())
 		set.Groups = append(set.Groups, res.PathGroups("/"+it.ID)...)
-		ps.Items = append(ps.Items, attribute.PathItemResult{ID: it.ID, Labels: it.Labels, Position: pos, Token: tok, Value: res.Value,
-			JAS: res.JAS, ActivationJAS: res.ActivationJAS, Seconds: secs[len(secs)-1]})
+		ps.Items = append(ps.Items, res.Item(it.ID, it.Labels, secs[len(secs)-1]))
 		st.MeanJAS += res.JAS / float64(len(items))
 		st.MeanActivation += res.ActivationJAS / float64(len(items))
 		if res.ActivationJAS > res.JAS {
@@ -224,11 +215,7 @@ func (r *Report) pathStage(in Inputs, opt Options, say func(string, ...any)) err
 				st.BothNegative++
 			}
 		}
-		pi := ablate.PathItem{ID: it.ID, Labels: it.Labels, Prompt: it.IDs, Target: tok, Paths: map[string][]hooks.Neuron{}}
-		for _, g := range res.PathGroups("") {
-			pi.Paths[g.Name] = hooks.Plain(g.Neurons)
-		}
-		pitems = append(pitems, pi)
+		pitems = append(pitems, ablate.PathItemOf(it, res))
 	}
 	set.Settings = ps
 	slices.Sort(secs)

@@ -39,7 +39,6 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
-	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
 func main() {
@@ -119,18 +118,10 @@ func run(w io.Writer, modelDir, worldDir, out string, tiny bool) error {
 	if err != nil {
 		return err
 	}
-	var lf *labels.File
-	for _, exp := range []string{ablate.ExpMatrix, ablate.ExpEnhance} {
-		res, err := ablate.Verify(e, set, ablate.VerifyOptions{Experiment: exp, Key: "continent", Measure: "answer_prob", Random: randomSets,
-			Seed: 1, General: attribute.ConceptGeneral, Source: "notebook 03"})
-		if err != nil {
-			return err
-		}
-		if lf == nil {
-			lf = res.File
-		} else {
-			lf.Merge(res.File)
-		}
+	lf, err := ablate.VerifyExperiments(e, set, []string{ablate.ExpMatrix, ablate.ExpEnhance}, ablate.VerifyOptions{Key: "continent",
+		Measure: "answer_prob", Random: randomSets, Seed: 1, General: attribute.ConceptGeneral, Source: "notebook 03"})
+	if err != nil {
+		return err
 	}
 	base, err := e.Baseline()
 	if err != nil {

@@ -109,13 +109,8 @@ func run(w io.Writer, modelDir, evalFile, out string, tiny bool) error {
 			}
 		}
 		paths.Groups = append(paths.Groups, res.PathGroups("/"+it.ID)...)
-		st.Items = append(st.Items, attribute.PathItemResult{ID: it.ID, Labels: it.Labels, Position: pos, Token: ans, Value: res.Value,
-			JAS: res.JAS, ActivationJAS: res.ActivationJAS, Seconds: s})
-		pi := ablate.PathItem{ID: it.ID, Labels: it.Labels, Prompt: it.IDs, Target: ans, Paths: map[string][]hooks.Neuron{}}
-		for _, g := range res.PathGroups("") {
-			pi.Paths[g.Name] = hooks.Plain(g.Neurons)
-		}
-		pitems = append(pitems, pi)
+		st.Items = append(st.Items, res.Item(it.ID, it.Labels, s))
+		pitems = append(pitems, ablate.PathItemOf(it, res))
 	}
 	paths.Settings = st
 	n := float64(len(items))
