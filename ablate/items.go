@@ -161,18 +161,21 @@ func runItemKinds(e *Eval, kinds []itemKind, factors []float32, at Positions, ra
 	return out, nil
 }
 
-// newItemEval prepares the evaluation of an item experiment's prompts (answer log-probabilities
-// measured) and runs its baseline.
-func newItemEval(m *model.Model, ps *corpus.PromptSet, batch, workers int, progress func(int)) (*Eval, *Scores, error) {
+// runItemEval evaluates an item experiment's prompts (answer log-probabilities measured):
+// every kind under every factor (runItemKinds, whose lowest layers the baseline keeps), and the
+// baseline.
+func runItemEval(m *model.Model, ps *corpus.PromptSet, batch, workers int, progress func(int), kinds []itemKind, factors []float32,
+	at Positions, random int, seed uint64) (*Scores, [][]itemRuns, error) {
 	e, err := NewEval(m, ps, nil, EvalOptions{BatchSize: batch, LogProb: true, Workers: workers, Progress: progress})
 	if err != nil {
 		return nil, nil, err
 	}
-	base, err := e.Baseline()
+	runs, err := runItemKinds(e, kinds, factors, at, random, seed)
 	if err != nil {
 		return nil, nil, err
 	}
-	return e, base, nil
+	base, err := e.Baseline()
+	return base, runs, err
 }
 
 // probRatio is P_after/P_before of question i, from the log-probabilities (finite whenever

@@ -128,12 +128,8 @@ func VerifyKnowledge(m *model.Model, facts []KnowledgeItem, opt KnowledgeVerifyO
 			return nil, err
 		}
 	}
-	e, base, err := newItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress)
-	if err != nil {
-		return nil, err
-	}
 	kind := itemKind{name: "knowledge", lists: lists, of: of, what: "each fact's knowledge neurons"}
-	runs, err := runItemKinds(e, []itemKind{kind}, []float32{0, 2}, LastPosition, opt.Random, opt.Seed)
+	base, runs, err := runItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress, []itemKind{kind}, []float32{0, 2}, LastPosition, opt.Random, opt.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -180,16 +180,12 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 		}
 		ps.Items = append(ps.Items, corpus.Prompt{ID: it.ID, IDs: it.Prompt, AnswerIDs: []int{it.Target}, Labels: it.Labels})
 	}
-	e, base, err := newItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress)
-	if err != nil {
-		return nil, err
-	}
 	ops := []struct {
 		name   string
 		factor float32
 		helps  bool
 	}{{"remove", 0, false}, {"enhance", 2, true}}
-	runs, err := runItemKinds(e, kinds, []float32{0, 2}, LastPosition, opt.Random, opt.Seed)
+	base, runs, err := runItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress, kinds, []float32{0, 2}, LastPosition, opt.Random, opt.Seed)
 	if err != nil {
 		return nil, err
 	}
