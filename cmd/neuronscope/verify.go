@@ -191,6 +191,7 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 		return err
 	}
 	exps := strings.Split(f.experiment, ",")
+	exps0 := exps
 	var lf *labels.File
 	if itemExperiment(exps) {
 		if lf, err = runItemVerify(cmd, in, f, opt); err != nil {
@@ -252,7 +253,11 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	lf.Provenance.Padding = fmt.Sprintf("left (items ordered by length, %d per batch)", f.batch)
 	lf.Provenance.Dataset = strings.Join(inputPaths(in.inputs, "neurons"), ", ")
 	lf.Inputs = in.inputs
-	lf.Settings = verifySettings{Experiment: f.experiment, Intervention: f.intervention, Positions: opt.At.String(), GroupKey: in.key,
+	positions := opt.At.String()
+	if itemExperiment(exps0) {
+		positions = map[string]string{expPath: "each prompt's attributed position", expKnowledge: "last"}[f.experiment]
+	}
+	lf.Settings = verifySettings{Experiment: f.experiment, Intervention: f.intervention, Positions: positions, GroupKey: in.key,
 		TextKey: in.tkey, Random: opt.Random, Seed: f.seed, Resamples: f.resamples, MinEffect: f.minEffect, Margin: f.margin,
 		Alpha: f.alpha, AnswerTokens: f.answers, Notes: in.notes}
 	if f.out != "" {
