@@ -88,13 +88,19 @@
 //     ties to the earlier context. The lists equal a brute-force sort of all contexts.
 //   - quantile samples: the per-context maxima of the first CalibContext contexts (the
 //     calibration prefix) fix each neuron's Q−1 boundaries (boundary i is the sorted maximum of
-//     rank ⌊i·m/Q⌋ of the m calibration contexts); every later context goes to its bin, and each
-//     bin keeps PerBin contexts by reservoir sampling (Algorithm R). Calibration contexts still
-//     count for everything else. bin_contains is the number of contexts that fell in the bin.
-//   - random sample: a reservoir of RandomSample contexts over the whole run.
+//     rank ⌊i·m/Q⌋ of the m calibration contexts) at the end of the batch that completes them;
+//     every context of a later batch goes to its bin, and each bin keeps the PerBin contexts of
+//     smallest priority key (bottom-k sampling: a uniform sample without replacement of the
+//     bin's contexts), the key a hash of (seed, layer, neuron, bin, context index). Calibration
+//     contexts still count for everything else. bin_contains is the number of contexts that fell
+//     in the bin.
+//   - random sample: a reservoir of RandomSample contexts over the whole run (Algorithm R whose
+//     i-th draw, for the context of index i, is a hash of (seed, layer, neuron, i)).
 //
-// The reservoirs draw from a stateless hash of (seed, layer, neuron, bin, items seen so far),
-// so the samples depend only on the seed and the data, not on how the run was split up.
+// The draws depend only on the seed and on context indices, not on how the run was split up,
+// resumed or sharded. (Until checkpoint format v4 the bins used Algorithm R over the bin's own
+// count, which no shard can know: the bin samples of earlier versions differ, every other field
+// is unchanged.)
 //
 // # Memory
 //
@@ -118,6 +124,36 @@
 // fingerprint must match), skips the contexts already seen and continues; since contexts,
 // batches and the reservoirs' random draws are deterministic, the outputs are byte-identical
 // to an uninterrupted run's.
+//
+// # Shards and merging
+//
+// A run can be split over processes or machines (package beamprofile runs it as an Apache Beam
+// pipeline) and the partial states merged (Profiler.Merge) into what one process observing
+// every context in index order gives. The deterministic rule that makes the shards agree:
+//
+//  1. Contexts are numbered as one process numbers them (corpus.Contexts over the documents
+//     in order) and batched on the same grid of Batch contexts.
+//  2. The calibration shard observes the calibration prefix, contexts [0, P) with
+//     P = ⌈CalibContext/Batch⌉·Batch (Options.CalibrationPrefix): exactly what a single process
+//     does before it calibrates. Its Calibration(P) — every neuron's quantile boundaries and its
+//     histogram width after the prefix — seeds every other shard (NewShard).
+//  3. Every other shard observes any set of batches of contexts ≥ P, in any order.
+//  4. The states merge in any order (Merge); Finish calibrates a run shorter than P.
+//
+// The merge of each statistic (Merge's doc lists them): counts, extremes, histograms (both
+// grids are power-of-two multiples of the calibration shard's width, anchored at 0: the finer
+// is coarsened, the counts added, the width doubled while the occupied bins span more than
+// HistBins — the single pass's final grid, since a single pass doubles only when its data so
+// far do not fit), the top-k max and min lists (k best of the union, ties to the earlier
+// context), the bin samples (k smallest keys of the union) and the random sample (per slot, the
+// later context) are exact; the moments merge by Chan/Pébay and equal the single pass's to
+// floating-point reassociation (TestMergeEqualsSinglePass: 1e-12 relative). The exports of a
+// merged run are therefore byte-identical to the single process's except for the last digits
+// of mean, variance, skewness and kurtosis. MarshalBinary/Unmarshal move states between
+// workers (the checkpoint encoding, every array length checked on decoding).
+//
+// Merging keeps one state per hook point and reads the other: memory
+// O(N × ((2K + Q·PerBin + RandomSample) × window + HistBins + Q)), independent of the data.
 //
 // # Exports
 //
