@@ -1,0 +1,380 @@
+package distributed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/profile"
+)
+
+// ProfileJob is everything the workers of a profiling pipeline need: it travels with the
+// pipeline (JSON), so every path in it must be one that every worker sees.
+type ProfileJob struct {
+	// ModelDir is the checkpoint directory as the workers see it (a shared filesystem or a
+	// bucket mounted at the same path on every worker).
+	ModelDir string
+	// Plan numbers the contexts (NewPlan); its files are read by the workers.
+	Plan *Plan
+	// BOS is the BOS policy (auto, always, never).
+	BOS string
+	// Batch is the number of contexts per forward pass, as in a single-process run.
+	Batch int
+	// Points are the profiled hook points (names), Options the profiler's options.
+	Points  []string
+	Options profile.Options
+	// Shards is the number of shards after the calibration prefix.
+	Shards int
+	// Out is the output directory (every worker that may run the final step sees it).
+	Out string
+	// LMHead and DLA are the vocabulary-projection sizes (0: none), as the profile command's.
+	LMHead, DLA int
+	// Settings and Provenance go into profile.json as they are (the launcher fills them as a
+	// single-process run would); the model facts of Provenance come from the launcher's model.
+	Settings   profile.Settings
+	Provenance report.Provenance
+	// FailShard, if > 0, makes that shard fail (tests of an interrupted job).
+	FailShard int
+}
+
+// models caches one loaded model per directory per worker process: DoFn instances of every
+// bundle share it (Forward keeps its state per call).
+var models struct {
+	sync.Mutex
+	m map[string]*model.Model
+}
+
+// loadModel loads dir once per process; the error names the worker's host and path.
+func loadModel(dir string) (*model.Model, error) {
+	models.Lock()
+	defer models.Unlock()
+	if m := models.m[dir]; m != nil {
+		return m, nil
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		host, _ := os.Hostname()
+		return nil, fmt.Errorf("worker %s cannot load the model from %s (the model directory must be a path every worker sees): %v", host, dir, err)
+	}
+	if models.m == nil {
+		models.m = map[string]*model.Model{}
+	}
+	models.m[dir] = m
+	return m, nil
+}
+
+// encoder is the job's tokenizer and BOS policy for a loaded model.
+func encoder(m *model.Model, bos string) (corpus.Encoder, error) {
+	policy, err := tokenizer.ParseBOSPolicy(bos)
+	if err != nil {
+		return corpus.Encoder{}, err
+	}
+	tok, err := corpus.LoadTokenizer(m)
+	if err != nil {
+		return corpus.Encoder{}, err
+	}
+	return corpus.NewEncoder(m, tok, policy), nil
+}
+
+func (j *ProfileJob) points() ([]hooks.Point, error) {
+	out := make([]hooks.Point, len(j.Points))
+	for i, n := range j.Points {
+		p, err := hooks.Parse(n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// shardFn profiles one shard of contexts with a model loaded once per worker (Setup) and emits
+// its state split by hook point, keyed "ORDINAL HOOK" (the ordinal keeps the single process's
+// order of hook points). The calibration shard (ID 0) also emits its calibration.
+type shardFn struct {
+	Job ProfileJob
+	m   *model.Model
+	enc corpus.Encoder
+	pts []hooks.Point
+}
+
+func (f *shardFn) Setup() error {
+	var err error
+	if f.m, err = loadModel(f.Job.ModelDir); err != nil {
+		return err
+	}
+	if f.enc, err = encoder(f.m, f.Job.BOS); err != nil {
+		return err
+	}
+	f.pts, err = f.Job.points()
+	return err
+}
+
+// run profiles the shard's contexts into p.
+func (f *shardFn) run(s Shard, p *profile.Profiler) error {
+	if f.Job.FailShard > 0 && s.ID == f.Job.FailShard {
+		return fmt.Errorf("shard %d: failing as asked (FailShard)", s.ID)
+	}
+	contexts := func(yield func(corpus.Context) error) error {
+		return f.Job.Plan.Range(f.enc, s.Lo, s.Hi, yield)
+	}
+	if err := p.Run(f.m, f.pts, contexts, profile.RunOptions{Batch: f.Job.Batch, PadID: max(f.m.Config.Pad, 0)}); err != nil {
+		return fmt.Errorf("shard %d [%d, %d): %v", s.ID, s.Lo, s.Hi, err)
+	}
+	if got := p.Contexts; got != s.Hi-s.Lo {
+		return fmt.Errorf("shard %d [%d, %d): %d contexts read (the data changed since planning?)", s.ID, s.Lo, s.Hi, got)
+	}
+	return nil
+}
+
+func emitLayers(p *profile.Profiler, emit func(string, []byte)) error {
+	for i, l := range p.Layers {
+		part := &profile.Profiler{Opt: p.Opt, Layers: []*profile.Layer{l}, Tokens: p.Tokens, Contexts: p.Contexts, Batches: p.Batches, BinFrom: p.BinFrom}
+		b, err := part.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		emit(fmt.Sprintf("%04d %s", i, l.Hook), b)
+	}
+	return nil
+}
+
+// calibFn profiles the calibration shard.
+type calibFn struct{ shardFn }
+
+func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string, []byte), emitCal func([]byte)) error {
+	p := profile.New(f.Job.Options)
+	if err := f.run(s, p); err != nil {
+		return err
+	}
+	if s.Hi < f.Job.Plan.Contexts {
+		cal, err := p.Calibration(s.Hi)
+		if err != nil {
+			return err
+		}
+		b, err := cal.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		emitCal(b)
+	}
+	return emitLayers(p, emit)
+}
+
+// restFn profiles a shard after the calibration prefix, seeded with the calibration (a side
+// input).
+type restFn struct{ shardFn }
+
+func (f *restFn) ProcessElement(ctx context.Context, s Shard, cals func(*[]byte) bool, emit func(string, []byte)) error {
+	var b []byte
+	if !cals(&b) {
+		return fmt.Errorf("shard %d: no calibration from the first shard", s.ID)
+	}
+	var cal profile.Calibration
+	if err := cal.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	if cal.Opt != f.Job.Options.Defaults() {
+		return fmt.Errorf("shard %d: the calibration has options %+v, the job %+v", s.ID, cal.Opt, f.Job.Options.Defaults())
+	}
+	p := profile.NewShard(&cal)
+	if err := f.run(s, p); err != nil {
+		return err
+	}
+	return emitLayers(p, emit)
+}
+
+// mergeStates is the CombineFn of shard states of one hook point: the accumulator is an
+// encoded profile.Profiler (MarshalBinary), merged with profile.Merge.
+type mergeStates struct{}
+
+func (mergeStates) CreateAccumulator() []byte { return nil }
+
+func (mergeStates) AddInput(acc, in []byte) ([]byte, error) { return mergeEncoded(acc, in) }
+
+func (mergeStates) MergeAccumulators(a, b []byte) ([]byte, error) { return mergeEncoded(a, b) }
+
+func (mergeStates) ExtractOutput(acc []byte) []byte { return acc }
+
+// mergeEncoded merges two encoded states (either may be empty).
+func mergeEncoded(a, b []byte) ([]byte, error) {
+	if len(a) == 0 {
+		return b, nil
+	}
+	if len(b) == 0 {
+		return a, nil
+	}
+	pa, err := profile.Unmarshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("shard state: %v", err)
+	}
+	pb, err := profile.Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("shard state: %v", err)
+	}
+	if err := pa.Merge(pb); err != nil {
+		return nil, fmt.Errorf("inconsistent shards: %v", err)
+	}
+	return pa.MarshalBinary()
+}
+
+// writeFn is the final step: it gathers the merged state of every hook point (a side input),
+// checks that they agree, finishes the profile and writes the exports atomically.
+type writeFn struct {
+	Job ProfileJob
+}
+
+func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, states func(*string, *[]byte) bool) error {
+	type part struct {
+		key string
+		p   *profile.Profiler
+	}
+	var parts []part
+	var key string
+	var b []byte
+	for states(&key, &b) {
+		p, err := profile.Unmarshal(b)
+		if err != nil {
+			return fmt.Errorf("%s: %v", key, err)
+		}
+		parts = append(parts, part{key, p})
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].key < parts[j].key })
+	if len(parts) != len(f.Job.Points) {
+		return fmt.Errorf("inconsistent shards: %d merged hook points, the job profiles %d", len(parts), len(f.Job.Points))
+	}
+	p := &profile.Profiler{Opt: parts[0].p.Opt, Tokens: parts[0].p.Tokens, Contexts: parts[0].p.Contexts, Batches: parts[0].p.Batches}
+	for _, pt := range parts {
+		if pt.p.Tokens != p.Tokens || pt.p.Contexts != p.Contexts || pt.p.Opt != p.Opt {
+			return fmt.Errorf("inconsistent shards: %s has %d tokens in %d contexts, %s %d in %d", pt.key, pt.p.Tokens, pt.p.Contexts, parts[0].key, p.Tokens, p.Contexts)
+		}
+		p.Layers = append(p.Layers, pt.p.Layers...)
+	}
+	if p.Contexts != f.Job.Plan.Contexts || p.Tokens != f.Job.Plan.Tokens {
+		return fmt.Errorf("inconsistent shards: %d tokens in %d contexts merged, the plan has %d in %d", p.Tokens, p.Contexts, f.Job.Plan.Tokens, f.Job.Plan.Contexts)
+	}
+	p.Finish()
+	m, err := loadModel(f.Job.ModelDir)
+	if err != nil {
+		return err
+	}
+	tok, err := corpus.LoadTokenizer(m)
+	if err != nil {
+		return err
+	}
+	pts, err := f.Job.points()
+	if err != nil {
+		return err
+	}
+	name := profile.TokenNames(tok)
+	var heads, dlas map[hooks.Neuron]*profile.TokenLists
+	if f.Job.LMHead > 0 {
+		if heads, err = profile.VocabTokens(m, pts, f.Job.LMHead, false, name); err != nil {
+			return err
+		}
+	}
+	if f.Job.DLA > 0 {
+		if dlas, err = profile.VocabTokens(m, pts, f.Job.DLA, true, name); err != nil {
+			return err
+		}
+	}
+	decorate := func(nr *profile.NeuronReport) { nr.LMHead, nr.DLA = heads[nr.Neuron], dlas[nr.Neuron] }
+	return writeAtomically(f.Job.Out, func(dir string) error {
+		return p.WriteExports(dir, f.Job.Provenance, f.Job.Settings, name, decorate)
+	})
+}
+
+// writeAtomically writes outputs into a fresh directory inside out and then renames every
+// file into place, profile.json and other top-level files last: an interrupted job leaves
+// the previous outputs (or none), never a half-written file.
+func writeAtomically(out string, write func(dir string) error) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(out, ".partial-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := write(tmp); err != nil {
+		return err
+	}
+	var files []string
+	err = filepath.WalkDir(tmp, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// files in subdirectories first, then the top-level ones
+	sort.SliceStable(files, func(i, j int) bool {
+		return strings.Count(files[i], string(filepath.Separator)) > strings.Count(files[j], string(filepath.Separator))
+	})
+	for _, f := range files {
+		rel, _ := filepath.Rel(tmp, f)
+		dst := filepath.Join(out, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(f, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func init() {
+	register.DoFn4x1[context.Context, Shard, func(string, []byte), func([]byte), error](&calibFn{})
+	register.DoFn4x1[context.Context, Shard, func(*[]byte) bool, func(string, []byte), error](&restFn{})
+	register.DoFn3x1[context.Context, []byte, func(*string, *[]byte) bool, error](&writeFn{})
+	register.Combiner3[[]byte, []byte, []byte](&mergeStates{})
+	register.Emitter2[string, []byte]()
+	register.Emitter1[[]byte]()
+	register.Iter1[[]byte]()
+	register.Iter2[string, []byte]()
+	beam.RegisterType(reflectTypeOf[Shard]())
+}
+
+// ProfilePipeline builds the profiling pipeline of a planned job:
+//
+//	Create(shard 0) ─ calibFn ─┬─ states ──────────────────┐
+//	                           └─ calibration (side input) │
+//	Create(shards 1..n) ─ Reshuffle ─ restFn ─ states ─────┴─ Flatten ─ CombinePerKey(mergeStates) ─┐
+//	Impulse ─ writeFn (merged states as side input) ─ profile.json, neuron_records/, neuronpedia/ ◄──┘
+func ProfilePipeline(job ProfileJob) (*beam.Pipeline, error) {
+	if job.Plan == nil || job.Plan.Contexts == 0 {
+		return nil, fmt.Errorf("the job has no contexts")
+	}
+	prefix := job.Options.CalibrationPrefix(job.Batch)
+	shards := job.Plan.Shards(prefix, job.Batch, job.Shards)
+	p, s := beam.NewPipelineWithRoot()
+	first := beam.Create(s.Scope("calibration"), shards[0])
+	states0, cal := beam.ParDo2(s.Scope("calibration"), &calibFn{shardFn{Job: job}}, first)
+	all := []beam.PCollection{states0}
+	if len(shards) > 1 {
+		rest := make([]any, 0, len(shards)-1)
+		for _, sh := range shards[1:] {
+			rest = append(rest, sh)
+		}
+		col := beam.Reshuffle(s, beam.Create(s.Scope("shards"), rest...))
+		all = append(all, beam.ParDo(s.Scope("shards"), &restFn{shardFn{Job: job}}, col, beam.SideInput{Input: cal}))
+	}
+	merged := beam.CombinePerKey(s.Scope("merge"), &mergeStates{}, beam.Flatten(s, all...))
+	beam.ParDo0(s.Scope("write"), &writeFn{Job: job}, beam.Impulse(s), beam.SideInput{Input: merged})
+	return p, nil
+}
