@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/probes/distributed"
 	"github.com/spf13/cobra"
 )
 
@@ -48,6 +49,7 @@ func newRoot() *cobra.Command {
 var extraCommands []func() *cobra.Command
 
 func main() {
+	distributed.RunIfWorker() // a Beam runner started this binary as a pipeline worker
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "neuronscope: %v\n", err)

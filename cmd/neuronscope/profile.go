@@ -50,6 +50,7 @@ type profileFlags struct {
 	stopAfter  int // hidden: simulate a kill after this many batches of this invocation
 	noProgress bool
 	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
+	beam       beamFlags
 }
 
 const checkpointName = "state.ckpt"
@@ -112,6 +113,7 @@ and gives the same output as an uninterrupted run).`,
 	_ = fl.MarkHidden("stop-after-batches")
 	fl.BoolVar(&f.fwdOnly, "forward-only", false, "benchmarking: run the same batches through the plain forward without profiling, print tokens/s, write nothing")
 	_ = fl.MarkHidden("forward-only")
+	f.beam.register(cmd)
 	return cmd
 }
 
@@ -145,6 +147,9 @@ func fileSHA256(path string) (string, error) {
 func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
+	}
+	if f.beam.runner != "" {
+		return runProfileBeam(cmd, mf, f)
 	}
 	if !corpus.IsDataFile(f.data) {
 		return usagef("--data %s: must end in .jsonl or .txt", f.data)

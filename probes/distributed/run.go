@@ -48,7 +48,9 @@ func Run(ctx context.Context, p *beam.Pipeline, r Runner) error {
 	defer jobMu.Unlock()
 	beam.Init()
 	saved := [3]string{*jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig}
-	defer func() { *jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig = saved[0], saved[1], saved[2] }()
+	defer func() {
+		*jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig = saved[0], saved[1], saved[2]
+	}()
 	*jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig = r.Endpoint, strings.ToLower(r.EnvironmentType), r.EnvironmentConfig
 	if !r.Verbose {
 		prev := slog.Default()

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/distributed"
+	"github.com/neuronscope/neuronscope/probes/profile"
+	"github.com/spf13/cobra"
+)
+
+// beamFlags select a distributed run (package distributed: an Apache Beam pipeline).
+type beamFlags struct {
+	runner, endpoint, envType, envConfig, workerModel string
+	shards                                            int
+	verbose                                           bool
+}
+
+func (f *beamFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.runner, "runner", "", "run as an Apache Beam pipeline on this runner: prism (embedded), direct, universal (a job server: Flink, Spark, Prism); --data may then be globs")
+	fl.StringVar(&f.endpoint, "endpoint", "", "with --runner universal (or a Prism server): the job server's HOST:PORT")
+	fl.StringVar(&f.envType, "environment-type", "", "with --runner: how workers start: LOOPBACK (in this process; default), DOCKER, PROCESS, EXTERNAL")
+	fl.StringVar(&f.envConfig, "environment-config", "", "with --environment-type DOCKER: the worker image; PROCESS/EXTERNAL: their configuration")
+	fl.StringVar(&f.workerModel, "worker-model", "", "with --runner: the model directory as the workers see it (default: --model)")
+	fl.IntVar(&f.shards, "shards", 2, "with --runner: shards after the calibration prefix (a multiple of the workers)")
+	fl.BoolVar(&f.verbose, "beam-logs", false, "with --runner: show the Beam SDK's and runner's logs")
+}
+
+// beamArgs are the flags of a distributed run, left out of the provenance's command line so
+// that it equals a single-process run's.
+var beamArgs = []string{"--runner", "--endpoint", "--environment-type", "--environment-config", "--worker-model", "--shards", "--beam-logs"}
+
+func withoutBeamFlags(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, eq := strings.Cut(args[i], "=")
+		if slices.Contains(beamArgs, name) {
+			if !eq && name != "--beam-logs" {
+				i++ // its value
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+// runProfileBeam is `profile --runner`: the same checks, settings and outputs as the local
+// run, computed by distributed.ProfilePipeline. The launcher reads the data once to number the
+// contexts; the workers load the model from --worker-model (default --model).
+func runProfileBeam(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
+	b := &f.beam
+	if !slices.Contains(distributed.Runners, b.runner) {
+		return usagef("--runner %q: want one of %s", b.runner, strings.Join(distributed.Runners, ", "))
+	}
+	if b.runner == "universal" && b.endpoint == "" {
+		return usagef("--runner universal needs --endpoint HOST:PORT (the job server)")
+	}
+	if b.shards < 1 {
+		return usagef("--shards must be ≥ 1")
+	}
+	if f.resume || f.fwdOnly || f.stopAfter > 0 {
+		return usagef("--resume applies to a local run (a pipeline writes its outputs only at the end; rerun it)")
+	}
+	files, err := distributed.ExpandData(strings.Split(f.data, ","))
+	if err != nil {
+		return usagef("--data: %v", err)
+	}
+	bins, per, err := parseQuantiles(f.quantiles)
+	if err != nil {
+		return err
+	}
+	if f.ctx < 2 || f.batch < 1 || f.top < 1 || f.random < 1 || f.histBins < 2 || f.calib < 1 || f.maxTokens < 0 {
+		return usagef("--ctx must be ≥ 2, --max-tokens ≥ 0, and --batch, --top, --random, --calib ≥ 1, --hist-bins ≥ 2")
+	}
+	policy, err := tokenizer.ParseBOSPolicy(f.bos)
+	if err != nil {
+		return usageError{err}
+	}
+	m, err := mf.load(cmd)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if f.ctx > m.Config.MaxPos {
+		return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
+	}
+	pats := splitPatterns(f.hooks)
+	points, err := m.Catalog().MatchAll(pats)
+	if err != nil {
+		return usagef("--hooks: %v", err)
+	}
+	for _, pt := range points {
+		if len(m.Catalog().Shape(pt)) != 1 {
+			return usagef("--hooks: %s has shape %v after [batch, pos]; profile needs [batch, pos, neurons]", pt, m.Catalog().Shape(pt))
+		}
+	}
+	tok, err := corpus.LoadTokenizer(m)
+	if err != nil {
+		return err
+	}
+	enc := corpus.NewEncoder(m, tok, policy)
+	plan, err := distributed.NewPlan(files, enc, f.ctx, f.maxTokens)
+	if err != nil {
+		return inputError(err)
+	}
+	if plan.Tokens == 0 {
+		return usagef("--data %s has no tokens", f.data)
+	}
+	sum, err := distributed.DataSHA256(files)
+	if err != nil {
+		return usagef("--data: %v", err)
+	}
+	opt := profile.Options{TopK: f.top, QuantileBins: bins, PerBin: per, RandomSample: f.random, HistBins: f.histBins,
+		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed}.Defaults()
+	opt.Before, opt.After = max(f.before, 0), max(f.after, 0)
+	modelID := f.modelID
+	if modelID == "" {
+		modelID = filepath.Base(filepath.Clean(m.Dir))
+	}
+	bosNote := f.bos
+	if tok == nil {
+		bosNote = enc.PolicyNote()
+	}
+	set := profile.Settings{Data: f.data, DataSHA256: sum, Ctx: f.ctx, Batch: f.batch, MaxTokens: f.maxTokens, BOSPolicy: bosNote,
+		ContextRule: corpus.ContextRule, Options: opt, ModelID: modelID}
+	if f.dla < 0 {
+		f.dla = f.lmHead
+	}
+	if f.lmHead > 0 {
+		set.LMHeadSource = profile.LMHeadSource
+	}
+	if f.dla > 0 {
+		set.DLASource = profile.DLASource
+	}
+	prov := m.Provenance()
+	prov.BOSPolicy = bosNote
+	prov.Padding = "right"
+	seed := int64(f.seed)
+	prov.Seed = &seed
+	prov.Dataset = fmt.Sprintf("%s (sha256 %s), %d tokens in %d contexts", f.data, sum, plan.Tokens, plan.Contexts)
+	prov.HooksAsked = pats
+	prov.HooksFired = pointNames(points)
+	prov.Command = withoutBeamFlags(withoutResume(prov.Command))
+	workerModel := b.workerModel
+	if workerModel == "" {
+		workerModel = m.Dir
+	}
+	out, err := filepath.Abs(f.out)
+	if err != nil {
+		return err
+	}
+	job := distributed.ProfileJob{ModelDir: workerModel, Plan: plan, BOS: f.bos, Batch: f.batch, Points: pointNames(points),
+		Options: opt, Shards: b.shards, Out: out, LMHead: f.lmHead, DLA: f.dla, Settings: set, Provenance: prov}
+	pipe, err := distributed.ProfilePipeline(job)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "running the profile pipeline on %s: %d tokens in %d contexts, %d shards\n", b.runner, plan.Tokens, plan.Contexts, len(plan.Shards(opt.CalibrationPrefix(f.batch), f.batch, b.shards)))
+	err = distributed.Run(ctx, pipe, distributed.Runner{Name: b.runner, Endpoint: b.endpoint, EnvironmentType: b.envType,
+		EnvironmentConfig: b.envConfig, Verbose: b.verbose})
+	if err != nil {
+		return fmt.Errorf("the %s pipeline failed (no outputs were written): %v", b.runner, err)
+	}
+	neurons := 0
+	for _, pt := range points {
+		neurons += m.Catalog().Width(pt)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "profiled %d neurons at %d hook points over %d tokens (%d contexts) → %s\n",
+		neurons, len(points), plan.Tokens, plan.Contexts, f.out)
+	return nil
+}
