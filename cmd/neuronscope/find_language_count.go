@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/distributed"
 	"github.com/neuronscope/neuronscope/probes/language"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -31,6 +36,7 @@ type countFlags struct {
 	resume     bool
 	every      int
 	noProgress bool
+	beam       beamFlags
 }
 
 func (f *countFlags) register(cmd *cobra.Command) {
@@ -50,6 +56,7 @@ func (f *countFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.resume, "resume", false, "continue counting from --checkpoint")
 	fl.IntVar(&f.every, "checkpoint-every", 50, "batches between checkpoints")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar")
+	f.beam.register(cmd)
 }
 
 // countData turns --data, --group-key, --groups and --response-only into a language.Data.
@@ -161,6 +168,9 @@ func countProbs(cmd *cobra.Command, f *countFlags) (*language.Probabilities, str
 	for _, n := range tokens {
 		total += n
 	}
+	if f.beam.runner != "" {
+		return countProbsBeam(cmd, f, d, groups, site, ctx, m.Dir)
+	}
 	fp := countFingerprint(f, d, groups, site, ctx, m.Config.Hash)
 	W := m.Catalog().Width(tapPt)
 	var c *language.Counter
@@ -209,6 +219,59 @@ func countProbs(cmd *cobra.Command, f *countFlags) (*language.Probabilities, str
 		}
 	}
 	return p, source, nil
+}
+
+// countProbsBeam counts on a Beam runner (distributed.CountPipeline): the documents are split
+// over --shards shards, the integer counts merged exactly; the probabilities are written to
+// --save-probs (or a temporary file) at the end and read back.
+func countProbsBeam(cmd *cobra.Command, f *countFlags, d language.Data, groups []string, site hooks.Site, ctx int, modelDir string) (*language.Probabilities, string, error) {
+	b := &f.beam
+	if !slices.Contains(distributed.Runners, b.runner) {
+		return nil, "", usagef("--runner %q: want one of %s", b.runner, strings.Join(distributed.Runners, ", "))
+	}
+	if b.runner == "universal" && b.endpoint == "" {
+		return nil, "", usagef("--runner universal needs --endpoint HOST:PORT (the job server)")
+	}
+	if f.checkpoint != "" || f.resume || b.shards < 1 {
+		return nil, "", usagef("with --runner: --shards ≥ 1, and no --checkpoint/--resume (a pipeline writes only at the end; rerun it)")
+	}
+	out := f.saveProbs
+	if out == "" {
+		tmp, err := os.MkdirTemp("", "neuronscope-probs-")
+		if err != nil {
+			return nil, "", err
+		}
+		defer os.RemoveAll(tmp)
+		out = filepath.Join(tmp, "probs.safetensors")
+	}
+	out, _ = filepath.Abs(out)
+	if b.workerModel != "" {
+		modelDir = b.workerModel
+	}
+	d.Groups = groups
+	if len(d.Files) > 0 {
+		d.Groups = nil
+	}
+	job := distributed.CountJob{ModelDir: modelDir, Data: d, Groups: groups, BOS: f.bos, Tap: site.String(), Ctx: ctx, Batch: f.batch,
+		Response: f.response, Shards: b.shards, Out: out}
+	pipe, err := distributed.CountPipeline(job)
+	if err != nil {
+		return nil, "", err
+	}
+	runCtx := cmd.Context()
+	if runCtx == nil {
+		runCtx = context.Background()
+	}
+	err = distributed.Run(runCtx, pipe, distributed.Runner{Name: b.runner, Endpoint: b.endpoint, EnvironmentType: b.envType,
+		EnvironmentConfig: b.envConfig, Verbose: b.verbose})
+	if err != nil {
+		return nil, "", fmt.Errorf("the %s pipeline failed (no outputs were written): %v", b.runner, err)
+	}
+	p, err := language.ReadProbabilities(out)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, fmt.Sprintf("counted on %s: %s at %s over %s", b.runner, modelDir, site, strings.Join(f.data, " ")), nil
 }
 
 func sum64(v []int64) int64 {

@@ -154,6 +154,15 @@ func TestFindLanguageCount(t *testing.T) {
 	if !bytes.Equal(a, c) {
 		t.Error("counting per-group files differs from counting one keyed file")
 	}
+	// the same count as a Beam pipeline on Prism, in 3 shards
+	probs3 := filepath.Join(dir, "probs3.safetensors")
+	if _, _, err := run("find", "language", "--model", model, "--data", world+"/eval_fluency.jsonl", "--group-key", "language",
+		"--method", "lape", "--save-probs", probs3, "--no-progress", "--runner", "prism", "--shards", "3", "--out", filepath.Join(dir, "lape4.json")); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := os.ReadFile(probs3); !bytes.Equal(a, d) {
+		t.Error("counting on Prism differs from counting in one process")
+	}
 	lape, _ := os.ReadFile(out)
 	out3 := filepath.Join(dir, "lape3.json")
 	if _, _, err := run("find", "language", "--probs", probsOut, "--method", "lape", "--out", out3); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
+	"github.com/neuronscope/neuronscope/probes/language"
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
 
@@ -284,5 +285,48 @@ func TestProfilePipelineBadInput(t *testing.T) {
 	}
 	if _, err := (mergeStates{}).AddInput(ea, eb[:len(eb)/2]); err == nil {
 		t.Error("a truncated state merged")
+	}
+}
+
+// TestCountPipelinePrism: counting the world's languages (one keyed JSONL) on Prism in three
+// shards writes the same activation-probability file as the single-process pass.
+func TestCountPipelinePrism(t *testing.T) {
+	s := newSetup(t)
+	dir := t.TempDir()
+	data := language.Data{Keyed: "../../testdata/world/eval_fluency.jsonl", GroupKey: "language"}
+	groups, items, err := data.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data.Groups = groups
+	site := language.DefaultTap(s.m.Catalog())
+	c, err := language.NewCounter(groups, site.String(), s.m.Config.NLayers, s.m.Catalog().Width(hooks.At(0, site)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(s.m, s.enc, items, language.PassOptions{Tap: site, Ctx: 32, Batch: 8}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := c.Probabilities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPath := filepath.Join(dir, "single.safetensors")
+	if err := want.WriteFile(wantPath); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "beam.safetensors")
+	pipe, err := CountPipeline(CountJob{ModelDir: worldModel, Data: data, Groups: groups, BOS: "auto", Tap: site.String(),
+		Ctx: 32, Batch: 8, Shards: 3, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), pipe, Runner{Name: "prism"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(wantPath)
+	b, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(a, b) {
+		t.Errorf("the pipeline's probability file differs from the single process's (%v)", err)
 	}
 }

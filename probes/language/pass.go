@@ -2,8 +2,10 @@ package language
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/gob"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 
@@ -390,19 +392,41 @@ func LoadCounter(path, fingerprint string) (*Counter, error) {
 		return nil, err
 	}
 	defer f.Close()
+	c, err := decodeCounter(bufio.NewReader(f), fingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return c, nil
+}
+
+func decodeCounter(r io.Reader, fingerprint string) (*Counter, error) {
 	var ck counterCheckpoint
-	if err := gob.NewDecoder(bufio.NewReader(f)).Decode(&ck); err != nil {
-		return nil, fmt.Errorf("%s: not a counting checkpoint: %v", path, err)
+	if err := gob.NewDecoder(r).Decode(&ck); err != nil {
+		return nil, fmt.Errorf("not a counting checkpoint: %v", err)
 	}
 	if ck.Format != counterFormat {
-		return nil, fmt.Errorf("%s: checkpoint format %q, want %q", path, ck.Format, counterFormat)
+		return nil, fmt.Errorf("checkpoint format %q, want %q", ck.Format, counterFormat)
 	}
 	if ck.Fingerprint != fingerprint {
-		return nil, fmt.Errorf("%s: the checkpoint was written by a pass with other settings", path)
+		return nil, fmt.Errorf("the checkpoint was written by a pass with other settings")
 	}
-	if ck.Full == nil || len(ck.Full.Positive) != len(ck.Full.Groups)*ck.Full.Layers*ck.Full.Width || len(ck.Full.Tokens) != len(ck.Full.Groups) ||
-		(ck.Prefix != nil && ck.Full.sameShape(ck.Prefix) != nil) {
-		return nil, fmt.Errorf("%s: inconsistent counting checkpoint", path)
+	if ck.Full == nil || checkGroups(ck.Full.Groups) != nil || ck.Full.Layers < 1 || ck.Full.Width < 1 ||
+		len(ck.Full.Positive) != len(ck.Full.Groups)*ck.Full.Layers*ck.Full.Width || len(ck.Full.Tokens) != len(ck.Full.Groups) ||
+		(ck.Prefix != nil && (ck.Full.sameShape(ck.Prefix) != nil || len(ck.Prefix.Positive) != len(ck.Full.Positive) || len(ck.Prefix.Tokens) != len(ck.Full.Tokens))) {
+		return nil, fmt.Errorf("inconsistent counting checkpoint")
 	}
 	return &Counter{Full: ck.Full, Prefix: ck.Prefix, Contexts: ck.Contexts, Batches: ck.Batches}, nil
+}
+
+// MarshalBinary encodes the counter (as Save writes it, without a fingerprint): the form in
+// which a distributed pass moves partial counts between workers.
+func (c *Counter) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(counterCheckpoint{Format: counterFormat, Full: c.Full, Prefix: c.Prefix, Contexts: c.Contexts, Batches: c.Batches})
+	return b.Bytes(), err
+}
+
+// UnmarshalCounter decodes what MarshalBinary wrote, checking the shapes.
+func UnmarshalCounter(data []byte) (*Counter, error) {
+	return decodeCounter(bytes.NewReader(data), "")
 }
