@@ -75,6 +75,13 @@ func loadModel(dir string) (*model.Model, error) {
 	return m, nil
 }
 
+// compute lets one shard at a time run forwards in a worker process: a forward already keeps
+// every core of the worker busy (row-split GEMM, the profiler's per-neuron workers), and two
+// at once in one process only compete (measured on Prism's loopback workers, 2 cores: two
+// concurrent shards ran at half the single process's rate). A runner that starts one process
+// per worker (Flink, Dataflow) still profiles one shard per worker in parallel.
+var compute sync.Mutex
+
 // encoder is the job's tokenizer and BOS policy for a loaded model.
 func encoder(m *model.Model, bos string) (corpus.Encoder, error) {
 	policy, err := tokenizer.ParseBOSPolicy(bos)
@@ -130,6 +137,8 @@ func (f *shardFn) run(s Shard, p *profile.Profiler) error {
 	contexts := func(yield func(corpus.Context) error) error {
 		return f.Job.Plan.Range(f.enc, s.Lo, s.Hi, yield)
 	}
+	compute.Lock() // one shard's forwards at a time per worker process (see compute)
+	defer compute.Unlock()
 	if err := p.Run(f.m, f.pts, contexts, profile.RunOptions{Batch: f.Job.Batch, PadID: max(f.m.Config.Pad, 0)}); err != nil {
 		return fmt.Errorf("shard %d [%d, %d): %v", s.ID, s.Lo, s.Hi, err)
 	}
