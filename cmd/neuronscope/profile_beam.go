@@ -158,16 +158,12 @@ func runProfileBeam(cmd *cobra.Command, mf *modelFlags, f *profileFlags) error {
 	}
 	job := distributed.ProfileJob{ModelDir: workerModel, Plan: plan, BOS: f.bos, Batch: f.batch, Points: pointNames(points),
 		Options: opt, Shards: b.shards, Out: out, LMHead: f.lmHead, DLA: f.dla, Settings: set, Provenance: prov}
-	pipe, err := distributed.ProfilePipeline(job)
-	if err != nil {
-		return err
-	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "running the profile pipeline on %s: %d tokens in %d contexts, %d shards\n", b.runner, plan.Tokens, plan.Contexts, len(plan.Shards(opt.CalibrationPrefix(f.batch), f.batch, b.shards)))
-	err = distributed.Run(ctx, pipe, distributed.Runner{Name: b.runner, Endpoint: b.endpoint, EnvironmentType: b.envType,
+	err = distributed.RunProfile(ctx, job, distributed.Runner{Name: b.runner, Endpoint: b.endpoint, EnvironmentType: b.envType,
 		EnvironmentConfig: b.envConfig, Verbose: b.verbose})
 	if err != nil {
 		return fmt.Errorf("the %s pipeline failed (no outputs were written): %v", b.runner, err)

@@ -84,12 +84,9 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 	}
 	pipeline := func() time.Duration {
 		t0 := time.Now()
-		pipe, err := ProfilePipeline(ProfileJob{ModelDir: dir, Plan: plan, BOS: "auto", Batch: 8, Points: names, Options: opt,
-			Shards: 2, Out: filepath.Join(tmp, "beam"), Settings: set})
+		err := RunProfile(context.Background(), ProfileJob{ModelDir: dir, Plan: plan, BOS: "auto", Batch: 8, Points: names, Options: opt,
+			Shards: 2, Out: filepath.Join(tmp, "beam"), Settings: set}, Runner{Name: "prism"})
 		if err != nil {
-			b.Fatal(err)
-		}
-		if err := Run(context.Background(), pipe, Runner{Name: "prism"}); err != nil {
 			b.Fatal(err)
 		}
 		return time.Since(t0)

@@ -216,12 +216,11 @@ func TestProfilePipelinePrism(t *testing.T) {
 	want := filepath.Join(dir, "single")
 	s.single(t, plan1, want, set, prov)
 	got := filepath.Join(dir, "beam")
-	pipe, err := ProfilePipeline(s.job(plan, got, 3, set, prov))
-	if err != nil {
+	if err := RunProfile(context.Background(), s.job(plan, got, 3, set, prov), Runner{Name: "prism"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Run(context.Background(), pipe, Runner{Name: "prism"}); err != nil {
-		t.Fatal(err)
+	if staging, _ := filepath.Glob(filepath.Join(dir, ".beam.staging-*")); len(staging) > 0 {
+		t.Errorf("staging left: %v", staging)
 	}
 	compareOutputs(t, want, got)
 	if leftovers, _ := filepath.Glob(filepath.Join(got, ".partial-*")); len(leftovers) > 0 {
@@ -246,23 +245,20 @@ func TestProfilePipelineBadInput(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	job := s.job(plan, out, 2, profile.Settings{}, report.Provenance{})
 	job.ModelDir = filepath.Join(dir, "not-on-this-worker")
-	pipe, _ := ProfilePipeline(job)
-	err = Run(context.Background(), pipe, Runner{Name: "prism"})
+	err = RunProfile(context.Background(), job, Runner{Name: "prism"})
 	if err == nil || !strings.Contains(err.Error(), "cannot load the model from "+job.ModelDir) {
 		t.Errorf("unloadable model: %v", err)
 	}
 	job = s.job(plan, out, 2, profile.Settings{}, report.Provenance{})
 	job.FailShard = 2
-	pipe, _ = ProfilePipeline(job)
-	if err := Run(context.Background(), pipe, Runner{Name: "prism"}); err == nil || !strings.Contains(err.Error(), "failing as asked") {
+	if err := RunProfile(context.Background(), job, Runner{Name: "prism"}); err == nil || !strings.Contains(err.Error(), "failing as asked") {
 		t.Errorf("failed shard: %v", err)
 	}
 	if entries, _ := os.ReadDir(out); len(entries) > 0 {
 		t.Errorf("an interrupted job left %d entries in %s", len(entries), out)
 	}
 	job.FailShard = 0
-	pipe, _ = ProfilePipeline(job)
-	if err := Run(context.Background(), pipe, Runner{Name: "prism"}); err != nil {
+	if err := RunProfile(context.Background(), job, Runner{Name: "prism"}); err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "profile.json")); err != nil {
@@ -278,12 +274,20 @@ func TestProfilePipelineBadInput(t *testing.T) {
 		}
 		p.EndBatch(rows)
 	}
-	ea, _ := a.MarshalBinary()
-	eb, _ := b.MarshalBinary()
-	if _, err := (mergeStates{}).MergeAccumulators(ea, eb); err == nil || !strings.Contains(err.Error(), "inconsistent shards") {
+	pa, pb, cut := filepath.Join(dir, "a.state"), filepath.Join(dir, "b.state"), filepath.Join(dir, "cut.state")
+	if err := a.Save(pa, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(pb, ""); err != nil {
+		t.Fatal(err)
+	}
+	merge := mergeStates{Staging: dir}
+	if _, err := merge.MergeAccumulators(pa, pb); err == nil || !strings.Contains(err.Error(), "inconsistent shards") {
 		t.Errorf("inconsistent shards: %v", err)
 	}
-	if _, err := (mergeStates{}).AddInput(ea, eb[:len(eb)/2]); err == nil {
+	eb, _ := os.ReadFile(pb)
+	os.WriteFile(cut, eb[:len(eb)/2], 0o644)
+	if _, err := merge.AddInput(pa, cut); err == nil {
 		t.Error("a truncated state merged")
 	}
 }

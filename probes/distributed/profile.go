@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -39,6 +40,10 @@ type ProfileJob struct {
 	Shards int
 	// Out is the output directory (every worker that may run the final step sees it).
 	Out string
+	// Staging is a directory every worker sees where shard and merged states are kept as
+	// files (the pipeline moves only their names); NewStaging makes one beside Out. The final
+	// step removes it.
+	Staging string
 	// LMHead and DLA are the vocabulary-projection sizes (0: none), as the profile command's.
 	LMHead, DLA int
 	// Settings and Provenance go into profile.json as they are (the launcher fills them as a
@@ -148,14 +153,17 @@ func (f *shardFn) run(s Shard, p *profile.Profiler) error {
 	return nil
 }
 
-func emitLayers(p *profile.Profiler, emit func(string, []byte)) error {
+// saveLayers writes the shard's state, one file per hook point, into the staging directory
+// (atomically: temp file and rename, so a retried shard rewrites the same file) and emits
+// each file's name keyed "ORDINAL HOOK".
+func (f *shardFn) saveLayers(s Shard, p *profile.Profiler, emit func(string, string)) error {
 	for i, l := range p.Layers {
 		part := &profile.Profiler{Opt: p.Opt, Layers: []*profile.Layer{l}, Tokens: p.Tokens, Contexts: p.Contexts, Batches: p.Batches, BinFrom: p.BinFrom}
-		b, err := part.MarshalBinary()
-		if err != nil {
+		path := filepath.Join(f.Job.Staging, fmt.Sprintf("shard-%d-point-%d.state", s.ID, i))
+		if err := part.Save(path, ""); err != nil {
 			return err
 		}
-		emit(fmt.Sprintf("%04d %s", i, l.Hook), b)
+		emit(fmt.Sprintf("%04d %s", i, l.Hook), path)
 	}
 	return nil
 }
@@ -163,7 +171,7 @@ func emitLayers(p *profile.Profiler, emit func(string, []byte)) error {
 // calibFn profiles the calibration shard.
 type calibFn struct{ shardFn }
 
-func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string, []byte), emitCal func([]byte)) error {
+func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string, string), emitCal func([]byte)) error {
 	p := profile.New(f.Job.Options)
 	if err := f.run(s, p); err != nil {
 		return err
@@ -179,14 +187,14 @@ func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string,
 		}
 		emitCal(b)
 	}
-	return emitLayers(p, emit)
+	return f.saveLayers(s, p, emit)
 }
 
 // restFn profiles a shard after the calibration prefix, seeded with the calibration (a side
 // input).
 type restFn struct{ shardFn }
 
-func (f *restFn) ProcessElement(ctx context.Context, s Shard, cals func(*[]byte) bool, emit func(string, []byte)) error {
+func (f *restFn) ProcessElement(ctx context.Context, s Shard, cals func(*[]byte) bool, emit func(string, string)) error {
 	var b []byte
 	if !cals(&b) {
 		return fmt.Errorf("shard %d: no calibration from the first shard", s.ID)
@@ -202,41 +210,52 @@ func (f *restFn) ProcessElement(ctx context.Context, s Shard, cals func(*[]byte)
 	if err := f.run(s, p); err != nil {
 		return err
 	}
-	return emitLayers(p, emit)
+	return f.saveLayers(s, p, emit)
 }
 
-// mergeStates is the CombineFn of shard states of one hook point: the accumulator is an
-// encoded profile.Profiler (MarshalBinary), merged with profile.Merge.
-type mergeStates struct{}
+// mergeStates is the CombineFn of shard states of one hook point. Its accumulator is the name
+// of a state file in the staging directory; merging two loads both (profile.Load), merges them
+// (profile.Merge) and writes the result to a new file. A merge holds two states of one hook
+// point in memory: O(neurons × (k + bins) × window), whatever the data's size.
+type mergeStates struct {
+	Staging string
+}
 
-func (mergeStates) CreateAccumulator() []byte { return nil }
+func (mergeStates) CreateAccumulator() string { return "" }
 
-func (mergeStates) AddInput(acc, in []byte) ([]byte, error) { return mergeEncoded(acc, in) }
+func (f mergeStates) AddInput(acc, in string) (string, error) { return f.merge(acc, in) }
 
-func (mergeStates) MergeAccumulators(a, b []byte) ([]byte, error) { return mergeEncoded(a, b) }
+func (f mergeStates) MergeAccumulators(a, b string) (string, error) { return f.merge(a, b) }
 
-func (mergeStates) ExtractOutput(acc []byte) []byte { return acc }
+func (mergeStates) ExtractOutput(acc string) string { return acc }
 
-// mergeEncoded merges two encoded states (either may be empty).
-func mergeEncoded(a, b []byte) ([]byte, error) {
-	if len(a) == 0 {
+func (f mergeStates) merge(a, b string) (string, error) {
+	if a == "" {
 		return b, nil
 	}
-	if len(b) == 0 {
+	if b == "" {
 		return a, nil
 	}
-	pa, err := profile.Unmarshal(a)
+	pa, err := profile.Load(a, "")
 	if err != nil {
-		return nil, fmt.Errorf("shard state: %v", err)
+		return "", fmt.Errorf("shard state: %v", err)
 	}
-	pb, err := profile.Unmarshal(b)
+	pb, err := profile.Load(b, "")
 	if err != nil {
-		return nil, fmt.Errorf("shard state: %v", err)
+		return "", fmt.Errorf("shard state: %v", err)
 	}
 	if err := pa.Merge(pb); err != nil {
-		return nil, fmt.Errorf("inconsistent shards: %v", err)
+		return "", fmt.Errorf("inconsistent shards: %v", err)
 	}
-	return pa.MarshalBinary()
+	out, err := os.CreateTemp(f.Staging, "merged-*.state")
+	if err != nil {
+		return "", err
+	}
+	out.Close()
+	if err := pa.Save(out.Name(), ""); err != nil {
+		return "", err
+	}
+	return out.Name(), nil
 }
 
 // writeFn is the final step: it gathers the merged state of every hook point (a side input),
@@ -245,16 +264,15 @@ type writeFn struct {
 	Job ProfileJob
 }
 
-func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, states func(*string, *[]byte) bool) error {
+func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, states func(*string, *string) bool) error {
 	type part struct {
 		key string
 		p   *profile.Profiler
 	}
 	var parts []part
-	var key string
-	var b []byte
-	for states(&key, &b) {
-		p, err := profile.Unmarshal(b)
+	var key, path string
+	for states(&key, &path) {
+		p, err := profile.Load(path, "")
 		if err != nil {
 			return fmt.Errorf("%s: %v", key, err)
 		}
@@ -300,9 +318,51 @@ func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, states func(*str
 		}
 	}
 	decorate := func(nr *profile.NeuronReport) { nr.LMHead, nr.DLA = heads[nr.Neuron], dlas[nr.Neuron] }
-	return writeAtomically(f.Job.Out, func(dir string) error {
+	err = writeAtomically(f.Job.Out, func(dir string) error {
 		return p.WriteExports(dir, f.Job.Provenance, f.Job.Settings, name, decorate)
 	})
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(f.Job.Staging)
+}
+
+// NewStaging creates the staging directory of a job writing to out: a fresh directory beside
+// it (out's parent must be a path every worker sees).
+func NewStaging(out string) (string, error) {
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(out))+".staging-")
+}
+
+// RunProfile runs a profiling job (ProfilePipeline) on the runner, giving it a staging
+// directory beside job.Out when it has none, and removes the staging directory whatever the
+// outcome: a failed job leaves no outputs, and a rerun starts afresh with a new staging
+// directory. (A worker still finishing a shard of a failed job may write its state file after
+// the removal; such files are never read again.)
+func RunProfile(ctx context.Context, job ProfileJob, r Runner) error {
+	if job.Staging == "" {
+		dir, err := NewStaging(job.Out)
+		if err != nil {
+			return err
+		}
+		job.Staging = dir
+	}
+	defer func() {
+		for range 20 { // a bundle of the failed job may still be writing
+			if os.RemoveAll(job.Staging) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	pipe, err := ProfilePipeline(job)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, pipe, r)
 }
 
 // writeAtomically writes outputs into a fresh directory inside out and then renames every
@@ -348,14 +408,14 @@ func writeAtomically(out string, write func(dir string) error) error {
 }
 
 func init() {
-	register.DoFn4x1[context.Context, Shard, func(string, []byte), func([]byte), error](&calibFn{})
-	register.DoFn4x1[context.Context, Shard, func(*[]byte) bool, func(string, []byte), error](&restFn{})
-	register.DoFn3x1[context.Context, []byte, func(*string, *[]byte) bool, error](&writeFn{})
-	register.Combiner3[[]byte, []byte, []byte](&mergeStates{})
-	register.Emitter2[string, []byte]()
+	register.DoFn4x1[context.Context, Shard, func(string, string), func([]byte), error](&calibFn{})
+	register.DoFn4x1[context.Context, Shard, func(*[]byte) bool, func(string, string), error](&restFn{})
+	register.DoFn3x1[context.Context, []byte, func(*string, *string) bool, error](&writeFn{})
+	register.Combiner3[string, string, string](&mergeStates{})
+	register.Emitter2[string, string]()
 	register.Emitter1[[]byte]()
 	register.Iter1[[]byte]()
-	register.Iter2[string, []byte]()
+	register.Iter2[string, string]()
 	beam.RegisterType(reflectTypeOf[Shard]())
 }
 
@@ -368,6 +428,9 @@ func init() {
 func ProfilePipeline(job ProfileJob) (*beam.Pipeline, error) {
 	if job.Plan == nil || job.Plan.Contexts == 0 {
 		return nil, fmt.Errorf("the job has no contexts")
+	}
+	if job.Staging == "" {
+		return nil, fmt.Errorf("the job has no staging directory (NewStaging)")
 	}
 	prefix := job.Options.CalibrationPrefix(job.Batch)
 	shards := job.Plan.Shards(prefix, job.Batch, job.Shards)
@@ -383,7 +446,7 @@ func ProfilePipeline(job ProfileJob) (*beam.Pipeline, error) {
 		col := beam.Reshuffle(s, beam.Create(s.Scope("shards"), rest...))
 		all = append(all, beam.ParDo(s.Scope("shards"), &restFn{shardFn{Job: job}}, col, beam.SideInput{Input: cal}))
 	}
-	merged := beam.CombinePerKey(s.Scope("merge"), &mergeStates{}, beam.Flatten(s, all...))
+	merged := beam.CombinePerKey(s.Scope("merge"), &mergeStates{Staging: job.Staging}, beam.Flatten(s, all...))
 	beam.ParDo0(s.Scope("write"), &writeFn{Job: job}, beam.Impulse(s), beam.SideInput{Input: merged})
 	return p, nil
 }
