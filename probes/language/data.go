@@ -59,12 +59,9 @@ func (d Data) Resolve() ([]string, Items, error) {
 		return groups, func(yield func(Item) error) error {
 			for g, f := range files {
 				err := corpus.ReadDocuments(f.Path, func(doc corpus.Document) error {
-					it := Item{Group: g, Doc: doc}
-					if d.PrefixKey != "" {
-						var err error
-						if it.Prefix, err = prefixOf(doc, d.PrefixKey); err != nil {
-							return err
-						}
+					it, err := d.item(g, doc)
+					if err != nil {
+						return err
 					}
 					return yield(it)
 				})
@@ -116,12 +113,9 @@ func (d Data) Resolve() ([]string, Items, error) {
 				if !ok {
 					return &corpus.InputError{Path: doc.Source, Line: doc.Line, Err: fmt.Errorf("group %q is not one of %s", name, strings.Join(groups, ","))}
 				}
-				it := Item{Group: g, Doc: doc}
-				if d.PrefixKey != "" {
-					var err error
-					if it.Prefix, err = prefixOf(doc, d.PrefixKey); err != nil {
-						return err
-					}
+				it, err := d.item(g, doc)
+				if err != nil {
+					return err
 				}
 				return yield(it)
 			})
@@ -130,11 +124,17 @@ func (d Data) Resolve() ([]string, Items, error) {
 	return nil, nil, fmt.Errorf("no data: give one file per group or one keyed file")
 }
 
-// prefixOf is a document's prompt, from its string field key.
-func prefixOf(doc corpus.Document, key string) (string, error) {
-	p, ok := doc.Labels[key]
-	if !ok {
-		return "", &corpus.InputError{Path: doc.Source, Line: doc.Line, Err: fmt.Errorf("no string field %q (the prompt of response-only counting)", key)}
+// item is document doc of group g, with its prompt (string field PrefixKey) when counting
+// responses only.
+func (d Data) item(g int, doc corpus.Document) (Item, error) {
+	it := Item{Group: g, Doc: doc}
+	if d.PrefixKey == "" {
+		return it, nil
 	}
-	return p, nil
+	p, ok := doc.Labels[d.PrefixKey]
+	if !ok {
+		return it, &corpus.InputError{Path: doc.Source, Line: doc.Line, Err: fmt.Errorf("no string field %q (the prompt of response-only counting)", d.PrefixKey)}
+	}
+	it.Prefix = p
+	return it, nil
 }
