@@ -141,6 +141,7 @@ func TestCountResponseOnly(t *testing.T) {
 	var lines []string
 	var fulls, prompts []string
 	separate := 0
+	var ownRow []int // items whose prompt runs as a row of its own
 	f, err := os.ReadFile("../../testdata/world/eval_facts.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +162,7 @@ func TestCountResponseOnly(t *testing.T) {
 			if !strings.HasSuffix(cut, " ") && !slices.Equal(pi, fi[:min(len(pi), len(fi))]) {
 				prompt = cut
 				separate++
+				ownRow = append(ownRow, i)
 			}
 		}
 		b, _ := json.Marshal(map[string]string{"text": full, "prompt": prompt, "lang": lang})
@@ -233,22 +235,32 @@ func TestCountResponseOnly(t *testing.T) {
 	if err != nil || p.Counting != CountingResponse {
 		t.Fatalf("probabilities: %v %v", p, err)
 	}
-	// pooling: document 0's mean at layer 2, neuron 7, by hand
+	// pooling: document 0's mean at layer 2, neuron 7, by hand from a capture of the same
+	// first batch (5 rows: documents in order, each followed by its prompt when that runs as a
+	// row of its own), so that the activations are the pass's own bit for bit
 	if len(pooled) != len(fulls) {
 		t.Fatalf("%d pooled responses for %d documents", len(pooled), len(fulls))
 	}
-	ids, _ := enc.Encode(corpus.Document{Text: fulls[0]})
-	b, _ := model.NewBatch([][]int{ids}, model.PadRight, 0)
+	var rows [][]int
+	for i := 0; len(rows) < 5; i++ {
+		ids, _ := enc.Encode(corpus.Document{Text: fulls[i]})
+		rows = append(rows, ids)
+		if slices.Contains(ownRow, i) && len(rows) < 5 {
+			pids, _ := enc.Encode(corpus.Document{Text: prompts[i]})
+			rows = append(rows, pids)
+		}
+	}
+	b, _ := model.NewBatch(rows, model.PadRight, 0)
 	res, err := m.Forward(b, hooks.CapturePoints(hooks.At(2, site)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum float64
 	a2, _ := res.Cache.Get(hooks.At(2, site))
-	for pos := range ids {
+	for pos := range rows[0] {
 		sum += float64(a2.Data[pos*W+7])
 	}
-	if got, want := pooled[0][2*W+7], float32(sum/float64(len(ids))); got != want {
+	if got, want := pooled[0][2*W+7], float32(sum/float64(len(rows[0]))); got != want {
 		t.Errorf("pooled mean %g, want %g", got, want)
 	}
 }
