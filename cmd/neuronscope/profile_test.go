@@ -411,18 +411,28 @@ func TestProfileBeamEqualsLocal(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"profile", "--model", tiny, "--data", data, "--ctx", "16", "--batch", "4", "--top", "4", "--calib", "8",
 		"--quantiles", "3x2", "--lm-head", "3", "--no-progress", "--max-tokens", "900"}
-	local, beam := filepath.Join(dir, "local"), filepath.Join(dir, "beam")
+	local := filepath.Join(dir, "local")
 	if _, _, err := run(append(args, "--out", local)...); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := run(append(args, "--out", beam, "--runner", "prism", "--shards", "3")...); err != nil {
-		t.Fatal(err)
+	for _, runner := range []string{"prism", "direct"} {
+		beam := filepath.Join(dir, runner)
+		if _, _, err := run(append(args, "--out", beam, "--runner", runner, "--shards", "3")...); err != nil {
+			t.Fatalf("--runner %s: %v", runner, err)
+		}
+		compareProfiles(t, runner, local, beam)
 	}
+}
+
+// compareProfiles checks a pipeline's exports against the local run's: the Neuronpedia files
+// byte for byte, profile.json equal but for the moments (1e-12 relative).
+func compareProfiles(t *testing.T, runner, local, beam string) {
+	t.Helper()
 	for _, f := range []string{"neuronpedia/batch-0.json", "neuronpedia/batch-1.json"} {
 		a, _ := os.ReadFile(filepath.Join(local, f))
 		b, err := os.ReadFile(filepath.Join(beam, f))
 		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s differs (%v)", f, err)
+			t.Errorf("%s: %s differs (%v)", runner, f, err)
 		}
 	}
 	ra, err := profile.ReadReport(filepath.Join(local, "profile.json"))
@@ -438,7 +448,7 @@ func TestProfileBeamEqualsLocal(t *testing.T) {
 			x, y := &ra.Points[p].Neurons[j], &rb.Points[p].Neurons[j]
 			for _, m := range [][2]float64{{x.Mean, y.Mean}, {x.Variance, y.Variance}, {x.Skewness, y.Skewness}, {x.Kurtosis, y.Kurtosis}} {
 				if math.Abs(m[0]-m[1]) > 1e-12*math.Max(1, math.Abs(m[0])) {
-					t.Errorf("neuron %d/%d: moments %v", p, j, m)
+					t.Errorf("%s: neuron %d/%d: moments %v", runner, p, j, m)
 				}
 			}
 			x.Mean, x.Variance, x.Skewness, x.Kurtosis = 0, 0, 0, 0
@@ -448,7 +458,7 @@ func TestProfileBeamEqualsLocal(t *testing.T) {
 	ja, _ := json.Marshal(ra)
 	jb, _ := json.Marshal(rb)
 	if !bytes.Equal(ja, jb) {
-		t.Error("profile.json of the pipeline differs from the local run's")
+		t.Errorf("%s: profile.json of the pipeline differs from the local run's", runner)
 	}
 }
 

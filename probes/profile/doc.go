@@ -155,6 +155,42 @@
 // Merging keeps one state per hook point and reads the other: memory
 // O(N × ((2K + Q·PerBin + RandomSample) × window + HistBins + Q)), independent of the data.
 //
+// # Scaling (a distributed run on paper)
+//
+// Measured on this machine (BenchmarkShardState in probes/distributed, OpenBLAS build, 2 cores
+// shared with other jobs — rates are noisy, sizes exact; every mlp.hook_post neuron, default
+// options, 8 × 64-token batches, random weights):
+//
+//	shape (hook_post neurons)        forward   profiled   shard state          encode  decode  merge
+//	GPT-2 small (12 × 3072 = 36,864)  145.8     119.1 tok/s  634.8 MB           1.5 s   1.4 s   0.8 s
+//	Llama 1B shape (16 × 8192 = 131,072) 14.6    13.1 tok/s  2,257 MB           9.3 s   2.8 s   1.2 s
+//
+// A shard's state is 17,220 B per neuron with the defaults (K 20, 5×5 quantiles, 20 random,
+// 15+1+4-token windows, 32 histogram bins), whatever the data: the example windows (85 slots ×
+// 20 tokens × (id + activation) = 13,600 B), their metadata (2,380 B), the heaps (640 B), the
+// histogram (256 B), the bin keys (200 B) and the moments, counts and extremes. Profiling costs
+// 42 ns (GPT-2 small) to 57 ns (1B) per neuron and token on top of the forward here.
+//
+// A 100M-token profile of a 7B model (Llama-2-7B: 32 × 11,008 = 352,256 hook_post neurons,
+// ~6.5B non-embedding parameters) on N workers, one shard per worker:
+//
+//   - State: 352,256 × 17,220 B = 6.07 GB per shard (190 MB per hook point); a merge holds two
+//     states of one hook point (≈ 0.4 GB) and the final step all of them (6.07 GB), as a single
+//     process does.
+//   - Shuffle (through the staging filesystem): N × 6.07 GB written by the shards, and per hook
+//     point a merge tree of N−1 merges that each read two states and write one:
+//     3(N−1) × 6.07 GB in all, spread over the 32 hook points' merges in parallel (N = 64:
+//     0.39 TB written by the shards, 1.15 TB of merge traffic, ~18 GB per worker).
+//   - Compute: scaling the 1B shape's rate by parameters, a 2-core worker like this one
+//     forwards ~2.2 tok/s on a 7B model, and profiling 352,256 neurons adds ~18 ms per token
+//     (+4%): ~2.1 tok/s, i.e. 4.8·10⁷ worker-seconds for 100M tokens. Wall time ≈
+//     T_calib + 10⁸/(N·r) + T_merge + T_write with r the per-worker rate: the calibration shard
+//     (256 contexts × 64 tokens = 16,384 tokens on one worker while the others wait: 2.2 h at
+//     2.1 tok/s; less with a smaller --calib), the merges (a few seconds per hook point and
+//     level, log₂N levels) and the final write (one worker; GPT-2 small's exports take ~20 s
+//     here, so ~3–4 min). With N = 64 such 2-core workers: ~8.6 days; workers with 16× this
+//     machine's GEMM rate (32 cores) bring it to ~13 h.
+//
 // # Exports
 //
 // profile.json is the Report (schema_version "neuronscope.profile/v2", provenance, settings,
