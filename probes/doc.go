@@ -4,11 +4,13 @@
 // The subpackages are:
 //
 //   - probes/profile: dataset profiling of every neuron (statistics, top-k and quantile
-//     examples, NeuronRecord and Neuronpedia exports, HTML dashboard);
+//     examples, NeuronRecord and Neuronpedia exports, HTML dashboard, mergeable shard states);
+//   - probes/distributed: profiling and activation counting as Apache Beam pipelines;
 //   - probes/labels: the neuronscope.labels/v1 label records (claim, evidence, verification)
 //     that package ablate's verification writes and the dashboard shows;
-//   - probes/language: language neurons from activation probabilities (LAPE, the alignment
-//     score with its λ sweep) and the activation-probability file;
+//   - probes/language: activation probabilities counted in one streaming pass, the
+//     probability file, and language neurons from them (LAPE, the alignment score with its
+//     λ sweep);
 //   - probes/expertise, probes/relation: average precision exactly as sklearn, and
 //     relation-specific neurons from mean-pooled responses;
 //   - probes/spectra: NerVE eigenspectrum measures of the FFN pre- and post-activations from

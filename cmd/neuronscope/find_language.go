@@ -16,6 +16,7 @@ type languageFlags struct {
 	probs, method, lambda, out    string
 	topRate, filterRate, barRatio float64
 	appear10                      bool
+	count                         countFlags
 }
 
 // languageReport is the JSON document `find language` writes.
@@ -28,7 +29,7 @@ type languageReport struct {
 func newFindLanguageCmd() *cobra.Command {
 	var f languageFlags
 	cmd := &cobra.Command{
-		Use:   "language --probs FILE --method lape|alignment [--top-rate 0.01] [--filter-rate 0.95] [--bar-ratio 0.95] [--lambda auto|X] --out neurons.json",
+		Use:   "language (--probs FILE | --model DIR --data GROUP=FILE ... | --model DIR --data FILE.jsonl --group-key KEY) --method lape|alignment [--top-rate 0.01] [--filter-rate 0.95] [--bar-ratio 0.95] [--lambda auto|X] --out neurons.json",
 		Short: "Language neurons from per-language activation probabilities: LAPE (Tang et al. 2024) or the alignment score (Zhang et al. 2026)",
 		Long: `Selects language neurons from an activation-probability file (safetensors, tensor
 activation_probability [languages, layers, width], metadata "languages" and "tap") exactly as
@@ -39,9 +40,18 @@ the published code does:
              every language above the --bar-ratio percentile;
   alignment  lowest H/ln K − λ·max p / norm_max over all layers, assigned the same way; with
              --lambda auto, λ is the published binary search on [0, 0.2] (eps 1e-3) for the
-             largest λ with no selected neuron in all K languages.`,
+             largest λ with no selected neuron in all K languages.
+
+Instead of --probs, the probabilities can be counted from a model in one streaming pass:
+--model DIR with --data GROUP=FILE per group (or --data FILE.jsonl --group-key KEY, groups in
+order of first appearance or as --groups lists them) counts, per layer's neuron at --tap
+(default: mlp.hook_pre for gated MLPs, whose silu(gate) > 0 exactly when gate > 0, and
+mlp.hook_post otherwise), the tokens where it is > 0. --response-only counts only the tokens
+after each document's prompt (JSONL field --prefix-key) as the alignment paper's full −
+prefix. --save-probs FILE writes the activation-probability file; --checkpoint FILE makes the
+pass resumable (--resume).`,
 		Example: `  neuronscope find language --probs probs.safetensors --method lape --out lape.json
-  neuronscope find language --probs probs.safetensors --method alignment --lambda auto --out alignment.json`,
+  neuronscope find language --model testdata/world-llama --data pelan=pelan.txt --data zhiyi=zhiyi.txt --method lape --save-probs probs.safetensors --out lape.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFindLanguage(cmd, &f) },
 	}
@@ -54,17 +64,21 @@ the published code does:
 	fl.StringVar(&f.lambda, "lambda", "auto", "alignment: λ ≥ 0, or auto (binary search)")
 	fl.BoolVar(&f.appear10, "published-appear10", false, "alignment --lambda auto: test appear[10] == 0 as autosweep.py does (differs from appear[K] unless K = 10)")
 	fl.StringVar(&f.out, "out", "", "output JSON report")
+	f.count.register(cmd)
 	return cmd
 }
 
 // loadLanguageProbs returns the activation probabilities the finder runs on, and a name for
-// the report. Today they come from --probs only. Seam for counting from a model: when
-// `--model DIR --data GROUP=FILE ...` land, count here with language.Counts over the
-// per-group data (AddLayer/AddTokens per batch; Probabilities, or ResponseProbabilities for
-// response-only counting) and return the result; everything downstream stays as it is.
-func loadLanguageProbs(f *languageFlags) (*language.Probabilities, string, error) {
+// the report: read from --probs, or counted from --model over --data (countProbs).
+func loadLanguageProbs(cmd *cobra.Command, f *languageFlags) (*language.Probabilities, string, error) {
+	if f.count.model.dir != "" || len(f.count.data) > 0 {
+		if f.probs != "" {
+			return nil, "", usagef("give --probs FILE or --model DIR with --data, not both")
+		}
+		return countProbs(cmd, &f.count)
+	}
 	if f.probs == "" {
-		return nil, "", usagef("--probs is required (counting from a model is not available yet)")
+		return nil, "", usagef("--probs is required (or --model DIR with --data GROUP=FILE ...)")
 	}
 	p, err := language.ReadProbabilities(f.probs)
 	if err != nil {
@@ -117,7 +131,7 @@ func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
 	default:
 		return usagef("--method %q is neither lape nor alignment", f.method)
 	}
-	p, source, err := loadLanguageProbs(f)
+	p, source, err := loadLanguageProbs(cmd, f)
 	if err != nil {
 		return err
 	}

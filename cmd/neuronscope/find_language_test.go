@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -103,6 +104,121 @@ func TestFindLanguageBadInput(t *testing.T) {
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Fatalf("%v left %s behind", tc.args, out)
+		}
+	}
+}
+
+// TestFindLanguageCount counts the world's four languages from eval_fluency.jsonl (group key
+// "language") with the world Llama, writes the probability file, and equals the same count
+// from one file per language and from the saved file.
+func TestFindLanguageCount(t *testing.T) {
+	dir := t.TempDir()
+	world := "../../testdata/world"
+	model := "../../testdata/world-llama"
+	probsOut := filepath.Join(dir, "probs.safetensors")
+	out := filepath.Join(dir, "lape.json")
+	_, _, err := run("find", "language", "--model", model, "--data", world+"/eval_fluency.jsonl", "--group-key", "language",
+		"--method", "lape", "--save-probs", probsOut, "--no-progress", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := language.ReadProbabilities(probsOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(p.Groups, ",") != "pelan,korrak,shivu,tlaxo" || p.Tap != "mlp.hook_pre" || p.Layers != 4 || p.Width != 512 {
+		t.Fatalf("probabilities %v %s %d×%d", p.Groups, p.Tap, p.Layers, p.Width)
+	}
+	// the same data as one file per group
+	b, _ := os.ReadFile(world + "/eval_fluency.jsonl")
+	per := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var d struct{ Language string }
+		json.Unmarshal([]byte(line), &d)
+		per[d.Language] = append(per[d.Language], line)
+	}
+	var args []string
+	for _, g := range p.Groups {
+		path := filepath.Join(dir, g+".jsonl")
+		os.WriteFile(path, []byte(strings.Join(per[g], "\n")+"\n"), 0o644)
+		args = append(args, "--data", g+"="+path)
+	}
+	probs2 := filepath.Join(dir, "probs2.safetensors")
+	ckpt := filepath.Join(dir, "count.ckpt")
+	if _, _, err := run(append([]string{"find", "language", "--model", model, "--method", "lape", "--batch", "3",
+		"--checkpoint", ckpt, "--save-probs", probs2, "--no-progress", "--out", filepath.Join(dir, "lape2.json")}, args...)...); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(probsOut)
+	c, _ := os.ReadFile(probs2)
+	if !bytes.Equal(a, c) {
+		t.Error("counting per-group files differs from counting one keyed file")
+	}
+	// the same count as a Beam pipeline on Prism, in 3 shards
+	probs3 := filepath.Join(dir, "probs3.safetensors")
+	if _, _, err := run("find", "language", "--model", model, "--data", world+"/eval_fluency.jsonl", "--group-key", "language",
+		"--method", "lape", "--save-probs", probs3, "--no-progress", "--runner", "prism", "--shards", "3", "--out", filepath.Join(dir, "lape4.json")); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := os.ReadFile(probs3); !bytes.Equal(a, d) {
+		t.Error("counting on Prism differs from counting in one process")
+	}
+	lape, _ := os.ReadFile(out)
+	out3 := filepath.Join(dir, "lape3.json")
+	if _, _, err := run("find", "language", "--probs", probsOut, "--method", "lape", "--out", out3); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, _ := os.ReadFile(out3)
+	var r1, r3 language.Report
+	json.Unmarshal(lape, &r1)
+	json.Unmarshal(fromFile, &r3)
+	j1, _ := json.Marshal(r1)
+	j3, _ := json.Marshal(r3)
+	if !bytes.Equal(j1, j3) {
+		t.Error("the selection from the counted probabilities differs from the selection from the saved file")
+	}
+}
+
+// TestFindLanguageCountBadInput: a tap the model lacks, mismatched group names, an empty group,
+// a prompt missing in response-only counting: a usage error naming the flag or file, nothing
+// written.
+func TestFindLanguageCountBadInput(t *testing.T) {
+	dir := t.TempDir()
+	model := "../../testdata/world-llama"
+	fluency := "../../testdata/world/eval_fluency.jsonl"
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	a := write("a.txt", "ne bala tala\n")
+	empty := write("empty.txt", "\n")
+	out := filepath.Join(dir, "out.json")
+	probs := filepath.Join(dir, "p.safetensors")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--model", model, "--data", fluency, "--group-key", "language", "--tap", "hook_mlp_in"}, "--tap"},
+		{[]string{"--model", "../../testdata/world-gpt2", "--data", fluency, "--group-key", "language", "--tap", "mlp.hook_pre_linear"}, "--tap mlp.hook_pre_linear"},
+		{[]string{"--model", model, "--data", fluency, "--group-key", "language", "--groups", "pelan,english"}, `"korrak" is not one of pelan,english`},
+		{[]string{"--model", model, "--data", fluency, "--group-key", "lang"}, `--data: ` + fluency + `:1: no string field "lang"`},
+		{[]string{"--model", model, "--data", "en=" + a, "--data", "en=" + a}, `--data: group name "en" appears twice`},
+		{[]string{"--model", model, "--data", "en=" + a, "--data", "de=" + empty}, "--data " + empty + `: group "de" has no tokens`},
+		{[]string{"--model", model, "--data", "en=" + a, "--data", a}, "is not GROUP=FILE"},
+		{[]string{"--model", model, "--data", fluency, "--group-key", "language", "--response-only"}, `no string field "prompt"`},
+		{[]string{"--model", model, "--data", "en=" + a, "--data", "de=" + a, "--probs", probs}, "not both"},
+		{[]string{"--model", model}, "--model needs --data"},
+	} {
+		_, _, err := run(append([]string{"find", "language", "--method", "lape", "--no-progress", "--save-probs", probs, "--out", out}, tc.args...)...)
+		var u usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want a usage error containing %q", tc.args, err, tc.want)
+		}
+		for _, f := range []string{out, probs} {
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Fatalf("%v left %s behind", tc.args, f)
+			}
 		}
 	}
 }

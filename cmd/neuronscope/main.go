@@ -9,6 +9,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
+	"github.com/neuronscope/neuronscope/probes/distributed"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -67,6 +68,7 @@ func plainFlagError(err error) error {
 var extraCommands []func() *cobra.Command
 
 func main() {
+	distributed.RunIfWorker() // a Beam runner started this binary as a pipeline worker
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "neuronscope: %v\n", err)

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/profile"
 	"github.com/schollz/progressbar/v3"
@@ -51,6 +53,7 @@ type profileFlags struct {
 	noProgress bool
 	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
 	includeBOS bool
+	beam       beamFlags
 }
 
 const checkpointName = "state.ckpt"
@@ -119,6 +122,7 @@ and gives the same output as an uninterrupted run).`,
 	_ = fl.MarkHidden("stop-after-batches")
 	fl.BoolVar(&f.fwdOnly, "forward-only", false, "benchmarking: run the same batches through the plain forward without profiling, print tokens/s, write nothing")
 	_ = fl.MarkHidden("forward-only")
+	f.beam.register(cmd)
 	return cmd
 }
 
@@ -153,73 +157,28 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}
+	if f.beam.runner != "" {
+		return runProfileBeam(cmd, mf, f)
+	}
 	if !corpus.IsDataFile(f.data) {
 		return usagef("--data %s: must end in .jsonl or .txt", f.data)
 	}
-	bins, per, err := parseQuantiles(f.quantiles)
-	if err != nil {
+	if err := checkRanges(intAtLeast("--checkpoint-every", f.every, 1)); err != nil {
 		return err
-	}
-	if err := checkRanges(
-		intAtLeast("--ctx", f.ctx, 2), intAtLeast("--batch", f.batch, 1), intAtLeast("--top", f.top, 1),
-		intAtLeast("--random", f.random, 1), intAtLeast("--hist-bins", f.histBins, 2), intAtLeast("--calib", f.calib, 1),
-		intAtLeast("--checkpoint-every", f.every, 1), intAtLeast("--max-tokens", int(min(f.maxTokens, 1<<40)), 0),
-		intAtLeast("--window-before", f.before, 0), intAtLeast("--window-after", f.after, 0), intAtLeast("--lm-head", f.lmHead, 0),
-		intAtLeast("--dla", f.dla, -1),
-	); err != nil {
-		return err
-	}
-	policy, err := tokenizer.ParseBOSPolicy(f.bos)
-	if err != nil {
-		return usageError{err}
 	}
 	if err := checkOutDir("--out", f.out); err != nil {
 		return err
 	}
-	m, err := mf.load(cmd)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if f.ctx > m.Config.MaxPos {
-		if cmd.Flags().Changed("ctx") {
-			return usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "note: contexts of %d tokens, the model's positions (the default --ctx %d is longer)\n", m.Config.MaxPos, f.ctx)
-		f.ctx = m.Config.MaxPos
-	}
-	pats := splitPatterns(f.hooks)
-	points, err := m.Catalog().MatchAll(pats) // each point once, however many patterns name it
-	if err != nil {
-		return usagef("--hooks: %v", err)
-	}
-	for _, pt := range points {
-		if len(m.Catalog().Shape(pt)) != 1 {
-			return usagef("--hooks: %s has shape %v after [batch, pos]; profile needs [batch, pos, neurons]", pt, m.Catalog().Shape(pt))
-		}
-	}
-	tok, err := corpus.LoadTokenizer(m)
-	if err != nil {
-		return err
-	}
-	enc := corpus.NewEncoder(m, tok, policy)
 	sum, err := fileSHA256(f.data)
 	if err != nil {
 		return err
 	}
-	opt := profile.Options{TopK: f.top, QuantileBins: bins, PerBin: per, RandomSample: f.random, HistBins: f.histBins,
-		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed, IncludeBOS: f.includeBOS}.Defaults()
-	opt.Before, opt.After = max(f.before, 0), max(f.after, 0)
-	modelID := f.modelID
-	if modelID == "" {
-		modelID = filepath.Base(filepath.Clean(m.Dir))
+	s, err := setupProfile(cmd, mf, f, sum)
+	if err != nil {
+		return err
 	}
-	bosNote := f.bos
-	if tok == nil {
-		bosNote = enc.PolicyNote()
-	}
-	set := profile.Settings{Data: f.data, DataSHA256: sum, Ctx: f.ctx, Batch: f.batch, MaxTokens: f.maxTokens, BOSPolicy: bosNote,
-		ContextRule: corpus.ContextRule, Options: opt, ModelID: modelID}
+	m, points, tok, enc, opt, set := s.m, s.points, s.tok, s.enc, s.opt, s.set
+	defer m.Close()
 	fp := profile.Fingerprint(set, points, m.Config.Hash)
 
 	ckpt := filepath.Join(f.out, checkpointName)
@@ -363,33 +322,17 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	fmt.Fprintf(cmd.ErrOrStderr(), "profiled %d tokens in %.2f s (%.1f tok/s, checkpoints included)\n", loopTokens, loop.Seconds(), float64(loopTokens)/loop.Seconds())
 	p.Finish()
 
-	prov := m.Provenance()
-	prov.BOSPolicy = bosNote
-	prov.Padding = "right"
-	seed := int64(f.seed)
-	prov.Seed = &seed
-	prov.Dataset = fmt.Sprintf("%s (sha256 %s), %d tokens in %d contexts", f.data, sum, p.Tokens, p.Contexts)
-	if f.includeBOS {
-		prov.Dataset += "; BOS positions counted (--include-bos)"
-	} else {
-		prov.Dataset += fmt.Sprintf("; %d BOS positions left out of the statistics", p.BOSExcluded)
-	}
-	prov.HooksAsked = pats
-	prov.HooksFired = pointNames(points)
+	prov := s.provenance(f)
+	prov.Dataset = profile.DatasetNote(f.data, sum, p.Tokens, p.Contexts, f.includeBOS, p.BOSExcluded)
 	prov.Command = withoutResume(prov.Command)
 	name := profile.TokenNames(tok)
-	if f.dla < 0 {
-		f.dla = f.lmHead
-	}
 	var heads, dlas map[hooks.Neuron]*profile.TokenLists
 	if f.lmHead > 0 {
-		set.LMHeadSource = profile.LMHeadSource
 		if heads, err = profile.VocabTokens(m, points, f.lmHead, false, name); err != nil {
 			return err
 		}
 	}
 	if f.dla > 0 {
-		set.DLASource = profile.DLASource
 		if dlas, err = profile.VocabTokens(m, points, f.dla, true, name); err != nil {
 			return err
 		}
@@ -433,4 +376,104 @@ func withoutResume(args []string) []string {
 		}
 	}
 	return out
+}
+
+// profileSetup is what a local profile run and a pipeline share: the flags checked, the model
+// loaded, the hook points matched, the tokenizer, and the settings.
+type profileSetup struct {
+	m      *model.Model
+	pats   []string
+	points []hooks.Point
+	tok    *tokenizer.Tokenizer
+	enc    corpus.Encoder
+	opt    profile.Options
+	set    profile.Settings
+}
+
+// setupProfile checks the flags (every range error names its flag), loads the model (the
+// caller closes it), adapts --ctx to the model's positions when it was not given, matches
+// --hooks, and fills the options and settings (dataSHA256 is the data's hash).
+func setupProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags, dataSHA256 string) (*profileSetup, error) {
+	bins, per, err := parseQuantiles(f.quantiles)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRanges(
+		intAtLeast("--ctx", f.ctx, 2), intAtLeast("--batch", f.batch, 1), intAtLeast("--top", f.top, 1),
+		intAtLeast("--random", f.random, 1), intAtLeast("--hist-bins", f.histBins, 2), intAtLeast("--calib", f.calib, 1),
+		intAtLeast("--max-tokens", int(min(f.maxTokens, 1<<40)), 0),
+		intAtLeast("--window-before", f.before, 0), intAtLeast("--window-after", f.after, 0), intAtLeast("--lm-head", f.lmHead, 0),
+		intAtLeast("--dla", f.dla, -1),
+	); err != nil {
+		return nil, err
+	}
+	policy, err := tokenizer.ParseBOSPolicy(f.bos)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	m, err := mf.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	s := &profileSetup{m: m}
+	fail := func(err error) (*profileSetup, error) {
+		m.Close()
+		return nil, err
+	}
+	if f.ctx > m.Config.MaxPos {
+		if cmd.Flags().Changed("ctx") {
+			return fail(usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos))
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: contexts of %d tokens, the model's positions (the default --ctx %d is longer)\n", m.Config.MaxPos, f.ctx)
+		f.ctx = m.Config.MaxPos
+	}
+	s.pats = splitPatterns(f.hooks)
+	if s.points, err = m.Catalog().MatchAll(s.pats); err != nil { // each point once, however many patterns name it
+		return fail(usagef("--hooks: %v", err))
+	}
+	for _, pt := range s.points {
+		if len(m.Catalog().Shape(pt)) != 1 {
+			return fail(usagef("--hooks: %s has shape %v after [batch, pos]; profile needs [batch, pos, neurons]", pt, m.Catalog().Shape(pt)))
+		}
+	}
+	if s.tok, err = corpus.LoadTokenizer(m); err != nil {
+		return fail(err)
+	}
+	s.enc = corpus.NewEncoder(m, s.tok, policy)
+	s.opt = profile.Options{TopK: f.top, QuantileBins: bins, PerBin: per, RandomSample: f.random, HistBins: f.histBins,
+		Before: f.before, After: f.after, CalibContext: f.calib, Seed: f.seed, IncludeBOS: f.includeBOS}.Defaults()
+	s.opt.Before, s.opt.After = max(f.before, 0), max(f.after, 0)
+	modelID := f.modelID
+	if modelID == "" {
+		modelID = filepath.Base(filepath.Clean(m.Dir))
+	}
+	bosNote := f.bos
+	if s.tok == nil {
+		bosNote = s.enc.PolicyNote()
+	}
+	s.set = profile.Settings{Data: f.data, DataSHA256: dataSHA256, Ctx: f.ctx, Batch: f.batch, MaxTokens: f.maxTokens, BOSPolicy: bosNote,
+		ContextRule: corpus.ContextRule, Options: s.opt, ModelID: modelID}
+	if f.dla < 0 {
+		f.dla = f.lmHead
+	}
+	if f.lmHead > 0 {
+		s.set.LMHeadSource = profile.LMHeadSource
+	}
+	if f.dla > 0 {
+		s.set.DLASource = profile.DLASource
+	}
+	return s, nil
+}
+
+// provenance is the run's provenance but for the dataset note (profile.DatasetNote, known at
+// the end) and the command line.
+func (s *profileSetup) provenance(f *profileFlags) report.Provenance {
+	prov := s.m.Provenance()
+	prov.BOSPolicy = s.set.BOSPolicy
+	prov.Padding = "right"
+	seed := int64(f.seed)
+	prov.Seed = &seed
+	prov.HooksAsked = s.pats
+	prov.HooksFired = pointNames(s.points)
+	return prov
 }

@@ -451,3 +451,90 @@ func TestProfileBOS(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileBeamEqualsLocal: `profile --runner prism` writes what the local run writes over
+// the same data and flags: the Neuronpedia files byte for byte, profile.json equal but for the
+// last digits of the moments (the shards' moments merge by Chan/Pébay: 1e-12 relative).
+func TestProfileBeamEqualsLocal(t *testing.T) {
+	data := writeIDData(t, 40)
+	dir := t.TempDir()
+	args := []string{"profile", "--model", tiny, "--data", data, "--ctx", "16", "--batch", "4", "--top", "4", "--calib", "8",
+		"--quantiles", "3x2", "--lm-head", "3", "--no-progress", "--max-tokens", "900"}
+	local := filepath.Join(dir, "local")
+	if _, _, err := run(append(args, "--out", local)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, runner := range []string{"prism", "direct"} {
+		beam := filepath.Join(dir, runner)
+		if _, _, err := run(append(args, "--out", beam, "--runner", runner, "--shards", "3")...); err != nil {
+			t.Fatalf("--runner %s: %v", runner, err)
+		}
+		compareProfiles(t, runner, local, beam)
+	}
+}
+
+// compareProfiles checks a pipeline's exports against the local run's: the Neuronpedia files
+// byte for byte, profile.json equal but for the moments (1e-12 relative).
+func compareProfiles(t *testing.T, runner, local, beam string) {
+	t.Helper()
+	for _, f := range []string{"neuronpedia/batch-0.json", "neuronpedia/batch-1.json"} {
+		a, _ := os.ReadFile(filepath.Join(local, f))
+		b, err := os.ReadFile(filepath.Join(beam, f))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: %s differs (%v)", runner, f, err)
+		}
+	}
+	ra, err := profile.ReadReport(filepath.Join(local, "profile.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := profile.ReadReport(filepath.Join(beam, "profile.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range ra.Points {
+		for j := range ra.Points[p].Neurons {
+			x, y := &ra.Points[p].Neurons[j], &rb.Points[p].Neurons[j]
+			for _, m := range [][2]float64{{x.Mean, y.Mean}, {x.Variance, y.Variance}, {x.Skewness, y.Skewness}, {x.Kurtosis, y.Kurtosis}} {
+				if math.Abs(m[0]-m[1]) > 1e-12*math.Max(1, math.Abs(m[0])) {
+					t.Errorf("%s: neuron %d/%d: moments %v", runner, p, j, m)
+				}
+			}
+			x.Mean, x.Variance, x.Skewness, x.Kurtosis = 0, 0, 0, 0
+			y.Mean, y.Variance, y.Skewness, y.Kurtosis = 0, 0, 0, 0
+		}
+	}
+	ja, _ := json.Marshal(ra)
+	jb, _ := json.Marshal(rb)
+	if !bytes.Equal(ja, jb) {
+		t.Errorf("%s: profile.json of the pipeline differs from the local run's", runner)
+	}
+}
+
+// TestProfileBeamBadInput: an unknown runner, universal without an endpoint, a glob that
+// matches nothing, a worker path without the model: an error, and no outputs.
+func TestProfileBeamBadInput(t *testing.T) {
+	data := writeIDData(t, 10)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	for _, tc := range []struct {
+		args  []string
+		want  string
+		usage bool
+	}{
+		{[]string{"--data", data, "--runner", "spark"}, `--runner "spark"`, true},
+		{[]string{"--data", data, "--runner", "universal"}, "--endpoint", true},
+		{[]string{"--data", filepath.Join(dir, "none-*.jsonl"), "--runner", "prism"}, "matches no file", true},
+		{[]string{"--data", data, "--runner", "prism", "--resume"}, "--resume applies to a local run", true},
+		{[]string{"--data", data, "--runner", "prism", "--worker-model", filepath.Join(dir, "elsewhere")}, "cannot load the model from " + filepath.Join(dir, "elsewhere"), false},
+	} {
+		_, _, err := run(append([]string{"profile", "--model", tiny, "--ctx", "16", "--no-progress", "--out", out}, tc.args...)...)
+		var u usageError
+		if err == nil || errors.As(err, &u) != tc.usage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one containing %q (usage error: %v)", tc.args, err, tc.want, tc.usage)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) > 0 {
+			t.Errorf("%v left %d entries in %s", tc.args, len(entries), out)
+		}
+	}
+}

@@ -37,6 +37,34 @@
 // to 1.00103. Such files carry counting=response and are accepted; otherwise a value > 1 is
 // an error.
 //
+// # Counting pass
+//
+// Counter.Run is the one streaming pass that fills Counts from a model: the items (Data:
+// GroupFile per group, or one JSONL with a group field; Resolve gives the groups in tensor
+// order) are tokenized and cut into contexts of at most Ctx tokens (corpus.Contexts),
+// streamed through the model Batch at a time (corpus.Run), and every layer's tap is observed
+// without copying (hooks.Observe): per row, the real positions [0, len) are added to their
+// group with AddLayer (padding is never counted) and the row's length with AddTokens. Memory
+// is the counts ([groups, layers, width] int64) plus one batch; Save/LoadCounter checkpoint
+// them (gob through a temp file and a rename, with the caller's fingerprint of the settings)
+// and a resumed pass skips the contexts already counted; AfterBatch drives a progress bar.
+// Scan checks every input and counts the tokens per group before any forward (an empty group
+// is an EmptyGroupError).
+//
+// Response-only counting (NewCounter with response) keeps a second Counts, Prefix, for the
+// prompt tokens, so that Probabilities is ResponseProbabilities(Full, Prefix), the published
+// full − prefix. Each document must be one context and carry its prompt (Item.Prefix, a
+// prefix of its text): when the prompt's encoding is a prefix of the document's encoding, the
+// prompt's counts are those of the document's first positions (the model is causal: the same
+// activations); otherwise the prompt is run as a row of its own, as the published code runs
+// every prompt. Pool receives each document's mean-pooled response at the tap ([layers,
+// width], the mean over all of its positions) for the relation finder.
+//
+// DefaultTap picks the published statistic's tap: mlp.hook_pre for gated MLPs,
+// mlp.hook_post otherwise. BenchmarkCountOverhead (GPT-2 small shape, 8 × 64-token batches,
+// every hook_post neuron) compares the counting pass with the plain forward over the same
+// batches.
+//
 // # File format
 //
 // A safetensors file with exactly one F32 tensor "activation_probability" [groups, layers,

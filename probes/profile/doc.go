@@ -96,13 +96,19 @@
 //     ties to the earlier context. The lists equal a brute-force sort of all contexts.
 //   - quantile samples: the per-context maxima of the first CalibContext contexts (the
 //     calibration prefix) fix each neuron's Q−1 boundaries (boundary i is the sorted maximum of
-//     rank ⌊i·m/Q⌋ of the m calibration contexts); every later context goes to its bin, and each
-//     bin keeps PerBin contexts by reservoir sampling (Algorithm R). Calibration contexts still
-//     count for everything else. bin_contains is the number of contexts that fell in the bin.
-//   - random sample: a reservoir of RandomSample contexts over the whole run.
+//     rank ⌊i·m/Q⌋ of the m calibration contexts) at the end of the batch that completes them;
+//     every context of a later batch goes to its bin, and each bin keeps the PerBin contexts of
+//     smallest priority key (bottom-k sampling: a uniform sample without replacement of the
+//     bin's contexts), the key a hash of (seed, layer, neuron, bin, context index). Calibration
+//     contexts still count for everything else. bin_contains is the number of contexts that fell
+//     in the bin.
+//   - random sample: a reservoir of RandomSample contexts over the whole run (Algorithm R whose
+//     i-th draw, for the context of index i, is a hash of (seed, layer, neuron, i)).
 //
-// The reservoirs draw from a stateless hash of (seed, layer, neuron, bin, items seen so far),
-// so the samples depend only on the seed and the data, not on how the run was split up.
+// The draws depend only on the seed and on context indices, not on how the run was split up,
+// resumed or sharded. (Until checkpoint format v4 the bins used Algorithm R over the bin's own
+// count, which no shard can know: the bin samples of earlier versions differ, every other field
+// is unchanged.)
 //
 // # Memory
 //
@@ -126,6 +132,72 @@
 // fingerprint must match), skips the contexts already seen and continues; since contexts,
 // batches and the reservoirs' random draws are deterministic, the outputs are byte-identical
 // to an uninterrupted run's.
+//
+// # Shards and merging
+//
+// A run can be split over processes or machines (package beamprofile runs it as an Apache Beam
+// pipeline) and the partial states merged (Profiler.Merge) into what one process observing
+// every context in index order gives. The deterministic rule that makes the shards agree:
+//
+//  1. Contexts are numbered as one process numbers them (corpus.Contexts over the documents
+//     in order) and batched on the same grid of Batch contexts.
+//  2. The calibration shard observes the calibration prefix, contexts [0, P) with
+//     P = ⌈CalibContext/Batch⌉·Batch (Options.CalibrationPrefix): exactly what a single process
+//     does before it calibrates. Its Calibration(P) — every neuron's quantile boundaries and its
+//     histogram width after the prefix — seeds every other shard (NewShard).
+//  3. Every other shard observes any set of batches of contexts ≥ P, in any order.
+//  4. The states merge in any order (Merge); Finish calibrates a run shorter than P.
+//
+// The merge of each statistic (Merge's doc lists them): counts, extremes, histograms (both
+// grids are power-of-two multiples of the calibration shard's width, anchored at 0: the finer
+// is coarsened, the counts added, the width doubled while the occupied bins span more than
+// HistBins — the single pass's final grid, since a single pass doubles only when its data so
+// far do not fit), the top-k max and min lists (k best of the union, ties to the earlier
+// context), the bin samples (k smallest keys of the union) and the random sample (per slot, the
+// later context) are exact; the moments merge by Chan/Pébay and equal the single pass's to
+// floating-point reassociation (TestMergeEqualsSinglePass: 1e-12 relative). The exports of a
+// merged run are therefore byte-identical to the single process's except for the last digits
+// of mean, variance, skewness and kurtosis. MarshalBinary/Unmarshal move states between
+// workers (the checkpoint encoding, every array length checked on decoding).
+//
+// Merging keeps one state per hook point and reads the other: memory
+// O(N × ((2K + Q·PerBin + RandomSample) × window + HistBins + Q)), independent of the data.
+//
+// # Scaling (a distributed run on paper)
+//
+// Measured on this machine (BenchmarkShardState in probes/distributed, OpenBLAS build, 2 cores
+// shared with other jobs — rates are noisy, sizes exact; every mlp.hook_post neuron, default
+// options, 8 × 64-token batches, random weights):
+//
+//	shape (hook_post neurons)        forward   profiled   shard state          encode  decode  merge
+//	GPT-2 small (12 × 3072 = 36,864)  145.8     119.1 tok/s  634.8 MB           1.5 s   1.4 s   0.8 s
+//	Llama 1B shape (16 × 8192 = 131,072) 14.6    13.1 tok/s  2,257 MB           9.3 s   2.8 s   1.2 s
+//
+// A shard's state is 17,220 B per neuron with the defaults (K 20, 5×5 quantiles, 20 random,
+// 15+1+4-token windows, 32 histogram bins), whatever the data: the example windows (85 slots ×
+// 20 tokens × (id + activation) = 13,600 B), their metadata (2,380 B), the heaps (640 B), the
+// histogram (256 B), the bin keys (200 B) and the moments, counts and extremes. Profiling costs
+// 42 ns (GPT-2 small) to 57 ns (1B) per neuron and token on top of the forward here.
+//
+// A 100M-token profile of a 7B model (Llama-2-7B: 32 × 11,008 = 352,256 hook_post neurons,
+// ~6.5B non-embedding parameters) on N workers, one shard per worker:
+//
+//   - State: 352,256 × 17,220 B = 6.07 GB per shard (190 MB per hook point); a merge holds two
+//     states of one hook point (≈ 0.4 GB) and the final step all of them (6.07 GB), as a single
+//     process does.
+//   - Shuffle (through the staging filesystem): N × 6.07 GB written by the shards, and per hook
+//     point a merge tree of N−1 merges that each read two states and write one:
+//     3(N−1) × 6.07 GB in all, spread over the 32 hook points' merges in parallel (N = 64:
+//     0.39 TB written by the shards, 1.15 TB of merge traffic, ~18 GB per worker).
+//   - Compute: scaling the 1B shape's rate by parameters, a 2-core worker like this one
+//     forwards ~2.2 tok/s on a 7B model, and profiling 352,256 neurons adds ~18 ms per token
+//     (+4%): ~2.1 tok/s, i.e. 4.8·10⁷ worker-seconds for 100M tokens. Wall time ≈
+//     T_calib + 10⁸/(N·r) + T_merge + T_write with r the per-worker rate: the calibration shard
+//     (256 contexts × 64 tokens = 16,384 tokens on one worker while the others wait: 2.2 h at
+//     2.1 tok/s; less with a smaller --calib), the merges (a few seconds per hook point and
+//     level, log₂N levels) and the final write (one worker; GPT-2 small's exports take ~20 s
+//     here, so ~3–4 min). With N = 64 such 2-core workers: ~8.6 days; workers with 16× this
+//     machine's GEMM rate (32 cores) bring it to ~13 h.
 //
 // # Exports
 //

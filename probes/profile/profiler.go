@@ -76,6 +76,7 @@ type Layer struct {
 	Calibrated          bool
 	QB                  []float32 // [N, QuantileBins-1] quantile boundaries
 	Seen                []int64   // [N, QuantileBins+1] contexts offered to each bin reservoir, last = random
+	BinKey              []int64   // [N, QuantileBins, PerBin] priority keys of the bin samples (uint64 bits)
 	HeapN               []int32   // [N, 2] sizes of the max and min heaps
 	HeapKey             []float32 // [N, 2K]
 	HeapCtx             []int64   // [N, 2K]
@@ -99,7 +100,9 @@ type Profiler struct {
 	Batches  int64
 	// BOSExcluded counts the BOS positions left out of the statistics (0 with IncludeBOS).
 	BOSExcluded int64
-	byHook      map[string]*Layer
+	// BinFrom is the first context index a shard seeded with NewShard may observe (0: any).
+	BinFrom int64
+	byHook  map[string]*Layer
 
 	saveBuf  []byte       // SaveAsync's encoding buffer, reused
 	saveWait func() error // waits for SaveAsync's write in flight
@@ -135,7 +138,7 @@ func (p *Profiler) layer(hook string, layer, n int) (*Layer, error) {
 		Pos: make([]int64, n), Nonzero: make([]int64, n), Max: make([]float32, n), Min: make([]float32, n),
 		HistW: make([]float64, n), HistOff: make([]int64, n), Hist: make([]int64, n*o.HistBins),
 		Calib: make([]float32, n*o.CalibContext), QB: make([]float32, n*(o.QuantileBins-1)),
-		Seen: make([]int64, n*(o.QuantileBins+1)), HeapN: make([]int32, 2*n),
+		Seen: make([]int64, n*(o.QuantileBins+1)), BinKey: make([]int64, n*o.QuantileBins*o.PerBin), HeapN: make([]int32, 2*n),
 		HeapKey: make([]float32, n*2*o.TopK), HeapCtx: make([]int64, n*2*o.TopK), HeapSlot: make([]int32, n*2*o.TopK),
 		SlotVal: make([]float32, n*s), SlotCtx: make([]int64, n*s), SlotDoc: make([]int64, n*s),
 		SlotPos: make([]int32, n*s), SlotMaxIdx: make([]int16, n*s), SlotLen: make([]int16, n*s),
@@ -158,6 +161,11 @@ func (p *Profiler) Observe(point hooks.Point, acts []float32, rows []Context, t,
 	hook, layer := point.String(), point.Layer
 	if len(acts) != len(rows)*t*n {
 		return fmt.Errorf("profile: %s: %d activations for %d rows × %d positions × %d neurons", hook, len(acts), len(rows), t, n)
+	}
+	for _, r := range rows {
+		if r.Index < p.BinFrom {
+			return fmt.Errorf("profile: context %d is in the calibration prefix [0, %d), which this shard does not observe", r.Index, p.BinFrom)
+		}
 	}
 	l, err := p.layer(hook, layer, n)
 	if err != nil {
@@ -352,14 +360,16 @@ func (p *Profiler) offerRow(l *Layer, j int, xs []float32, skip, calib int, row 
 		for q < len(bounds) && vmax >= bounds[q] {
 			q++
 		}
-		if s := reservoirSlot(o.Seed, stream|uint64(q), seen[q], o.PerBin); s >= 0 {
+		first := (j*qb + q) * o.PerBin
+		keys := l.BinKey[first : first+o.PerBin]
+		if s := binSlot(keys, l.SlotCtx[j*S+2*K+q*o.PerBin:][:o.PerBin], seen[q], binKey(o.Seed, stream|uint64(q), row.Index), row.Index); s >= 0 {
 			p.store(l, j*S+2*K+q*o.PerBin+s, xs, row, vmax, skip+argFirst(xs[skip:], vmax))
 		}
 		seen[q]++
 	} else if i := l.CalibN + int64(calib); i < int64(o.CalibContext) {
 		l.Calib[j*o.CalibContext+int(i)] = vmax
 	}
-	if s := reservoirSlot(o.Seed, stream|0xff, seen[qb], o.RandomSample); s >= 0 {
+	if s := reservoirSlot(o.Seed, stream|0xff, row.Index, o.RandomSample); s >= 0 {
 		p.store(l, j*S+2*K+qb*o.PerBin+s, xs, row, vmax, skip+argFirst(xs[skip:], vmax))
 	}
 	seen[qb]++

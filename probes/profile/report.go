@@ -209,7 +209,9 @@ func (p *Profiler) neuron(l *Layer, j int, name TokenNamer) NeuronReport {
 	}
 	nr.RandomSample = []Example{}
 	for s := range min(int64(o.RandomSample), seen[qb]) {
-		nr.RandomSample = append(nr.RandomSample, p.example(l, j*S+2*K+qb*o.PerBin+int(s), name))
+		if slot := j*S + 2*K + qb*o.PerBin + int(s); l.SlotLen[slot] > 0 { // a slot whose context was never observed stays empty
+			nr.RandomSample = append(nr.RandomSample, p.example(l, slot, name))
+		}
 	}
 	sortExamples(nr.RandomSample)
 	if nr.TopMax == nil {

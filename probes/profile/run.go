@@ -138,3 +138,13 @@ func VocabTokens(m *model.Model, points []hooks.Point, k int, normWeight bool, n
 		})
 	return out, err
 }
+
+// DatasetNote is the provenance's description of a profiled dataset: the data, its sha256, the
+// tokens and contexts profiled, and what happened to BOS positions.
+func DatasetNote(data, sha256 string, tokens, contexts int64, includeBOS bool, bosExcluded int64) string {
+	s := fmt.Sprintf("%s (sha256 %s), %d tokens in %d contexts", data, sha256, tokens, contexts)
+	if includeBOS {
+		return s + "; BOS positions counted (--include-bos)"
+	}
+	return s + fmt.Sprintf("; %d BOS positions left out of the statistics", bosExcluded)
+}

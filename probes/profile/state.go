@@ -29,6 +29,7 @@ type checkpoint struct {
 	Contexts    int64
 	Batches     int64
 	BOSExcluded int64
+	BinFrom     int64
 	NLayers     int
 }
 
@@ -41,12 +42,14 @@ type layerHead struct {
 	Calibrated bool
 }
 
-const checkpointFormat = "neuronscope.profile.checkpoint/v4"
+// v5: BOS positions excluded (BOSExcluded), bin samples bottom-k by a priority key (BinKey),
+// the random sample's rank the context index, and a shard's first context (BinFrom).
+const checkpointFormat = "neuronscope.profile.checkpoint/v5"
 
 // arrays lists pointers to every array of the layer's state, in checkpoint order.
 func (l *Layer) arrays() []any {
 	return []any{&l.Mean, &l.M2, &l.M3, &l.M4, &l.Pos, &l.Nonzero, &l.Max, &l.Min, &l.HistW, &l.HistOff, &l.Hist,
-		&l.Calib, &l.QB, &l.Seen, &l.HeapN, &l.HeapKey, &l.HeapCtx, &l.HeapSlot, &l.SlotVal, &l.SlotCtx, &l.SlotDoc,
+		&l.Calib, &l.QB, &l.Seen, &l.BinKey, &l.HeapN, &l.HeapKey, &l.HeapCtx, &l.HeapSlot, &l.SlotVal, &l.SlotCtx, &l.SlotDoc,
 		&l.SlotPos, &l.SlotMaxIdx, &l.SlotLen, &l.Tok, &l.Act}
 }
 
@@ -115,7 +118,7 @@ func (p *Profiler) stateBytes() int {
 func (p *Profiler) encode(w io.Writer, fingerprint string) error {
 	enc := gob.NewEncoder(w)
 	err := enc.Encode(checkpoint{Format: checkpointFormat, Fingerprint: fingerprint, Opt: p.Opt,
-		Tokens: p.Tokens, Contexts: p.Contexts, Batches: p.Batches, BOSExcluded: p.BOSExcluded, NLayers: len(p.Layers)})
+		Tokens: p.Tokens, Contexts: p.Contexts, Batches: p.Batches, BOSExcluded: p.BOSExcluded, BinFrom: p.BinFrom, NLayers: len(p.Layers)})
 	buf := make([]byte, 1<<20)
 	for _, l := range p.Layers {
 		if err != nil {
@@ -207,29 +210,56 @@ func Load(path, fingerprint string) (*Profiler, error) {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20) // an io.ByteReader, so gob reads no further than its messages
+	p, err := decode(bufio.NewReaderSize(f, 1<<20), fingerprint) // an io.ByteReader, so gob reads no further than its messages
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return p, nil
+}
+
+// MarshalBinary encodes the whole state as Save writes it (without a fingerprint): the form
+// in which a distributed run moves shard states between workers.
+func (p *Profiler) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(p.stateBytes() + 4096)
+	err := p.encode(&b, "")
+	return b.Bytes(), err
+}
+
+// Unmarshal decodes what MarshalBinary wrote, checking every array's length against the
+// options and the hook point's width.
+func Unmarshal(data []byte) (*Profiler, error) {
+	return decode(bytes.NewReader(data), "")
+}
+
+func decode(br io.Reader, fingerprint string) (*Profiler, error) {
 	dec := gob.NewDecoder(br)
 	var c checkpoint
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: not a profile checkpoint: %v", path, err)
+		return nil, fmt.Errorf("not a profile checkpoint: %v", err)
 	}
 	if c.Format != checkpointFormat {
-		return nil, fmt.Errorf("%s: checkpoint format %q, want %q", path, c.Format, checkpointFormat)
+		return nil, fmt.Errorf("checkpoint format %q, want %q", c.Format, checkpointFormat)
 	}
 	if c.Fingerprint != fingerprint {
-		return nil, fmt.Errorf("%s: the checkpoint was written by a run with other settings (%s), not %s", path, c.Fingerprint, fingerprint)
+		return nil, fmt.Errorf("the checkpoint was written by a run with other settings (%s), not %s", c.Fingerprint, fingerprint)
 	}
-	p := &Profiler{Opt: c.Opt, Tokens: c.Tokens, Contexts: c.Contexts, Batches: c.Batches, BOSExcluded: c.BOSExcluded}
+	if o := c.Opt; o.TopK < 1 || o.QuantileBins < 1 || o.PerBin < 1 || o.RandomSample < 1 || o.HistBins < 2 || o.CalibContext < 1 ||
+		o.Before < 0 || o.After < 0 || o.Before+o.After > 1<<14 || c.NLayers < 0 {
+		return nil, fmt.Errorf("inconsistent checkpoint options %+v", c.Opt)
+	}
+	p := &Profiler{Opt: c.Opt, Tokens: c.Tokens, Contexts: c.Contexts, Batches: c.Batches, BinFrom: c.BinFrom, BOSExcluded: c.BOSExcluded}
 	buf := make([]byte, 1<<20)
 	for i := range c.NLayers {
 		var h layerHead
 		if err := dec.Decode(&h); err != nil {
-			return nil, fmt.Errorf("%s: layer %d: %v", path, i, err)
+			return nil, fmt.Errorf("layer %d: %v", i, err)
 		}
 		l := &Layer{Hook: h.Hook, Layer: h.Layer, N: h.N, Count: h.Count, CalibN: h.CalibN, Calibrated: h.Calibrated}
 		o := c.Opt
 		limit := uint64(max(h.N, 0)) * uint64(max(2*o.TopK+o.QuantileBins*o.PerBin+o.RandomSample, o.HistBins, o.CalibContext, o.QuantileBins+1, 2)) *
 			uint64(max(o.Before+1+o.After, 1))
+		var err error
 		for _, a := range l.arrays() {
 			switch a := a.(type) {
 			case *[]float64:
@@ -244,10 +274,68 @@ func Load(path, fingerprint string) (*Profiler, error) {
 				*a, err = readArray(br, buf, limit, 2, func(b []byte) int16 { return int16(binary.LittleEndian.Uint16(b)) })
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s: layer %d: %v", path, i, err)
+				return nil, fmt.Errorf("layer %d: %v", i, err)
 			}
+		}
+		if err := p.checkLayer(l); err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %v", i, l.Hook, err)
 		}
 		p.Layers = append(p.Layers, l)
 	}
 	return p, nil
+}
+
+// checkLayer verifies that every array of a decoded layer has the length its width and the
+// options give, and that heap sizes and slots are in range, so that a corrupt state is an
+// error and not a panic later.
+func (p *Profiler) checkLayer(l *Layer) error {
+	o, n, s, w := p.Opt, l.N, p.slots(), p.window()
+	if n < 1 {
+		return fmt.Errorf("%d neurons", n)
+	}
+	calib := n * o.CalibContext
+	if l.Calibrated {
+		calib = 0
+	}
+	want := []int{n, n, n, n, n, n, n, n, n, n, n * o.HistBins, calib, n * (o.QuantileBins - 1), n * (o.QuantileBins + 1),
+		n * o.QuantileBins * o.PerBin, 2 * n, n * 2 * o.TopK, n * 2 * o.TopK, n * 2 * o.TopK, n * s, n * s, n * s, n * s, n * s, n * s, n * s * w, n * s * w}
+	for i, a := range l.arrays() {
+		var got int
+		switch a := a.(type) {
+		case *[]float64:
+			got = len(*a)
+		case *[]float32:
+			got = len(*a)
+		case *[]int64:
+			got = len(*a)
+		case *[]int32:
+			got = len(*a)
+		case *[]int16:
+			got = len(*a)
+		}
+		if got != want[i] {
+			return fmt.Errorf("array %d has %d elements, want %d", i, got, want[i])
+		}
+	}
+	for i, h := range l.HeapN {
+		if h < 0 || int(h) > o.TopK {
+			return fmt.Errorf("heap %d has %d entries", i, h)
+		}
+	}
+	for _, sl := range l.HeapSlot {
+		if sl < 0 || int(sl) >= o.TopK {
+			return fmt.Errorf("heap slot %d out of range", sl)
+		}
+	}
+	for _, v := range l.SlotLen {
+		if v < 0 || int(v) > w {
+			return fmt.Errorf("window of %d tokens", v)
+		}
+	}
+	for _, v := range l.SlotMaxIdx {
+		if v < 0 || int(v) >= w {
+			return fmt.Errorf("max index %d out of the window", v)
+		}
+	}
+	return nil
 }

@@ -180,7 +180,9 @@ func mix(x uint64) uint64 {
 
 // reservoirSlot is Algorithm R with a stateless generator: the seen-th item (0-based) offered
 // to a reservoir of size s goes to the returned slot, or nowhere (-1). The random draw is a hash
-// of (seed, stream, seen), so the samples do not depend on how a run was split or resumed.
+// of (seed, stream, seen), so the samples do not depend on how a run was split or resumed. The
+// random sample passes the context's index as seen (every context is offered to it, in index
+// order), so which slot a context may take is known to any shard that sees it.
 func reservoirSlot(seed, stream uint64, seen int64, s int) int {
 	if seen < int64(s) {
 		return int(seen)
@@ -190,6 +192,41 @@ func reservoirSlot(seed, stream uint64, seen int64, s int) int {
 		return int(r)
 	}
 	return -1
+}
+
+// binKey is the priority of context index in the bin sample of stream: a stateless hash of
+// (seed, stream, index), so that a context's priority does not depend on which shard saw it.
+func binKey(seed, stream uint64, index int64) uint64 {
+	return mix(seed*0x9e3779b97f4a7c15 ^ stream*0xd1b54a32d192ed03 ^ uint64(index)*0xc2b2ae3d27d4eb4f)
+}
+
+// binBefore is the order of bin samples: the smaller priority key first, then the earlier
+// context (keys are 64-bit hashes; the tie-break only makes the order total).
+func binBefore(ka uint64, ca int64, kb uint64, cb int64) bool {
+	return ka < kb || (ka == kb && ca < cb)
+}
+
+// binSlot offers a context with priority key to a bin sample of len(keys) slots that seen
+// contexts were offered before (bottom-k sampling: the sample is the len(keys) contexts of
+// smallest key, a uniform sample without replacement of the bin): it returns the slot to
+// write the context into, or -1. keys holds the sample's keys (uint64 bits) and ctx their
+// contexts; the first min(seen, len(keys)) slots are filled.
+func binSlot(keys, ctx []int64, seen int64, key uint64, index int64) int {
+	if seen < int64(len(keys)) {
+		keys[seen] = int64(key)
+		return int(seen)
+	}
+	worst := 0
+	for s := 1; s < len(keys); s++ {
+		if binBefore(uint64(keys[worst]), ctx[worst], uint64(keys[s]), ctx[s]) {
+			worst = s
+		}
+	}
+	if !binBefore(key, index, uint64(keys[worst]), ctx[worst]) {
+		return -1
+	}
+	keys[worst] = int64(key)
+	return worst
 }
 
 // histogram helpers. A histogram has B bins of width w = 2^e anchored at 0: bin i counts
