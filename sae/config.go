@@ -92,7 +92,7 @@ type TrainConfig struct {
 //	          linearly to 0 over the last 20%, Adam (0.9, 0.999, 1e-8), clip 1, E‖x‖ = √d_in,
 //	          decoder rows of norm 0.1, W_enc = W_decᵀ, b_dec not subtracted
 //	jumprelu  SAELens JumpReLU with neuronscope's defaults that reach a low L0 (see the doc):
-//	          bandwidth 0.05, threshold init 0.01, λ_L0 as in the doc, lr 2e-3, clip 1, E‖x‖ = √d_in
+//	          bandwidth 0.05, threshold init 0.01, λ_L0 as in the doc, lr 3e-3, clip 1, E‖x‖ = √d_in
 func DefaultTrainConfig(arch Arch, dIn, dSAE, steps, batch int) TrainConfig {
 	c := TrainConfig{Arch: arch, DIn: dIn, DSAE: dSAE, BatchSize: batch, Steps: steps,
 		Schedule: "constant", Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Seed: 42, StatsRows: 32768}
@@ -118,7 +118,7 @@ func DefaultTrainConfig(arch Arch, dIn, dSAE, steps, batch int) TrainConfig {
 		c.Sparsity = defaultL0Coefficient
 		c.SparsityWarmup = steps / 20
 		c.Bandwidth, c.InitThreshold = 0.05, 0.01
-		c.LR = 2e-3
+		c.LR = 3e-3
 		c.LRDecay = steps / 5
 		c.ClipNorm = 1
 		c.ScaleInputs = true
@@ -130,7 +130,7 @@ func DefaultTrainConfig(arch Arch, dIn, dSAE, steps, batch int) TrainConfig {
 }
 
 // defaultL0Coefficient is neuronscope's default λ_L0 for JumpReLU (see the package doc).
-const defaultL0Coefficient = 0.05
+const defaultL0Coefficient = 1
 
 // Validate reports the first setting that cannot be trained, naming its JSON field.
 func (c TrainConfig) Validate() error {

@@ -1,6 +1,9 @@
 package sae
 
-import "sort"
+import (
+	"math"
+	"slices"
+)
 
 // topK writes into idx the indices of the k largest values of row, in increasing index order,
 // and into val their values. Ties are broken towards the lower index, so the selection is a
@@ -22,7 +25,28 @@ func topK(idx []int32, val []float32, row []float32, k int) {
 			h.down(0)
 		}
 	}
-	sort.Sort(byIndex{idx, val})
+	sortByIndex(idx, val)
+}
+
+// sortByIndex sorts the (index, value) pairs by index.
+func sortByIndex(idx []int32, val []float32) {
+	if len(idx) <= 16 {
+		for i := 1; i < len(idx); i++ {
+			for j := i; j > 0 && idx[j] < idx[j-1]; j-- {
+				idx[j], idx[j-1] = idx[j-1], idx[j]
+				val[j], val[j-1] = val[j-1], val[j]
+			}
+		}
+		return
+	}
+	keys := make([]uint64, len(idx))
+	for i := range idx {
+		keys[i] = uint64(idx[i])<<32 | uint64(math.Float32bits(val[i]))
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		idx[i], val[i] = int32(k>>32), math.Float32frombits(uint32(k))
+	}
 }
 
 // kheap is a min-heap of (value, index) where, among equal values, the higher index is
@@ -59,14 +83,46 @@ func (h kheap) down(i int) {
 	}
 }
 
-type byIndex struct {
-	idx []int32
-	val []float32
-}
-
-func (b byIndex) Len() int           { return len(b.idx) }
-func (b byIndex) Less(i, j int) bool { return b.idx[i] < b.idx[j] }
-func (b byIndex) Swap(i, j int) {
-	b.idx[i], b.idx[j] = b.idx[j], b.idx[i]
-	b.val[i], b.val[j] = b.val[j], b.val[i]
+// kthLargest returns the k-th largest value of v (1-based k ≤ len(v)), reordering v: an
+// introselect-free quickselect with median-of-three pivots, O(len(v)) on average.
+func kthLargest(v []float32, k int) float32 {
+	target := len(v) - k // index of the answer in ascending order
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// median of three to v[mid]
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		p := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case target <= j:
+			hi = j
+		case target >= i:
+			lo = i
+		default:
+			return v[target]
+		}
+	}
+	return v[target]
 }

@@ -3,8 +3,6 @@ package sae
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
-	"sort"
 
 	"gonum.org/v1/gonum/blas"
 )
@@ -219,9 +217,13 @@ func (t *Trainer) batchTopK(n int) {
 	cut := float32(0) // keep values > cut, and the first `ties` values == cut in flat order
 	ties := 0
 	if len(pos) > budget {
-		slices.Sort(pos)
-		cut = pos[len(pos)-budget]
-		greater := len(pos) - sort.Search(len(pos), func(q int) bool { return pos[q] > cut })
+		cut = kthLargest(pos, budget)
+		greater := 0
+		for _, v := range pos {
+			if v > cut {
+				greater++
+			}
+		}
 		ties = budget - greater
 	}
 	total := 0
@@ -308,7 +310,13 @@ func (t *Trainer) topkStep(n int) StepStats {
 					cand[q] = pre[j]
 				}
 				kk := min(c.AuxK, len(dead))
-				topK(idx[:kk], val[:kk], cand, kk)
+				if kk == len(dead) { // every dead latent is kept: no selection needed
+					for q := range kk {
+						idx[q], val[q] = int32(q), cand[q]
+					}
+				} else {
+					topK(idx[:kk], val[:kk], cand, kk)
+				}
 				o := ws.aux.off[i]
 				cnt := int32(0)
 				for q := range kk {

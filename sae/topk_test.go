@@ -1,0 +1,52 @@
+package sae
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func TestTopKSelection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for trial := range 300 {
+		m := 1 + rng.IntN(200)
+		k := 1 + rng.IntN(m)
+		row := make([]float32, m)
+		for i := range row {
+			row[i] = float32(rng.IntN(20)) // many ties
+		}
+		idx, val := make([]int32, k), make([]float32, k)
+		topK(idx, val, row, k)
+		// Reference: stable sort of indices by value descending keeps lower indices first among ties.
+		ref := make([]int32, m)
+		for i := range ref {
+			ref[i] = int32(i)
+		}
+		slices.SortStableFunc(ref, func(a, b int32) int {
+			switch {
+			case row[a] > row[b]:
+				return -1
+			case row[a] < row[b]:
+				return 1
+			}
+			return 0
+		})
+		want := append([]int32(nil), ref[:k]...)
+		slices.Sort(want)
+		if !slices.Equal(idx, want) {
+			t.Fatalf("trial %d (m=%d k=%d): got %v want %v", trial, m, k, idx, want)
+		}
+		for q, j := range idx {
+			if val[q] != row[j] {
+				t.Fatalf("trial %d: value of %d is %g, want %g", trial, j, val[q], row[j])
+			}
+		}
+		v := append([]float32(nil), row...)
+		got := kthLargest(v, k)
+		s := append([]float32(nil), row...)
+		slices.Sort(s)
+		if got != s[m-k] {
+			t.Fatalf("trial %d: %d-th largest %g, want %g", trial, k, got, s[m-k])
+		}
+	}
+}
