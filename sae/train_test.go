@@ -15,7 +15,7 @@ func smallConfig(arch Arch, batchTopK bool) TrainConfig {
 	c.BatchTopK = batchTopK
 	c.StatsRows = 512
 	if arch == TopK {
-		c.DeadTokens = 5 * 64 // some latents die within the run, so AuxK is exercised
+		c.DeadTokens = 64 // latents idle for two steps count as dead, so AuxK is exercised
 	}
 	return c
 }
