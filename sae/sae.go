@@ -184,7 +184,7 @@ func (s *SAE) EncoderDirection(dst []float32, j int) []float32 {
 // Pass is one batch of n tokens through an SAE: what SAELens's hooks would see.
 type Pass struct {
 	N       int
-	Pre     []float32 // [n, d_sae] hook_sae_acts_pre (topk with rescale: after the rescale)
+	Pre     []float32 // [n, d_sae] hook_sae_acts_pre: W_enc·(x − a·b_dec) + b_enc
 	Latents []float32 // [n, d_sae] hook_sae_acts_post
 	Recon   []float32 // [n, d_in]  hook_sae_recons after de-normalisation: the SAE output
 	mu, sd  []float32 // per-token normalisation (layer_norm: mean and std; constant: 1/coeff)
@@ -295,21 +295,27 @@ func (s *SAE) encode(p *Pass, x []float32) {
 	gemm(blas.NoTrans, blas.NoTrans, n, m, d, 1, p.xc, d, s.WEnc, m, 1, p.Pre, m)
 	parallel(n, 16, func(lo, hi int) {
 		var idx []int32
-		var val []float32
+		var val, scaled []float32
+		var sel selector
 		if s.Architecture == TopK {
 			idx, val = make([]int32, s.K), make([]float32, s.K)
+			if s.RescaleActsByDecoderNorm {
+				scaled = make([]float32, m)
+			}
 		}
 		for i := lo; i < hi; i++ {
 			pre, z := p.Pre[i*m:(i+1)*m], p.Latents[i*m:(i+1)*m]
 			switch s.Architecture {
 			case TopK:
+				in := pre
 				if s.RescaleActsByDecoderNorm {
-					for j := range pre {
-						pre[j] *= s.decNorm[j]
+					for j, v := range pre {
+						scaled[j] = v * s.decNorm[j]
 					}
+					in = scaled
 				}
 				clear(z)
-				topK(idx, val, pre, s.K)
+				sel.topK(idx, val, in, s.K)
 				for t, j := range idx {
 					z[j] = max(val[t], 0)
 				}
@@ -407,4 +413,34 @@ func (s *SAE) Reconstruct(dst, x []float32) []float32 {
 	}
 	s.Run(&p, x)
 	return p.Recon
+}
+
+// FoldDecoderNorm rescales every latent so its decoder row has unit norm without changing what
+// the SAE computes, as SAELens's fold_W_dec_norm does: W_dec[j] /= ‖W_dec[j]‖ and column j of
+// W_enc, b_enc[j] and (jumprelu) threshold[j] are multiplied by it. A topk SAE can be folded
+// only with rescale_acts_by_decoder_norm (otherwise the top-k selection would change), as in
+// SAELens. Rows of zero norm are left alone.
+func (s *SAE) FoldDecoderNorm() error {
+	if s.Architecture == TopK && !s.RescaleActsByDecoderNorm {
+		return fmt.Errorf("sae: folding decoder norms into a topk SAE changes its top-k selection unless rescale_acts_by_decoder_norm is set")
+	}
+	d, m := s.DIn, s.DSAE
+	for j := range m {
+		row := s.WDec[j*d : (j+1)*d]
+		nr := float32(norm(row))
+		if nr == 0 {
+			continue
+		}
+		for i := range row {
+			row[i] /= nr
+		}
+		for i := range d {
+			s.WEnc[i*m+j] *= nr
+		}
+		s.BEnc[j] *= nr
+		if s.Threshold != nil {
+			s.Threshold[j] *= nr
+		}
+	}
+	return s.Validate()
 }

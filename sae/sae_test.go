@@ -182,3 +182,33 @@ func TestTrainedSAEReproducesTrainingForward(t *testing.T) {
 		}
 	}
 }
+
+func TestFoldDecoderNormKeepsOutputs(t *testing.T) {
+	x := randomBatch(9, 10, 2)
+	for _, arch := range []Arch{Standard, JumpReLU, TopK} {
+		s := randomSAE(arch, 10, 20, 4, 6)
+		s.RescaleActsByDecoderNorm = arch == TopK
+		if err := s.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		before := s.Reconstruct(nil, x)
+		if err := s.FoldDecoderNorm(); err != nil {
+			t.Fatal(err)
+		}
+		for j := range s.DSAE {
+			if n := norm(s.Direction(j)); math.Abs(n-1) > 1e-6 {
+				t.Fatalf("%s: row %d norm %g after folding", arch, j, n)
+			}
+		}
+		after := s.Reconstruct(nil, x)
+		for i := range before {
+			if math.Abs(float64(before[i]-after[i])) > 1e-4*(1+math.Abs(float64(before[i]))) {
+				t.Fatalf("%s: output %d changed from %g to %g", arch, i, before[i], after[i])
+			}
+		}
+	}
+	s := randomSAE(TopK, 10, 20, 4, 6)
+	if err := s.FoldDecoderNorm(); err == nil {
+		t.Error("folding a topk SAE without rescale_acts_by_decoder_norm should fail")
+	}
+}

@@ -96,7 +96,10 @@ type Activations struct {
 	IDs, Mask []int64
 	Batch     int // [batch, pos] of a trace file (0 for a plain file)
 	Pos       int
-	file      *safetensors.File
+	// Metadata is the file's safetensors __metadata__ (trace files carry their provenance
+	// under "neuronscope").
+	Metadata map[string]string
+	file     *safetensors.File
 }
 
 // Close unmaps the file.
@@ -133,7 +136,7 @@ func OpenActivations(path string, opt ActivationOptions) (_ *Activations, err er
 			f.Close()
 		}
 	}()
-	a := &Activations{file: f}
+	a := &Activations{file: f, Metadata: f.Metadata()}
 	names := f.Names()
 	mask, hasMask := f.Tensor("attention_mask")
 	name := opt.Tensor

@@ -1,86 +1,81 @@
 package sae
 
-import (
-	"math"
-	"slices"
-)
+// selector finds top-k sets; its buffers are reused across rows (one per goroutine).
+type selector struct {
+	s  []float32
+	ci []int32
+	cv []float32
+}
 
 // topK writes into idx the indices of the k largest values of row, in increasing index order,
 // and into val their values. Ties are broken towards the lower index, so the selection is a
-// deterministic function of row. It uses a size-k min-heap: O(len(row)) comparisons when, as
-// usual, few values beat the current k-th.
-func topK(idx []int32, val []float32, row []float32, k int) {
-	idx, val = idx[:k], val[:k]
-	for i := 0; i < k; i++ {
-		idx[i], val[i] = int32(i), row[i]
-	}
-	h := kheap{idx, val}
-	for i := k/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-	for i := k; i < len(row); i++ {
-		// Equal values come later, so they have the higher index and lose the tie.
-		if v := row[i]; v > val[0] {
-			idx[0], val[0] = int32(i), v
-			h.down(0)
+// deterministic function of row. It estimates a threshold a little below the k-th largest
+// value from a strided sample, keeps the values at or above it (about 2k, in index order),
+// and selects exactly among those; when the estimate keeps fewer than k it selects over the
+// whole row. O(len(row)) either way.
+func (sl *selector) topK(idx []int32, val []float32, row []float32, k int) {
+	m := len(row)
+	const stride = 4
+	if k*8 <= m {
+		S := m / stride
+		r := min(2*k/stride+1, S) // rank in the sample: about the 2k-th largest of the row
+		sl.s = growBuf(sl.s, S)
+		for q := range S {
+			sl.s[q] = row[q*stride]
 		}
-	}
-	sortByIndex(idx, val)
-}
-
-// sortByIndex sorts the (index, value) pairs by index.
-func sortByIndex(idx []int32, val []float32) {
-	if len(idx) <= 16 {
-		for i := 1; i < len(idx); i++ {
-			for j := i; j > 0 && idx[j] < idx[j-1]; j-- {
-				idx[j], idx[j-1] = idx[j-1], idx[j]
-				val[j], val[j-1] = val[j-1], val[j]
+		t := kthLargest(sl.s[:S], r)
+		sl.ci, sl.cv = sl.ci[:0], sl.cv[:0]
+		for i, v := range row {
+			if v >= t {
+				sl.ci = append(sl.ci, int32(i))
+				sl.cv = append(sl.cv, v)
 			}
 		}
-		return
-	}
-	keys := make([]uint64, len(idx))
-	for i := range idx {
-		keys[i] = uint64(idx[i])<<32 | uint64(math.Float32bits(val[i]))
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		idx[i], val[i] = int32(k>>32), math.Float32frombits(uint32(k))
-	}
-}
-
-// kheap is a min-heap of (value, index) where, among equal values, the higher index is
-// "smaller" (evicted first).
-type kheap struct {
-	idx []int32
-	val []float32
-}
-
-func (h kheap) less(a, b int) bool {
-	if h.val[a] != h.val[b] {
-		return h.val[a] < h.val[b]
-	}
-	return h.idx[a] > h.idx[b]
-}
-
-func (h kheap) down(i int) {
-	n := len(h.idx)
-	for {
-		l := 2*i + 1
-		if l >= n {
+		if len(sl.cv) >= k {
+			pickInOrder(idx, val, sl.ci, sl.cv, k, &sl.s)
 			return
 		}
-		s := l
-		if r := l + 1; r < n && h.less(r, l) {
-			s = r
-		}
-		if !h.less(s, i) {
-			return
-		}
-		h.idx[i], h.idx[s] = h.idx[s], h.idx[i]
-		h.val[i], h.val[s] = h.val[s], h.val[i]
-		i = s
 	}
+	sl.ci = growI32(sl.ci, m)
+	for i := range sl.ci {
+		sl.ci[i] = int32(i)
+	}
+	pickInOrder(idx, val, sl.ci, row, k, &sl.s)
+}
+
+// pickInOrder keeps the k largest of the candidates (ci, cv), which are in index order, ties
+// towards the lower index.
+func pickInOrder(idx []int32, val []float32, ci []int32, cv []float32, k int, scratch *[]float32) {
+	*scratch = growBuf(*scratch, len(cv))
+	s := (*scratch)[:len(cv)]
+	copy(s, cv)
+	thr := kthLargest(s, k)
+	ties := k
+	for _, v := range cv {
+		if v > thr {
+			ties--
+		}
+	}
+	n := 0
+	for q, v := range cv {
+		if v > thr || (v == thr && ties > 0) {
+			if v == thr {
+				ties--
+			}
+			idx[n], val[n] = ci[q], v
+			n++
+			if n == k {
+				return
+			}
+		}
+	}
+}
+
+func growBuf(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // kthLargest returns the k-th largest value of v (1-based k ≤ len(v)), reordering v: an

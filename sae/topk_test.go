@@ -3,20 +3,22 @@ package sae
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 )
 
 func TestTopKSelection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for trial := range 300 {
-		m := 1 + rng.IntN(200)
+		m := 1 + rng.IntN(600)
 		k := 1 + rng.IntN(m)
 		row := make([]float32, m)
 		for i := range row {
 			row[i] = float32(rng.IntN(20)) // many ties
 		}
 		idx, val := make([]int32, k), make([]float32, k)
-		topK(idx, val, row, k)
+		var sel selector
+		sel.topK(idx, val, row, k)
 		// Reference: stable sort of indices by value descending keeps lower indices first among ties.
 		ref := make([]int32, m)
 		for i := range ref {
@@ -48,5 +50,22 @@ func TestTopKSelection(t *testing.T) {
 		if got != s[m-k] {
 			t.Fatalf("trial %d: %d-th largest %g, want %g", trial, k, got, s[m-k])
 		}
+	}
+}
+
+func BenchmarkTopKRow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, k := range []int{32, 256} {
+		row := make([]float32, 2048)
+		for i := range row {
+			row[i] = float32(rng.NormFloat64())
+		}
+		idx, val := make([]int32, k), make([]float32, k)
+		b.Run(strconv.Itoa(k), func(b *testing.B) {
+			var sel selector
+			for b.Loop() {
+				sel.topK(idx, val, row, k)
+			}
+		})
 	}
 }

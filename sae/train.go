@@ -27,6 +27,9 @@ type Trainer struct {
 
 	ws workspace
 
+	savedHits []int64   // counters before the current step, restored if it fails
+	savedDec  []float32 // decoder before the TopK renormalisation, restored if the step fails
+
 	// afterProject, when set (tests), runs after the TopK decoder renormalisation and gradient
 	// projection, before the optimiser update.
 	afterProject func(t *Trainer)
@@ -174,7 +177,7 @@ type StepStats struct {
 	// DeadFraction is the fraction of latents that have not fired for DeadTokens tokens.
 	DeadFraction float64       `json:"dead_fraction"`
 	LR           float64       `json:"lr"`
-	GradNorm     float64       `json:"grad_norm"` // before clipping
+	GradNorm     float64       `json:"grad_norm"` // before clipping (topk: after the decoder projection)
 	Elapsed      time.Duration `json:"elapsed_ns"`
 }
 
@@ -212,26 +215,17 @@ func (t *Trainer) Step(rows []float32, width int) (StepStats, error) {
 		return StepStats{}, &NonFiniteError{Step: t.step + 1, What: fmt.Sprintf("activations (batch row %d, column %d)", at/c.DIn, c.Column+at%c.DIn)}
 	}
 	var st StepStats
-	savedHits := append([]int64(nil), t.sinceHit...)
+	savedHits := append(t.savedHits[:0], t.sinceHit...)
+	t.savedHits = savedHits
 	savedThresh := t.bthresh
+	if c.Arch == TopK {
+		t.savedDec = append(t.savedDec[:0], t.p.dec...)
+	}
 	switch c.Arch {
 	case TopK:
 		st = t.topkStep(n)
 	default:
 		st = t.denseStep(n)
-	}
-	gradNorm2 := 0.0
-	for _, g := range t.g.list() {
-		gradNorm2 += sumSq(g)
-	}
-	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) || math.IsNaN(gradNorm2) || math.IsInf(gradNorm2, 0) {
-		copy(t.sinceHit, savedHits)
-		t.bthresh = savedThresh
-		what := "loss"
-		if !math.IsNaN(st.Loss) && !math.IsInf(st.Loss, 0) {
-			what = "gradients"
-		}
-		return StepStats{}, &NonFiniteError{Step: t.step + 1, What: what}
 	}
 	if c.Arch == TopK {
 		t.unitNormDecoder()
@@ -239,14 +233,25 @@ func (t *Trainer) Step(rows []float32, width int) (StepStats, error) {
 			t.afterProject(t)
 		}
 	}
-	st.GradNorm = math.Sqrt(gradNorm2)
-	if c.Arch == TopK {
-		// The projection changed the gradient; OpenAI clips (if at all) after it.
-		gradNorm2 = 0
-		for _, g := range t.g.list() {
-			gradNorm2 += sumSq(g)
-		}
+	// The gradient norm (after the TopK projection, which is where OpenAI clips) doubles as
+	// the check for non-finite gradients.
+	gradNorm2 := 0.0
+	for _, g := range t.g.list() {
+		gradNorm2 += sumSqParallel(g)
 	}
+	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) || math.IsNaN(gradNorm2) || math.IsInf(gradNorm2, 0) {
+		copy(t.sinceHit, savedHits)
+		t.bthresh = savedThresh
+		if c.Arch == TopK {
+			copy(t.p.dec, t.savedDec)
+		}
+		what := "loss"
+		if !math.IsNaN(st.Loss) && !math.IsInf(st.Loss, 0) {
+			what = "gradients"
+		}
+		return StepStats{}, &NonFiniteError{Step: t.step + 1, What: what}
+	}
+	st.GradNorm = math.Sqrt(gradNorm2)
 	t.clip(math.Sqrt(gradNorm2))
 	st.LR = c.Rate(t.step)
 	t.adam(st.LR)
@@ -264,6 +269,23 @@ func (t *Trainer) Step(rows []float32, width int) (StepStats, error) {
 	st.MSE /= t.inScale * t.inScale
 	st.Elapsed = time.Since(start)
 	return st, nil
+}
+
+// sumSqParallel is Σ v² in float64, over fixed chunks of 4096 summed in order, so the result
+// does not depend on the number of threads.
+func sumSqParallel(v []float32) float64 {
+	const chunk = 4096
+	parts := make([]float64, (len(v)+chunk-1)/chunk)
+	parallel(len(parts), 4, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			parts[c] = sumSq(v[c*chunk : min((c+1)*chunk, len(v))])
+		}
+	})
+	var s float64
+	for _, p := range parts {
+		s += p
+	}
+	return s
 }
 
 // clip scales the gradients so their global norm is at most ClipNorm: OpenAI's rule

@@ -175,9 +175,10 @@ func (t *Trainer) encodeTopK(n int) {
 	} else {
 		ws.main.size(n, c.K)
 		parallel(n, 16, func(lo, hi int) {
+			var sel selector
 			for i := lo; i < hi; i++ {
 				o := ws.main.off[i]
-				topK(ws.main.idx[o:o+int32(c.K)], ws.main.val[o:o+int32(c.K)], ws.pre[i*m:(i+1)*m], c.K)
+				sel.topK(ws.main.idx[o:o+int32(c.K)], ws.main.val[o:o+int32(c.K)], ws.pre[i*m:(i+1)*m], c.K)
 				ws.main.cnt[i] = int32(c.K)
 			}
 		})
@@ -302,6 +303,7 @@ func (t *Trainer) topkStep(n int) StepStats {
 	if auxOn && len(dead) > 0 {
 		parallel(n, 16, func(lo, hi int) {
 			cand := make([]float32, len(dead))
+			var sel selector
 			idx := make([]int32, c.AuxK)
 			val := make([]float32, c.AuxK)
 			for i := lo; i < hi; i++ {
@@ -315,7 +317,7 @@ func (t *Trainer) topkStep(n int) StepStats {
 						idx[q], val[q] = int32(q), cand[q]
 					}
 				} else {
-					topK(idx[:kk], val[:kk], cand, kk)
+					sel.topK(idx[:kk], val[:kk], cand, kk)
 				}
 				o := ws.aux.off[i]
 				cnt := int32(0)
