@@ -33,7 +33,6 @@ func traceTiny(t *testing.T, dir string) string {
 	return path
 }
 
-
 func TestSAETrainEvalConvertCLI(t *testing.T) {
 	dir := t.TempDir()
 	acts := traceTiny(t, dir)
