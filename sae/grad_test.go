@@ -299,25 +299,32 @@ func denseLossRef(p refParams, x []float64, n, d, m int, cfg TrainConfig, lam fl
 	return sse/float64(n) + lam*pen/float64(n)
 }
 
+// denseCheck runs one dense step on random data and checks the loss and the gradients of
+// the four weight tensors against the float64 reference; it returns what the θ check needs.
+func denseCheck(t *testing.T, cfg TrainConfig, n, seed int) (tr *Trainer, base refParams, xf []float64) {
+	t.Helper()
+	d, m := cfg.DIn, cfg.DSAE
+	tr = randomTrainer(t, cfg, uint64(seed))
+	x := randomBatch(n, d, uint64(seed+1))
+	tr.ws.size(cfg, n)
+	copy(tr.ws.x, x)
+	st := tr.denseStep(n)
+	base = refOf(tr)
+	xf = toF64(x)
+	loss := func(p refParams) float64 { return denseLossRef(p, xf, n, d, m, cfg, cfg.Sparsity) }
+	if want := loss(base); math.Abs(st.Loss-want) > 1e-5*math.Abs(want) {
+		t.Errorf("%s apply_b_dec=%v: loss %.8g, float64 reference %.8g", cfg.Arch, cfg.ApplyBDecToInput, st.Loss, want)
+	}
+	// W_enc, b_enc, W_dec, b_dec have true gradients almost everywhere.
+	checkGrads(t, tr, base, loss, []int{0, 1, 2, 3})
+	return tr, base, xf
+}
+
 func TestStandardGradients(t *testing.T) {
 	for _, apply := range []bool{false, true} {
-		const n, d, m = 8, 6, 11
-		cfg := DefaultTrainConfig(Standard, d, m, 100, n)
-		cfg.ApplyBDecToInput = apply
-		cfg.SparsityWarmup = 0
-		cfg.Sparsity = 0.7
-		tr := randomTrainer(t, cfg, 5)
-		x := randomBatch(n, d, 6)
-		tr.ws.size(cfg, n)
-		copy(tr.ws.x, x)
-		st := tr.denseStep(n)
-		base := refOf(tr)
-		xf := toF64(x)
-		loss := func(p refParams) float64 { return denseLossRef(p, xf, n, d, m, cfg, cfg.Sparsity) }
-		if want := loss(base); math.Abs(st.Loss-want) > 1e-5*math.Abs(want) {
-			t.Errorf("apply_b_dec=%v: loss %.8g, float64 reference %.8g", apply, st.Loss, want)
-		}
-		checkGrads(t, tr, base, loss, []int{0, 1, 2, 3})
+		cfg := DefaultTrainConfig(Standard, 6, 11, 100, 8)
+		cfg.ApplyBDecToInput, cfg.SparsityWarmup, cfg.Sparsity = apply, 0, 0.7
+		denseCheck(t, cfg, 8, 5)
 	}
 }
 
@@ -325,23 +332,9 @@ func TestJumpReLUGradients(t *testing.T) {
 	for _, apply := range []bool{false, true} {
 		const n, d, m = 10, 6, 9
 		cfg := DefaultTrainConfig(JumpReLU, d, m, 100, n)
-		cfg.ApplyBDecToInput = apply
-		cfg.SparsityWarmup = 0
-		cfg.Sparsity = 0.3
+		cfg.ApplyBDecToInput, cfg.SparsityWarmup, cfg.Sparsity = apply, 0, 0.3
 		cfg.Bandwidth = 0.5 // wide enough that many pre-activations fall in the kernel
-		tr := randomTrainer(t, cfg, 7)
-		x := randomBatch(n, d, 8)
-		tr.ws.size(cfg, n)
-		copy(tr.ws.x, x)
-		st := tr.denseStep(n)
-		base := refOf(tr)
-		xf := toF64(x)
-		loss := func(p refParams) float64 { return denseLossRef(p, xf, n, d, m, cfg, cfg.Sparsity) }
-		if want := loss(base); math.Abs(st.Loss-want) > 1e-5*math.Abs(want) {
-			t.Errorf("apply_b_dec=%v: loss %.8g, float64 reference %.8g", apply, st.Loss, want)
-		}
-		// W_enc, b_enc, W_dec, b_dec have true gradients almost everywhere.
-		checkGrads(t, tr, base, loss, []int{0, 1, 2, 3})
+		tr, base, xf := denseCheck(t, cfg, n, 7)
 		// θ has the straight-through estimators, checked against their formulas.
 		_, pre := encodeRef(base, xf, n, d, m, apply)
 		z := make([]float64, n*m)

@@ -69,3 +69,29 @@ func finite(v []float32) (bool, int) {
 	}
 	return true, -1
 }
+
+// columnMeans returns the mean of every column of x [n, d], in float64, rows summed in order.
+func columnMeans(x []float32, n, d int) []float64 {
+	mean := make([]float64, d)
+	for i := range n {
+		for j, v := range x[i*d : (i+1)*d] {
+			mean[j] += float64(v)
+		}
+	}
+	for j := range mean {
+		mean[j] /= float64(n)
+	}
+	return mean
+}
+
+// residualGrad writes scale·(r − x) into dr and returns Σ(r − x)² in float64: the squared
+// error of one row and its gradient (scale = ∂loss/∂(Σ(r − x)²)·2).
+func residualGrad(dr, r, x []float32, scale float64) float64 {
+	var s float64
+	for j := range x {
+		e := r[j] - x[j]
+		s += float64(e) * float64(e)
+		dr[j] = float32(scale * float64(e))
+	}
+	return s
+}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -304,12 +306,12 @@ func readWeights(path string, c Config) (*SAE, error) {
 			}
 			continue
 		case !ok:
-			return nil, fmt.Errorf("%s: tensor %q is not a weight of a %s SAE (want %s)", path, nm, c.Architecture, strings.Join(sortedKeys(want), ", "))
+			return nil, fmt.Errorf("%s: tensor %q is not a weight of a %s SAE (want %s)", path, nm, c.Architecture, strings.Join(slices.Sorted(maps.Keys(want)), ", "))
 		}
 		if !t.DType.IsFloat() {
 			return nil, fmt.Errorf("%s: tensor %s is %s, not a float tensor", path, nm, t.DType)
 		}
-		if !equalShape(t.Shape, shape) {
+		if !slices.Equal(t.Shape, shape) {
 			return nil, fmt.Errorf("%s: tensor %s has shape %v, but %s says d_in %d, d_sae %d (want %v)", path, nm, t.Shape, CfgFile, c.DIn, c.DSAE, shape)
 		}
 		v, err := t.Float32s()
@@ -334,27 +336,6 @@ func readWeights(path string, c Config) (*SAE, error) {
 		}
 	}
 	return s, nil
-}
-
-func sortedKeys(m map[string][]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // SaveOptions choose how Save writes an SAE.

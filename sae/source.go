@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -223,6 +224,50 @@ func OpenActivations(path string, opt ActivationOptions) (_ *Activations, err er
 		return nil, fmt.Errorf("%s: tensor %q has no rows (after dropping pads%s)", path, name, map[bool]string{true: " and first tokens"}[opt.DropFirst])
 	}
 	return a, nil
+}
+
+// TraceTokens reads the token sequences of a `neuronscope trace` file: input_ids [batch, pos]
+// at the positions attention_mask marks real, row by row (rows without real tokens are
+// skipped). Errors name the file.
+func TraceTokens(path string) ([][]int, error) {
+	f, err := safetensors.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ids, ok1 := f.Tensor("input_ids")
+	mask, ok2 := f.Tensor("attention_mask")
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("%s: no input_ids and attention_mask (not a 'neuronscope trace' file)", path)
+	}
+	if len(ids.Shape) != 2 || !slices.Equal(ids.Shape, mask.Shape) {
+		return nil, fmt.Errorf("%s: input_ids %v and attention_mask %v: want both [batch, pos]", path, ids.Shape, mask.Shape)
+	}
+	iv, err := int64s(ids)
+	if err != nil {
+		return nil, fmt.Errorf("%s: input_ids: %v", path, err)
+	}
+	mv, err := int64s(mask)
+	if err != nil {
+		return nil, fmt.Errorf("%s: attention_mask: %v", path, err)
+	}
+	b, p := ids.Shape[0], ids.Shape[1]
+	var seqs [][]int
+	for r := range b {
+		var s []int
+		for q := range p {
+			if mv[r*p+q] != 0 {
+				s = append(s, int(iv[r*p+q]))
+			}
+		}
+		if len(s) > 0 {
+			seqs = append(seqs, s)
+		}
+	}
+	if len(seqs) == 0 {
+		return nil, fmt.Errorf("%s: no real tokens", path)
+	}
+	return seqs, nil
 }
 
 func int64s(t safetensors.Tensor) ([]int64, error) {

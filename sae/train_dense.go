@@ -86,14 +86,7 @@ func (t *Trainer) denseStep(n int) StepStats {
 	fn := float64(n)
 	parallel(n, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x, r, dr := ws.x[i*d:(i+1)*d], ws.recon[i*d:(i+1)*d], ws.dRecon[i*d:(i+1)*d]
-			var s float64
-			for j := range x {
-				e := r[j] - x[j]
-				s += float64(e) * float64(e)
-				dr[j] = float32(2 / fn * float64(e))
-			}
-			ws.rowLoss[i] = s
+			ws.rowLoss[i] = residualGrad(ws.dRecon[i*d:(i+1)*d], ws.recon[i*d:(i+1)*d], ws.x[i*d:(i+1)*d], 2/fn)
 		}
 	})
 	var sse, pen float64

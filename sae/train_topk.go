@@ -93,15 +93,7 @@ func (t *Trainer) initTopK(x []float32, n int, rng *rand.Rand) {
 	}
 	copy(t.p.bDec, GeometricMedian(x[:min(n, 32768)*d], d))
 	// mse_scale from the whole sample.
-	mean := make([]float64, d)
-	for i := range n {
-		for j, v := range x[i*d : (i+1)*d] {
-			mean[j] += float64(v)
-		}
-	}
-	for j := range mean {
-		mean[j] /= float64(n)
-	}
+	mean := columnMeans(x, n, d)
 	var ss float64
 	for i := range n {
 		for j, v := range x[i*d : (i+1)*d] {
@@ -337,14 +329,7 @@ func (t *Trainer) topkStep(n int) StepStats {
 	nd := float64(n * d)
 	parallel(n, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x, r, dr := ws.x[i*d:(i+1)*d], ws.recon[i*d:(i+1)*d], ws.dRecon[i*d:(i+1)*d]
-			var s float64
-			for j := range x {
-				e := r[j] - x[j]
-				s += float64(e) * float64(e)
-				dr[j] = float32(2 * scale / nd * float64(e))
-			}
-			ws.rowLoss[i] = s
+			ws.rowLoss[i] = residualGrad(ws.dRecon[i*d:(i+1)*d], ws.recon[i*d:(i+1)*d], ws.x[i*d:(i+1)*d], 2*scale/nd)
 		}
 	})
 	var sse float64
@@ -565,15 +550,7 @@ func (t *Trainer) unitNormDecoder() {
 
 // batchFVU is Σ‖x − x̂‖² / Σ‖x − x̄‖² over a batch (x̄ the batch mean), in float64.
 func batchFVU(x, recon []float32, n, d int) float64 {
-	mean := make([]float64, d)
-	for i := range n {
-		for j, v := range x[i*d : (i+1)*d] {
-			mean[j] += float64(v)
-		}
-	}
-	for j := range mean {
-		mean[j] /= float64(n)
-	}
+	mean := columnMeans(x, n, d)
 	var num, den float64
 	for i := range n {
 		for j := range d {

@@ -14,7 +14,6 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/report"
 	"github.com/neuronscope/neuronscope/model"
-	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/sae"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -515,9 +514,9 @@ same activations).`,
 				if acts.path == "" {
 					return usagef("--model needs --acts: a 'neuronscope trace' file whose input_ids are run through the model")
 				}
-				seqs, err := traceTokens(acts.path)
+				seqs, err := sae.TraceTokens(acts.path)
 				if err != nil {
-					return err
+					return usagef("--acts (with --model): %v", err)
 				}
 				m, err := mf.load(cmd)
 				if err != nil {
@@ -599,65 +598,6 @@ same activations).`,
 	cmd.Flags().BoolVar(&atoms, "atoms", false, "also the atoms paper's faithfulness R² and stability q*")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// traceTokens reads the real-token sequences of a trace file (input_ids where attention_mask).
-func traceTokens(path string) ([][]int, error) {
-	f, err := safetensors.OpenFile(path)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	defer f.Close()
-	ids, ok1 := f.Tensor("input_ids")
-	mask, ok2 := f.Tensor("attention_mask")
-	if !ok1 || !ok2 {
-		return nil, usagef("--acts %s: no input_ids and attention_mask: with --model, give a 'neuronscope trace' file", path)
-	}
-	if ids.DType != "I64" || mask.DType != "I64" || len(ids.Shape) != 2 || !slicesEqual(ids.Shape, mask.Shape) {
-		return nil, usagef("--acts %s: input_ids %s %v and attention_mask %s %v: want I64 [batch, pos]", path, ids.DType, ids.Shape, mask.DType, mask.Shape)
-	}
-	iv, mv := readI64(ids.Data), readI64(mask.Data)
-	b, p := ids.Shape[0], ids.Shape[1]
-	var seqs [][]int
-	for r := range b {
-		var s []int
-		for q := range p {
-			if mv[r*p+q] != 0 {
-				s = append(s, int(iv[r*p+q]))
-			}
-		}
-		if len(s) > 0 {
-			seqs = append(seqs, s)
-		}
-	}
-	if len(seqs) == 0 {
-		return nil, usagef("--acts %s: no real tokens", path)
-	}
-	return seqs, nil
-}
-
-func readI64(b []byte) []int64 {
-	out := make([]int64, len(b)/8)
-	for i := range out {
-		var v uint64
-		for k := 0; k < 8; k++ {
-			v |= uint64(b[i*8+k]) << (8 * k)
-		}
-		out[i] = int64(v)
-	}
-	return out
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // hookRows collects up to maxRows activation rows of real tokens at p.

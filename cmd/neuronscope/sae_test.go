@@ -176,6 +176,10 @@ func TestSAEBadInputCLI(t *testing.T) {
 	}
 	wide := filepath.Join(dir, "wide.safetensors")
 	safetensors.WriteFile(wide, []safetensors.WriteTensor{safetensors.F32("acts", []int{10, 9}, make([]float32, 90))}, nil)
+	otherHook := filepath.Join(dir, "otherhook")
+	if _, _, err := run("sae", "convert", "--in", good, "--out", otherHook, "--hook-name", "blocks.5.mlp.hook_post"); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args  []string
 		usage bool
@@ -195,6 +199,7 @@ func TestSAEBadInputCLI(t *testing.T) {
 		{[]string{"sae", "eval", "--sae", filepath.Join(dir, "nope"), "--acts", acts}, true, "cfg.json"},
 		{[]string{"sae", "eval", "--sae", good, "--model", "../../testdata/world-llama", "--acts", acts}, true, "d_in is 128"},
 		{[]string{"sae", "eval", "--sae", good, "--model", tiny, "--acts", nanPath}, true, "input_ids"},
+		{[]string{"sae", "eval", "--sae", otherHook, "--model", tiny, "--acts", acts}, true, "blocks.5.mlp.hook_post"},
 		{[]string{"sae", "convert", "--in", good}, true, "--out"},
 		{[]string{"sae", "convert", "--in", good, "--out", filepath.Join(dir, "c"), "--fold-decoder-norm"}, true, "rescale_acts_by_decoder_norm"},
 		{[]string{"sae", "bogus"}, true, "unknown subcommand"},
