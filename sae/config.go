@@ -91,8 +91,8 @@ type TrainConfig struct {
 //	standard  Anthropic April 2024 / SAELens: λ 5 warmed up over 5% of steps, lr 5e-5 decayed
 //	          linearly to 0 over the last 20%, Adam (0.9, 0.999, 1e-8), clip 1, E‖x‖ = √d_in,
 //	          decoder rows of norm 0.1, W_enc = W_decᵀ, b_dec not subtracted
-//	jumprelu  SAELens JumpReLU with neuronscope's defaults that reach a low L0 (see the doc):
-//	          bandwidth 0.05, threshold init 0.01, λ_L0 as in the doc, lr 3e-3, clip 1, E‖x‖ = √d_in
+//	jumprelu  SAELens JumpReLU (λ_L0 1 warmed up over 5%, bandwidth 0.05, clip 1, E‖x‖ = √d_in) with
+//	          neuronscope's threshold init 0.1 and lr 3e-3, which reach a low L0 (see the doc)
 func DefaultTrainConfig(arch Arch, dIn, dSAE, steps, batch int) TrainConfig {
 	c := TrainConfig{Arch: arch, DIn: dIn, DSAE: dSAE, BatchSize: batch, Steps: steps,
 		Schedule: "constant", Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Seed: 42, StatsRows: 32768}
@@ -117,7 +117,7 @@ func DefaultTrainConfig(arch Arch, dIn, dSAE, steps, batch int) TrainConfig {
 	case JumpReLU:
 		c.Sparsity = defaultL0Coefficient
 		c.SparsityWarmup = steps / 20
-		c.Bandwidth, c.InitThreshold = 0.05, 0.01
+		c.Bandwidth, c.InitThreshold = 0.05, 0.1
 		c.LR = 3e-3
 		c.LRDecay = steps / 5
 		c.ClipNorm = 1
