@@ -83,6 +83,7 @@ type saeTrainFlags struct {
 	modelName, hookName    string
 	dtype                  string
 	scaleInputs, applyBDec bool
+	threshold, bandwidth   float64
 }
 
 // saeTrainReport is training.json.
@@ -146,6 +147,8 @@ package; until then, write activations with 'neuronscope trace --hooks ... --out
 	fl.BoolVar(&f.batchTopK, "batch-topk", false, "topk: keep k·batch latents per batch (BatchTopK), saved as a JumpReLU SAE")
 	fl.IntVar(&f.auxk, "auxk", 256, "topk: dead latents per token in the AuxK loss (capped at the number of latents; 0: none)")
 	fl.Int64Var(&f.deadTokens, "dead-tokens", 0, "tokens without firing after which a latent counts as dead (default: topk 10M, others 1000 batches)")
+	fl.Float64Var(&f.threshold, "init-threshold", 0.1, "jumprelu: initial threshold θ₀")
+	fl.Float64Var(&f.bandwidth, "bandwidth", 0.05, "jumprelu: bandwidth ε of the straight-through estimators")
 	fl.IntVar(&f.steps, "steps", 2000, "optimiser steps")
 	fl.IntVar(&f.batch, "batch", 1024, "tokens per step")
 	fl.Float64Var(&f.lr, "lr", 0, "learning rate (default: topk 1e-4, relu 5e-5, jumprelu 3e-3)")
@@ -242,6 +245,11 @@ func saeConfigs(cmd *cobra.Command, f *saeTrainFlags, arch sae.Arch, dIn, rows i
 			c.AuxK = min(f.auxk, m)
 		} else {
 			c.Sparsity = v
+		}
+		if arch == sae.JumpReLU {
+			c.InitThreshold, c.Bandwidth = f.threshold, f.bandwidth
+		} else if changed("init-threshold") || changed("bandwidth") {
+			return nil, nil, usagef("--init-threshold and --bandwidth apply to jumprelu")
 		}
 		if changed("dead-tokens") {
 			c.DeadTokens = f.deadTokens
