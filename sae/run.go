@@ -2,7 +2,9 @@ package sae
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -86,6 +88,9 @@ func Train(b Batcher, trainers []*Trainer, opt RunOptions) error {
 			return nil
 		}
 		if err := b.Next(batch); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("sae: the data ran out before step %d (let the producer loop, or give more data): %w", trainers[0].step+1, err)
+			}
 			return fmt.Errorf("sae: batch %d: %w", trainers[0].step+1, err)
 		}
 		step := 0
