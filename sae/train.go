@@ -27,8 +27,7 @@ type Trainer struct {
 
 	ws workspace
 
-	savedHits []int64   // counters before the current step, restored if it fails
-	savedDec  []float32 // decoder before the TopK renormalisation, restored if the step fails
+	savedHits []int64 // counters before the current step, restored if it fails
 
 	// afterProject, when set (tests), runs after the TopK decoder renormalisation and gradient
 	// projection, before the optimiser update.
@@ -177,7 +176,7 @@ type StepStats struct {
 	// DeadFraction is the fraction of latents that have not fired for DeadTokens tokens.
 	DeadFraction float64       `json:"dead_fraction"`
 	LR           float64       `json:"lr"`
-	GradNorm     float64       `json:"grad_norm"` // before clipping (topk: after the decoder projection)
+	GradNorm     float64       `json:"grad_norm"` // before clipping (and before the TopK projection)
 	Elapsed      time.Duration `json:"elapsed_ns"`
 }
 
@@ -218,23 +217,13 @@ func (t *Trainer) Step(rows []float32, width int) (StepStats, error) {
 	savedHits := append(t.savedHits[:0], t.sinceHit...)
 	t.savedHits = savedHits
 	savedThresh := t.bthresh
-	if c.Arch == TopK {
-		t.savedDec = append(t.savedDec[:0], t.p.dec...)
-	}
 	switch c.Arch {
 	case TopK:
 		st = t.topkStep(n)
 	default:
 		st = t.denseStep(n)
 	}
-	if c.Arch == TopK {
-		t.unitNormDecoder()
-		if t.afterProject != nil {
-			t.afterProject(t)
-		}
-	}
-	// The gradient norm (after the TopK projection, which is where OpenAI clips) doubles as
-	// the check for non-finite gradients.
+	// The gradient norm doubles as the check for non-finite gradients.
 	gradNorm2 := 0.0
 	for _, g := range t.g.list() {
 		gradNorm2 += sumSqParallel(g)
@@ -242,9 +231,6 @@ func (t *Trainer) Step(rows []float32, width int) (StepStats, error) {
 	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) || math.IsNaN(gradNorm2) || math.IsInf(gradNorm2, 0) {
 		copy(t.sinceHit, savedHits)
 		t.bthresh = savedThresh
-		if c.Arch == TopK {
-			copy(t.p.dec, t.savedDec)
-		}
 		what := "loss"
 		if !math.IsNaN(st.Loss) && !math.IsInf(st.Loss, 0) {
 			what = "gradients"
@@ -252,9 +238,20 @@ func (t *Trainer) Step(rows []float32, width int) (StepStats, error) {
 		return StepStats{}, &NonFiniteError{Step: t.step + 1, What: what}
 	}
 	st.GradNorm = math.Sqrt(gradNorm2)
-	t.clip(math.Sqrt(gradNorm2))
+	if c.Arch == TopK {
+		t.unitNormDecoder()
+		if t.afterProject != nil {
+			t.afterProject(t)
+		}
+		if c.ClipNorm > 0 { // OpenAI clips the projected gradient
+			gradNorm2 = 0
+			for _, g := range t.g.list() {
+				gradNorm2 += sumSqParallel(g)
+			}
+		}
+	}
 	st.LR = c.Rate(t.step)
-	t.adam(st.LR)
+	t.adam(st.LR, t.clipFactor(math.Sqrt(gradNorm2)))
 	t.step++
 	t.tokens += int64(n)
 	st.Step, st.Tokens = t.step, t.tokens
@@ -288,34 +285,24 @@ func sumSqParallel(v []float32) float64 {
 	return s
 }
 
-// clip scales the gradients so their global norm is at most ClipNorm: OpenAI's rule
-// (g·clip/max(‖g‖, clip)) for topk, torch.nn.utils.clip_grad_norm_'s (g·clip/(‖g‖ + 1e-6) when
-// that factor is below 1) for the SAELens architectures.
-func (t *Trainer) clip(gn float64) {
+// clipFactor is the factor that limits the gradients' global norm gn to ClipNorm: OpenAI's
+// rule (clip/max(‖g‖, clip)) for topk, torch.nn.utils.clip_grad_norm_'s (clip/(‖g‖ + 1e-6),
+// applied when below 1) for the SAELens architectures; 1 without clipping.
+func (t *Trainer) clipFactor(gn float64) float32 {
 	c := t.cfg
 	if c.ClipNorm <= 0 {
-		return
+		return 1
 	}
-	var f float64
 	if c.Arch == TopK {
-		f = c.ClipNorm / math.Max(gn, c.ClipNorm)
-	} else {
-		f = math.Min(c.ClipNorm/(gn+1e-6), 1)
+		return float32(c.ClipNorm / math.Max(gn, c.ClipNorm))
 	}
-	if f == 1 {
-		return
-	}
-	for _, g := range t.g.list() {
-		s := float32(f)
-		for i := range g {
-			g[i] *= s
-		}
-	}
+	return float32(math.Min(c.ClipNorm/(gn+1e-6), 1))
 }
 
-// adam applies one Adam (AdamW when WeightDecay > 0, matrices only) update at learning rate lr,
-// in PyTorch's arithmetic: p -= (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε).
-func (t *Trainer) adam(lr float64) {
+// adam applies one Adam (AdamW when WeightDecay > 0, matrices only) update at learning rate lr
+// to the gradients scaled by clip, in PyTorch's arithmetic: m ← β₁m + (1−β₁)g,
+// v ← β₂v + (1−β₂)g², p ← p − (lr/(1−β₁ᵗ))·(m / (√v/√(1−β₂ᵗ) + ε)).
+func (t *Trainer) adam(lr float64, clip float32) {
 	c := t.cfg
 	k := float64(t.step + 1)
 	b1, b2 := float32(c.Beta1), float32(c.Beta2)
@@ -332,10 +319,13 @@ func (t *Trainer) adam(lr float64) {
 		parallel(len(p), 1<<14, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				gi := g[i]
+				if clip != 1 {
+					gi *= clip
+				}
 				m[i] = b1*m[i] + (1-b1)*gi
 				v[i] = b2*v[i] + (1-b2)*gi*gi
 				denom := float32(math.Sqrt(float64(v[i])))/bc2 + eps
-				p[i] = p[i]*decay - stepSize*m[i]/denom
+				p[i] = p[i]*decay - stepSize*(m[i]/denom)
 			}
 		})
 	}

@@ -539,6 +539,9 @@ func (t *Trainer) unitNormDecoder() {
 		for j := lo; j < hi; j++ {
 			row := t.p.dec[j*d : (j+1)*d]
 			s := float32(norm(row))
+			if s == 0 {
+				continue
+			}
 			for i := range row {
 				row[i] /= s
 			}
