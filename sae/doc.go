@@ -77,7 +77,10 @@
 // from the mean, ε = 1e-6, 100 iterations, ftol 1e-20), b_enc = 0, then the encoder divided by
 // the mean norm of (reconstruction − b_pre) of 256 random unit vectors shifted by b_pre. The
 // reference trains in mixed precision on GPUs; here everything is float32 with float64
-// reductions. Its optional weight EMA is not implemented. AuxK defaults to min(256, d_sae)
+// reductions. Its optional weight EMA is not implemented. As in the reference's kernels, only
+// the encoder's forward product is dense (n·d_in·d_sae); decoding, the decoder's gradient, the
+// gradient of the latents and the encoder's gradient touch only each token's kept and AuxK
+// latents (n·(k + k_aux)·d_in), the weight gradients summed latent by latent. AuxK defaults to min(256, d_sae)
 // (the code's default; the paper's k_aux differs).
 //
 // BatchTopK (TrainConfig.BatchTopK) keeps the k·n largest positive pre-activations of a batch
