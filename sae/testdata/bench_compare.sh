@@ -15,7 +15,8 @@ rounds=${2:-3}
 here=$(dirname "$(realpath "$0")")
 cd "$here/../.."
 export GOMAXPROCS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
-CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas go test -tags openblas -c -o /tmp/sae_bench.test ./sae
+bin=$(mktemp -d)/sae_bench.test
+CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas go test -tags openblas -c -o "$bin" ./sae
 for r in $(seq "$rounds"); do
 	for arch in topk relu jumprelu; do
 		case $arch in
@@ -23,7 +24,7 @@ for r in $(seq "$rounds"); do
 		relu) bench=TrainStepReLU$ ;;
 		jumprelu) bench=TrainStepJumpReLU$ ;;
 		esac
-		SAE_BENCH_ACTS=$acts SAE_BENCH_SHAPE=512,2048,1024,32 /tmp/sae_bench.test -test.run XXX \
+		SAE_BENCH_ACTS=$acts SAE_BENCH_SHAPE=512,2048,1024,32 "$bin" -test.run XXX \
 			-test.bench "$bench" -test.benchtime 20x | grep steps/s | sed "s/^/round $r go  /"
 		for variant in $arch $( [ $arch = topk ] && echo topk-dense ); do
 			/usr/bin/python3 "$here/torch_reference.py" --acts "$acts" --arch "$variant" --d-sae 2048 --k 32 \
