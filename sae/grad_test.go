@@ -118,11 +118,31 @@ func topkRef(pre []float64, n, m, k int, allowed func(j int) bool) []float64 {
 	return z
 }
 
+// batchTopkRef keeps the k·n largest positive entries of the whole batch (ties to the lower
+// flat index).
+func batchTopkRef(pre []float64, n, m, k int) []float64 {
+	idx := make([]int, 0, n*m)
+	for i, v := range pre {
+		if v > 0 {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return pre[idx[a]] > pre[idx[b]] })
+	z := make([]float64, n*m)
+	for _, i := range idx[:min(k*n, len(idx))] {
+		z[i] = pre[i]
+	}
+	return z
+}
+
 // topkLossRef is the OpenAI TopK + AuxK objective with the aux target T (and its variance den)
 // held fixed, which is what the stop-gradient in the reference means for the derivative.
-func topkLossRef(p refParams, x []float64, n, d, m, k, auxk int, dead []bool, scale, coef float64, T []float64, den float64) float64 {
+func topkLossRef(p refParams, x []float64, n, d, m, k, auxk int, dead []bool, scale, coef float64, T []float64, den float64, batch bool) float64 {
 	_, pre := encodeRef(p, x, n, d, m, true)
 	z := topkRef(pre, n, m, k, nil)
+	if batch {
+		z = batchTopkRef(pre, n, m, k)
+	}
 	recon := decodeRef(p, z, n, d, m)
 	var mse float64
 	for i := range recon {
@@ -143,9 +163,13 @@ func topkLossRef(p refParams, x []float64, n, d, m, k, auxk int, dead []bool, sc
 	return loss
 }
 
-func auxTarget(p refParams, x []float64, n, d, m, k int) (T []float64, den float64) {
+func auxTarget(p refParams, x []float64, n, d, m, k int, batch bool) (T []float64, den float64) {
 	_, pre := encodeRef(p, x, n, d, m, true)
-	recon := decodeRef(p, topkRef(pre, n, m, k, nil), n, d, m)
+	z := topkRef(pre, n, m, k, nil)
+	if batch {
+		z = batchTopkRef(pre, n, m, k)
+	}
+	recon := decodeRef(p, z, n, d, m)
 	T = make([]float64, n*d)
 	mean := make([]float64, d)
 	for i := range n {
@@ -210,38 +234,40 @@ func refOf(tr *Trainer) refParams {
 }
 
 func TestTopKGradients(t *testing.T) {
-	const n, d, m, k, auxk = 9, 6, 12, 3, 4
-	cfg := DefaultTrainConfig(TopK, d, m, 10, n)
-	cfg.K, cfg.AuxK, cfg.DeadTokens = k, auxk, 0 // window 0: every latent not fired this step is dead
-	tr := randomTrainer(t, cfg, 1)
-	x := randomBatch(n, d, 3)
-	tr.ws.size(cfg, n)
-	copy(tr.ws.x, x)
-	for j := range tr.sinceHit {
-		tr.sinceHit[j] = 5
+	for _, batch := range []bool{false, true} {
+		const n, d, m, k, auxk = 9, 6, 12, 3, 4
+		cfg := DefaultTrainConfig(TopK, d, m, 10, n)
+		cfg.K, cfg.AuxK, cfg.DeadTokens, cfg.BatchTopK = k, auxk, 0, batch // window 0: latents not fired this step are dead
+		tr := randomTrainer(t, cfg, 1)
+		x := randomBatch(n, d, 3)
+		tr.ws.size(cfg, n)
+		copy(tr.ws.x, x)
+		for j := range tr.sinceHit {
+			tr.sinceHit[j] = 5
+		}
+		st := tr.topkStep(n)
+		auxEntries := 0
+		for _, c := range tr.ws.aux.cnt[:n] {
+			auxEntries += int(c)
+		}
+		if auxEntries == 0 {
+			t.Fatal("no AuxK entries: the test would not check the auxiliary loss")
+		}
+		dead := make([]bool, m)
+		for j, s := range tr.sinceHit {
+			dead[j] = s > cfg.deadSteps()
+		}
+		base := refOf(tr)
+		xf := toF64(x)
+		T, den := auxTarget(base, xf, n, d, m, k, batch)
+		loss := func(p refParams) float64 {
+			return topkLossRef(p, xf, n, d, m, k, auxk, dead, tr.mseScale, cfg.AuxKCoef, T, den, batch)
+		}
+		if want := loss(base); math.Abs(st.Loss-want) > 1e-5*math.Abs(want) {
+			t.Errorf("batch=%v: loss %.8g, float64 reference %.8g", batch, st.Loss, want)
+		}
+		checkGrads(t, tr, base, loss, []int{0, 1, 2, 3})
 	}
-	st := tr.topkStep(n)
-	auxEntries := 0
-	for _, c := range tr.ws.aux.cnt[:n] {
-		auxEntries += int(c)
-	}
-	if auxEntries == 0 {
-		t.Fatal("no AuxK entries: the test would not check the auxiliary loss")
-	}
-	dead := make([]bool, m)
-	for j, s := range tr.sinceHit {
-		dead[j] = s > cfg.deadSteps()
-	}
-	base := refOf(tr)
-	xf := toF64(x)
-	T, den := auxTarget(base, xf, n, d, m, k)
-	loss := func(p refParams) float64 {
-		return topkLossRef(p, xf, n, d, m, k, auxk, dead, tr.mseScale, cfg.AuxKCoef, T, den)
-	}
-	if want := loss(base); math.Abs(st.Loss-want) > 1e-5*math.Abs(want) {
-		t.Errorf("loss %.8g, float64 reference %.8g", st.Loss, want)
-	}
-	checkGrads(t, tr, base, loss, []int{0, 1, 2, 3})
 }
 
 func TestTopKGradientsNoDeadLatents(t *testing.T) {
@@ -260,10 +286,10 @@ func TestTopKGradientsNoDeadLatents(t *testing.T) {
 	}
 	base := refOf(tr)
 	xf := toF64(x)
-	T, den := auxTarget(base, xf, n, d, m, k)
+	T, den := auxTarget(base, xf, n, d, m, k, false)
 	dead := make([]bool, m)
 	loss := func(p refParams) float64 {
-		return topkLossRef(p, xf, n, d, m, k, 4, dead, tr.mseScale, cfg.AuxKCoef, T, den)
+		return topkLossRef(p, xf, n, d, m, k, 4, dead, tr.mseScale, cfg.AuxKCoef, T, den, false)
 	}
 	checkGrads(t, tr, base, loss, []int{0, 1, 2, 3})
 }
