@@ -17,8 +17,8 @@ import (
 // S finite when some unit never varies, e.g. a dead neuron). With E[x xᵀ] + ρI = L·Lᵀ
 // (Cholesky), ⟨u, v⟩_S = (L⁻¹u)·(L⁻¹v): S is applied by whitening with L⁻¹.
 type Whitening struct {
-	D     int
-	Ridge float64
+	D     int       // width of the activations
+	Ridge float64   // ρ added to the diagonal of E[x xᵀ]
 	Rows  int       // activations the estimate used
 	l     []float64 // L, [d, d] row-major lower triangular
 }
@@ -110,11 +110,11 @@ type AtomMetrics struct {
 	// Pairs is how many direction pairs μ_q was estimated from, Sampled whether they are a
 	// seeded random sample of all pairs (when there are more than MaxPairs).
 	Pairs   int  `json:"pairs"`
-	Sampled bool `json:"pairs_sampled"`
-	Tokens  int  `json:"tokens"`
+	Sampled bool `json:"pairs_sampled"` // μ_q from a sample of pairs
+	Tokens  int  `json:"tokens"`        // activations evaluated
 	// MedianCoherence and MedianL0 are μ_0.5 and K_0.5, for orientation.
-	MedianCoherence float64 `json:"median_coherence"`
-	MedianL0        float64 `json:"median_l0"`
+	MedianCoherence float64 `json:"median_coherence"` // μ_0.5
+	MedianL0        float64 `json:"median_l0"`        // K_0.5
 }
 
 // AtomOptions bound the cost of AtomEval.

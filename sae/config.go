@@ -13,9 +13,9 @@ import (
 // TrainConfigs on the same batches give bit-identical weights (see Determinism in the package
 // doc); a resumed run must use the TrainConfig its checkpoint was written with.
 type TrainConfig struct {
-	Arch Arch `json:"architecture"`
-	DIn  int  `json:"d_in"`
-	DSAE int  `json:"d_sae"`
+	Arch Arch `json:"architecture"` // topk, standard or jumprelu
+	DIn  int  `json:"d_in"`         // input width
+	DSAE int  `json:"d_sae"`        // latents
 	// Column is where this SAE's input starts within a batch row, for several taps trained
 	// from one pass (rows hold the taps side by side); 0 for a single tap.
 	Column int `json:"column"`
@@ -59,18 +59,18 @@ type TrainConfig struct {
 	ApplyBDecToInput bool `json:"apply_b_dec_to_input"`
 
 	BatchSize int `json:"batch_size"` // tokens per step
-	Steps     int `json:"steps"`
+	Steps     int `json:"steps"`      // optimiser steps
 	// LR is the peak learning rate; the schedule is linear warm-up over LRWarmup steps, then
 	// constant or cosine (Schedule) towards LREnd, then a linear decay to 0 over the last
 	// LRDecay steps (SAELens's schedule).
 	LR       float64 `json:"lr"`
-	LRWarmup int     `json:"lr_warmup_steps"`
-	LRDecay  int     `json:"lr_decay_steps"`
-	LREnd    float64 `json:"lr_end"`
-	Schedule string  `json:"lr_schedule"` // "constant" or "cosine"
-	Beta1    float64 `json:"adam_beta1"`
-	Beta2    float64 `json:"adam_beta2"`
-	Eps      float64 `json:"adam_eps"`
+	LRWarmup int     `json:"lr_warmup_steps"` // W
+	LRDecay  int     `json:"lr_decay_steps"`  // D
+	LREnd    float64 `json:"lr_end"`          // where the cosine ends
+	Schedule string  `json:"lr_schedule"`     // "constant" or "cosine"
+	Beta1    float64 `json:"adam_beta1"`      // Adam β₁
+	Beta2    float64 `json:"adam_beta2"`      // Adam β₂
+	Eps      float64 `json:"adam_eps"`        // Adam ε
 	// WeightDecay > 0 makes the optimiser AdamW (decoupled decay of the weight matrices).
 	WeightDecay float64 `json:"weight_decay"`
 	// ClipNorm limits the global gradient norm (0: no clipping).

@@ -7,11 +7,11 @@ import (
 
 // Metrics are the standard SAE evaluation numbers over a set of tokens.
 type Metrics struct {
-	Tokens int `json:"tokens"`
+	Tokens int `json:"tokens"` // tokens evaluated
 	// FVU is the fraction of variance unexplained, Σ_tokens‖x − x̂‖² / Σ_tokens‖x − x̄‖² with x̄
 	// the mean activation over the evaluated tokens. ExplainedVariance is 1 − FVU.
 	FVU               float64 `json:"fvu"`
-	ExplainedVariance float64 `json:"explained_variance"`
+	ExplainedVariance float64 `json:"explained_variance"` // 1 − FVU
 	// NMSE is OpenAI's normalised MSE: the mean over tokens of ‖x − x̂‖²/‖x‖² (per token, about
 	// zero rather than the mean; tokens with x = 0 are skipped).
 	NMSE float64 `json:"nmse_openai"`
@@ -24,7 +24,7 @@ type Metrics struct {
 	// DenseFraction is the fraction of latents that fire on more than DenseThreshold of the
 	// tokens (Gemma Scope's "high-frequency latents" use 10%).
 	DenseFraction  float64 `json:"dense_fraction"`
-	DenseThreshold float64 `json:"dense_threshold"`
+	DenseThreshold float64 `json:"dense_threshold"` // firing frequency above which a latent is dense
 }
 
 // Evaluator accumulates Metrics over batches of activations. Its sums are float64 and taken

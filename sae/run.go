@@ -21,7 +21,7 @@ type RunOptions struct {
 	// atomically every CheckpointEvery steps: all trainers, the optimiser states and the
 	// batcher position, enough to continue bit for bit (ResumeCheckpoint). "" disables.
 	Checkpoint      string
-	CheckpointEvery int
+	CheckpointEvery int // steps between checkpoints
 	// Source describes the training data (e.g. the activation file and tensor); a checkpoint
 	// records it and resuming checks it.
 	Source string
@@ -184,9 +184,9 @@ var paramNames = []string{"enc", "b_enc", "dec", "b_dec", "log_threshold"}
 
 // Checkpoint is a training state read by ReadCheckpoint.
 type Checkpoint struct {
-	Path     string
-	Source   string
-	Trainers []*Trainer
+	Path     string     // the checkpoint file
+	Source   string     // the training data it records
+	Trainers []*Trainer // every SAE's trainer, at the checkpoint's step
 	batcher  []byte
 	buffered []float32
 }

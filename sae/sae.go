@@ -56,9 +56,9 @@ const (
 // Config is an SAE's cfg.json: the SAELens fields neuronscope reads and writes. Load accepts
 // both the SAELens 6 layout (model and hook under "metadata") and the older flat layout.
 type Config struct {
-	Architecture Arch
-	DIn          int // input width (the hook's units per position)
-	DSAE         int // number of latents
+	Architecture Arch // topk, standard or jumprelu
+	DIn          int  // input width (the hook's units per position)
+	DSAE         int  // number of latents
 	// K is the number of latents kept per token (topk).
 	K int
 	// RescaleActsByDecoderNorm (topk) multiplies pre-activations by ‖W_dec[j]‖ before the
@@ -74,11 +74,11 @@ type Config struct {
 	HookName string
 	// HookLayer is the block of HookName, or -1 for a hook outside the blocks.
 	HookLayer int
-	ModelName string
-	// ContextSize and PrependBOS describe the training data (SAELens metadata).
+	ModelName string // the model the SAE was trained on (SAELens model_name)
+	// ContextSize, PrependBOS and DatasetPath describe the training data (SAELens metadata).
 	ContextSize int
-	PrependBOS  bool
-	DatasetPath string
+	PrependBOS  bool   // whether the training sequences started with a BOS token
+	DatasetPath string // where the training activations came from
 }
 
 // SAE is a sparse autoencoder's weights in SAELens's layout, row-major:
@@ -90,11 +90,11 @@ type Config struct {
 // given buffers.
 type SAE struct {
 	Config
-	WEnc      []float32
-	BEnc      []float32
-	WDec      []float32
-	BDec      []float32
-	Threshold []float32 // jumprelu only, nil otherwise
+	WEnc      []float32 // [d_in, d_sae]
+	BEnc      []float32 // [d_sae]
+	WDec      []float32 // [d_sae, d_in]
+	BDec      []float32 // [d_in]
+	Threshold []float32 // [d_sae], jumprelu only, nil otherwise
 	// Path is where the SAE was loaded from ("" when built in memory); errors name it.
 	Path string
 
@@ -183,7 +183,7 @@ func (s *SAE) EncoderDirection(dst []float32, j int) []float32 {
 
 // Pass is one batch of n tokens through an SAE: what SAELens's hooks would see.
 type Pass struct {
-	N       int
+	N       int       // tokens
 	Pre     []float32 // [n, d_sae] hook_sae_acts_pre: W_enc·(x − a·b_dec) + b_enc
 	Latents []float32 // [n, d_sae] hook_sae_acts_post
 	Recon   []float32 // [n, d_in]  hook_sae_recons after de-normalisation: the SAE output

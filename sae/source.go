@@ -96,7 +96,7 @@ type Activations struct {
 	// plain [n, d] file.
 	IDs, Mask []int64
 	Batch     int // [batch, pos] of a trace file (0 for a plain file)
-	Pos       int
+	Pos       int // positions per sequence of a trace file
 	// Metadata is the file's safetensors __metadata__ (trace files carry their provenance
 	// under "neuronscope").
 	Metadata map[string]string
@@ -401,8 +401,8 @@ type RowSeeker interface {
 // Sequential produces the rows of a Rows in order (a RowProducer and RowSeeker), looping if
 // Loop is set.
 type Sequential struct {
-	Rows *Rows
-	Loop bool
+	Rows *Rows // the rows produced, in order
+	Loop bool  // start again at row 0 after the last
 	next int
 }
 

@@ -84,8 +84,8 @@ type SpliceOptions struct {
 // by the Splice rather than through hooks.Capture; LatentsName is their SAELens hook name. A
 // Splice is for one call at a time.
 type Splice struct {
-	SAE   *SAE
-	Point hooks.Point
+	SAE   *SAE        // the SAE spliced in
+	Point hooks.Point // where: the SAE's hook_name resolved in the model's catalog
 	opt   SpliceOptions
 	pass  Pass
 	lat   *tensor.Tensor
@@ -213,14 +213,14 @@ func (sp *Splice) addDelta(x []float32, p *Pass) {
 type LossMetrics struct {
 	// CEClean, CESpliced and CEZero are mean next-token cross-entropies (nats) over the
 	// positions whose next token is real.
-	CEClean   float64 `json:"ce_clean"`
-	CESpliced float64 `json:"ce_spliced"`
-	CEZero    float64 `json:"ce_zero_ablation"`
+	CEClean   float64 `json:"ce_clean"`         // the model as it is
+	CESpliced float64 `json:"ce_spliced"`       // with the SAE output at the hook
+	CEZero    float64 `json:"ce_zero_ablation"` // with zeros at the hook
 	// CEIncrease = CESpliced − CEClean.
 	CEIncrease float64 `json:"ce_increase"`
 	// LossRecovered = (CEZero − CESpliced)/(CEZero − CEClean).
 	LossRecovered float64 `json:"loss_recovered"`
-	Targets       int     `json:"target_tokens"`
+	Targets       int     `json:"target_tokens"` // positions averaged over
 }
 
 // EvaluateInModel runs the token sequences through m in batches of batchSize (right-padded

@@ -161,8 +161,8 @@ func (t *Trainer) initSAELens(rng *rand.Rand) {
 
 // StepStats is what one training step reports.
 type StepStats struct {
-	Step   int   `json:"step"` // 1-based
-	Tokens int64 `json:"tokens"`
+	Step   int   `json:"step"`   // 1-based
+	Tokens int64 `json:"tokens"` // tokens trained on so far
 	// Loss is the training objective of the batch (in the scaled space when inputs are scaled).
 	Loss float64 `json:"loss"`
 	// MSE is the mean squared reconstruction error per element, in the input's units.
@@ -175,9 +175,9 @@ type StepStats struct {
 	L0 float64 `json:"l0"`
 	// DeadFraction is the fraction of latents that have not fired for DeadTokens tokens.
 	DeadFraction float64       `json:"dead_fraction"`
-	LR           float64       `json:"lr"`
-	GradNorm     float64       `json:"grad_norm"` // before clipping (and before the TopK projection)
-	Elapsed      time.Duration `json:"elapsed_ns"`
+	LR           float64       `json:"lr"`         // learning rate of the step
+	GradNorm     float64       `json:"grad_norm"`  // before clipping (and before the TopK projection)
+	Elapsed      time.Duration `json:"elapsed_ns"` // wall time of the step
 }
 
 // NonFiniteError reports that a step met a NaN or infinity: in the input activations, or in
@@ -187,6 +187,7 @@ type NonFiniteError struct {
 	What string // "activations (row r, column c)" or "loss"/"gradients"
 }
 
+// Error names the step and what was not finite.
 func (e *NonFiniteError) Error() string {
 	return fmt.Sprintf("sae: step %d: non-finite %s", e.Step, e.What)
 }
