@@ -32,14 +32,19 @@ func EstimateWhitening(rows *Rows, column, d, maxRows int) (*Whitening, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("sae: no activations to estimate the whitening from")
 	}
-	x := make([]float64, n*d)
-	for i := range n {
-		for c, v := range rows.Row(i)[column : column+d] {
-			x[i*d+c] = float64(v)
-		}
-	}
+	// E[x xᵀ] in float64, accumulated over chunks of rows (lower triangle).
+	const chunk = 2048
 	cov := make([]float64, d*d)
-	blas64.Implementation().Dsyrk(blas.Lower, blas.Trans, d, n, 1/float64(n), x, d, 0, cov, d)
+	x := make([]float64, min(n, chunk)*d)
+	for lo := 0; lo < n; lo += chunk {
+		k := min(chunk, n-lo)
+		for i := range k {
+			for c, v := range rows.Row(lo + i)[column : column+d] {
+				x[i*d+c] = float64(v)
+			}
+		}
+		blas64.Implementation().Dsyrk(blas.Lower, blas.Trans, d, k, 1/float64(n), x, d, 1, cov, d)
+	}
 	var tr float64
 	for c := range d {
 		tr += cov[c*d+c]
@@ -147,51 +152,55 @@ func AtomEval(s *SAE, rows *Rows, column int, w *Whitening, opt AtomOptions) (At
 	}
 	var out AtomMetrics
 	out.Tokens = n
-	// Faithfulness.
-	x := make([]float32, n*d)
-	for i := range n {
-		copy(x[i*d:(i+1)*d], rows.Row(i)[column:column+d])
-	}
-	if ok, at := finite(x); !ok {
-		return AtomMetrics{}, fmt.Errorf("sae: %s: row %d has a non-finite activation", rows.Name, at/d)
-	}
-	var p Pass
-	s.Run(&p, x)
+	// Faithfulness, in chunks of rows: residuals and deviations from the mean, whitened.
 	mean := make([]float64, d)
 	for i := range n {
-		for c := range d {
-			mean[c] += float64(x[i*d+c]) / float64(n)
+		for c, v := range rows.Row(i)[column : column+d] {
+			mean[c] += float64(v) / float64(n)
 		}
 	}
-	res := make([]float64, n*d)
-	dev := make([]float64, n*d)
-	var eRes, eDev float64
-	for i := range n {
-		for c := range d {
-			res[i*d+c] = float64(x[i*d+c]) - float64(p.Recon[i*d+c])
-			dev[i*d+c] = float64(x[i*d+c]) - mean[c]
-			eRes += res[i*d+c] * res[i*d+c]
-			eDev += dev[i*d+c] * dev[i*d+c]
+	const chunk = 2048
+	x := make([]float32, min(n, chunk)*d)
+	res := make([]float64, len(x))
+	dev := make([]float64, len(x))
+	ks := make([]float64, 0, n)
+	var p Pass
+	var eRes, eDev, sRes, sDev float64
+	for lo := 0; lo < n; lo += chunk {
+		k := min(chunk, n-lo)
+		x = x[:k*d]
+		for i := range k {
+			copy(x[i*d:(i+1)*d], rows.Row(lo + i)[column:column+d])
+		}
+		if ok, at := finite(x); !ok {
+			return AtomMetrics{}, fmt.Errorf("sae: %s: row %d has a non-finite activation", rows.Name, lo+at/d)
+		}
+		s.Run(&p, x)
+		res, dev = res[:k*d], dev[:k*d]
+		for i := range k {
+			for c := range d {
+				res[i*d+c] = float64(x[i*d+c]) - float64(p.Recon[i*d+c])
+				dev[i*d+c] = float64(x[i*d+c]) - mean[c]
+				eRes += res[i*d+c] * res[i*d+c]
+				eDev += dev[i*d+c] * dev[i*d+c]
+			}
+			l0 := 0.0
+			for _, v := range p.Latents[i*m : (i+1)*m] {
+				if v != 0 {
+					l0++
+				}
+			}
+			ks = append(ks, l0)
+		}
+		w.whiten(res)
+		w.whiten(dev)
+		for i := range res {
+			sRes += res[i] * res[i]
+			sDev += dev[i] * dev[i]
 		}
 	}
 	out.R2Euclidean = 1 - eRes/eDev
-	w.whiten(res)
-	w.whiten(dev)
-	var sRes, sDev float64
-	for i := range res {
-		sRes += res[i] * res[i]
-		sDev += dev[i] * dev[i]
-	}
 	out.R2 = 1 - sRes/sDev
-	// Sparsity per token.
-	ks := make([]float64, n)
-	for i := range n {
-		for _, v := range p.Latents[i*m : (i+1)*m] {
-			if v != 0 {
-				ks[i]++
-			}
-		}
-	}
 	slices.Sort(ks)
 	// Coherence of whitened, normalised decoder directions.
 	dirs := make([]float64, m*d)
