@@ -327,10 +327,14 @@ func denseLossRef(p refParams, x []float64, n, d, m int, cfg TrainConfig, lam fl
 
 // denseCheck runs one dense step on random data and checks the loss and the gradients of
 // the four weight tensors against the float64 reference; it returns what the θ check needs.
-func denseCheck(t *testing.T, cfg TrainConfig, n, seed int) (tr *Trainer, base refParams, xf []float64) {
+func denseCheck(t *testing.T, cfg TrainConfig, n, seed int, sparse bool) (tr *Trainer, base refParams, xf []float64) {
 	t.Helper()
 	d, m := cfg.DIn, cfg.DSAE
 	tr = randomTrainer(t, cfg, uint64(seed))
+	tr.sparseBelow = 0 // always the dense matrix products
+	if sparse {
+		tr.sparseBelow = 3 // always the sparse path (entries ≤ 2·n·d_sae)
+	}
 	x := randomBatch(n, d, uint64(seed+1))
 	tr.ws.size(cfg, n)
 	copy(tr.ws.x, x)
@@ -347,20 +351,23 @@ func denseCheck(t *testing.T, cfg TrainConfig, n, seed int) (tr *Trainer, base r
 }
 
 func TestStandardGradients(t *testing.T) {
-	for _, apply := range []bool{false, true} {
-		cfg := DefaultTrainConfig(Standard, 6, 11, 100, 8)
-		cfg.ApplyBDecToInput, cfg.SparsityWarmup, cfg.Sparsity = apply, 0, 0.7
-		denseCheck(t, cfg, 8, 5)
+	for _, sparse := range []bool{false, true} {
+		for _, apply := range []bool{false, true} {
+			cfg := DefaultTrainConfig(Standard, 6, 11, 100, 8)
+			cfg.ApplyBDecToInput, cfg.SparsityWarmup, cfg.Sparsity = apply, 0, 0.7
+			denseCheck(t, cfg, 8, 5, sparse)
+		}
 	}
 }
 
 func TestJumpReLUGradients(t *testing.T) {
-	for _, apply := range []bool{false, true} {
+	for _, mode := range []struct{ sparse, apply bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		sparse, apply := mode.sparse, mode.apply
 		const n, d, m = 10, 6, 9
 		cfg := DefaultTrainConfig(JumpReLU, d, m, 100, n)
 		cfg.ApplyBDecToInput, cfg.SparsityWarmup, cfg.Sparsity = apply, 0, 0.3
 		cfg.Bandwidth = 0.5 // wide enough that many pre-activations fall in the kernel
-		tr, base, xf := denseCheck(t, cfg, n, 7)
+		tr, base, xf := denseCheck(t, cfg, n, 7, sparse)
 		// θ has the straight-through estimators, checked against their formulas.
 		_, pre := encodeRef(base, xf, n, d, m, apply)
 		z := make([]float64, n*m)

@@ -29,6 +29,9 @@ type Trainer struct {
 
 	savedHits []int64 // counters before the current step, restored if it fails
 
+	// sparseBelow is the code density under which standard and jumprelu steps run sparse.
+	sparseBelow float64
+
 	// afterProject, when set (tests), runs after the TopK decoder renormalisation and gradient
 	// projection, before the optimiser update.
 	afterProject func(t *Trainer)
@@ -62,7 +65,7 @@ func NewTrainer(cfg TrainConfig) (*Trainer, error) {
 		return nil, err
 	}
 	t := &Trainer{cfg: cfg, p: newParams(cfg), g: newParams(cfg), m: newParams(cfg), v: newParams(cfg),
-		sinceHit: make([]int64, cfg.DSAE), inScale: 1}
+		sinceHit: make([]int64, cfg.DSAE), inScale: 1, sparseBelow: sparseBelow}
 	return t, nil
 }
 

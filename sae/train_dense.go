@@ -6,8 +6,11 @@ import (
 	"gonum.org/v1/gonum/blas"
 )
 
-// denseStep is one forward and backward pass of the SAELens objectives, with dense matrix
-// products (the codes of these architectures are not sparse by construction):
+// sparseBelow is the default density (active plus STE-kernel entries over n·d_sae) below
+// which the ReLU and JumpReLU steps run their sparse path.
+const sparseBelow = 1.0 / 16
+
+// denseStep is one forward and backward pass of the SAELens objectives:
 //
 //	standard  L = (1/n)Σ‖x̂ − x‖² + λ·(1/n)Σ_i Σ_j z_ij·‖dec[j]‖,   z = ReLU(p)
 //	jumprelu  L = (1/n)Σ‖x̂ − x‖² + λ·(1/n)Σ_i Σ_j H(p_ij − θ_j),   z = p·1[p > θ], θ = exp(log θ)
@@ -18,12 +21,18 @@ import (
 //	∂z/∂θ = −(θ/ε)·K((p−θ)/ε),   ∂H(p−θ)/∂θ = −(1/ε)·K((p−θ)/ε),   ∂z/∂p = 1[p > θ],
 //
 // and the L0 term passes no gradient to p; ∂L/∂log θ = θ·∂L/∂θ.
+//
+// The encoder product p is always dense. The rest needs ∂L/∂z only where z is active (and,
+// for θ, where p is inside the kernel), so once the codes are sparse (fewer such entries than
+// sparseBelow of n·d_sae) decoding and every gradient run over those entries, as the TopK
+// step does; otherwise they are dense matrix products.
 func (t *Trainer) denseStep(n int) StepStats {
 	c := t.cfg
 	d, m := c.DIn, c.DSAE
 	ws := &t.ws
 	lam := c.Coefficient(t.step)
 	jump := c.Arch == JumpReLU
+	fn := float64(n)
 	var th []float32
 	if jump {
 		th = ws.colBuf
@@ -31,7 +40,7 @@ func (t *Trainer) denseStep(n int) StepStats {
 			th[j] = float32(math.Exp(float64(l)))
 		}
 	}
-	// Forward.
+	// Forward: p, then per row the active entries and (jumprelu) those in the STE kernel.
 	parallel(n, 64, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x, xc := ws.x[i*d:(i+1)*d], ws.xc[i*d:(i+1)*d]
@@ -45,128 +54,67 @@ func (t *Trainer) denseStep(n int) StepStats {
 		}
 	})
 	gemm(blas.NoTrans, blas.Trans, n, m, d, 1, ws.xc, d, t.p.enc, d, 1, ws.pre, m)
-	z := ws.dz // z first, then reused for ∂L/∂z after the decoder gradient
 	decNorm := make([]float32, m)
 	if !jump {
 		for j := range m {
 			decNorm[j] = float32(norm(t.p.dec[j*d : (j+1)*d]))
 		}
 	}
-	l0rows := make([]int, n)
+	eps := c.Bandwidth
+	inKernel := func(p float32, j int) bool {
+		u := (float64(p) - float64(th[j])) / eps
+		return u > -0.5 && u < 0.5
+	}
+	active := func(p float32, j int) bool {
+		if jump {
+			return p > th[j]
+		}
+		return p > 0
+	}
+	actRows, kerRows := make([]int32, n), make([]int32, n)
 	parallel(n, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			pre, zi := ws.pre[i*m:(i+1)*m], z[i*m:(i+1)*m]
 			var pen float64
-			cnt := 0
-			for j, p := range pre {
-				var v float32
-				if jump {
-					if p > th[j] {
-						v = p
-						cnt++
+			var a, k int32
+			for j, p := range ws.pre[i*m : (i+1)*m] {
+				if active(p, j) {
+					a++
+					if !jump {
+						pen += float64(p) * float64(decNorm[j])
 					}
-				} else if p > 0 {
-					v = p
-					pen += float64(v) * float64(decNorm[j])
-					cnt++
 				}
-				zi[j] = v
+				if jump && inKernel(p, j) {
+					k++
+				}
 			}
 			if jump {
-				pen = float64(cnt)
+				pen = float64(a)
 			}
 			ws.rowAux[i] = pen
-			l0rows[i] = cnt
+			actRows[i], kerRows[i] = a, k
 		}
 	})
+	var entries int64
 	for i := range n {
-		copy(ws.recon[i*d:(i+1)*d], t.p.bDec)
+		entries += int64(actRows[i]) + int64(kerRows[i])
 	}
-	gemm(blas.NoTrans, blas.NoTrans, n, d, m, 1, z, m, t.p.dec, d, 1, ws.recon, d)
-	fn := float64(n)
-	parallel(n, 16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ws.rowLoss[i] = residualGrad(ws.dRecon[i*d:(i+1)*d], ws.recon[i*d:(i+1)*d], ws.x[i*d:(i+1)*d], 2/fn)
-		}
-	})
+	if float64(entries) < t.sparseBelow*float64(n*m) {
+		t.sparseDenseStep(n, th, decNorm, actRows, kerRows, active, inKernel)
+	} else {
+		t.fullDenseStep(n, th, decNorm, active, inKernel)
+	}
 	var sse, pen float64
 	l0 := 0
 	for i := range n {
 		sse += ws.rowLoss[i]
 		pen += ws.rowAux[i]
-		l0 += l0rows[i]
-	}
-	fvu := batchFVU(ws.x, ws.recon, n, d)
-
-	// Backward. ∂dec = zᵀ·∂recon (+ the L1 term's ∂‖dec[j]‖ for standard).
-	gemm(blas.Trans, blas.NoTrans, m, d, n, 1, z, m, ws.dRecon, d, 0, t.g.dec, d)
-	if !jump && lam != 0 {
-		zsum := make([]float64, m)
-		for i := range n {
-			for j, v := range z[i*m : (i+1)*m] {
-				zsum[j] += float64(v)
-			}
-		}
-		parallel(m, 64, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				if zsum[j] == 0 || decNorm[j] == 0 {
-					continue
-				}
-				f := float32(lam / fn * zsum[j] / float64(decNorm[j]))
-				axpy(f, t.p.dec[j*d:(j+1)*d], t.g.dec[j*d:(j+1)*d])
-			}
-		})
-	}
-	// ∂z = ∂recon·decᵀ, overwriting z (no longer needed); keep the active mask from pre.
-	dz := z
-	gemm(blas.NoTrans, blas.Trans, n, m, d, 1, ws.dRecon, d, t.p.dec, d, 0, dz, m)
-	if jump {
-		// θ gradients accumulate over rows in row order per latent: do them column-parallel.
-		eps := c.Bandwidth
-		parallel(m, 64, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				thj := float64(th[j])
-				var gTh float64
-				for i := range n {
-					p := float64(ws.pre[i*m+j])
-					u := (p - thj) / eps
-					if u > -0.5 && u < 0.5 {
-						gTh += -(thj/eps)*float64(dz[i*m+j]) - lam/fn/eps
-					}
-				}
-				t.g.logTh[j] = float32(thj * gTh)
-			}
-		})
-	}
-	// ∂pre = ∂z·gate (ReLU: p > 0; JumpReLU: p > θ), plus λ‖dec[j]‖/n for standard.
-	parallel(n, 16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			pre, g := ws.pre[i*m:(i+1)*m], dz[i*m:(i+1)*m]
-			for j, p := range pre {
-				switch {
-				case jump && p > th[j]:
-				case !jump && p > 0:
-					g[j] += float32(lam / fn * float64(decNorm[j]))
-				default:
-					g[j] = 0
-				}
-			}
-		}
-	})
-	dpre := dz
-	gemm(blas.Trans, blas.NoTrans, m, d, n, 1, dpre, m, ws.xc, d, 0, t.g.enc, d)
-	clear(t.g.bEnc)
-	colSumAdd(t.g.bEnc, dpre, n, m, 1)
-	clear(t.g.bDec)
-	colSumAdd(t.g.bDec, ws.dRecon, n, d, 1)
-	if c.ApplyBDecToInput {
-		gemm(blas.NoTrans, blas.NoTrans, 1, d, m, -1, t.g.bEnc, m, t.p.enc, d, 1, t.g.bDec, d)
+		l0 += int(actRows[i])
 	}
 	// Dead-latent counters, SAELens style: +1 every step, 0 for latents that fired.
 	fired := make([]bool, m)
 	for i := range n {
 		for j, p := range ws.pre[i*m : (i+1)*m] {
-			if (jump && p > th[j]) || (!jump && p > 0) {
+			if active(p, j) {
 				fired[j] = true
 			}
 		}
@@ -178,5 +126,201 @@ func (t *Trainer) denseStep(n int) StepStats {
 			t.sinceHit[j]++
 		}
 	}
-	return StepStats{Loss: sse/fn + lam*pen/fn, MSE: sse / float64(n*d), FVU: fvu, AuxLoss: lam * pen / fn, L0: float64(l0) / fn}
+	return StepStats{Loss: sse/fn + lam*pen/fn, MSE: sse / float64(n*d), FVU: batchFVU(ws.x, ws.recon, n, d),
+		AuxLoss: lam * pen / fn, L0: float64(l0) / fn}
+}
+
+// fullDenseStep decodes and backpropagates with dense matrix products; it fills recon,
+// ∂recon, rowLoss and every gradient.
+func (t *Trainer) fullDenseStep(n int, th, decNorm []float32, active, inKernel func(float32, int) bool) {
+	c := t.cfg
+	d, m := c.DIn, c.DSAE
+	ws := &t.ws
+	lam := c.Coefficient(t.step)
+	jump := c.Arch == JumpReLU
+	fn := float64(n)
+	z := ws.dz // z first, then reused for ∂L/∂z after the decoder gradient
+	parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			pre, zi := ws.pre[i*m:(i+1)*m], z[i*m:(i+1)*m]
+			for j, p := range pre {
+				zi[j] = 0
+				if active(p, j) {
+					zi[j] = p
+				}
+			}
+		}
+	})
+	for i := range n {
+		copy(ws.recon[i*d:(i+1)*d], t.p.bDec)
+	}
+	gemm(blas.NoTrans, blas.NoTrans, n, d, m, 1, z, m, t.p.dec, d, 1, ws.recon, d)
+	parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ws.rowLoss[i] = residualGrad(ws.dRecon[i*d:(i+1)*d], ws.recon[i*d:(i+1)*d], ws.x[i*d:(i+1)*d], 2/fn)
+		}
+	})
+	// ∂dec = zᵀ·∂recon (+ the L1 term's ∂‖dec[j]‖ for standard).
+	gemm(blas.Trans, blas.NoTrans, m, d, n, 1, z, m, ws.dRecon, d, 0, t.g.dec, d)
+	if !jump && lam != 0 {
+		zsum := make([]float64, m)
+		for i := range n {
+			for j, v := range z[i*m : (i+1)*m] {
+				zsum[j] += float64(v)
+			}
+		}
+		t.addL1DecoderGrad(zsum, decNorm, lam/fn)
+	}
+	// ∂z = ∂recon·decᵀ, overwriting z (no longer needed); the active mask comes from pre.
+	dz := z
+	gemm(blas.NoTrans, blas.Trans, n, m, d, 1, ws.dRecon, d, t.p.dec, d, 0, dz, m)
+	if jump {
+		// θ gradients accumulate over rows in row order per latent: column-parallel.
+		parallel(m, 64, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				var gTh float64
+				for i := range n {
+					if inKernel(ws.pre[i*m+j], j) {
+						gTh += thetaTerm(th[j], dz[i*m+j], c.Bandwidth, lam/fn)
+					}
+				}
+				t.g.logTh[j] = float32(float64(th[j]) * gTh)
+			}
+		})
+	}
+	// ∂pre = ∂z·gate, plus λ‖dec[j]‖/n for standard.
+	parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			pre, g := ws.pre[i*m:(i+1)*m], dz[i*m:(i+1)*m]
+			for j, p := range pre {
+				switch {
+				case !active(p, j):
+					g[j] = 0
+				case !jump:
+					g[j] += float32(lam / fn * float64(decNorm[j]))
+				}
+			}
+		}
+	})
+	dpre := dz
+	gemm(blas.Trans, blas.NoTrans, m, d, n, 1, dpre, m, ws.xc, d, 0, t.g.enc, d)
+	clear(t.g.bEnc)
+	colSumAdd(t.g.bEnc, dpre, n, m, 1)
+	t.biasDecGrad(n)
+}
+
+// thetaTerm is one entry's contribution to ∂L/∂θ_j: −(θ/ε)·∂L/∂z − (λ/n)/ε (the kernel is 1).
+func thetaTerm(th, dz float32, eps, lamOverN float64) float64 {
+	return -(float64(th)/eps)*float64(dz) - lamOverN/eps
+}
+
+// addL1DecoderGrad adds the L1 penalty's gradient through ‖dec[j]‖:
+// λ/n·(Σ_i z_ij)·dec[j]/‖dec[j]‖.
+func (t *Trainer) addL1DecoderGrad(zsum []float64, decNorm []float32, lamOverN float64) {
+	d, m := t.cfg.DIn, t.cfg.DSAE
+	parallel(m, 64, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			if zsum[j] == 0 || decNorm[j] == 0 {
+				continue
+			}
+			f := float32(lamOverN * zsum[j] / float64(decNorm[j]))
+			axpy(f, t.p.dec[j*d:(j+1)*d], t.g.dec[j*d:(j+1)*d])
+		}
+	})
+}
+
+// biasDecGrad sets ∂b_dec = Σ_rows ∂recon − a·∂b_enc·enc.
+func (t *Trainer) biasDecGrad(n int) {
+	d, m := t.cfg.DIn, t.cfg.DSAE
+	clear(t.g.bDec)
+	colSumAdd(t.g.bDec, t.ws.dRecon, n, d, 1)
+	if t.cfg.ApplyBDecToInput {
+		gemm(blas.NoTrans, blas.NoTrans, 1, d, m, -1, t.g.bEnc, m, t.p.enc, d, 1, t.g.bDec, d)
+	}
+}
+
+// sparseDenseStep decodes and backpropagates over the active entries (main codes, holding z)
+// and the STE-kernel entries (aux codes, jumprelu): the same sums as fullDenseStep, taken
+// over the non-zero terms only.
+func (t *Trainer) sparseDenseStep(n int, th, decNorm []float32, actRows, kerRows []int32, active, inKernel func(float32, int) bool) {
+	c := t.cfg
+	d, m := c.DIn, c.DSAE
+	ws := &t.ws
+	lam := c.Coefficient(t.step)
+	jump := c.Arch == JumpReLU
+	fn := float64(n)
+	packCodes(&ws.main, actRows)
+	packCodes(&ws.aux, kerRows)
+	parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			a, k := ws.main.off[i], ws.aux.off[i]
+			for j, p := range ws.pre[i*m : (i+1)*m] {
+				if active(p, j) {
+					ws.main.idx[a], ws.main.val[a] = int32(j), p
+					a++
+				}
+				if jump && inKernel(p, j) {
+					ws.aux.idx[k], ws.aux.val[k] = int32(j), p
+					k++
+				}
+			}
+		}
+	})
+	t.decodeMain(n)
+	parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dr := ws.dRecon[i*d : (i+1)*d]
+			ws.rowLoss[i] = residualGrad(dr, ws.recon[i*d:(i+1)*d], ws.x[i*d:(i+1)*d], 2/fn)
+			for e := ws.main.off[i]; e < ws.main.off[i]+ws.main.cnt[i]; e++ {
+				j := int(ws.main.idx[e])
+				g := dot(dr, t.p.dec[j*d:(j+1)*d])
+				if !jump {
+					g += float32(lam / fn * float64(decNorm[j]))
+				}
+				ws.main.grad[e] = g
+			}
+			for e := ws.aux.off[i]; e < ws.aux.off[i]+ws.aux.cnt[i]; e++ {
+				j := int(ws.aux.idx[e])
+				ws.aux.grad[e] = dot(dr, t.p.dec[j*d:(j+1)*d]) // ∂L/∂z
+			}
+		}
+	})
+	if jump {
+		gTh := make([]float64, m)
+		for i := range n { // row order, per latent: the order fullDenseStep sums in
+			for e := ws.aux.off[i]; e < ws.aux.off[i]+ws.aux.cnt[i]; e++ {
+				j := ws.aux.idx[e]
+				gTh[j] += thetaTerm(th[j], ws.aux.grad[e], c.Bandwidth, lam/fn)
+			}
+		}
+		for j := range m {
+			t.g.logTh[j] = float32(float64(th[j]) * gTh[j])
+		}
+	}
+	t.sparseWeightGrads(n, false)
+	if !jump && lam != 0 {
+		zsum := make([]float64, m)
+		for i := range n {
+			for e := ws.main.off[i]; e < ws.main.off[i]+ws.main.cnt[i]; e++ {
+				zsum[ws.main.idx[e]] += float64(ws.main.val[e])
+			}
+		}
+		t.addL1DecoderGrad(zsum, decNorm, lam/fn)
+	}
+	t.biasDecGrad(n)
+}
+
+// packCodes lays out codes with the given number of entries per row, contiguously.
+func packCodes(cs *codes, perRow []int32) {
+	n := len(perRow)
+	cs.off = growI32(cs.off, n)
+	cs.cnt = growI32(cs.cnt, n)
+	total := int32(0)
+	for i, k := range perRow {
+		cs.off[i], cs.cnt[i] = total, k
+		total += k
+	}
+	cs.idx = growI32(cs.idx, int(total))
+	cs.val = grow(cs.val, int(total))
+	cs.grad = grow(cs.grad, int(total))
 }

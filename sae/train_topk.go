@@ -408,7 +408,7 @@ func (t *Trainer) topkStep(n int) StepStats {
 			}
 		}
 	})
-	t.sparseWeightGrads(n)
+	t.sparseWeightGrads(n, true)
 	// b_pre: + Σ rows of ∂recon and ∂aux, − Σ_j ∂b_enc[j]·enc[j].
 	clear(t.g.bDec)
 	colSumAdd(t.g.bDec, ws.dRecon, n, d, 1)
@@ -439,14 +439,18 @@ type latentIndex struct {
 
 const auxBase = 1 << 30
 
-func (t *Trainer) buildLatentIndex(n int) {
+func (t *Trainer) buildLatentIndex(n int, withAux bool) {
 	m := t.cfg.DSAE
 	ws := &t.ws
 	li := &ws.lat
 	li.start = growI32(li.start, m+1)
 	clear(li.start)
 	total := 0
-	for _, cs := range []*codes{&ws.main, &ws.aux} {
+	sets := []*codes{&ws.main}
+	if withAux {
+		sets = append(sets, &ws.aux)
+	}
+	for _, cs := range sets {
 		for i := range n {
 			for e := cs.off[i]; e < cs.off[i]+cs.cnt[i]; e++ {
 				li.start[cs.idx[e]+1]++
@@ -465,6 +469,9 @@ func (t *Trainer) buildLatentIndex(n int) {
 			li.ent[fill[j]] = e
 			fill[j]++
 		}
+		if !withAux {
+			continue
+		}
 		for e := ws.aux.off[i]; e < ws.aux.off[i]+ws.aux.cnt[i]; e++ {
 			j := ws.aux.idx[e]
 			li.ent[fill[j]] = e + auxBase
@@ -475,11 +482,12 @@ func (t *Trainer) buildLatentIndex(n int) {
 
 // sparseWeightGrads fills ∂enc, ∂dec and ∂b_enc from the code entries: for latent j,
 // ∂dec[j] = Σ ReLU(v)·upstream_row, ∂enc[j] = Σ ∂pre·xc_row, ∂b_enc[j] = Σ ∂pre, summed over
-// the entries that use j in row order. Latents no entry uses get zero gradients.
-func (t *Trainer) sparseWeightGrads(n int) {
+// the entries that use j in row order. Latents no entry uses get zero gradients. The aux codes
+// take part when withAux (TopK's AuxK entries, whose upstream is ∂aux).
+func (t *Trainer) sparseWeightGrads(n int, withAux bool) {
 	d, m := t.cfg.DIn, t.cfg.DSAE
 	ws := &t.ws
-	t.buildLatentIndex(n)
+	t.buildLatentIndex(n, withAux)
 	rowM := entryRows(&ws.main, n)
 	rowA := entryRows(&ws.aux, n)
 	li := &ws.lat
