@@ -1,6 +1,7 @@
 package sae
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -67,5 +68,30 @@ func BenchmarkTopKRow(b *testing.B) {
 				sel.topK(idx, val, row, k)
 			}
 		})
+	}
+}
+
+func TestKernelBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for range 2000 {
+		th := float32(math.Exp(rng.NormFloat64() * 2))
+		eps := math.Exp(rng.NormFloat64() * 2)
+		lo, hi := kernelBounds(th, eps)
+		in := func(p float32) bool {
+			u := (float64(p) - float64(th)) / eps
+			return u > -0.5 && u < 0.5
+		}
+		for _, edge := range []float32{lo, hi, float32(float64(th) - eps/2), float32(float64(th) + eps/2), th} {
+			p := edge
+			for range 3 {
+				p = math.Nextafter32(p, float32(math.Inf(-1)))
+			}
+			for range 7 {
+				if (p > lo && p < hi) != in(p) {
+					t.Fatalf("θ %g ε %g: p %g: bounds (%g, %g) say %v, the kernel says %v", th, eps, p, lo, hi, p > lo && p < hi, in(p))
+				}
+				p = math.Nextafter32(p, float32(math.Inf(1)))
+			}
+		}
 	}
 }

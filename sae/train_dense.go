@@ -33,14 +33,12 @@ func (t *Trainer) denseStep(n int) StepStats {
 	lam := c.Coefficient(t.step)
 	jump := c.Arch == JumpReLU
 	fn := float64(n)
-	var th []float32
+	th := ws.colBuf
 	if jump {
-		th = ws.colBuf
 		for j, l := range t.p.logTh {
 			th[j] = float32(math.Exp(float64(l)))
 		}
 	}
-	// Forward: p, then per row the active entries and (jumprelu) those in the STE kernel.
 	parallel(n, 64, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x, xc := ws.x[i*d:(i+1)*d], ws.xc[i*d:(i+1)*d]
@@ -60,65 +58,76 @@ func (t *Trainer) denseStep(n int) StepStats {
 			decNorm[j] = float32(norm(t.p.dec[j*d : (j+1)*d]))
 		}
 	}
-	eps := c.Bandwidth
-	inKernel := func(p float32, j int) bool {
-		u := (float64(p) - float64(th[j])) / eps
-		return u > -0.5 && u < 0.5
-	}
-	active := func(p float32, j int) bool {
-		if jump {
-			return p > th[j]
+	// One pass over p: z (into ws.dz), the active and STE-kernel counts, the penalty, and which
+	// latents fired (an OR over rows, so per-goroutine sets merge in any order).
+	lo32, hi32 := make([]float32, m), make([]float32, m) // the kernel (θ − ε/2, θ + ε/2) as float32 bounds
+	if jump {
+		for j := range m {
+			lo32[j], hi32[j] = kernelBounds(th[j], c.Bandwidth)
 		}
-		return p > 0
 	}
 	actRows, kerRows := make([]int32, n), make([]int32, n)
-	parallel(n, 16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
+	fired := make([]bool, m)
+	firedMu := make(chan struct{}, 1)
+	z := ws.dz
+	parallel(n, 16, func(rlo, rhi int) {
+		local := make([]bool, m)
+		for i := rlo; i < rhi; i++ {
+			pre, zi := ws.pre[i*m:(i+1)*m], z[i*m:(i+1)*m]
 			var pen float64
 			var a, k int32
-			for j, p := range ws.pre[i*m : (i+1)*m] {
-				if active(p, j) {
-					a++
-					if !jump {
-						pen += float64(p) * float64(decNorm[j])
+			if jump {
+				for j, p := range pre {
+					if p > th[j] {
+						zi[j] = p
+						a++
+						local[j] = true
+					} else {
+						zi[j] = 0
+					}
+					if p > lo32[j] && p < hi32[j] {
+						k++
 					}
 				}
-				if jump && inKernel(p, j) {
-					k++
-				}
-			}
-			if jump {
 				pen = float64(a)
+			} else {
+				for j, p := range pre {
+					if p > 0 {
+						zi[j] = p
+						a++
+						local[j] = true
+						pen += float64(p) * float64(decNorm[j])
+					} else {
+						zi[j] = 0
+					}
+				}
 			}
 			ws.rowAux[i] = pen
 			actRows[i], kerRows[i] = a, k
 		}
+		firedMu <- struct{}{}
+		for j, f := range local {
+			fired[j] = fired[j] || f
+		}
+		<-firedMu
 	})
 	var entries int64
-	for i := range n {
-		entries += int64(actRows[i]) + int64(kerRows[i])
-	}
-	if float64(entries) < t.sparseBelow*float64(n*m) {
-		t.sparseDenseStep(n, th, decNorm, actRows, kerRows, active, inKernel)
-	} else {
-		t.fullDenseStep(n, th, decNorm, active, inKernel)
-	}
 	var sse, pen float64
 	l0 := 0
 	for i := range n {
-		sse += ws.rowLoss[i]
+		entries += int64(actRows[i]) + int64(kerRows[i])
 		pen += ws.rowAux[i]
 		l0 += int(actRows[i])
 	}
-	// Dead-latent counters, SAELens style: +1 every step, 0 for latents that fired.
-	fired := make([]bool, m)
-	for i := range n {
-		for j, p := range ws.pre[i*m : (i+1)*m] {
-			if active(p, j) {
-				fired[j] = true
-			}
-		}
+	if float64(entries) < t.sparseBelow*float64(n*m) {
+		t.sparseDenseStep(n, th, lo32, hi32, decNorm, actRows, kerRows)
+	} else {
+		t.fullDenseStep(n, th, lo32, hi32, decNorm)
 	}
+	for i := range n {
+		sse += ws.rowLoss[i]
+	}
+	// Dead-latent counters, SAELens style: +1 every step, 0 for latents that fired.
 	for j, f := range fired {
 		if f {
 			t.sinceHit[j] = 0
@@ -130,27 +139,42 @@ func (t *Trainer) denseStep(n int) StepStats {
 		AuxLoss: lam * pen / fn, L0: float64(l0) / fn}
 }
 
-// fullDenseStep decodes and backpropagates with dense matrix products; it fills recon,
-// ∂recon, rowLoss and every gradient.
-func (t *Trainer) fullDenseStep(n int, th, decNorm []float32, active, inKernel func(float32, int) bool) {
+// kernelBounds returns float32 bounds (lo, hi) such that, for every float32 p,
+// lo < p < hi exactly when |(p − θ)/ε| < 1/2 evaluated in float64: the STE kernel test
+// without a division per entry.
+func kernelBounds(th float32, eps float64) (lo, hi float32) {
+	in := func(p float32) bool {
+		u := (float64(p) - float64(th)) / eps
+		return u > -0.5 && u < 0.5
+	}
+	// Start from the float32 nearest the real bounds and step to the exact edges.
+	lo = float32(float64(th) - eps/2)
+	for in(lo) {
+		lo = math.Nextafter32(lo, float32(math.Inf(-1)))
+	}
+	for !in(math.Nextafter32(lo, float32(math.Inf(1)))) && lo < th {
+		lo = math.Nextafter32(lo, float32(math.Inf(1)))
+	}
+	hi = float32(float64(th) + eps/2)
+	for in(hi) {
+		hi = math.Nextafter32(hi, float32(math.Inf(1)))
+	}
+	for !in(math.Nextafter32(hi, float32(math.Inf(-1)))) && hi > th {
+		hi = math.Nextafter32(hi, float32(math.Inf(-1)))
+	}
+	return lo, hi
+}
+
+// fullDenseStep decodes z (in ws.dz) and backpropagates with dense matrix products; it fills
+// recon, ∂recon, rowLoss and every gradient.
+func (t *Trainer) fullDenseStep(n int, th, klo, khi, decNorm []float32) {
 	c := t.cfg
 	d, m := c.DIn, c.DSAE
 	ws := &t.ws
 	lam := c.Coefficient(t.step)
 	jump := c.Arch == JumpReLU
 	fn := float64(n)
-	z := ws.dz // z first, then reused for ∂L/∂z after the decoder gradient
-	parallel(n, 16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			pre, zi := ws.pre[i*m:(i+1)*m], z[i*m:(i+1)*m]
-			for j, p := range pre {
-				zi[j] = 0
-				if active(p, j) {
-					zi[j] = p
-				}
-			}
-		}
-	})
+	z := ws.dz // z, then ∂L/∂z, then ∂L/∂p
 	for i := range n {
 		copy(ws.recon[i*d:(i+1)*d], t.p.bDec)
 	}
@@ -162,51 +186,69 @@ func (t *Trainer) fullDenseStep(n int, th, decNorm []float32, active, inKernel f
 	})
 	// ∂dec = zᵀ·∂recon (+ the L1 term's ∂‖dec[j]‖ for standard).
 	gemm(blas.Trans, blas.NoTrans, m, d, n, 1, z, m, ws.dRecon, d, 0, t.g.dec, d)
+	var zsum []float64
 	if !jump && lam != 0 {
-		zsum := make([]float64, m)
-		for i := range n {
-			for j, v := range z[i*m : (i+1)*m] {
-				zsum[j] += float64(v)
-			}
-		}
+		zsum = make([]float64, m)
+		colSums64(zsum, z, n, m)
 		t.addL1DecoderGrad(zsum, decNorm, lam/fn)
 	}
-	// ∂z = ∂recon·decᵀ, overwriting z (no longer needed); the active mask comes from pre.
 	dz := z
 	gemm(blas.NoTrans, blas.Trans, n, m, d, 1, ws.dRecon, d, t.p.dec, d, 0, dz, m)
-	if jump {
-		// θ gradients accumulate over rows in row order per latent: column-parallel.
-		parallel(m, 64, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				var gTh float64
-				for i := range n {
-					if inKernel(ws.pre[i*m+j], j) {
-						gTh += thetaTerm(th[j], dz[i*m+j], c.Bandwidth, lam/fn)
-					}
-				}
-				t.g.logTh[j] = float32(float64(th[j]) * gTh)
-			}
-		})
+	// One column-blocked pass: θ gradients (jumprelu), the gate ∂p = ∂z·1[active]
+	// (+ λ‖dec[j]‖/n for standard) and ∂b_enc = Σ_rows ∂p, every sum in row order per latent.
+	eps := c.Bandwidth
+	l1 := make([]float32, m)
+	if !jump {
+		for j := range m {
+			l1[j] = float32(lam / fn * float64(decNorm[j]))
+		}
 	}
-	// ∂pre = ∂z·gate, plus λ‖dec[j]‖/n for standard.
-	parallel(n, 16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			pre, g := ws.pre[i*m:(i+1)*m], dz[i*m:(i+1)*m]
-			for j, p := range pre {
-				switch {
-				case !active(p, j):
-					g[j] = 0
-				case !jump:
-					g[j] += float32(lam / fn * float64(decNorm[j]))
+	parallel(m, 64, func(jlo, jhi int) {
+		gTh := make([]float64, jhi-jlo)
+		gB := make([]float64, jhi-jlo)
+		for i := range n {
+			pre, g := ws.pre[i*m+jlo:i*m+jhi], dz[i*m+jlo:i*m+jhi]
+			for q, p := range pre {
+				j := jlo + q
+				if jump {
+					if p > klo[j] && p < khi[j] {
+						gTh[q] += thetaTerm(th[j], g[q], eps, lam/fn)
+					}
+					if !(p > th[j]) {
+						g[q] = 0
+					}
+				} else if p > 0 {
+					g[q] += l1[j]
+				} else {
+					g[q] = 0
 				}
+				gB[q] += float64(g[q])
+			}
+		}
+		for q := range gB {
+			j := jlo + q
+			t.g.bEnc[j] = float32(gB[q])
+			if jump {
+				t.g.logTh[j] = float32(float64(th[j]) * gTh[q])
 			}
 		}
 	})
 	dpre := dz
 	gemm(blas.Trans, blas.NoTrans, m, d, n, 1, dpre, m, ws.xc, d, 0, t.g.enc, d)
-	clear(t.g.bEnc)
-	colSumAdd(t.g.bEnc, dpre, n, m, 1)
 	t.biasDecGrad(n)
+}
+
+// colSums64 sets dst[j] = Σ_i m[i, j] in float64, row order per column.
+func colSums64(dst []float64, mat []float32, rows, cols int) {
+	parallel(cols, 256, func(lo, hi int) {
+		acc := dst[lo:hi]
+		clear(acc)
+		for r := range rows {
+			for j, v := range mat[r*cols+lo : r*cols+hi] {
+				acc[j] += float64(v)
+			}
+		}
+	})
 }
 
 // thetaTerm is one entry's contribution to ∂L/∂θ_j: −(θ/ε)·∂L/∂z − (λ/n)/ε (the kernel is 1).
@@ -242,7 +284,7 @@ func (t *Trainer) biasDecGrad(n int) {
 // sparseDenseStep decodes and backpropagates over the active entries (main codes, holding z)
 // and the STE-kernel entries (aux codes, jumprelu): the same sums as fullDenseStep, taken
 // over the non-zero terms only.
-func (t *Trainer) sparseDenseStep(n int, th, decNorm []float32, actRows, kerRows []int32, active, inKernel func(float32, int) bool) {
+func (t *Trainer) sparseDenseStep(n int, th, klo, khi, decNorm []float32, actRows, kerRows []int32) {
 	c := t.cfg
 	d, m := c.DIn, c.DSAE
 	ws := &t.ws
@@ -255,11 +297,11 @@ func (t *Trainer) sparseDenseStep(n int, th, decNorm []float32, actRows, kerRows
 		for i := lo; i < hi; i++ {
 			a, k := ws.main.off[i], ws.aux.off[i]
 			for j, p := range ws.pre[i*m : (i+1)*m] {
-				if active(p, j) {
+				if (jump && p > th[j]) || (!jump && p > 0) {
 					ws.main.idx[a], ws.main.val[a] = int32(j), p
 					a++
 				}
-				if jump && inKernel(p, j) {
+				if jump && p > klo[j] && p < khi[j] {
 					ws.aux.idx[k], ws.aux.val[k] = int32(j), p
 					k++
 				}

@@ -14,7 +14,9 @@ acts=$(realpath "$1")
 rounds=${2:-3}
 here=$(dirname "$(realpath "$0")")
 cd "$here/../.."
-export GOMAXPROCS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
+# OMP_WAIT_POLICY=PASSIVE: on a machine shared with other work PyTorch's spinning OpenMP threads
+# lose their cores and run about 3x slower; passive waiting is its best setting there.
+export GOMAXPROCS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 bin=$(mktemp -d)/sae_bench.test
 CGO_ENABLED=1 CGO_LDFLAGS=-lopenblas go test -tags openblas -c -o "$bin" ./sae
 for r in $(seq "$rounds"); do
