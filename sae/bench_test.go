@@ -7,8 +7,10 @@ import (
 )
 
 // benchShape is the benchmark's SAE: d_in, latents, batch, k. SAE_BENCH_SHAPE="d,m,batch,k"
-// overrides it, and SAE_BENCH_ACTS names an [n, d] activation file to train on (the
-// side-by-side comparison with PyTorch in testdata/torch_reference.py uses the same file).
+// overrides it, SAE_BENCH_ACTS names an [n, d] activation file to train on (the side-by-side
+// comparison with PyTorch in testdata/torch_reference.py uses the same file), and
+// SAE_BENCH_WARMUP the steps taken before timing (default 60; ReLU and JumpReLU switch to their
+// sparse path only once their codes are sparse, after some hundreds of steps).
 func benchShape() (d, m, batch, k int) {
 	d, m, batch, k = 512, 2048, 1024, 32
 	if s := os.Getenv("SAE_BENCH_SHAPE"); s != "" {
@@ -74,7 +76,11 @@ func benchTrain(b *testing.B, arch Arch, batchTopK bool) {
 			b.Fatal(err)
 		}
 	}
-	for range 60 { // past the warm-up transient (dead latents, sparsity)
+	warmup := 60 // past the warm-up transient (dead latents appear after 50 steps)
+	if v, err := strconv.Atoi(os.Getenv("SAE_BENCH_WARMUP")); err == nil {
+		warmup = v
+	}
+	for range warmup {
 		step()
 	}
 	b.ResetTimer()
