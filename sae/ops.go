@@ -16,6 +16,14 @@ var vec gonum.Implementation
 // axpy computes y += a·x.
 func axpy(a float32, x, y []float32) { vec.Saxpy(len(x), a, x, 1, y, 1) }
 
+// scaleInto sets dst = a·x.
+func scaleInto(dst []float32, a float32, x []float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = a * v
+	}
+}
+
 // dot is x·y in float32 (SIMD).
 func dot(x, y []float32) float32 { return vec.Sdot(len(x), x, 1, y, 1) }
 

@@ -495,8 +495,7 @@ func (t *Trainer) sparseWeightGrads(n int, withAux bool) {
 		for j := lo; j < hi; j++ {
 			gd := t.g.dec[j*d : (j+1)*d]
 			ge := t.g.enc[j*d : (j+1)*d]
-			clear(gd)
-			clear(ge)
+			firstD, firstE := true, true // the first term is stored, not added to a cleared row
 			var gb float32
 			for _, e := range li.ent[li.start[j]:li.start[j+1]] {
 				var row int
@@ -511,12 +510,28 @@ func (t *Trainer) sparseWeightGrads(n int, withAux bool) {
 					up = ws.dRecon[row*d : (row+1)*d]
 				}
 				if v > 0 {
-					axpy(v, up, gd)
+					if firstD {
+						scaleInto(gd, v, up)
+						firstD = false
+					} else {
+						axpy(v, up, gd)
+					}
 				}
 				if g != 0 {
-					axpy(g, ws.xc[row*d:(row+1)*d], ge)
+					if firstE {
+						scaleInto(ge, g, ws.xc[row*d:(row+1)*d])
+						firstE = false
+					} else {
+						axpy(g, ws.xc[row*d:(row+1)*d], ge)
+					}
 				}
 				gb += g
+			}
+			if firstD {
+				clear(gd)
+			}
+			if firstE {
+				clear(ge)
 			}
 			t.g.bEnc[j] = gb
 		}
