@@ -55,6 +55,8 @@ func benchTrain(b *testing.B, arch Arch, batchTopK bool) {
 	rows := benchRows(b, d)
 	cfg := DefaultTrainConfig(arch, d, m, 1<<30, batch)
 	cfg.K, cfg.BatchTopK = k, batchTopK
+	// An open-ended run: the schedules' fractions of Steps would never end, so fix them.
+	cfg.SparsityWarmup, cfg.LRDecay = min(cfg.SparsityWarmup, 50), 0
 	cfg.StatsRows = min(4096, rows.Len())
 	if arch == TopK {
 		cfg.DeadTokens = int64(batch) * 50 // dead latents appear, so AuxK runs as in a long run
