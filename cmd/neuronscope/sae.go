@@ -48,7 +48,7 @@ type actsFlags struct {
 }
 
 func (f *actsFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.path, "acts", "", "activations: a safetensors file holding one [n, d] tensor, or `neuronscope trace` output")
+	cmd.Flags().StringVar(&f.path, "acts", "", "activations FILE: a safetensors file holding one [n, d] tensor, or the output of neuronscope trace")
 	cmd.Flags().StringVar(&f.hook, "hook", "", "tensor to read from --acts (a trace file's hook name, e.g. blocks.3.mlp.hook_post); needed when the file has several")
 	cmd.Flags().BoolVar(&f.dropBOS, "drop-bos", false, "drop the first real token of every sequence of a trace file (the BOS position)")
 }
@@ -123,7 +123,8 @@ Architectures and their reference recipes (see 'go doc github.com/neuronscope/ne
             AuxK loss on dead latents, unit-norm decoder, Adam lr 1e-4 eps 6.25e-10
   relu      ReLU + L1 weighted by decoder norms (Anthropic, April 2024; SAELens "standard"),
             --sparsity is λ (default 5, warmed up over 5% of steps), inputs scaled to E‖x‖ = √d
-  jumprelu  JumpReLU / threshold SAE with an L0 penalty (--sparsity is λ_L0, default 1)
+  jumprelu  JumpReLU / threshold SAE with an L0 penalty (--sparsity is λ_L0, default 1),
+            rectangle-kernel straight-through estimators, θ₀ 0.1, lr 3e-3
 
 --k and --sparsity take comma-separated lists: every value trains its own SAE from the same
 pass over the data, written to DIR/<arch>-k<K> or DIR/<arch>-s<λ>.
@@ -158,8 +159,8 @@ package; until then, write activations with 'neuronscope trace --hooks ... --out
 	fl.Uint64Var(&f.dataSeed, "data-seed", 1, "seed of the order in which rows are drawn")
 	fl.IntVar(&f.statsRows, "stats-rows", 32768, "rows for the initial statistics (geometric median, variance, input scale)")
 	fl.IntVar(&f.evalRows, "eval-rows", 65536, "rows of --acts the final metrics are computed on")
-	fl.BoolVar(&f.scaleInputs, "scale-inputs", false, "scale inputs so E‖x‖ = √d_in (default: on for relu and jumprelu); folded into the saved weights")
-	fl.BoolVar(&f.applyBDec, "apply-b-dec-to-input", false, "subtract b_dec before encoding (default: on for topk and jumprelu)")
+	fl.BoolVar(&f.scaleInputs, "scale-inputs", false, "scale inputs so E‖x‖ = √d_in, folded into the saved weights (default: on for relu and jumprelu; =false turns it off)")
+	fl.BoolVar(&f.applyBDec, "apply-b-dec-to-input", false, "subtract b_dec before encoding (default: on for topk and jumprelu; =false turns it off)")
 	fl.StringVar(&f.out, "out", "", "output directory (SAELens files)")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "write DIR/trainer_state.safetensors every N steps (0: never)")
 	fl.BoolVar(&f.resume, "resume", false, "continue from DIR/trainer_state.safetensors (same settings and data)")
