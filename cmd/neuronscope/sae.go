@@ -523,6 +523,9 @@ same activations).`,
 				if acts.path == "" {
 					return usagef("--model needs --acts: a 'neuronscope trace' file whose input_ids are run through the model")
 				}
+				if acts.dropBOS || acts.hook != "" {
+					return usagef("--drop-bos and --hook choose rows of --acts without --model; with --model the SAE reads its own hook at every real token")
+				}
 				seqs, err := sae.TraceTokens(acts.path)
 				if err != nil {
 					return usagef("--acts (with --model): %v", err)
