@@ -13,9 +13,10 @@ import (
 
 // Whitening is the atoms paper's atomic inner product (Hu et al., "Towards Atoms of Large
 // Language Models"): ⟨u, v⟩_S = uᵀSv with S = (E[x xᵀ] + ρI)⁻¹ estimated from activations
-// (the uncentred second moment, as the paper writes E[k kᵀ]; ρ = 1e-6·tr(E[x xᵀ])/d keeps
-// S finite when some unit never varies, e.g. a dead neuron). With E[x xᵀ] + ρI = L·Lᵀ
-// (Cholesky), ⟨u, v⟩_S = (L⁻¹u)·(L⁻¹v): S is applied by whitening with L⁻¹.
+// (the uncentred second moment, as the paper writes E[k kᵀ]; the ridge ρ, a fraction of the
+// mean eigenvalue tr(E[x xᵀ])/d, keeps S finite when some unit never varies, e.g. a dead
+// neuron). With E[x xᵀ] + ρI = L·Lᵀ (Cholesky), ⟨u, v⟩_S = (L⁻¹u)·(L⁻¹v): S is applied by
+// whitening with L⁻¹.
 type Whitening struct {
 	D     int       // width of the activations
 	Ridge float64   // ρ added to the diagonal of E[x xᵀ]
@@ -23,8 +24,24 @@ type Whitening struct {
 	l     []float64 // L, [d, d] row-major lower triangular
 }
 
-// EstimateWhitening estimates S from up to maxRows rows (columns column..column+d of each).
-func EstimateWhitening(rows *Rows, column, d, maxRows int) (*Whitening, error) {
+// WhiteningOptions choose how EstimateWhitening estimates S.
+type WhiteningOptions struct {
+	MaxRows int // activations to use (default 100000)
+	// RidgeFraction is ρ as a fraction of tr(E[x xᵀ])/d (default 1e-6). Directions of tiny
+	// variance weigh up to 1/ρ in ⟨·,·⟩_S, so R² depends on it when activations have nearly
+	// dead units (MLP neurons); the paper measured the residual stream.
+	RidgeFraction float64
+}
+
+// EstimateWhitening estimates S from the rows (columns column..column+d of each).
+func EstimateWhitening(rows *Rows, column, d int, opt WhiteningOptions) (*Whitening, error) {
+	if opt.MaxRows <= 0 {
+		opt.MaxRows = 100000
+	}
+	if opt.RidgeFraction <= 0 {
+		opt.RidgeFraction = 1e-6
+	}
+	maxRows := opt.MaxRows
 	if column < 0 || column+d > rows.W {
 		return nil, fmt.Errorf("sae: %s has rows of width %d, not %d values from column %d", rows.Name, rows.W, d, column)
 	}
@@ -52,7 +69,7 @@ func EstimateWhitening(rows *Rows, column, d, maxRows int) (*Whitening, error) {
 	if !(tr > 0) || math.IsInf(tr, 0) {
 		return nil, fmt.Errorf("sae: the activations have zero (or non-finite) second moment; cannot whiten")
 	}
-	ridge := 1e-6 * tr / float64(d)
+	ridge := opt.RidgeFraction * tr / float64(d)
 	sym := mat.NewSymDense(d, nil)
 	for i := range d {
 		for j := 0; j <= i; j++ {

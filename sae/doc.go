@@ -178,7 +178,8 @@
 //
 // AtomEval computes the atoms paper's (Hu et al.) criteria under the atomic inner product
 // ⟨u, v⟩_S = uᵀSv, S = (E[x xᵀ] + ρI)⁻¹ (Whitening; uncentred second moment as the paper
-// writes E[k kᵀ]; ρ = 1e-6·tr/d is our addition so dead units do not make S singular):
+// writes E[k kᵀ]; the ridge ρ, by default 1e-6·tr/d, is our addition so dead units do not
+// make S singular, and R² is sensitive to it on activations with nearly dead units):
 // faithfulness R² = 1 − Σ‖x − x̂‖²_S/Σ‖x − x̄‖²_S, and stability q* = sup{q : μ_q <
 // 1/(2K_q − 1)} with μ_q the q-quantile of the pairwise |normalised AIP| of decoder directions
 // and K_q the q-quantile of per-token L0 (K ≤ 1 counts as 1). The paper's definitions are

@@ -83,7 +83,7 @@ func TestWhiteningAndAtomInvariance(t *testing.T) {
 		x[i] = float32(rng.NormFloat64()*float64(1+i%d) + 0.3)
 	}
 	rows := NewRows(x, d, "x")
-	w, err := EstimateWhitening(rows, 0, d, n)
+	w, err := EstimateWhitening(rows, 0, d, WhiteningOptions{MaxRows: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestWhiteningAndAtomInvariance(t *testing.T) {
 		}
 	}
 	rowsA := NewRows(xa, d, "Ax")
-	wa, err := EstimateWhitening(rowsA, 0, d, n)
+	wa, err := EstimateWhitening(rowsA, 0, d, WhiteningOptions{MaxRows: n})
 	if err != nil {
 		t.Fatal(err)
 	}

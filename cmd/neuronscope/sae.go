@@ -488,6 +488,7 @@ func newSAEEvalCmd() *cobra.Command {
 	var saeDir string
 	var batch, maxRows int
 	var atoms, asJSON bool
+	var ridge float64
 	cmd := &cobra.Command{
 		Use:   "eval --sae DIR (--acts FILE [--hook NAME] | --model DIR --acts TRACE) [--atoms] [--json]",
 		Short: "Measure an SAE: FVU, L0, dead fraction; with a model, the loss increase when it is spliced in",
@@ -574,7 +575,7 @@ same activations).`,
 				}
 			}
 			if atoms {
-				w, err := sae.EstimateWhitening(rows, 0, s.DIn, maxRows)
+				w, err := sae.EstimateWhitening(rows, 0, s.DIn, sae.WhiteningOptions{MaxRows: maxRows, RidgeFraction: ridge})
 				if err != nil {
 					return err
 				}
@@ -608,6 +609,7 @@ same activations).`,
 	cmd.Flags().IntVar(&batch, "batch", 64, "rows (or, with --model, sequences) per batch")
 	cmd.Flags().IntVar(&maxRows, "max-rows", 100000, "evaluate at most this many activation rows (without --model) and whiten from at most this many")
 	cmd.Flags().BoolVar(&atoms, "atoms", false, "also the atoms paper's faithfulness R² and stability q*")
+	cmd.Flags().Float64Var(&ridge, "whiten-ridge", 1e-6, "--atoms: ridge added to E[x xᵀ] before inverting it, as a fraction of its mean eigenvalue")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
