@@ -119,10 +119,11 @@ func (t *Trainer) denseStep(n int) StepStats {
 		pen += ws.rowAux[i]
 		l0 += int(actRows[i])
 	}
+	b := denseBatch{n: n, lam: lam, th: th, klo: lo32, khi: hi32, decNorm: decNorm}
 	if float64(entries) < t.sparseBelow*float64(n*m) {
-		t.sparseDenseStep(n, th, lo32, hi32, decNorm, actRows, kerRows)
+		t.sparseDenseStep(b, actRows, kerRows)
 	} else {
-		t.fullDenseStep(n, th, lo32, hi32, decNorm)
+		t.fullDenseStep(b)
 	}
 	for i := range n {
 		sse += ws.rowLoss[i]
@@ -137,6 +138,16 @@ func (t *Trainer) denseStep(n int) StepStats {
 	}
 	return StepStats{Loss: sse/fn + lam*pen/fn, MSE: sse / float64(n*d), FVU: batchFVU(ws.x, ws.recon, n, d),
 		AuxLoss: lam * pen / fn, L0: float64(l0) / fn}
+}
+
+// denseBatch is what denseStep hands its dense and sparse backward paths: the batch size, the
+// step's λ, the thresholds θ with their float32 STE-kernel bounds (jumprelu) and the decoder
+// row norms (standard).
+type denseBatch struct {
+	n            int
+	lam          float64
+	th, klo, khi []float32
+	decNorm      []float32
 }
 
 // kernelBounds returns float32 bounds (lo, hi) such that, for every float32 p,
@@ -167,13 +178,11 @@ func kernelBounds(th float32, eps float64) (lo, hi float32) {
 
 // fullDenseStep decodes z (in ws.dz) and backpropagates with dense matrix products; it fills
 // recon, ∂recon, rowLoss and every gradient.
-func (t *Trainer) fullDenseStep(n int, th, klo, khi, decNorm []float32) {
-	c := t.cfg
-	d, m := c.DIn, c.DSAE
-	ws := &t.ws
-	lam := c.Coefficient(t.step)
+func (t *Trainer) fullDenseStep(b denseBatch) {
+	c, ws := t.cfg, &t.ws
+	d, m, n, lam, fn := c.DIn, c.DSAE, b.n, b.lam, float64(b.n)
+	th, klo, khi, decNorm := b.th, b.klo, b.khi, b.decNorm
 	jump := c.Arch == JumpReLU
-	fn := float64(n)
 	z := ws.dz // z, then ∂L/∂z, then ∂L/∂p
 	for i := range n {
 		copy(ws.recon[i*d:(i+1)*d], t.p.bDec)
@@ -284,13 +293,11 @@ func (t *Trainer) biasDecGrad(n int) {
 // sparseDenseStep decodes and backpropagates over the active entries (main codes, holding z)
 // and the STE-kernel entries (aux codes, jumprelu): the same sums as fullDenseStep, taken
 // over the non-zero terms only.
-func (t *Trainer) sparseDenseStep(n int, th, klo, khi, decNorm []float32, actRows, kerRows []int32) {
-	c := t.cfg
-	d, m := c.DIn, c.DSAE
-	ws := &t.ws
-	lam := c.Coefficient(t.step)
+func (t *Trainer) sparseDenseStep(b denseBatch, actRows, kerRows []int32) {
+	c, ws := t.cfg, &t.ws
+	d, m, n, lam, fn := c.DIn, c.DSAE, b.n, b.lam, float64(b.n)
+	th, klo, khi, decNorm := b.th, b.klo, b.khi, b.decNorm
 	jump := c.Arch == JumpReLU
-	fn := float64(n)
 	packCodes(&ws.main, actRows)
 	packCodes(&ws.aux, kerRows)
 	parallel(n, 16, func(lo, hi int) {
