@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 )
 
@@ -416,7 +416,7 @@ func (s *SAE) Save(dir string, opt SaveOptions) error {
 		cfg["rescale_acts_by_decoder_norm"] = c.RescaleActsByDecoderNorm
 		cfg["activation_fn_kwargs"] = map[string]any{"k": c.K}
 	}
-	return report.WriteJSON(filepath.Join(dir, CfgFile), cfg)
+	return report.WriteJSONFile(filepath.Join(dir, CfgFile), cfg)
 }
 
 func nullIfZero(v int) any {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/internal/report"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/sae"
 	"github.com/schollz/progressbar/v3"
@@ -28,6 +28,9 @@ func newSAECmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sae train|eval|convert ...",
 		Short: "Sparse autoencoders: train TopK, ReLU-L1 and JumpReLU SAEs on activations, evaluate them in the model, convert SAELens files",
+		Example: `  neuronscope trace --model testdata/world-llama --jsonl train.jsonl --hooks blocks.2.mlp.hook_post --out acts.safetensors
+  neuronscope sae train --acts acts.safetensors --arch topk --k 32 --steps 1000 --out sae-topk
+  neuronscope sae eval --sae sae-topk --model testdata/world-llama --acts acts.safetensors --json`,
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -113,7 +116,9 @@ func newSAETrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train --acts FILE [--hook NAME] --arch topk|relu|jumprelu [--latents 4x] [--k 32] [--steps N] [--batch 1024] [--seed S] --out DIR",
 		Short: "Train sparse autoencoders on activations and write them in SAELens's format",
-		Long: `train fits sparse autoencoders to the rows of an activation file (one [n, d] tensor, or the
+		Example: `  neuronscope sae train --acts acts.safetensors --arch topk --k 32,64 --steps 1000 --out saes
+  neuronscope sae train --acts acts.safetensors --arch jumprelu --steps 2000 --checkpoint-every 500 --out sae-jr`,
+		Long: `Train fits sparse autoencoders to the rows of an activation file (one [n, d] tensor, or the
 [batch, pos, d] hook tensor of 'neuronscope trace' output with its pads dropped) and writes each in
 SAELens's format: DIR/cfg.json and DIR/sae_weights.safetensors, plus DIR/training.json (settings,
 loss curve, final metrics, provenance).
@@ -454,11 +459,11 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 		e.StepsPerSecond = float64(t.Steps()-firstStep) / secs
 		rep.SAEs = append(rep.SAEs, *e)
 	}
-	if err := report.WriteJSON(filepath.Join(f.out, "training.json"), rep); err != nil {
+	if err := report.WriteJSONFile(filepath.Join(f.out, "training.json"), rep); err != nil {
 		return err
 	}
 	if f.asJSON {
-		return writeIndented(cmd.OutOrStdout(), rep)
+		return report.WriteJSON(cmd.OutOrStdout(), rep)
 	}
 	w := cmd.OutOrStdout()
 	for _, e := range rep.SAEs {
@@ -492,7 +497,9 @@ func newSAEEvalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "eval --sae DIR (--acts FILE [--hook NAME] | --model DIR --acts TRACE) [--atoms] [--json]",
 		Short: "Measure an SAE: FVU, L0, dead fraction; with a model, the loss increase when it is spliced in",
-		Long: `eval measures an SAE (SAELens directory) on activations:
+		Example: `  neuronscope sae eval --sae sae-topk --acts heldout.safetensors --json
+  neuronscope sae eval --sae sae-topk --model testdata/world-llama --acts heldout.safetensors --atoms`,
+		Long: `Eval measures an SAE (SAELens directory) on activations:
 
   fvu              Σ‖x − x̂‖² / Σ‖x − x̄‖² (x̄ the mean activation); explained_variance = 1 − fvu
   nmse_openai      mean over tokens of ‖x − x̂‖²/‖x‖² (OpenAI's normalised MSE)
@@ -586,7 +593,7 @@ same activations).`,
 				doc.Atoms = &am
 			}
 			if asJSON {
-				return writeIndented(cmd.OutOrStdout(), doc)
+				return report.WriteJSON(cmd.OutOrStdout(), doc)
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s (%s %d→%d at %s) on %d tokens:\n", saeDir, s.Architecture, s.DIn, s.DSAE, s.HookName, doc.Tokens)
@@ -643,7 +650,9 @@ func newSAEConvertCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "convert --in DIR|trainer_state.safetensors --out DIR [--dtype float32|bfloat16|float16] [--fold-decoder-norm]",
 		Short: "Rewrite an SAE in SAELens 6 format: from older SAELens configs or a training checkpoint, changing dtype or folding decoder norms",
-		Long: `convert reads an SAE directory in SAELens's format (any version neuronscope reads) or one SAE
+		Example: `  neuronscope sae convert --in sae-topk --out sae-topk-bf16 --dtype bfloat16
+  neuronscope sae convert --in sae-jr/trainer_state.safetensors --out sae-jr-final --fold-decoder-norm`,
+		Long: `Convert reads an SAE directory in SAELens's format (any version neuronscope reads) or one SAE
 (--index) of a 'sae train' checkpoint (trainer_state.safetensors), and writes it to --out in the
 SAELens 6 layout. --dtype stores the weights as float32, bfloat16 or float16; --fold-decoder-norm
 rescales every latent so its decoder row has unit norm without changing the SAE's output (SAELens
