@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/hooks"
-	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/sae"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -31,7 +31,7 @@ func newSAECmd() *cobra.Command {
 		Example: `  neuronscope trace --model testdata/world-llama --jsonl train.jsonl --hooks blocks.2.mlp.hook_post --out acts.safetensors
   neuronscope sae train --acts acts.safetensors --arch topk --k 32 --steps 1000 --out sae-topk
   neuronscope sae eval --sae sae-topk --model testdata/world-llama --acts acts.safetensors --json`,
-		Args:  cobra.ArbitraryArgs,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("sae: unknown subcommand %q (have: train, eval, convert)", args[0])
