@@ -126,7 +126,7 @@ type writeProbs struct {
 	Job CountJob
 }
 
-func (f *writeProbs) ProcessElement(ctx context.Context, _ []byte, counts func(*[]byte) bool) error {
+func (f *writeProbs) ProcessElement(ctx context.Context, _ []byte, counts func(*[]byte) bool, written func(string)) error {
 	var b []byte
 	if !counts(&b) {
 		return fmt.Errorf("no counts")
@@ -139,12 +139,16 @@ func (f *writeProbs) ProcessElement(ctx context.Context, _ []byte, counts func(*
 	if err != nil {
 		return err
 	}
-	return p.WriteFile(f.Job.Out)
+	if err := p.WriteFile(f.Job.Out); err != nil {
+		return err
+	}
+	written(f.Job.Out)
+	return nil
 }
 
 func init() {
 	register.DoFn3x1[context.Context, int, func([]byte), error](&countFn{})
-	register.DoFn3x1[context.Context, []byte, func(*[]byte) bool, error](&writeProbs{})
+	register.DoFn4x1[context.Context, []byte, func(*[]byte) bool, func(string), error](&writeProbs{})
 	register.Combiner3[[]byte, []byte, []byte](&mergeCounts{})
 }
 
@@ -166,6 +170,6 @@ func CountPipeline(job CountJob) (*beam.Pipeline, error) {
 	}
 	counts := beam.ParDo(s.Scope("count"), &countFn{Job: job}, beam.Reshuffle(s, beam.Create(s, shards...)))
 	merged := beam.Combine(s.Scope("merge"), &mergeCounts{}, counts)
-	beam.ParDo0(s.Scope("write"), &writeProbs{Job: job}, beam.Impulse(s), beam.SideInput{Input: merged})
+	finish(s, beam.ParDo(s.Scope("write"), &writeProbs{Job: job}, beam.Impulse(s), beam.SideInput{Input: merged}))
 	return p, nil
 }

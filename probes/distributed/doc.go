@@ -20,10 +20,15 @@
 //
 // # The profiling pipeline
 //
-//	Create(shard 0) ─ calibFn ─┬─ state files ─────────────────┐
-//	                           └─ calibration (side input)      │
-//	Create(shards 1..n) ─ Reshuffle ─ restFn ─ state files ─────┴─ Flatten ─ CombinePerKey(mergeStates) ─┐
-//	Impulse ─ writeFn (merged state files as a side input) ─ Out ◄───────────────────────────────────────┘
+//	Create(shard 0) ─ calibFn ─┬─ state files ──────────────────────────────────┐
+//	                           └─ shards 1..n, each with the calibration        │
+//	                              ─ Reshuffle ─ restFn ─ state files ───────────┴─ Flatten ─┐
+//	CombinePerKey(mergeStates) ─ GroupByKey(one key) ─ writeFn ─ Out ─ Reshuffle ─ done ◄──┘
+//
+// No step with real work reads a side input or lacks an output: in Prism (Beam 2.77) either
+// makes the runner busy-wait a core for as long as the step's bundle runs (calibrated and
+// finish say how this was measured), which on a small machine is a core taken from the
+// forwards and the writing.
 //
 // Contexts are numbered deterministically: the launcher reads the files once, in order
 // (NewPlan: documents numbered over all files, contexts cut by corpus.Contexts, the MaxTokens

@@ -168,15 +168,19 @@ func (f *shardFn) saveLayers(s Shard, p *profile.Profiler, emit func(string, str
 	return nil
 }
 
-// calibFn profiles the calibration shard.
-type calibFn struct{ shardFn }
+// calibFn profiles the calibration shard and hands each later shard the calibration.
+type calibFn struct {
+	shardFn
+	// Rest are the shards after the calibration prefix.
+	Rest []Shard
+}
 
-func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string, string), emitCal func([]byte)) error {
+func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string, string), emitRest func(calibrated)) error {
 	p := profile.New(f.Job.Options)
 	if err := f.run(s, p); err != nil {
 		return err
 	}
-	if s.Hi < f.Job.Plan.Contexts {
+	if len(f.Rest) > 0 {
 		cal, err := p.Calibration(s.Hi)
 		if err != nil {
 			return err
@@ -185,23 +189,31 @@ func (f *calibFn) ProcessElement(ctx context.Context, s Shard, emit func(string,
 		if err != nil {
 			return err
 		}
-		emitCal(b)
+		for _, r := range f.Rest {
+			emitRest(calibrated{Shard: r, Calibration: b})
+		}
 	}
 	return f.saveLayers(s, p, emit)
 }
 
-// restFn profiles a shard after the calibration prefix, seeded with the calibration (a side
-// input).
+// calibrated is a shard after the calibration prefix with the calibration it starts from. The
+// calibration travels with each shard rather than as a side input: in Prism (Beam 2.77) a
+// bundle of a step with a side input keeps the runner's watermark loop busy on one core for as
+// long as it runs (measured: 2 shards sleeping 4 s each cost 1.1–2.2 CPU-seconds with a side
+// input, 0.05 without), and on a 2-core machine that core is taken from the forwards.
+type calibrated struct {
+	Shard       Shard
+	Calibration []byte
+}
+
+// restFn profiles a shard after the calibration prefix, seeded with its calibration.
 type restFn struct{ shardFn }
 
-func (f *restFn) ProcessElement(ctx context.Context, s Shard, cals func(*[]byte) bool, emit func(string, string)) error {
-	var b []byte
-	if !cals(&b) {
-		return fmt.Errorf("shard %d: no calibration from the first shard", s.ID)
-	}
+func (f *restFn) ProcessElement(ctx context.Context, c calibrated, emit func(string, string)) error {
+	s := c.Shard
 	var cal profile.Calibration
-	if err := cal.UnmarshalBinary(b); err != nil {
-		return err
+	if err := cal.UnmarshalBinary(c.Calibration); err != nil {
+		return fmt.Errorf("shard %d: %v", s.ID, err)
 	}
 	if cal.Opt != f.Job.Options.Defaults() {
 		return fmt.Errorf("shard %d: the calibration has options %+v, the job %+v", s.ID, cal.Opt, f.Job.Options.Defaults())
@@ -258,25 +270,32 @@ func (f mergeStates) merge(a, b string) (string, error) {
 	return out.Name(), nil
 }
 
-// writeFn is the final step: it gathers the merged state of every hook point (a side input),
+// mergedState is the merged state file of one hook point, keyed "ORDINAL HOOK".
+type mergedState struct{ Key, Path string }
+
+// gatherStates gives every merged state one key, so that the final step reads them all from a
+// grouping rather than a side input (see calibrated for why).
+func gatherStates(key, path string) (int, mergedState) { return 0, mergedState{key, path} }
+
+// writeFn is the final step: it gathers the merged state of every hook point (grouped under one key),
 // checks that they agree, finishes the profile and writes the exports atomically.
 type writeFn struct {
 	Job ProfileJob
 }
 
-func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, states func(*string, *string) bool) error {
+func (f *writeFn) ProcessElement(ctx context.Context, _ int, states func(*mergedState) bool, written func(string)) error {
 	type part struct {
 		key string
 		p   *profile.Profiler
 	}
 	var parts []part
-	var key, path string
-	for states(&key, &path) {
-		p, err := profile.Load(path, "")
+	var st mergedState
+	for states(&st) {
+		p, err := profile.Load(st.Path, "")
 		if err != nil {
-			return fmt.Errorf("%s: %v", key, err)
+			return fmt.Errorf("%s: %v", st.Key, err)
 		}
-		parts = append(parts, part{key, p})
+		parts = append(parts, part{st.Key, p})
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].key < parts[j].key })
 	if len(parts) != len(f.Job.Points) {
@@ -327,6 +346,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, states func(*str
 	if err != nil {
 		return err
 	}
+	written(f.Job.Out)
 	return os.RemoveAll(f.Job.Staging)
 }
 
@@ -411,23 +431,39 @@ func writeAtomically(out string, write func(dir string) error) error {
 }
 
 func init() {
-	register.DoFn4x1[context.Context, Shard, func(string, string), func([]byte), error](&calibFn{})
-	register.DoFn4x1[context.Context, Shard, func(*[]byte) bool, func(string, string), error](&restFn{})
-	register.DoFn3x1[context.Context, []byte, func(*string, *string) bool, error](&writeFn{})
+	register.DoFn4x1[context.Context, Shard, func(string, string), func(calibrated), error](&calibFn{})
+	register.DoFn3x1[context.Context, calibrated, func(string, string), error](&restFn{})
+	register.Emitter1[calibrated]()
+	register.DoFn4x1[context.Context, int, func(*mergedState) bool, func(string), error](&writeFn{})
+	register.Function2x2(gatherStates)
+	register.Iter1[mergedState]()
 	register.Combiner3[string, string, string](&mergeStates{})
+	register.Function1x0(doneFn)
+	register.Emitter1[string]()
 	register.Emitter2[string, string]()
 	register.Emitter1[[]byte]()
 	register.Iter1[[]byte]()
-	register.Iter2[string, string]()
 	beam.RegisterType(reflectTypeOf[Shard]())
+	beam.RegisterType(reflectTypeOf[calibrated]())
+	beam.RegisterType(reflectTypeOf[mergedState]())
 }
+
+// finish ends a pipeline at its writing step's output (the written path): a reshuffle and a
+// step that does nothing. A step with no output busy-waits one core in Prism for as long as it
+// runs (its stage loop selects on an already closed data channel; Beam 2.77, measured: a DoFn
+// sleeping 8 s cost 4–5 CPU-seconds without an output, 0.03 with one), and on a 2-core machine
+// that core is taken from the writing of the exports.
+func finish(s beam.Scope, written beam.PCollection) {
+	beam.ParDo0(s.Scope("done"), doneFn, beam.Reshuffle(s, written))
+}
+
+func doneFn(string) {}
 
 // ProfilePipeline builds the profiling pipeline of a planned job:
 //
-//	Create(shard 0) ─ calibFn ─┬─ states ──────────────────┐
-//	                           └─ calibration (side input) │
-//	Create(shards 1..n) ─ Reshuffle ─ restFn ─ states ─────┴─ Flatten ─ CombinePerKey(mergeStates) ─┐
-//	Impulse ─ writeFn (merged states as side input) ─ profile.json, neuron_records/, neuronpedia/ ◄──┘
+//	Create(shard 0) ─ calibFn ─┬─ states ───────────────────────────────┐
+//	                           └─ calibrated shards ─ Reshuffle ─ restFn ┴─ Flatten ─ CombinePerKey(mergeStates) ─┐
+//	GroupByKey(one key) ─ writeFn ─ profile.json, neuron_records/, neuronpedia/ ─ Reshuffle ─ done ◄──────────────┘
 func ProfilePipeline(job ProfileJob) (*beam.Pipeline, error) {
 	if job.Plan == nil || job.Plan.Contexts == 0 {
 		return nil, fmt.Errorf("the job has no contexts")
@@ -439,17 +475,13 @@ func ProfilePipeline(job ProfileJob) (*beam.Pipeline, error) {
 	shards := job.Plan.Shards(prefix, job.Batch, job.Shards)
 	p, s := beam.NewPipelineWithRoot()
 	first := beam.Create(s.Scope("calibration"), shards[0])
-	states0, cal := beam.ParDo2(s.Scope("calibration"), &calibFn{shardFn{Job: job}}, first)
+	states0, rest := beam.ParDo2(s.Scope("calibration"), &calibFn{shardFn: shardFn{Job: job}, Rest: shards[1:]}, first)
 	all := []beam.PCollection{states0}
 	if len(shards) > 1 {
-		rest := make([]any, 0, len(shards)-1)
-		for _, sh := range shards[1:] {
-			rest = append(rest, sh)
-		}
-		col := beam.Reshuffle(s, beam.Create(s.Scope("shards"), rest...))
-		all = append(all, beam.ParDo(s.Scope("shards"), &restFn{shardFn{Job: job}}, col, beam.SideInput{Input: cal}))
+		all = append(all, beam.ParDo(s.Scope("shards"), &restFn{shardFn{Job: job}}, beam.Reshuffle(s, rest)))
 	}
 	merged := beam.CombinePerKey(s.Scope("merge"), &mergeStates{Staging: job.Staging}, beam.Flatten(s, all...))
-	beam.ParDo0(s.Scope("write"), &writeFn{Job: job}, beam.Impulse(s), beam.SideInput{Input: merged})
+	gathered := beam.GroupByKey(s.Scope("write"), beam.ParDo(s.Scope("write"), gatherStates, merged))
+	finish(s, beam.ParDo(s.Scope("write"), &writeFn{Job: job}, gathered))
 	return p, nil
 }
