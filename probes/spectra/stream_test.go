@@ -59,7 +59,9 @@ func TestStreamMatchesTwoPass(t *testing.T) {
 			want := map[hooks.Point][][]float32{}
 			var tokens, bos int64
 			err = corpus.Run(m, contexts, corpus.RunOptions{Batch: 5,
-				Hooks: func(*corpus.Batch) []hooks.Option { return []hooks.Option{hooks.Capture("blocks.*.mlp.hook_pre", "blocks.*.mlp.hook_post")} },
+				Hooks: func(*corpus.Batch) []hooks.Option {
+					return []hooks.Option{hooks.Capture("blocks.*.mlp.hook_pre", "blocks.*.mlp.hook_post")}
+				},
 				After: func(b *corpus.Batch) error {
 					for _, p := range b.Result.Cache.Points() {
 						a, _ := b.Result.Cache.Get(p)
@@ -225,4 +227,3 @@ func TestNewPairsErrors(t *testing.T) {
 		t.Errorf("wrong width: %v", err)
 	}
 }
-
