@@ -305,10 +305,12 @@ func runSpectra(cmd *cobra.Command, mf *modelFlags, f *spectraFlags) (rerr error
 	}
 	prov.HooksAsked = []string{"blocks.L.mlp.hook_pre", "blocks.L.mlp.hook_post"}
 	prov.Command = withoutResume(prov.Command)
+	t1 := time.Now()
 	rep, err := spectra.Analyze(pairs, prov, spectra.AnalyzeOptions{KeepEigenvalues: f.eigenvalues})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "eigendecompositions and measures in %.2f s\n", time.Since(t1).Seconds())
 	set.Stats = &done
 	rep.Settings = set
 	for _, w := range rep.Warnings {
