@@ -29,7 +29,7 @@ func worldTrainHead(t *testing.T, n int) string {
 	return p
 }
 
-// readOutputs reads every file of dir.
+// readOutputs reads every file of dir (not its subdirectories).
 func readOutputs(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
@@ -38,6 +38,9 @@ func readOutputs(t *testing.T, dir string) map[string][]byte {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)

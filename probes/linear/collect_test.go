@@ -1,0 +1,100 @@
+package linear
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/decompose"
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/modeltest"
+)
+
+// TestCollect: the pooled activations (and codes) equal each prompt run alone: its last
+// position, or the mean of its positions after the leading BOS.
+func TestCollect(t *testing.T) {
+	m := modeltest.Tiny(t, "llama", 5)
+	prompts := [][]int{{1, 4, 9, 2}, {1, 1, 7}, {3, 8, 8, 8, 5, 6}, {1, 6}}
+	pts := []hooks.Point{hooks.At(0, hooks.MLPPost), hooks.At(1, hooks.MLPPre)}
+	w := m.Catalog().Width(pts[0])
+	rng := rand.New(rand.NewPCG(1, 1))
+	f := make([]float32, w*3)
+	for i := range f {
+		f[i] = float32(max(rng.NormFloat64(), 0))
+	}
+	codes := SNMFCodes(decompose.NewFeatures(f, w, 3))
+	for _, pool := range []Pool{Last, Mean} {
+		got, err := Collect(m, prompts, pts, CollectOptions{Pool: pool, BOS: 1, Batch: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		coded, err := Collect(m, prompts, pts[:1], CollectOptions{Pool: pool, BOS: 1, Codes: map[hooks.Point]Codes{pts[0]: codes}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ids := range prompts {
+			b, _ := model.NewBatch([][]int{ids}, model.PadRight, 0)
+			res, err := m.Forward(b, hooks.CapturePoints(pts...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo := len(ids) - 1
+			if pool == Mean {
+				lo = 0
+				for lo < len(ids) && ids[lo] == 1 {
+					lo++
+				}
+			}
+			for pi, p := range pts {
+				a, _ := res.Cache.Get(p)
+				rows := a.Data[lo*w : len(ids)*w]
+				want := mean(rows, w)
+				for j, v := range want {
+					if g := got[pi][i*w+j]; math.Abs(float64(g)-v) > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%s pool %s prompt %d unit %d: %g, alone %g", p, pool, i, j, g, v)
+					}
+				}
+				if pi == 0 {
+					enc := make([]float32, len(rows)/w*3)
+					if err := codes.Encode(enc, rows); err != nil {
+						t.Fatal(err)
+					}
+					for j, v := range mean(enc, 3) {
+						if g := coded[0][i*3+j]; math.Abs(float64(g)-v) > 1e-3*(1+math.Abs(v)) {
+							t.Fatalf("codes pool %s prompt %d unit %d: %g, alone %g", pool, i, j, g, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	if _, err := Collect(m, prompts, []hooks.Point{hooks.At(9, hooks.MLPPost)}, CollectOptions{}); err == nil {
+		t.Error("a point the model lacks was collected")
+	}
+	if _, err := Collect(m, [][]int{{1, 1}}, pts, CollectOptions{Pool: Mean, BOS: 1}); err == nil {
+		t.Error("a prompt of BOS only was mean-pooled")
+	}
+	d := make([]float32, w)
+	codes.Direction(d, []float64{0, 2, 0})
+	for i := range d {
+		if d[i] != 2*f[i*3+1] {
+			t.Fatalf("direction %d: %g, want 2·F[%d,1] = %g", i, d[i], i, 2*f[i*3+1])
+		}
+	}
+}
+
+// mean is the column mean of rows ([n, w]) in float64.
+func mean(rows []float32, w int) []float64 {
+	out := make([]float64, w)
+	n := len(rows) / w
+	for t := range n {
+		for j := range w {
+			out[j] += float64(rows[t*w+j])
+		}
+	}
+	for j := range out {
+		out[j] /= float64(n)
+	}
+	return out
+}
