@@ -81,9 +81,9 @@ func newProbeCmd() *cobra.Command {
 			"[--method logistic|diff-means] [--features DIR] --out DIR",
 		Short: "Train linear probes for a label of the eval items at every layer, with held-out accuracy and steering directions",
 		Long: `Probe reads each --eval item's activation at a tap of every --layers layer (--hook, default mlp.hook_post;
-the prompt's last position, or with --pool mean the mean over its positions after BOS) and trains a
-linear probe for the item's --label-key label (relation, language, ...) per layer (package
-probes/linear):
+the prompt's last position, or with --pool mean|max the mean or maximum over its positions after BOS)
+and trains a linear probe for the item's --label-key label (relation, language, ...) per layer
+(package probes/linear):
 
   logistic    L2-regularised logistic regression on standardised inputs (scikit-learn's objective,
               C = --c, multinomial or one-vs-rest), solved to a gradient of 1e-8
@@ -117,7 +117,7 @@ probe's weights, settings, provenance) and directions/TAP.CLASS.json.`,
 	fl.StringVar(&f.method, "method", "logistic", "logistic or diff-means")
 	fl.Float64Var(&f.c, "c", 1, "logistic: inverse L2 strength C (scikit-learn's)")
 	fl.StringVar(&f.multiclass, "multiclass", "multinomial", "logistic with more than two classes: multinomial or ovr")
-	fl.StringVar(&f.pool, "pool", "last", "positions read: last (the prompt's last) or mean (every position after BOS)")
+	fl.StringVar(&f.pool, "pool", "last", "positions read: last (the prompt's last), mean or max (over every position after BOS)")
 	fl.IntVar(&f.folds, "folds", 5, "stratified cross-validation folds")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the fold assignment")
 	fl.IntVar(&f.perClass, "per-class", 0, "use at most N items of each class (the first in file order; 0: all)")

@@ -20,25 +20,32 @@ const (
 	Last Pool = iota
 	// Mean averages every position of the prompt after its leading BOS tokens.
 	Mean
+	// Max takes each unit's largest value over the positions Mean averages.
+	Max
 )
 
 // String names the pooling as the JSON and CLI spell it.
 func (p Pool) String() string {
-	if p == Mean {
+	switch p {
+	case Mean:
 		return "mean"
+	case Max:
+		return "max"
 	}
 	return "last"
 }
 
-// ParsePool reads "last" or "mean".
+// ParsePool reads "last", "mean" or "max".
 func ParsePool(s string) (Pool, error) {
 	switch s {
 	case "last":
 		return Last, nil
 	case "mean":
 		return Mean, nil
+	case "max":
+		return Max, nil
 	}
-	return 0, fmt.Errorf("pooling %q: want last or mean", s)
+	return 0, fmt.Errorf("pooling %q: want last, mean or max", s)
 }
 
 // Codes turns a tap's activation rows into unit activations (SNMF coefficients, SAE latents):
@@ -84,20 +91,22 @@ func (s snmfCodes) Direction(dst []float32, d []float64) {
 type CollectOptions struct {
 	// Pool says which positions are read (default Last).
 	Pool Pool
-	// BOS is the id whose leading occurrences Mean leaves out (< 0: none).
+	// BOS is the id whose leading occurrences Mean and Max leave out (< 0: none).
 	BOS int
 	// Batch is the number of prompts per forward pass (0: corpus.DefaultPromptBatch).
 	Batch int
 	// Codes, when set for a point, encodes each token's activation at that point before
 	// pooling: the point's result is then [prompts, Units].
 	Codes map[hooks.Point]Codes
+	// Magnitude pools |x| instead of x (after encoding): a unit's activity, whatever its sign.
+	Magnitude bool
 }
 
 // Collect runs the prompts through m (corpus.ForEachPromptBatch: left-padded batches) and
 // returns, for each point, the [len(prompts), width] matrix of the activations pooled per
 // prompt (row i is prompt i), or of their codes (opt.Codes). Points must be per-token taps of
 // the model ([batch, pos, width]); a prompt whose every position is a leading BOS is an error
-// under Mean.
+// under Mean and Max.
 func Collect(m *model.Model, prompts [][]int, points []hooks.Point, opt CollectOptions) ([][]float32, error) {
 	cat := m.Catalog()
 	out := make([][]float32, len(points))
@@ -126,7 +135,7 @@ func Collect(m *model.Model, prompts [][]int, points []hooks.Point, opt CollectO
 					ids := prompts[i]
 					first := b.Len - len(ids)
 					lo := b.Len - 1
-					if opt.Pool == Mean {
+					if opt.Pool != Last {
 						lo = first
 						for j := 0; opt.BOS >= 0 && j < len(ids) && ids[j] == opt.BOS; j++ {
 							lo++
@@ -148,9 +157,21 @@ func Collect(m *model.Model, prompts [][]int, points []hooks.Point, opt CollectO
 					for j := range dst {
 						var s float64
 						for t := range n {
-							s += float64(x[t*w+j])
+							v := float64(x[t*w+j])
+							if opt.Magnitude {
+								v = math.Abs(v)
+							}
+							switch {
+							case opt.Pool != Max:
+								s += v
+							case t == 0 || v > s:
+								s = v
+							}
 						}
-						dst[j] = float32(s / float64(n))
+						if opt.Pool != Max {
+							s /= float64(n)
+						}
+						dst[j] = float32(s)
 					}
 				}
 				return nil

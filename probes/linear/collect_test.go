@@ -24,7 +24,7 @@ func TestCollect(t *testing.T) {
 		f[i] = float32(max(rng.NormFloat64(), 0))
 	}
 	codes := SNMFCodes(decompose.NewFeatures(f, w, 3))
-	for _, pool := range []Pool{Last, Mean} {
+	for _, pool := range []Pool{Last, Mean, Max} {
 		got, err := Collect(m, prompts, pts, CollectOptions{Pool: pool, BOS: 1, Batch: 3})
 		if err != nil {
 			t.Fatal(err)
@@ -40,7 +40,7 @@ func TestCollect(t *testing.T) {
 				t.Fatal(err)
 			}
 			lo := len(ids) - 1
-			if pool == Mean {
+			if pool != Last {
 				lo = 0
 				for lo < len(ids) && ids[lo] == 1 {
 					lo++
@@ -49,7 +49,7 @@ func TestCollect(t *testing.T) {
 			for pi, p := range pts {
 				a, _ := res.Cache.Get(p)
 				rows := a.Data[lo*w : len(ids)*w]
-				want := mean(rows, w)
+				want := reduce(rows, w, pool)
 				for j, v := range want {
 					if g := got[pi][i*w+j]; math.Abs(float64(g)-v) > 1e-4*(1+math.Abs(v)) {
 						t.Fatalf("%s pool %s prompt %d unit %d: %g, alone %g", p, pool, i, j, g, v)
@@ -60,13 +60,29 @@ func TestCollect(t *testing.T) {
 					if err := codes.Encode(enc, rows); err != nil {
 						t.Fatal(err)
 					}
-					for j, v := range mean(enc, 3) {
+					for j, v := range reduce(enc, 3, pool) {
 						if g := coded[0][i*3+j]; math.Abs(float64(g)-v) > 1e-3*(1+math.Abs(v)) {
 							t.Fatalf("codes pool %s prompt %d unit %d: %g, alone %g", pool, i, j, g, v)
 						}
 					}
 				}
 			}
+		}
+	}
+	mag, err := Collect(m, prompts, pts[:1], CollectOptions{Pool: Mean, BOS: 1, Magnitude: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := model.NewBatch([][]int{prompts[2]}, model.PadRight, 0)
+	res, _ := m.Forward(b, hooks.CapturePoints(pts[0]))
+	a, _ := res.Cache.Get(pts[0])
+	for j := range w {
+		var s float64
+		for t := range len(prompts[2]) {
+			s += math.Abs(float64(a.Data[t*w+j]))
+		}
+		if v := s / float64(len(prompts[2])); math.Abs(float64(mag[0][2*w+j])-v) > 1e-4*(1+v) {
+			t.Fatalf("magnitude unit %d: %g, alone %g", j, mag[0][2*w+j], v)
 		}
 	}
 	if _, err := Collect(m, prompts, []hooks.Point{hooks.At(9, hooks.MLPPost)}, CollectOptions{}); err == nil {
@@ -84,17 +100,18 @@ func TestCollect(t *testing.T) {
 	}
 }
 
-// mean is the column mean of rows ([n, w]) in float64.
-func mean(rows []float32, w int) []float64 {
+// reduce is the column mean (or maximum, for Max) of rows ([n, w]) in float64.
+func reduce(rows []float32, w int, pool Pool) []float64 {
 	out := make([]float64, w)
 	n := len(rows) / w
 	for t := range n {
 		for j := range w {
-			out[j] += float64(rows[t*w+j])
+			if v := float64(rows[t*w+j]); pool != Max {
+				out[j] += v / float64(n)
+			} else if t == 0 || v > out[j] {
+				out[j] = v
+			}
 		}
-	}
-	for j := range out {
-		out[j] /= float64(n)
 	}
 	return out
 }
