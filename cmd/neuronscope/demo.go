@@ -41,7 +41,9 @@ relation's answers, their LM-head decodings, and a check of those neurons agains
 ground truth through the same code as 'neuronscope verify --experiment matrix': zero-ablate each
 relation's --neurons neurons, measure every relation's questions (the relation × relation matrix
 of relative accuracy drops), and test the drop on the relation against the drops on the others and
-against --random-sets random same-layer sets (empirical p, effect size, bootstrap CI, verdict).
+against --random-sets random same-layer sets (empirical p, effect size, bootstrap CI, verdict);
+and the structure stage: NerVE spectra of every layer, bricks against random partitions, and
+relation probes against the majority baseline.
 Writes report.json, summary.txt, neurons.json (the set, neuronscope.neurons/v1) and labels.json
 (neuronscope.labels/v1) to --out and prints the summary. --model and --eval run it on another
 world-trained checkpoint.`,
@@ -124,6 +126,7 @@ world-trained checkpoint.`,
 	f.IntVar(&opt.Neurons, "neurons", 32, "neurons per relation: the set the report lists and the verification checks")
 	f.IntVar(&opt.Show, "top", 3, "neurons per relation printed in the summary")
 	f.BoolVar(&noVerify, "no-verify", false, "skip the verification stage")
+	f.BoolVar(&opt.SkipStructure, "no-structure", false, "skip the structure stage (spectra, bricks, probes)")
 	f.IntVar(&opt.RandomSets, "random-sets", ablate.DefaultRandom, "random same-layer neuron sets per relation")
 	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the verification (0: all)")
 	f.IntVar(&opt.Workers, "workers", 1, "interventions run at once")

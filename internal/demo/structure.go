@@ -75,12 +75,8 @@ type ProbeLayer struct {
 	Majority float64 `json:"majority_baseline"`
 }
 
-// AnalyzeStructure runs the structure stage on up to opt.PerRelation questions of each relation
-// (round-robin over the languages): every question's prompt and answer as one sentence is
-// streamed through the model for the spectra (package probes/spectra) and the bricks'
-// co-activation and group masses (package probes/bricks, k-means on the hook_post
-// correlation, seed 1); the probes (package probes/linear, logistic regression with C = 1 and
-// difference-in-means, seed 1) read each prompt's last position. Progress, if set, gets one
+// AnalyzeStructure runs the structure stage on up to opt.PerRelation questions of each
+// relation (StructureData): the spectra, the bricks and the probes. Progress, if set, gets one
 // line per part.
 func AnalyzeStructure(in Inputs, opt StructureOptions, progress io.Writer) (*Structure, error) {
 	opt.defaults()
@@ -89,93 +85,150 @@ func AnalyzeStructure(in Inputs, opt StructureOptions, progress io.Writer) (*Str
 			fmt.Fprintf(progress, format+"\n", a...)
 		}
 	}
-	m, c := in.Model, in.Model.Config
-	q := spread(in.Questions, opt.PerRelation)
-	groups, err := q.Groups(opt.Key)
+	d, err := NewStructureData(in.Questions, opt.PerRelation, opt.Key)
+	if err != nil {
+		return nil, err
+	}
+	m := in.Model
+	st := &Structure{Sentences: len(d.Sentences), Key: d.Key, Groups: d.Groups}
+	say("spectra: hook_pre and hook_post covariances of %d layers over %d sentences", m.Config.NLayers, len(d.Sentences))
+	if st.Spectra, st.Tokens, err = d.Spectra(in); err != nil {
+		return nil, err
+	}
+	say("bricks: %d bricks per layer from hook_post co-activation, shares of %d %s groups, %d random partitions",
+		opt.Bricks, len(d.Groups), d.Key, opt.RandomPartitions)
+	if st.Bricks, _, err = d.Bricks(in, opt.Bricks, opt.RandomPartitions); err != nil {
+		return nil, err
+	}
+	say("probes: logistic regression and difference-in-means for %s at every layer's hook_post, %d-fold", d.Key, opt.Folds)
+	if st.Probes, err = d.Probes(in, linear.Last, opt.Folds); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// StructureData is the labelled data of the structure stage: questions, each also as one
+// sentence (prompt and answer), and each question's label value.
+type StructureData struct {
+	Questions *corpus.PromptSet
+	Sentences [][]int
+	// Key is the label; Groups its values (sorted); Label[i] question i's value's index.
+	Key    string
+	Groups []string
+	Label  []int
+}
+
+// NewStructureData keeps up to perRelation questions of each relation of q (round-robin over
+// the languages, file order; ≤ 0: all) and labels them by key. Fewer than two values of key
+// is an error.
+func NewStructureData(q *corpus.PromptSet, perRelation int, key string) (*StructureData, error) {
+	if perRelation > 0 {
+		q = spread(q, perRelation)
+	}
+	groups, err := q.Groups(key)
 	if err != nil {
 		return nil, err
 	}
 	if len(groups) < 2 {
-		return nil, fmt.Errorf("demo: the questions have %d %s values; the structure stage needs 2", len(groups), opt.Key)
+		return nil, fmt.Errorf("demo: the questions have %d %s values; the structure stage needs 2", len(groups), key)
 	}
-	st := &Structure{Sentences: len(q.Items), Key: opt.Key, Groups: groups}
-	sentences := make([][]int, len(q.Items))
-	label := make([]int, len(q.Items))
+	d := &StructureData{Questions: q, Key: key, Groups: groups, Label: make([]int, len(q.Items))}
 	for i, it := range q.Items {
-		sentences[i] = append(slices.Clone(it.IDs), it.AnswerIDs...)
-		label[i] = slices.Index(groups, it.Labels[opt.Key])
+		d.Sentences = append(d.Sentences, append(slices.Clone(it.IDs), it.AnswerIDs...))
+		d.Label[i] = slices.Index(groups, it.Labels[key])
 	}
-	contexts := func(yield func(corpus.Context) error) error {
-		for i, ids := range sentences {
-			bos := 0
-			for bos < len(ids) && ids[bos] == c.BOS {
-				bos++
+	return d, nil
+}
+
+// contexts yields the sentences as contexts (leading BOS marked).
+func (d *StructureData) contexts(bos int) func(yield func(corpus.Context) error) error {
+	return func(yield func(corpus.Context) error) error {
+		for i, ids := range d.Sentences {
+			n := 0
+			for n < len(ids) && ids[n] == bos {
+				n++
 			}
-			if err := yield(corpus.Context{IDs: ids, Doc: int64(i), Index: int64(i), BOS: bos}); err != nil {
+			if err := yield(corpus.Context{IDs: ids, Doc: int64(i), Index: int64(i), BOS: n}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	padID := max(c.Pad, 0)
+}
 
-	say("spectra: hook_pre and hook_post covariances of %d layers over %d sentences", c.NLayers, len(sentences))
+// Spectra streams the sentences through the model (BOS left out) and returns the NerVE
+// report of every layer (hook_pre vs hook_post) and the activation rows per layer.
+func (d *StructureData) Spectra(in Inputs) (*spectra.Report, int64, error) {
+	m := in.Model
 	pairs, err := spectra.NewPairs(m, nil, spectra.Options{})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	stats, err := spectra.Stream(m, pairs, contexts, spectra.StreamOptions{Batch: 64, PadID: padID})
+	stats, err := spectra.Stream(m, pairs, d.contexts(m.Config.BOS), spectra.StreamOptions{Batch: 64, PadID: max(m.Config.Pad, 0)})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	st.Tokens = stats.Rows
-	if st.Spectra, err = spectra.Analyze(pairs, report.New(), spectra.AnalyzeOptions{}); err != nil {
-		return nil, err
-	}
+	rep, err := spectra.Analyze(pairs, report.New(), spectra.AnalyzeOptions{})
+	return rep, stats.Rows, err
+}
 
-	say("bricks: %d bricks per layer from hook_post co-activation, shares of %d %s groups, %d random partitions",
-		opt.Bricks, len(groups), opt.Key, opt.RandomPartitions)
+// Bricks partitions every layer's hook_post neurons into k bricks (k-means on the
+// correlation of their activations over the sentences, seed 1, 3 restarts) and characterises
+// them by the label's groups (activation-magnitude shares over the same sentences) against
+// random partitions of the same sizes (seed 1). It returns the per-layer reports and
+// partitions.
+func (d *StructureData) Bricks(in Inputs, k, random int) ([]*bricks.Report, []*bricks.Partition, error) {
+	m, c := in.Model, in.Model.Config
+	var reps []*bricks.Report
+	var parts []*bricks.Partition
 	for l := range c.NLayers {
 		p := hooks.At(l, hooks.MLPPost)
 		co := bricks.NewCoActivation(c.DMLP, bricks.CoActivationOptions{})
-		if _, err := bricks.CoActivate(m, p, co, contexts, spectra.StreamOptions{Batch: 64, PadID: padID}); err != nil {
-			return nil, err
+		if _, err := bricks.CoActivate(m, p, co, d.contexts(c.BOS), spectra.StreamOptions{Batch: 64, PadID: max(c.Pad, 0)}); err != nil {
+			return nil, nil, err
 		}
 		corr, constant, err := co.Correlation()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		part, err := bricks.Cluster(corr, constant, bricks.PartitionOptions{Bricks: opt.Bricks, Seed: 1, Restarts: 3})
+		part, err := bricks.Cluster(corr, constant, bricks.PartitionOptions{Bricks: k, Seed: 1, Restarts: 3})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		gm := bricks.NewGroupMass(c.DMLP, len(groups), bricks.AbsMass)
-		if err := bricks.AddGroupMass(gm, m, p, sentences, label, c.BOS, 64); err != nil {
-			return nil, err
+		gm := bricks.NewGroupMass(c.DMLP, len(d.Groups), bricks.AbsMass)
+		if err := bricks.AddGroupMass(gm, m, p, d.Sentences, d.Label, c.BOS, 64); err != nil {
+			return nil, nil, err
 		}
-		rep, err := bricks.Analyze(part, gm, bricks.AnalyzeOptions{RandomPartitions: opt.RandomPartitions, Seed: 1, Groups: groups, Layer: l})
+		rep, err := bricks.Analyze(part, gm, bricks.AnalyzeOptions{RandomPartitions: random, Seed: 1, Groups: d.Groups, Layer: l})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		st.Bricks = append(st.Bricks, rep)
+		reps, parts = append(reps, rep), append(parts, part)
 	}
+	return reps, parts, nil
+}
 
-	say("probes: logistic regression and difference-in-means for %s at every layer's hook_post, %d-fold", opt.Key, opt.Folds)
+// Probes trains, per layer, logistic regression (C = 1) and difference-in-means probes of
+// the label on the prompts' hook_post activations (pool: the last position, or the mean or
+// maximum over the positions after BOS), with folds-fold cross-validation (seed 1).
+func (d *StructureData) Probes(in Inputs, pool linear.Pool, folds int) ([]ProbeLayer, error) {
+	m, c := in.Model, in.Model.Config
 	var points []hooks.Point
 	for l := range c.NLayers {
 		points = append(points, hooks.At(l, hooks.MLPPost))
 	}
-	acts, err := linear.Collect(m, q.Prompts(), points, linear.CollectOptions{Pool: linear.Last, BOS: c.BOS, Batch: 64})
+	acts, err := linear.Collect(m, d.Questions.Prompts(), points, linear.CollectOptions{Pool: pool, BOS: c.BOS, Batch: 64})
 	if err != nil {
 		return nil, err
 	}
+	var out []ProbeLayer
 	for l, x := range acts {
-		d := linear.Data{X: x, N: len(q.Items), P: c.DMLP, Labels: label, Classes: len(groups)}
-		lr, err := linear.Logistic(d, linear.LogisticOptions{Folds: opt.Folds, Seed: 1})
+		ld := linear.Data{X: x, N: len(d.Label), P: c.DMLP, Labels: d.Label, Classes: len(d.Groups)}
+		lr, err := linear.Logistic(ld, linear.LogisticOptions{Folds: folds, Seed: 1})
 		if err != nil {
 			return nil, err
 		}
-		dm, err := linear.DiffMeans(d, linear.DiffMeansOptions{Folds: opt.Folds, Seed: 1})
+		dm, err := linear.DiffMeans(ld, linear.DiffMeansOptions{Folds: folds, Seed: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -183,10 +236,10 @@ func AnalyzeStructure(in Inputs, opt StructureOptions, progress io.Writer) (*Str
 		for _, f := range lr.Folds {
 			maj += f.Majority
 		}
-		st.Probes = append(st.Probes, ProbeLayer{Layer: l, Logistic: lr.MeanAccuracy, LogisticS: lr.StdAccuracy,
+		out = append(out, ProbeLayer{Layer: l, Logistic: lr.MeanAccuracy, LogisticS: lr.StdAccuracy,
 			DiffMeans: dm.MeanAccuracy, Majority: maj / float64(len(lr.Folds))})
 	}
-	return st, nil
+	return out, nil
 }
 
 // spread keeps up to perRelation questions of each relation, taken round-robin over the
