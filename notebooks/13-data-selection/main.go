@@ -9,8 +9,8 @@
 // The program
 //
 //  1. trains a base model from scratch for a few hundred steps on the whole mixed corpus
-//     (train.txt: 10 relations × 4 languages + filler): it has learnt the languages' word order
-//     but few facts (about 10% held-out-template accuracy),
+//     (train.txt: 10 relations × 4 languages): it has learnt the languages' word order but few
+//     facts (measured: 4.4% held-out-template accuracy on born_in, 11.1% on the others),
 //  2. takes a small target set: 16 held-out questions of the -target relation (prompt
 //     and answer as one sentence, spread over the languages),
 //  3. represents every training sentence and every exemplar by its sparse activation profile
@@ -23,7 +23,8 @@
 //     deterministic) and, for comparison, on 5 random selections of the same size, each
 //     with its own batch-order seed (the selection is fine-tuned with the same seeds),
 //  5. measures greedy held-out-template accuracy on the target relation's other questions and
-//     on the other relations, before and after, and prints the mean ± sd over seeds.
+//     on the other relations, before and after, and prints the mean ± sd over seeds, the
+//     difference, Cohen's d and the exact permutation p-value (selection.Compare).
 //
 // Run it from the repository: `go run ./notebooks/13-data-selection` (OpenBLAS: add -tags
 // openblas with CGO_LDFLAGS=-lopenblas). The sizes are the full budget's; -budget tiny is the
