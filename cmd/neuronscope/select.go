@@ -83,8 +83,7 @@ Writes selected.txt (the selected texts, most similar first, one per line: a dat
 the selection, settings, provenance). Whether the selection helps is an experiment: fine-tune on
 it and on random selections of the same size with several seeds (notebooks/13-data-selection
 does this on the synthetic world).`,
-		Example: `  neuronscope select --model testdata/world-llama --data testdata/world/train.txt \
-    --target born_in-examples.txt --n 256 --out sel
+		Example: `  neuronscope select --model testdata/world-llama --data testdata/world/train.txt --target born_in-examples.txt --n 256 --out sel
   neuronscope select --model DIR --data pool.jsonl --target task.txt --n 1000 --pool mean --normalise --out sel`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSelect(cmd, &mf, &f) },

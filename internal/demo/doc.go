@@ -5,7 +5,11 @@
 // answers with their LM-head decodings (RankRelationNeurons, the grad×act finder), and a check
 // of each relation's set against the world's ground truth through ablate.Verify (the code of
 // `neuronscope verify --experiment matrix`): the relation × relation matrix of zero ablation,
-// random same-layer sets, p-values, verdicts and a label file.
+// random same-layer sets, p-values, verdicts and a label file. The structure stage
+// (AnalyzeStructure; Options.SkipStructure turns it off) adds, on 24 questions per relation,
+// the NerVE spectra of every layer (probes/spectra), 16 bricks per layer against random
+// partitions (probes/bricks) and per-layer relation probes against the majority baseline
+// (probes/linear); StructureData runs each part alone with other sizes (the notebooks 09–11).
 //
 // A "neuron" here is one unit of blocks.L.mlp.hook_post: the MLP's hidden activation after
 // the nonlinearity (after gate ⊙ up for SwiGLU), the input of the down projection.
