@@ -74,7 +74,8 @@ var budgets = map[string]sizes{
 
 func main() {
 	budget := flag.String("budget", "full", "full or tiny (a smoke run)")
-	target := flag.String("target", "born_in", "the target relation")
+	key := flag.String("key", "relation", "the label the target is a value of: relation or language")
+	target := flag.String("target", "born_in", "the target group (a relation, or with -key language a language)")
 	out := flag.String("out", "", "directory for selection.txt (the selected sentences) (empty: print only)")
 	flag.Parse()
 	sz, ok := budgets[*budget]
@@ -82,13 +83,24 @@ func main() {
 		fmt.Fprintf(os.Stderr, "-budget %q: want full or tiny\n", *budget)
 		os.Exit(2)
 	}
-	if err := run(sz, *target, *out); err != nil {
+	if *key != "relation" && *key != "language" {
+		fmt.Fprintf(os.Stderr, "-key %q: want relation or language\n", *key)
+		os.Exit(2)
+	}
+	if err := run(sz, *key, *target, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook 13:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sz sizes, target, out string) error {
+func run(sz sizes, key, target, out string) error {
+	otherKey := map[string]string{"relation": "language", "language": "relation"}[key]
+	label := func(s world.Sentence) string {
+		if key == "language" {
+			return s.Language
+		}
+		return s.Relation
+	}
 	start := time.Now()
 	dir, err := nb.Testdata("world-llama")
 	if err != nil {
@@ -178,24 +190,28 @@ func run(sz sizes, target, out string) error {
 	// 2. The target set and the evaluation split: exemplars spread over the languages; the
 	// target's other questions and (a sample of) every other relation's.
 	var exemplars, targetEval, otherEval []int
-	perLang := map[string]int{}
-	perRel := map[string]int{}
+	others, err := questions.Groups(otherKey)
+	if err != nil {
+		return err
+	}
+	perOther := map[string]int{}
+	perGroup := map[string]int{}
 	for i, q := range questions.Items {
-		rel, lang := q.Labels["relation"], q.Labels["language"]
+		g, o := q.Labels[key], q.Labels[otherKey]
 		switch {
-		case rel == target && perLang[lang] < (sz.exemplars+3)/4 && len(exemplars) < sz.exemplars:
-			perLang[lang]++
+		case g == target && perOther[o] < (sz.exemplars+len(others)-1)/len(others) && len(exemplars) < sz.exemplars:
+			perOther[o]++
 			exemplars = append(exemplars, i)
-		case rel == target && (sz.targets == 0 || len(targetEval) < sz.targets):
+		case g == target && (sz.targets == 0 || len(targetEval) < sz.targets):
 			targetEval = append(targetEval, i)
-		case rel == target:
-		case sz.others == 0 || perRel[rel] < sz.others:
-			perRel[rel]++
+		case g == target:
+		case sz.others == 0 || perGroup[g] < sz.others:
+			perGroup[g]++
 			otherEval = append(otherEval, i)
 		}
 	}
 	if len(exemplars) == 0 || len(targetEval) == 0 {
-		return fmt.Errorf("-target %s: no such relation in %s", target, evalPath)
+		return fmt.Errorf("-target %s: no such %s in %s", target, key, evalPath)
 	}
 	var exSeqs [][]int
 	for _, i := range exemplars {
@@ -209,7 +225,7 @@ func run(sz sizes, target, out string) error {
 	share := func(idx []int) float64 {
 		k := 0
 		for _, i := range idx {
-			if sents[i].Relation == target {
+			if label(sents[i]) == target {
 				k++
 			}
 		}
@@ -218,7 +234,7 @@ func run(sz sizes, target, out string) error {
 	var chosen []int
 	var scores []float64
 	fmt.Printf("selection of %d of %d sentences for %d %s exemplars: share of %s sentences by rule (the corpus has %.1f%%)\n",
-		sz.n, len(cands), len(exemplars), target, target, 100*float64(count(sents, target))/float64(len(cands)))
+		sz.n, len(cands), len(exemplars), target, target, 100*float64(count(sents, label, target))/float64(len(cands)))
 	fmt.Printf("  %-6s %-12s", "pool", "scale")
 	ks := []int{sz.topK / 4, sz.topK, 4 * sz.topK}
 	for _, k := range ks {
@@ -312,8 +328,8 @@ func run(sz sizes, target, out string) error {
 		o1, err := accuracy(m, otherEval)
 		return t1 - t0, o1 - o0, err
 	}
-	fmt.Printf("\nfine-tune: %d steps of %d sentences (AdamW, lr 1e-3 → 1e-4), from the base; held-out-template accuracy before: %s %.1f%% (%d questions), other relations %.1f%% (%d)\n",
-		sz.steps, sz.batch, target, 100*t0, len(targetEval), 100*o0, len(otherEval))
+	fmt.Printf("\nfine-tune: %d steps of %d sentences (AdamW, lr 1e-3 → 1e-4), from the base; held-out-template accuracy before: %s %.1f%% (%d questions), other %ss %.1f%% (%d)\n",
+		sz.steps, sz.batch, target, 100*t0, len(targetEval), key, 100*o0, len(otherEval))
 	fmt.Printf("%6s  %28s  %28s\n", "seed", "selected: Δ target / Δ other", "random: Δ target / Δ other")
 	var selT, selO, rndT, rndO, rndShare []float64
 	for s := range sz.seeds {
@@ -343,7 +359,7 @@ func run(sz sizes, target, out string) error {
 		target, sz.seeds, 100*cmpT.MeanSelected, 100*cmpT.SDSelected, 100*cmpT.MeanRandom, 100*cmpT.SDRandom, 100*msh, target)
 	fmt.Printf("selection − random: %+.1f points, Cohen's d %.2f, exact one-sided permutation p = %.4f (%d splits; the smallest possible p is %.4f)\n",
 		100*cmpT.Diff, cmpT.CohenD, cmpT.P, cmpT.Splits, 1/float64(cmpT.Splits))
-	fmt.Printf("other relations: %+.1f points after the selection, %+.1f after random selections\n", 100*mso, 100*mro)
+	fmt.Printf("other %ss: %+.1f points after the selection, %+.1f after random selections\n", key, 100*mso, 100*mro)
 	wins := 0
 	for i := range selT {
 		if selT[i] > rndT[i] {
@@ -359,7 +375,7 @@ func run(sz sizes, target, out string) error {
 	}
 	var b strings.Builder
 	for _, i := range chosen {
-		fmt.Fprintf(&b, "%.4f\t%s\t%s\n", scores[i], sents[i].Relation, sents[i].Text)
+		fmt.Fprintf(&b, "%.4f\t%s\t%s\n", scores[i], label(sents[i]), sents[i].Text)
 	}
 	path := filepath.Join(out, "selection.txt")
 	if err := report.WriteFile(path, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err }); err != nil {
@@ -386,11 +402,11 @@ func meanSD(x []float64) (float64, float64) {
 	return m, math.Sqrt(v / float64(len(x)-1))
 }
 
-// count is the number of sentences of the relation.
-func count(ss []world.Sentence, relation string) int {
+// count is the number of sentences whose label is the target.
+func count(ss []world.Sentence, label func(world.Sentence) string, target string) int {
 	n := 0
 	for _, s := range ss {
-		if s.Relation == relation {
+		if label(s) == target {
 			n++
 		}
 	}
