@@ -11,6 +11,7 @@ import (
 	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
@@ -204,12 +205,9 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 	var featPoint hooks.Point
 	var codes linear.Codes
 	if feats != nil {
-		r := feats.Report
-		featPoint, err = hooks.Parse(r.Tap)
-		if err != nil || !cat.Has(featPoint) || cat.Width(featPoint) != r.DMLP {
-			return usagef("--features %s: features of %q (layer %d, width %d), which this model does not have", f.features, r.Tap, r.Layer, r.DMLP)
+		if featPoint, codes, err = snmfTap(m, f.features, feats); err != nil {
+			return err
 		}
-		codes = linear.SNMFCodes(feats.Features())
 	}
 	tok, err := loadTokenizer(m)
 	if err != nil {
@@ -234,16 +232,9 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 			return usagef("--folds %d: class %s=%s has only %d items (every fold needs one): lower --folds or give more items", f.folds, f.labelKey, classes[c], n)
 		}
 	}
-	inputs := []labels.Input{}
-	for _, in := range []struct{ role, path string }{{"eval", f.eval}, {"features", filepath.Join(f.features, decompose.FactorsFile)}} {
-		if in.role == "features" && f.features == "" {
-			continue
-		}
-		h, err := labels.HashInput(in.role, in.path)
-		if err != nil {
-			return usagef("--%s: %v", in.role, err)
-		}
-		inputs = append(inputs, h)
+	inputs, err := hashInputs(f.features, [2]string{"eval", f.eval})
+	if err != nil {
+		return err
 	}
 
 	// Activations of every item at every tap (and the feature codes), in one pass each.
@@ -360,4 +351,32 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 	}
 	fmt.Fprintf(w, "wrote probe.json and %d directions to %s\n", len(files)-1, f.out)
 	return nil
+}
+
+// snmfTap returns the tap of a 'decompose snmf' output (--features dir) and its coefficients
+// as linear.Codes; features of a tap this model lacks (or of another width) are an error.
+func snmfTap(m *model.Model, dir string, feats *decompose.Output) (hooks.Point, linear.Codes, error) {
+	r := feats.Report
+	p, err := hooks.Parse(r.Tap)
+	if cat := m.Catalog(); err != nil || !cat.Has(p) || cat.Width(p) != r.DMLP {
+		return p, nil, usagef("--features %s: features of %q (layer %d, width %d), which this model does not have", dir, r.Tap, r.Layer, r.DMLP)
+	}
+	return p, linear.SNMFCodes(feats.Features()), nil
+}
+
+// hashInputs hashes the input files given as {role, path} (the role is the flag's name) and,
+// when features is set, the factors of that 'decompose snmf' output, for an output's inputs.
+func hashInputs(features string, files ...[2]string) ([]labels.Input, error) {
+	if features != "" {
+		files = append(files, [2]string{"features", filepath.Join(features, decompose.FactorsFile)})
+	}
+	inputs := []labels.Input{}
+	for _, f := range files {
+		h, err := labels.HashInput(f[0], f[1])
+		if err != nil {
+			return nil, usagef("--%s: %v", f[0], err)
+		}
+		inputs = append(inputs, h)
+	}
+	return inputs, nil
 }

@@ -154,7 +154,7 @@ func TestProbeBadInput(t *testing.T) {
 		{[]string{"--folds", "5", "--out", out}, "--folds"},
 		{[]string{"--folds", "1", "--out", out}, "--folds"},
 		{[]string{"--method", "svm", "--out", out}, "--method"},
-		{[]string{"--pool", "max", "--out", out}, "--pool"},
+		{[]string{"--pool", "median", "--out", out}, "--pool"},
 		{[]string{"--features", tmp, "--out", out}, "--features"},
 		{[]string{"--features", wrongWidth, "--out", out}, "--features"},
 		{[]string{"--out", file}, "--out"},

@@ -172,13 +172,12 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 		if f.layers != "" {
 			return usagef("--layers and --features: the features fix their tap; give one of them")
 		}
-		r := feats.Report
-		p, err := hooks.Parse(r.Tap)
-		if cat := m.Catalog(); err != nil || !cat.Has(p) || cat.Width(p) != r.DMLP {
-			return usagef("--features %s: features of %q (width %d), which this model does not have", f.features, r.Tap, r.DMLP)
+		p, codes, err := snmfTap(m, f.features, feats)
+		if err != nil {
+			return err
 		}
 		opt.Points = []hooks.Point{p}
-		opt.Codes = map[hooks.Point]linear.Codes{p: linear.SNMFCodes(feats.Features())}
+		opt.Codes = map[hooks.Point]linear.Codes{p: codes}
 		units = "snmf"
 	case layers != nil:
 		for _, l := range layers {
@@ -201,16 +200,9 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 	if f.n > len(cands) {
 		return usagef("--n %d: --data %s has %d examples", f.n, f.data, len(cands))
 	}
-	var inputs []labels.Input
-	for _, in := range []struct{ role, path string }{{"data", f.data}, {"target", f.target}, {"features", filepath.Join(f.features, decompose.FactorsFile)}} {
-		if in.role == "features" && f.features == "" {
-			continue
-		}
-		h, err := labels.HashInput(in.role, in.path)
-		if err != nil {
-			return usagef("--%s: %v", in.role, err)
-		}
-		inputs = append(inputs, h)
+	inputs, err := hashInputs(f.features, [2]string{"data", f.data}, [2]string{"target", f.target})
+	if err != nil {
+		return err
 	}
 
 	act, width, err := selection.Activity(m, cands, opt)
