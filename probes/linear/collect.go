@@ -87,6 +87,60 @@ func (s snmfCodes) Direction(dst []float32, d []float64) {
 	}
 }
 
+// Encoder encodes activation rows into latents, the method a sparse autoencoder offers
+// (sae.SAE.Encode has this form): the latents [n, units] of x [n, width], in dst when it is
+// large enough.
+type Encoder interface {
+	Encode(dst, x []float32) []float32
+}
+
+// encoderCodes adapts an Encoder with its decoder.
+type encoderCodes struct {
+	e            Encoder
+	width, units int
+	dec          []float32
+}
+
+// EncoderCodes returns the Codes of an encoder of width-wide activations into units latents
+// (an SAE's hook_sae_acts_post) whose decoder rows are dec ([units, width] row-major: latent
+// j writes dec[j·width:(j+1)·width]), so that the direction of d is Σ_j d_j·dec_j. For a
+// sae.SAE s: EncoderCodes(s, s.DIn, s.DSAE, s.WDec). It panics when len(dec) ≠ units·width.
+func EncoderCodes(e Encoder, width, units int, dec []float32) Codes {
+	if len(dec) != units*width {
+		panic(fmt.Sprintf("linear: decoder of %d values for %d latents × %d", len(dec), units, width))
+	}
+	return encoderCodes{e, width, units, dec}
+}
+
+func (c encoderCodes) Width() int { return c.width }
+func (c encoderCodes) Units() int { return c.units }
+func (c encoderCodes) Encode(dst, rows []float32) error {
+	n := len(rows) / c.width
+	if len(rows) != n*c.width || len(dst) != n*c.units {
+		return fmt.Errorf("linear: encode %d values of width %d into %d of %d latents", len(rows), c.width, len(dst), c.units)
+	}
+	out := c.e.Encode(dst, rows)
+	if len(out) != len(dst) {
+		return fmt.Errorf("linear: the encoder returned %d latents for %d rows of %d", len(out), n, c.units)
+	}
+	copy(dst, out) // a no-op when the encoder wrote into dst
+	return nil
+}
+func (c encoderCodes) Direction(dst []float32, d []float64) {
+	acc := make([]float64, c.width)
+	for j, dj := range d {
+		if dj == 0 {
+			continue
+		}
+		for i, w := range c.dec[j*c.width : (j+1)*c.width] {
+			acc[i] += dj * float64(w)
+		}
+	}
+	for i, v := range acc {
+		dst[i] = float32(v)
+	}
+}
+
 // CollectOptions configure Collect.
 type CollectOptions struct {
 	// Pool says which positions are read (default Last).

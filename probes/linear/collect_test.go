@@ -3,6 +3,7 @@ package linear
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/neuronscope/neuronscope/decompose"
@@ -114,4 +115,49 @@ func reduce(rows []float32, w int, pool Pool) []float64 {
 		}
 	}
 	return out
+}
+
+// reluEncoder is a toy SAE encoder: relu(x·W), W [width, units].
+type reluEncoder struct {
+	w            []float32
+	width, units int
+}
+
+func (r reluEncoder) Encode(dst, x []float32) []float32 {
+	n := len(x) / r.width
+	out := make([]float32, n*r.units) // deliberately not dst: the adapter copies
+	for i := range n {
+		for j := range r.units {
+			var s float32
+			for k := range r.width {
+				s += x[i*r.width+k] * r.w[k*r.units+j]
+			}
+			out[i*r.units+j] = max(s, 0)
+		}
+	}
+	return out
+}
+
+// TestEncoderCodes: the adapter returns the encoder's latents and Σ d_j·dec_j as the
+// direction; shapes that do not fit are errors.
+func TestEncoderCodes(t *testing.T) {
+	e := reluEncoder{w: []float32{1, -1, 0, 2, 1, 1}, width: 2, units: 3}
+	dec := []float32{1, 0, 0, 1, 1, 1} // latent 0 → (1,0), 1 → (0,1), 2 → (1,1)
+	c := EncoderCodes(e, 2, 3, dec)
+	dst := make([]float32, 6)
+	if err := c.Encode(dst, []float32{1, 1, 2, -1}); err != nil {
+		t.Fatal(err)
+	}
+	// row (1,1): (1·1+1·2, 1·(-1)+1·1, 0+1) = (3, 0, 1); row (2,-1): (2-2, -2-1, 0-1) → (0, 0, 0)
+	if want := []float32{3, 0, 1, 0, 0, 0}; !slices.Equal(dst, want) {
+		t.Errorf("latents %v, want %v", dst, want)
+	}
+	dir := make([]float32, 2)
+	c.Direction(dir, []float64{2, 0, -1})
+	if want := []float32{1, -1}; !slices.Equal(dir, want) {
+		t.Errorf("direction %v, want %v", dir, want)
+	}
+	if err := c.Encode(make([]float32, 3), []float32{1, 1, 2, -1}); err == nil {
+		t.Error("a short dst: no error")
+	}
 }

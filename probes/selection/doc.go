@@ -43,6 +43,13 @@
 // deviation) and the exact one-sided permutation p-value of the difference of means (all
 // C(n₁+n₂, n₁) relabellings; p ≥ 1/C, so five seeds per arm give p ≥ 1/252).
 //
+// # SAE latents
+//
+// ActivityOptions.Codes reads a tap's units instead of its neurons: linear.SNMFCodes for SNMF
+// coefficients, linear.EncoderCodes for any encoder with an SAE's Encode method (for a
+// sae.SAE s: linear.EncoderCodes(s, s.DIn, s.DSAE, s.WDec)). MoNA's point is that SAE latents,
+// being closer to monosemantic, avoid the spurious similarity polysemantic neurons give.
+//
 // # Invariants
 //
 // Activity, Sparsify, Prototype and Select are deterministic. Shapes are the caller's: a
