@@ -2,6 +2,7 @@ package ablate
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -503,7 +504,10 @@ func ReadDirection(path string) (Direction, error) {
 }
 
 // WriteFile writes the direction to path atomically (see ReadDirection).
-func (d Direction) WriteFile(path string) error {
+func (d Direction) WriteFile(path string) error { return report.WriteFile(path, d.Write) }
+
+// Write writes the direction file's JSON to w (see ReadDirection).
+func (d Direction) Write(w io.Writer) error {
 	f := directionFile{SchemaVersion: DirectionSchema, Name: d.Name}
 	for _, p := range d.Parts {
 		f.Parts = append(f.Parts, struct {
@@ -511,5 +515,5 @@ func (d Direction) WriteFile(path string) error {
 			Vector []float32 `json:"vector"`
 		}{p.Point.String(), p.Vector})
 	}
-	return report.WriteJSONFile(path, f)
+	return report.WriteJSON(w, f)
 }

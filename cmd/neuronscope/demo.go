@@ -49,10 +49,12 @@ and enhanced on --concept-questions questions per continent, "general" on all of
 random sets with the same count at every layer and tap) and influential neuron paths (find path:
 NeuronPath on --path-questions questions per relation × language, each path removed and enhanced
 at its position against the activation baselines and random paths, and the path similarity by
-relation and language). Writes report.json, summary.txt, neurons.json (the set,
-neuronscope.neurons/v1), labels.json (neuronscope.labels/v1), concept.json, concept-labels.json,
-paths.json and path-labels.json to --out and prints the summary. --model and --eval run it on
-another world-trained checkpoint (the concept stage reads concept_*.jsonl beside --eval).`,
+relation and language). Then the structure stage: NerVE spectra of every layer, bricks against
+random partitions, and relation probes against the majority baseline. Writes report.json,
+summary.txt, neurons.json (the set, neuronscope.neurons/v1), labels.json (neuronscope.labels/v1),
+concept.json, concept-labels.json, paths.json and path-labels.json to --out and prints the
+summary. --model and --eval run it on another world-trained checkpoint (the concept stage reads
+concept_*.jsonl beside --eval).`,
 		Example: `  neuronscope demo
   neuronscope demo --out neuronscope-demo --json`,
 		Args: cobra.NoArgs,
@@ -142,6 +144,7 @@ another world-trained checkpoint (the concept stage reads concept_*.jsonl beside
 	f.IntVar(&opt.Neurons, "neurons", 32, "neurons per relation: the set the report lists and the verification checks")
 	f.IntVar(&opt.Show, "top", 3, "neurons per relation printed in the summary")
 	f.BoolVar(&noVerify, "no-verify", false, "skip the verification stage")
+	f.BoolVar(&opt.SkipStructure, "no-structure", false, "skip the structure stage (spectra, bricks, probes)")
 	f.IntVar(&opt.RandomSets, "random-sets", ablate.DefaultRandom, "random same-layer neuron sets per relation")
 	f.IntVar(&opt.AblatePerCell, "ablate-questions", 0, "questions per relation × language in the verification (0: all)")
 	f.IntVar(&opt.Workers, "workers", 1, "interventions run at once")

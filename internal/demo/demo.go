@@ -30,6 +30,8 @@ type Options struct {
 	// sets each relation's set is compared with (default ablate.DefaultRandom).
 	SkipVerify bool
 	RandomSets int
+	// SkipStructure skips the structure stage (AnalyzeStructure: spectra, bricks, probes).
+	SkipStructure bool
 	// AblatePerCell caps the questions per relation × language that the verification
 	// evaluates (0: all of them).
 	AblatePerCell int
@@ -97,6 +99,8 @@ type Report struct {
 	Set *hooks.NeuronSet `json:"-"`
 	// Show is how many neurons per relation Summary prints.
 	Show int `json:"-"`
+	// Structure is the structure stage's spectra, bricks and probes (nil when skipped).
+	Structure *Structure `json:"structure,omitempty"`
 	// Runs are the verification's per-item scores (nil when skipped).
 	Runs *ablate.MatrixResult `json:"-"`
 	// Concept and Paths are the concept-neuron and neuron-path stages (nil when skipped), with
@@ -209,6 +213,13 @@ func Run(in Inputs, opt Options) (*Report, error) {
 	say("trace: one question, every hook_post captured")
 	if r.Trace, err = trace(in, 0); err != nil {
 		return nil, err
+	}
+
+	if !opt.SkipStructure {
+		say("structure: NerVE spectra, bricks and relation probes (StructureOptions defaults)")
+		if r.Structure, err = AnalyzeStructure(in, StructureOptions{}, nil); err != nil {
+			return nil, err
+		}
 	}
 
 	say("attribution: grad×act of the answer logit, %d questions per relation", opt.PerRelation)
@@ -555,5 +566,9 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, "  (drops in accuracy points; z and p test the selectivity of relative drops against the random sets;\n   verdict rule: %s)\n", a0.VerdictRule)
 	}
 	r.gradientSummary(&b)
+	if r.Structure != nil {
+		fmt.Fprintln(&b)
+		r.Structure.Summary(&b)
+	}
 	return b.String()
 }

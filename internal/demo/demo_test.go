@@ -170,7 +170,7 @@ func TestRunOnDemoModel(t *testing.T) {
 		t.Errorf("trace: top token %q, want the answer %q (%v)", r.Trace.Top[0].Token, tq.Answer, err)
 	}
 	s := r.Summary()
-	for _, want := range []string{"held-out-template greedy accuracy", "mlp.hook_post", "relative accuracy drop", "confirmed", "no_effect", "interference"} {
+	for _, want := range []string{"held-out-template greedy accuracy", "mlp.hook_post", "relative accuracy drop", "confirmed", "no_effect", "interference", "spectra (NerVE", "probes of relation"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}

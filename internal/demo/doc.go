@@ -11,7 +11,11 @@
 // every question) and NeuronPath's influential paths (attribute.NeuronPath on one question per
 // relation × language; ablate.VerifyPaths against the activation baselines and random paths,
 // with the path similarity by relation and language). The earlier stages do not depend on
-// them: their numbers are those they gave before these stages existed.
+// them: their numbers are those they gave before these stages existed. The structure stage
+// (AnalyzeStructure; Options.SkipStructure turns it off) adds, on 24 questions per relation,
+// the NerVE spectra of every layer (probes/spectra), 16 bricks per layer against random
+// partitions (probes/bricks) and per-layer relation probes against the majority baseline
+// (probes/linear); StructureData runs each part alone with other sizes (the notebooks 09–11).
 //
 // A "neuron" here is one unit of blocks.L.mlp.hook_post: the MLP's hidden activation after
 // the nonlinearity (after gate ⊙ up for SwiGLU), the input of the down projection; the

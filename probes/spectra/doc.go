@@ -106,7 +106,8 @@
 // two in float64 (dgemm runs at about half the sgemm rate). BenchmarkSpectraOverhead
 // (OpenBLAS, random GPT-2 small, 8 × 128 tokens, measured on a heavily shared 2-core
 // machine) gave forward-with-spectra / plain forward = 2.2–2.7 (wall and CPU time) with
-// float64 products and 1.7–2.0 with Float32Products; the update alone
+// float64 products and 1.7–2.0 with Float32Products (BenchmarkSpectraCommand, the command end
+// to end at a load average of 17–30: streaming 1.99× and 1.04×); the update alone
 // (BenchmarkCovarianceUpdate) ran at 38 GFLOP per CPU-second in float64 and 65 in float32.
 // The 24 eigendecompositions at the end (BenchmarkEigenvalues: 2–5 s each with OpenBLAS,
 // about 30 s in pure Go, two at a time) are negligible against a 1M-token run. Restricting

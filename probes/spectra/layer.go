@@ -65,6 +65,9 @@ type Report struct {
 	Layers     []Layer           `json:"layers"`
 	Summary    Summary           `json:"summary"`
 	Warnings   []string          `json:"warnings,omitempty"`
+	// Settings records how the activations were collected (the CLI's data, context, BOS and
+	// precision settings); Analyze leaves it nil.
+	Settings any `json:"settings,omitempty"`
 }
 
 // Pair holds the pre- and post-activation accumulators of one layer.

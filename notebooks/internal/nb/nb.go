@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/neuronscope/neuronscope/internal/demo"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
@@ -50,4 +51,25 @@ func Load(dir string) (*model.Model, corpus.Encoder, error) {
 		return nil, corpus.Encoder{}, fmt.Errorf("%s: no usable tokenizer.json (%v)", dir, err)
 	}
 	return m, corpus.NewEncoder(m, tok, tokenizer.BOSAuto), nil
+}
+
+// World loads the model in dir (default testdata/world-llama) with the world's held-out
+// questions (default testdata/world/eval_facts.jsonl) as demo inputs; close releases the model.
+func World(dir, eval string) (in demo.Inputs, close func(), err error) {
+	m, enc, err := Load(dir)
+	if err != nil {
+		return demo.Inputs{}, nil, err
+	}
+	if eval == "" {
+		if eval, err = Testdata("world", "eval_facts.jsonl"); err != nil {
+			m.Close()
+			return demo.Inputs{}, nil, err
+		}
+	}
+	q, err := corpus.ReadPromptSet(eval, enc, corpus.PromptOptions{})
+	if err != nil {
+		m.Close()
+		return demo.Inputs{}, nil, err
+	}
+	return demo.Inputs{Model: m, Tokenizer: enc.Tok, Questions: q}, func() { m.Close() }, nil
 }
