@@ -17,6 +17,7 @@ import (
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/probes/linear"
+	"github.com/neuronscope/neuronscope/sae"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +29,7 @@ const probeSchema = "neuronscope.probe/v1"
 // probeFlags are the flags of `neuronscope probe`.
 type probeFlags struct {
 	eval, labelKey, site, layers, method, pool, multiclass string
-	features, bos, out                                     string
+	features, sae, bos, out                                string
 	folds, perClass, batch                                 int
 	seed                                                   uint64
 	c                                                      float64
@@ -51,7 +52,8 @@ type probeSettings struct {
 // probeEntry is the probe of one tap (neurons, or a decomposition's units).
 type probeEntry struct {
 	Point string `json:"point"`
-	// Units is "neurons", or "snmf" for the coefficients of --features.
+	// Units is "neurons", "snmf" for the coefficients of --features or "sae" for the latents of
+	// --sae.
 	Units string `json:"units"`
 	Width int    `json:"width"`
 	// MeanAccuracy ± StdAccuracy is the held-out accuracy over the folds; Majority the mean
@@ -79,7 +81,7 @@ func newProbeCmd() *cobra.Command {
 	var f probeFlags
 	cmd := &cobra.Command{
 		Use: "probe --model DIR --eval FILE --label-key KEY [--hook mlp.hook_post] [--layers 0-3] [--folds 5] [--seed 1] " +
-			"[--method logistic|diff-means] [--features DIR] --out DIR",
+			"[--method logistic|diff-means] [--features DIR | --sae DIR] --out DIR",
 		Short: "Train linear probes for a label of the eval items at every layer, with held-out accuracy and steering directions",
 		Long: `Probe reads each --eval item's activation at a tap of every --layers layer (--hook, default mlp.hook_post;
 the prompt's last position, or with --pool mean|max the mean or maximum over its positions after BOS)
@@ -98,8 +100,8 @@ mapped back to raw activations and written as neuronscope.direction/v1 files tha
 
 --features DIR (a 'neuronscope decompose snmf' output) also probes that tap's SNMF coefficients (each
 token's exact non-negative least-squares code, decompose.Features.Coefficients); their directions are
-written in activation space as F·d. (SAE latents go through the same seam, linear.Codes, once package
-sae is available.)
+written in activation space as F·d. --sae DIR (a SAELens-format SAE, e.g. from 'neuronscope sae
+train') probes its latents (hook_sae_acts_post) at its hook instead; their directions are Σ d_j·W_dec[j].
 
 Output (--out DIR): probe.json (neuronscope.probe/v1: per tap the folds, accuracy, baseline, the
 probe's weights, settings, provenance) and directions/TAP.CLASS.json.`,
@@ -123,6 +125,7 @@ probe's weights, settings, provenance) and directions/TAP.CLASS.json.`,
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the fold assignment")
 	fl.IntVar(&f.perClass, "per-class", 0, "use at most N items of each class (the first in file order; 0: all)")
 	fl.StringVar(&f.features, "features", "", "also probe the SNMF coefficients of a 'decompose snmf' output directory")
+	fl.StringVar(&f.sae, "sae", "", "also probe the latents of a SAELens-format SAE directory at its hook")
 	fl.IntVar(&f.batch, "batch", corpus.DefaultPromptBatch, "items per forward pass")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for prompts: auto, always, never")
 	fl.StringVar(&f.out, "out", "", "output directory")
@@ -173,11 +176,8 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 	if err := checkOutDir("--out", f.out); err != nil {
 		return err
 	}
-	var feats *decompose.Output
-	if f.features != "" {
-		if feats, err = decompose.Read(f.features); err != nil {
-			return usagef("--features: %v", err)
-		}
+	if f.features != "" && f.sae != "" {
+		return usagef("--features and --sae: give one of them")
 	}
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -202,12 +202,9 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 		}
 		points = append(points, p)
 	}
-	var featPoint hooks.Point
-	var codes linear.Codes
-	if feats != nil {
-		if featPoint, codes, err = snmfTap(m, f.features, feats); err != nil {
-			return err
-		}
+	units, err := readUnitCodes(m, f.features, f.sae)
+	if err != nil {
+		return err
 	}
 	tok, err := loadTokenizer(m)
 	if err != nil {
@@ -232,7 +229,7 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 			return usagef("--folds %d: class %s=%s has only %d items (every fold needs one): lower --folds or give more items", f.folds, f.labelKey, classes[c], n)
 		}
 	}
-	inputs, err := hashInputs(f.features, [2]string{"eval", f.eval})
+	inputs, err := hashInputs(units, [2]string{"eval", f.eval})
 	if err != nil {
 		return err
 	}
@@ -253,13 +250,13 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 	for i, p := range points {
 		jobs = append(jobs, job{p, "neurons", acts[i], cat.Width(p)})
 	}
-	if codes != nil {
-		copt.Codes = map[hooks.Point]linear.Codes{featPoint: codes}
-		fx, err := linear.Collect(m, qs.Prompts(), []hooks.Point{featPoint}, copt)
+	if units != nil {
+		copt.Codes = map[hooks.Point]linear.Codes{units.Point: units.Codes}
+		fx, err := linear.Collect(m, qs.Prompts(), []hooks.Point{units.Point}, copt)
 		if err != nil {
 			return err
 		}
-		jobs = append(jobs, job{featPoint, "snmf", fx[0], codes.Units()})
+		jobs = append(jobs, job{units.Point, units.Kind, fx[0], units.Codes.Units()})
 	}
 	set := probeSettings{LabelKey: f.labelKey, Classes: classes, Counts: counts, Method: f.method, Pool: pool.String(), Folds: f.folds,
 		Seed: f.seed, PerClass: f.perClass}
@@ -297,16 +294,16 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 				class = classes[1]
 			}
 			vec := make([]float32, cat.Width(j.pt))
-			if j.units == "snmf" {
-				codes.Direction(vec, dir)
+			if j.units != "neurons" {
+				units.Codes.Direction(vec, dir)
 			} else {
 				for i, v := range dir {
 					vec[i] = float32(v)
 				}
 			}
 			name := fmt.Sprintf("%s probe toward %s=%s at %s", res.Method, f.labelKey, class, j.pt)
-			if j.units == "snmf" {
-				name = fmt.Sprintf("%s probe on the SNMF coefficients of %s, toward %s=%s, as F·d", res.Method, f.features, f.labelKey, class)
+			if j.units != "neurons" {
+				name = fmt.Sprintf("%s probe on %s, toward %s=%s", res.Method, units.describe(), f.labelKey, class)
 			}
 			if len(res.Probe.Directions) == 1 {
 				name += " (from " + classes[0] + ")"
@@ -353,22 +350,69 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 	return nil
 }
 
-// snmfTap returns the tap of a 'decompose snmf' output (--features dir) and its coefficients
-// as linear.Codes; features of a tap this model lacks (or of another width) are an error.
-func snmfTap(m *model.Model, dir string, feats *decompose.Output) (hooks.Point, linear.Codes, error) {
-	r := feats.Report
-	p, err := hooks.Parse(r.Tap)
-	if cat := m.Catalog(); err != nil || !cat.Has(p) || cat.Width(p) != r.DMLP {
-		return p, nil, usagef("--features %s: features of %q (layer %d, width %d), which this model does not have", dir, r.Tap, r.Layer, r.DMLP)
+// unitCodes are a decomposition's units that probe and select read instead of (or beside)
+// neurons: the SNMF coefficients of a 'decompose snmf' output (--features) or the latents of a
+// SAELens-format SAE (--sae).
+type unitCodes struct {
+	// Kind is "snmf" or "sae"; Flag and Dir the flag that named it and its value.
+	Kind, Flag, Dir string
+	// Point is the tap the units read; Codes encodes its activations.
+	Point hooks.Point
+	Codes linear.Codes
+	// Factors is the file of the decomposition's weights (hashed into the inputs).
+	Factors string
+}
+
+// readUnitCodes reads --features or --sae (at most one; nil when neither is given) for model m:
+// units of a tap the model lacks, or of another width, are an error naming the flag.
+func readUnitCodes(m *model.Model, features, saeDir string) (*unitCodes, error) {
+	cat := m.Catalog()
+	switch {
+	case features != "" && saeDir != "":
+		return nil, usagef("--features and --sae: give one of them")
+	case features != "":
+		feats, err := decompose.Read(features)
+		if err != nil {
+			return nil, usagef("--features: %v", err)
+		}
+		r := feats.Report
+		p, err := hooks.Parse(r.Tap)
+		if err != nil || !cat.Has(p) || cat.Width(p) != r.DMLP {
+			return nil, usagef("--features %s: features of %q (layer %d, width %d), which this model does not have", features, r.Tap, r.Layer, r.DMLP)
+		}
+		return &unitCodes{Kind: "snmf", Flag: "--features", Dir: features, Point: p, Codes: linear.SNMFCodes(feats.Features()),
+			Factors: filepath.Join(features, decompose.FactorsFile)}, nil
+	case saeDir != "":
+		s, err := sae.Load(saeDir)
+		if err != nil {
+			return nil, usagef("--sae: %v", err)
+		}
+		p, err := hooks.Parse(s.HookName)
+		if err != nil || !cat.Has(p) || len(cat.Shape(p)) != 1 {
+			return nil, usagef("--sae %s: an SAE of hook %q, which this model does not have as a per-token tap", saeDir, s.HookName)
+		}
+		if w := cat.Width(p); w != s.DIn {
+			return nil, usagef("--sae %s: d_in %d, but %s is %d wide in this model", saeDir, s.DIn, p, w)
+		}
+		return &unitCodes{Kind: "sae", Flag: "--sae", Dir: saeDir, Point: p, Codes: linear.EncoderCodes(s, s.DIn, s.DSAE, s.WDec),
+			Factors: filepath.Join(saeDir, sae.WeightsFile)}, nil
 	}
-	return p, linear.SNMFCodes(feats.Features()), nil
+	return nil, nil
+}
+
+// describe names the units in a direction's name.
+func (u *unitCodes) describe() string {
+	if u.Kind == "sae" {
+		return "the SAE latents of " + u.Dir + ", as Σ d_j·W_dec[j]"
+	}
+	return "the SNMF coefficients of " + u.Dir + ", as F·d"
 }
 
 // hashInputs hashes the input files given as {role, path} (the role is the flag's name) and,
-// when features is set, the factors of that 'decompose snmf' output, for an output's inputs.
-func hashInputs(features string, files ...[2]string) ([]labels.Input, error) {
-	if features != "" {
-		files = append(files, [2]string{"features", filepath.Join(features, decompose.FactorsFile)})
+// when units is set, its decomposition's weights, for an output's inputs.
+func hashInputs(units *unitCodes, files ...[2]string) ([]labels.Input, error) {
+	if units != nil {
+		files = append(files, [2]string{strings.TrimPrefix(units.Flag, "--"), units.Factors})
 	}
 	inputs := []labels.Input{}
 	for _, f := range files {

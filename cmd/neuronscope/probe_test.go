@@ -16,6 +16,7 @@ import (
 	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/sae"
 )
 
 // snmfDir writes a decompose output of rank features with random non-negative F at
@@ -34,6 +35,47 @@ func snmfDir(t *testing.T, layer, dMLP, rank int) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// saeDir writes a TopK SAE with random weights at blocks.layer.mlp.hook_post of width dIn.
+func saeDir(t *testing.T, layer, dIn, dSAE, k int) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 5))
+	s := sae.New(sae.TopK, dIn, dSAE, k)
+	for _, w := range [][]float32{s.WEnc, s.WDec} {
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+	}
+	s.HookName, s.HookLayer = "blocks."+string(rune('0'+layer))+".mlp.hook_post", layer
+	dir := filepath.Join(t.TempDir(), "sae")
+	if err := s.Save(dir, sae.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestProbeSAE: --sae probes the SAE's latents at its hook, with directions in activation space.
+func TestProbeSAE(t *testing.T) {
+	dir, eval, _, _ := verifyFixture(t)
+	out := filepath.Join(t.TempDir(), "probe")
+	if _, _, err := run("probe", "--model", dir, "--eval", eval, "--label-key", "language", "--folds", "3", "--layers", "0",
+		"--sae", saeDir(t, 1, 48, 16, 4), "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	var pf probeFile
+	b, _ := os.ReadFile(filepath.Join(out, "probe.json"))
+	if err := json.Unmarshal(b, &pf); err != nil {
+		t.Fatal(err)
+	}
+	if len(pf.Probes) != 2 || pf.Probes[1].Units != "sae" || pf.Probes[1].Width != 16 || pf.Probes[1].Point != "blocks.1.mlp.hook_post" ||
+		len(pf.Inputs) != 2 || pf.Inputs[1].Role != "sae" || len(pf.Probes[1].Directions) != 4 {
+		t.Fatalf("probe.json: %+v", pf)
+	}
+	d, err := ablate.ReadDirection(filepath.Join(out, pf.Probes[1].Directions[0]))
+	if err != nil || len(d.Parts[0].Vector) != 48 || !strings.Contains(d.Name, "SAE latents") {
+		t.Errorf("direction: %v %+v", err, d)
+	}
 }
 
 // TestProbeCommand: per layer a probe with held-out accuracy and a majority baseline, one
@@ -157,6 +199,10 @@ func TestProbeBadInput(t *testing.T) {
 		{[]string{"--pool", "median", "--out", out}, "--pool"},
 		{[]string{"--features", tmp, "--out", out}, "--features"},
 		{[]string{"--features", wrongWidth, "--out", out}, "--features"},
+		{[]string{"--sae", tmp, "--out", out}, "--sae"},
+		{[]string{"--sae", saeDir(t, 1, 40, 8, 2), "--out", out}, "--sae"},
+		{[]string{"--sae", saeDir(t, 7, 48, 8, 2), "--out", out}, "--sae"},
+		{[]string{"--sae", saeDir(t, 1, 48, 8, 2), "--features", wrongWidth, "--out", out}, "--features and --sae"},
 		{[]string{"--out", file}, "--out"},
 		{[]string{"--out", filepath.Join(file, "x")}, "--out"},
 	} {

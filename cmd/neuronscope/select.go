@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
@@ -25,9 +24,9 @@ const selectSchema = "neuronscope.selection/v1"
 
 // selectFlags are the flags of `neuronscope select`.
 type selectFlags struct {
-	data, target, layers, pool, features, bos, out string
-	n, topK, batch                                 int
-	normalise                                      bool
+	data, target, layers, pool, features, sae, bos, out string
+	n, topK, batch                                      int
+	normalise                                           bool
 }
 
 // selectedItem is one selected candidate.
@@ -66,14 +65,15 @@ func newSelectCmd() *cobra.Command {
 	var f selectFlags
 	cmd := &cobra.Command{
 		Use: "select --model DIR --data FILE --target FILE --n N [--top-k 64] [--pool max|mean] [--normalise] " +
-			"[--layers 0-3] [--features DIR] --out DIR",
+			"[--layers 0-3] [--features DIR | --sae DIR] --out DIR",
 		Short: "Select the training examples whose sparse activation profiles are closest to a small target set",
 		Long: `Select represents every --data example (a candidate training text) and every --target example (a
 few examples of the task to improve) by its sparse activation profile under --model (package
 probes/selection, after MoNA, "Task-Specific Data Selection for Instruction Tuning via
 Monosemantic Neuronal Activations"): per unit, the maximum (--pool mean: the mean) of |activation|
 over the example's tokens after BOS, at blocks.L.mlp.hook_post of every --layers layer, or the
-SNMF coefficients of a 'decompose snmf' output (--features); optionally divided by the unit's
+SNMF coefficients of a 'decompose snmf' output (--features), or the latents of a SAELens-format SAE
+at its hook (--sae); optionally divided by the unit's
 mean over the candidates (--normalise); the --top-k largest kept. The target profiles are
 averaged into a prototype, and the --n candidates with the largest generalized Jaccard
 similarity Σ min(r, p) / Σ max(r, p) to it are selected.
@@ -98,6 +98,7 @@ does this on the synthetic world).`,
 	fl.BoolVar(&f.normalise, "normalise", false, "divide each unit's activity by its mean over the candidates")
 	fl.StringVar(&f.layers, "layers", "", "layers whose mlp.hook_post neurons are read (default: all)")
 	fl.StringVar(&f.features, "features", "", "read the SNMF coefficients of a 'decompose snmf' output directory instead of neurons")
+	fl.StringVar(&f.sae, "sae", "", "read the latents of a SAELens-format SAE directory (at its hook) instead of neurons")
 	fl.IntVar(&f.batch, "batch", corpus.DefaultPromptBatch, "examples per forward pass")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy: auto, always, never")
 	fl.StringVar(&f.out, "out", "", "output directory")
@@ -150,11 +151,8 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 	if err := checkOutDir("--out", f.out); err != nil {
 		return err
 	}
-	var feats *decompose.Output
-	if f.features != "" {
-		if feats, err = decompose.Read(f.features); err != nil {
-			return usagef("--features: %v", err)
-		}
+	if f.features != "" && f.sae != "" {
+		return usagef("--features and --sae: give one of them")
 	}
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -166,19 +164,19 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 		return err
 	}
 	opt := selection.ActivityOptions{BOS: m.Config.BOS, MeanPool: f.pool == "mean", Batch: f.batch}
+	codes, err := readUnitCodes(m, f.features, f.sae)
+	if err != nil {
+		return err
+	}
 	units := "neurons"
 	switch {
-	case feats != nil:
+	case codes != nil:
 		if f.layers != "" {
-			return usagef("--layers and --features: the features fix their tap; give one of them")
+			return usagef("--layers and %s: the decomposition fixes its tap; give one of them", codes.Flag)
 		}
-		p, codes, err := snmfTap(m, f.features, feats)
-		if err != nil {
-			return err
-		}
-		opt.Points = []hooks.Point{p}
-		opt.Codes = map[hooks.Point]linear.Codes{p: codes}
-		units = "snmf"
+		opt.Points = []hooks.Point{codes.Point}
+		opt.Codes = map[hooks.Point]linear.Codes{codes.Point: codes.Codes}
+		units = codes.Kind
 	case layers != nil:
 		for _, l := range layers {
 			opt.Points = append(opt.Points, hooks.At(l, hooks.MLPPost))
@@ -200,7 +198,7 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 	if f.n > len(cands) {
 		return usagef("--n %d: --data %s has %d examples", f.n, f.data, len(cands))
 	}
-	inputs, err := hashInputs(f.features, [2]string{"data", f.data}, [2]string{"target", f.target})
+	inputs, err := hashInputs(codes, [2]string{"data", f.data}, [2]string{"target", f.target})
 	if err != nil {
 		return err
 	}

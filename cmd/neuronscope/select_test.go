@@ -97,7 +97,20 @@ func TestSelectCommand(t *testing.T) {
 	if len(lines) != 12 || lines[0] != sf.Selected[0].Text {
 		t.Errorf("selected.txt: %d lines, first %q, want 12 and %q", len(lines), lines[0], sf.Selected[0].Text)
 	}
+	// an SAE's latents instead of neurons (random weights: only the plumbing is checked)
+	outSAE := filepath.Join(t.TempDir(), "sel-sae")
+	if _, _, err := run("select", "--model", "../../testdata/world-llama", "--data", data, "--target", target, "--n", "5",
+		"--sae", saeDir(t, 2, 512, 64, 8), "--out", outSAE); err != nil {
+		t.Fatal(err)
+	}
+	var ss selectionFile
+	raw, _ = os.ReadFile(filepath.Join(outSAE, "selection.json"))
+	if err := json.Unmarshal(raw, &ss); err != nil || ss.Settings.Units != "sae" || ss.Settings.Width != 64 || len(ss.Selected) != 5 || len(ss.Inputs) != 3 {
+		t.Errorf("--sae: %v, settings %+v, %d selected, %d inputs", err, ss.Settings, len(ss.Selected), len(ss.Inputs))
+	}
 	for _, bad := range [][]string{
+		{"--sae", saeDir(t, 2, 500, 8, 2), "--n", "3"},
+		{"--sae", saeDir(t, 2, 512, 8, 2), "--layers", "1", "--n", "3"},
 		{"--n", "1000"},
 		{"--n", "0"},
 		{"--pool", "median", "--n", "3"},
