@@ -108,6 +108,21 @@
 // m·pos rows, ~28 forward passes' worth of FLOPs at layer 0; gonum's pure-Go BLAS, which
 // gains little from the larger batch, takes ~33 forward passes there.
 //
+// # Images (ViT)
+//
+// For an image classifier (model.Config.ImageModel) AttributeImage and
+// IntegratedGradientsImage take one image's pixel values [1, channels, size, size] (package
+// model/vision prepares them) and a metric of the class logits at the CLS position
+// (model.Prob(0, CLS, class), LogProb, Logit). The gradient methods score every token; the
+// report ranks the CLS row (or the sum over tokens with AllPositions). Integrated gradients
+// scale the CLS row (Target) or the whole [tokens, width] activation (All). Attention is
+// bidirectional, so every step reruns all tokens from blocks.L.hook_resid_pre (model
+// GradientImagesFrom): no causal shortcut, a step costs one image's pass through layers >= L.
+// The baseline is zero (the NeuronPath code's, checked against the vit-random golden) unless
+// AttributionOptions.BaselineImage names an image whose activation at each point is the
+// baseline: a black image (vision.Processor.Fill) or the preprocessor's mean image
+// (vision.Processor.MeanImage, all-zero pixel values).
+//
 // # Knowledge neurons
 //
 // KnowledgeNeurons implements Dai et al.'s selection: per prompt (paraphrases of one fact),

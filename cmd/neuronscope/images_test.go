@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/internal/fixtures"
+	"github.com/neuronscope/neuronscope/model/safetensors"
+)
+
+// vitFixture is the ViT fixture's directory (the test is skipped without shared fixtures).
+func vitFixture(t *testing.T) string {
+	t.Helper()
+	fixtures.Dir(t)
+	return filepath.Join(fixtures.FamiliesRoot(), "vit-random")
+}
+
+// badImages writes an undecodable file and a grayscale PNG (1 channel; the fixture's
+// preprocessor does not convert to RGB) into dir.
+func badImages(t *testing.T, dir string) (notImage, gray string) {
+	t.Helper()
+	notImage, gray = filepath.Join(dir, "x.png"), filepath.Join(dir, "gray.png")
+	if err := os.WriteFile(notImage, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(gray)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, image.NewGray(image.Rect(0, 0, 32, 32))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return notImage, gray
+}
+
+// wantUsage checks that each command fails with a usage error (exit 2) containing its text
+// and leaves no file at out.
+func wantUsage(t *testing.T, out string, cases [][]string) {
+	t.Helper()
+	for _, c := range cases {
+		args, want := c[:len(c)-1], c[len(c)-1]
+		_, _, err := run(args...)
+		var u usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: error %v, want a usage error containing %q", args, err, want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a failed run left %s", out)
+	}
+}
+
+// TestAttributeImage: attribute --image on the ViT fixture: the default target is the
+// predicted class, a label name and a class id name the same target, integrated gradients at
+// blocks.0.mlp.hook_post (zero baseline, 20 left steps, CLS row) are the golden's, a black
+// baseline is recorded and changes f(b); bad images, unknown labels and text-only settings are
+// usage errors naming the flag or file.
+func TestAttributeImage(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	img := filepath.Join(vit, "image_0.png")
+	var g struct {
+		IG []struct {
+			ScaledPositions string          `json:"scaled_positions"`
+			Attributions    json.RawMessage `json:"attributions"`
+			FFull           float64         `json:"f_full"`
+			FBaseline       float64         `json:"f_baseline"`
+		} `json:"integrated_gradients"`
+	}
+	data, err := os.ReadFile(filepath.Join(vit, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	var want []float64
+	var fFull, fBase float64
+	for _, ig := range g.IG {
+		if ig.ScaledPositions == "cls" {
+			json.Unmarshal(ig.Attributions, &want)
+			fFull, fBase = ig.FFull, ig.FBaseline
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("golden.json has no CLS-row integrated gradients")
+	}
+	for _, target := range [][]string{nil, {"--target", "deer"}, {"--target", "4"}, {"--target-token", "4"}} {
+		out := filepath.Join(dir, "ig.safetensors")
+		args := append([]string{"attribute", "--model", vit, "--image", img, "--method", "ig", "--hooks", "blocks.0.mlp.hook_post", "--out", out}, target...)
+		stdout, _, err := run(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stdout, "class 4 (deer)") {
+			t.Errorf("%v: stdout %q", target, stdout)
+		}
+		f, err := safetensors.OpenFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt, ok := f.Tensor("blocks.0.mlp.hook_post")
+		if !ok {
+			t.Fatal("no blocks.0.mlp.hook_post scores")
+		}
+		view, err := tt.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := append([]float32(nil), view...) // the view is of the mapped file
+		f.Close()
+		var scale, worst float64
+		for i, w := range want {
+			scale = math.Max(scale, math.Abs(w))
+			worst = math.Max(worst, math.Abs(float64(got[i])-w))
+		}
+		if worst > 1e-4*scale {
+			t.Errorf("%v: CLS-row attributions differ from the golden by %.3g (scale %.3g)", target, worst, scale)
+		}
+	}
+	out := filepath.Join(dir, "ig.json")
+	if _, _, err := run("attribute", "--model", vit, "--image", img, "--method", "ig", "--baseline", "black", "--hooks", "blocks.0.mlp.hook_post", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := attribute.ReadReport(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Baseline != "black image" || rep.Image != img || rep.TargetString != "deer" || math.Abs(rep.FFull-fFull) > 1e-5 ||
+		math.Abs(rep.FBaseline["blocks.0.mlp.hook_post"]-fBase) < 1e-6 {
+		t.Errorf("black baseline report: baseline %q image %q target %q f %g f(b) %v (zero baseline's f(b) %g)",
+			rep.Baseline, rep.Image, rep.TargetString, rep.FFull, rep.FBaseline, fBase)
+	}
+	notImage, gray := badImages(t, dir)
+	bad := filepath.Join(dir, "bad.json")
+	base := []string{"attribute", "--model", vit, "--out", bad}
+	wantUsage(t, bad, [][]string{
+		append(base, "--image", notImage, notImage+": not a PNG or JPEG"),
+		append(base, "--image", gray, "3-channel RGB"),
+		append(base, "--image", img, "--target", "spaceship", `"spaceship" is neither a class id nor a label`),
+		append(base, "--image", img, "--target-token", "10", "outside the model's 10 classes"),
+		append(base, "--image", img, "--target-pos", "3", "CLS"),
+		append(base, "--image", img, "--image", img, "one image"),
+		append(base, "--ids", "1,2", "--target-token", "1", "image classifier"),
+		append(base, "--ids", "1,2", "--image", img, "not both"),
+		append(base, "--image", img, "--baseline", "black", "--method", "gradient", "--method ig"),
+		{"attribute", "--model", tiny, "--image", img, "--out", bad, "language model"},
+		{"attribute", "--model", tiny, "--ids", "1,2", "--target-token", "1", "--method", "ig", "--baseline", "black", "--out", bad, "--baseline black is for images"},
+	})
+}
