@@ -213,6 +213,11 @@
 // neurons had both factors negative, and the activation-argmax path had the higher JAS on 13
 // questions.
 //
+// NeuronPathImage and JointAttributionImage run the published ViT setting: the CLS token's
+// units, the class probability read from CLS. Attention is bidirectional, so each pass reruns
+// every token of the image (m rows of the whole image, from the clean blocks.0.hook_resid_pre);
+// only the CLS rows are replaced, the other tokens recomputed, as in the published forward.
+//
 // `find path` records each item's position and target token in its set's settings
 // (PathSettings, read back by PathSettingsOf), so package ablate can remove and enhance every
 // prompt's own path where it was found (ablate.PathItems, ablate.VerifyPaths). ComparePaths
