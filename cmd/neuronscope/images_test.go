@@ -12,8 +12,11 @@ import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/fixtures"
+	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/safetensors"
+	"github.com/neuronscope/neuronscope/model/vision"
 )
 
 // vitFixture is the ViT fixture's directory (the test is skipped without shared fixtures).
@@ -155,5 +158,97 @@ func TestAttributeImage(t *testing.T) {
 		append(base, "--image", img, "--baseline", "black", "--method", "gradient", "--method ig"),
 		{"attribute", "--model", tiny, "--image", img, "--out", bad, "language model"},
 		{"attribute", "--model", tiny, "--ids", "1,2", "--target-token", "1", "--method", "ig", "--baseline", "black", "--out", bad, "--baseline black is for images"},
+	})
+}
+
+// TestFindPathImages: find path on the ViT fixture's images: --image files take the predicted
+// class, an --images list its labels (by name or id); the set holds a path per image with one
+// neuron per layer, the items' CLS position and class, and the path similarity by class; the
+// search's JAS is JointAttributionImage's; bad lists and mixed inputs are usage errors.
+func TestFindPathImages(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	img0, img1 := filepath.Join(vit, "image_0.png"), filepath.Join(vit, "image_1.png")
+	list := filepath.Join(dir, "val.jsonl")
+	os.WriteFile(list, []byte(`{"image": "`+img0+`", "label": "deer"}`+"\n"+`{"image": "`+img1+`", "class": 4}`+"\n"), 0o644)
+	out := filepath.Join(dir, "paths.json")
+	stdout, _, err := run("find", "path", "--model", vit, "--images", list, "--compare", "class", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "2 images") || !strings.Contains(stdout, "same 0.") {
+		t.Errorf("stdout %q", stdout)
+	}
+	set, err := hooks.ReadNeuronSet(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := attribute.PathSettingsOf(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Items) != 2 || st.Items[0].Token != 4 || st.Items[1].Token != 4 || st.Items[0].Position != 0 ||
+		st.Items[1].Labels["class"] != "deer" || st.Similarity == nil || st.Similarity.SamePairs != 1 {
+		t.Fatalf("settings %+v", st)
+	}
+	m, err := model.Load(vit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	proc, err := vision.Load(vit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proc.ReadFiles(img1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := set.Group("path/image_1")
+	if !ok || len(g) != m.Config.NLayers {
+		t.Fatalf("path/image_1: %v", g)
+	}
+	var path [][]int
+	for l, n := range g {
+		if n.Layer != l {
+			t.Errorf("path neuron in layer %d at %d", n.Layer, l)
+		}
+		path = append(path, []int{n.Index})
+	}
+	jas, err := attribute.JointAttributionImage(m, px, 4, path, attribute.PathOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(jas-st.Items[1].JAS) > 1e-6*math.Max(1, math.Abs(jas)) {
+		t.Errorf("JAS %g in the set, %g recomputed", st.Items[1].JAS, jas)
+	}
+	// --image without a label: the predicted class (image_1: bird, 2).
+	if _, _, err := run("find", "path", "--model", vit, "--image", img1, "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	set, _ = hooks.ReadNeuronSet(out)
+	if st, err := attribute.PathSettingsOf(set); err != nil || st.Items[0].Token != 2 || st.Items[0].Labels["class_source"] != "predicted" {
+		t.Errorf("predicted class: %+v %v", st, err)
+	}
+	notImage, gray := badImages(t, dir)
+	bad := filepath.Join(dir, "bad.json")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	base := []string{"find", "path", "--model", vit, "--out", bad}
+	wantUsage(t, bad, [][]string{
+		append(base, "--image", notImage, notImage+": not a PNG or JPEG"),
+		append(base, "--image", gray, "3-channel RGB"),
+		append(base, "--images", write("l1.jsonl", `{"image": "`+img0+`", "label": "spaceship"}`), "l1.jsonl:1"),
+		append(base, "--images", write("l2.jsonl", `{"image": "`+img0+`", "label": 10}`), "not a class id"),
+		append(base, "--images", write("l3.jsonl", `{"img": "`+img0+`"}`), `"image" must be a file path`),
+		append(base, "--images", write("l4.jsonl", "\n"), "has no images"),
+		append(base, "--images", filepath.Join(dir, "missing.jsonl"), "missing.jsonl"),
+		append(base, "--image", img0, "--position", "3", "CLS"),
+		append(base, "--image", img0, "--eval", list, "not both"),
+		append(base, "--eval", list, "image classifier"),
+		{"find", "path", "--model", tiny, "--image", img0, "--out", bad, "language model"},
 	})
 }
