@@ -121,8 +121,11 @@ func TestImageJASFiniteDifferences(t *testing.T) {
 		"steps":  func() error { _, err := NeuronPathImage(m, px, 0, PathOptions{Steps: -1}); return err },
 		"pixels": func() error { _, err := NeuronPathImage(m, tensor.New(2, 3, 4, 4), 0, PathOptions{}); return err },
 		"path":   func() error { _, err := JointAttributionImage(m, px, 0, [][]int{{1}}, PathOptions{}); return err },
-		"neuron": func() error { _, err := JointAttributionImage(m, px, 0, [][]int{{1}, {c.DMLP}}, PathOptions{}); return err },
-		"text":   func() error { _, err := NeuronPathImage(tinyModel(t, "llama"), px, 0, PathOptions{}); return err },
+		"neuron": func() error {
+			_, err := JointAttributionImage(m, px, 0, [][]int{{1}, {c.DMLP}}, PathOptions{})
+			return err
+		},
+		"text": func() error { _, err := NeuronPathImage(tinyModel(t, "llama"), px, 0, PathOptions{}); return err },
 	} {
 		if call() == nil {
 			t.Errorf("%s: no error", name)
