@@ -51,8 +51,30 @@ func (s *imageSet) image(i int) *tensor.Tensor {
 // load reads the images given (--image files first, then the --images list) with the model's
 // preprocessor. Errors are usage errors naming the flag and file.
 func (f *imageFlags) load(m *model.Model) (*imageSet, error) {
-	if err := requireImageModel(m, true); err != nil {
+	s, proc, err := f.listImages(m)
+	if err != nil {
 		return nil, err
+	}
+	if s.pixels, err = proc.ReadFiles(s.files...); err != nil {
+		return nil, f.fileError(err)
+	}
+	return s, nil
+}
+
+// fileError is a usage error naming the image flag.
+func (f *imageFlags) fileError(err error) error {
+	flag := "--image"
+	if f.list != "" {
+		flag = "--images"
+	}
+	return usagef("%s %v", flag, err)
+}
+
+// listImages lists the images given and their labels (no pixels read) with the model's
+// preprocessor, which reads them.
+func (f *imageFlags) listImages(m *model.Model) (*imageSet, *vision.Processor, error) {
+	if err := requireImageModel(m, true); err != nil {
+		return nil, nil, err
 	}
 	s := &imageSet{}
 	for _, p := range f.files {
@@ -61,25 +83,18 @@ func (f *imageFlags) load(m *model.Model) (*imageSet, error) {
 	if f.list != "" {
 		files, labels, err := readImageList(f.list, m.Config.Labels)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.files, s.labels = append(s.files, files...), append(s.labels, labels...)
 	}
 	if len(s.files) == 0 {
-		return nil, usagef("%s is an image classifier (model_type %s): give --image FILE", m.Dir, m.Config.ModelType)
+		return nil, nil, usagef("%s is an image classifier (model_type %s): give --image FILE", m.Dir, m.Config.ModelType)
 	}
 	proc, err := vision.Load(m.Dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if s.pixels, err = proc.ReadFiles(s.files...); err != nil {
-		flag := "--image"
-		if f.list != "" {
-			flag = "--images"
-		}
-		return nil, usagef("%s %v", flag, err)
-	}
-	return s, nil
+	return s, proc, nil
 }
 
 // readImageList reads a JSONL of {"image": path, "label"|"class": name or id}; relative paths

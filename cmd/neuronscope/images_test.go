@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -17,6 +18,7 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/vision"
+	"github.com/neuronscope/neuronscope/probes/profile"
 )
 
 // vitFixture is the ViT fixture's directory (the test is skipped without shared fixtures).
@@ -250,5 +252,83 @@ func TestFindPathImages(t *testing.T) {
 		append(base, "--image", img0, "--eval", list, "not both"),
 		append(base, "--eval", list, "image classifier"),
 		{"find", "path", "--model", tiny, "--image", img0, "--out", bad, "language model"},
+	})
+}
+
+// TestProfileImages: profile over the ViT fixture's images counts every token of every image
+// (CLS and patches), and each neuron's count, mean, max and min are those of the activations
+// of a plain forward pass of the images; batches of 1 and of 2 give the same statistics; the
+// top example names the image and patch. Mixed inputs and bad images are usage errors.
+func TestProfileImages(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	img0, img1 := filepath.Join(vit, "image_0.png"), filepath.Join(vit, "image_1.png")
+	list := filepath.Join(dir, "imgs.jsonl")
+	os.WriteFile(list, []byte(`{"image": "`+img0+`"}`+"\n"+`{"image": "`+img1+`", "label": "bird"}`+"\n"), 0o644)
+	var reps []*profile.Report
+	for _, batch := range []string{"1", "2"} {
+		out := filepath.Join(dir, "prof"+batch)
+		if _, _, err := run("profile", "--model", vit, "--images", list, "--batch", batch, "--no-progress", "--out", out); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := profile.ReadReport(filepath.Join(out, "profile.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, rep)
+	}
+	m, err := model.Load(vit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	proc, _ := vision.Load(vit)
+	px, err := proc.ReadFiles(img0, img1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.ForwardImages(px, hooks.Capture("blocks.*.mlp.hook_post"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	T, n := m.Config.MaxPos, m.Config.DMLP
+	for _, rep := range reps {
+		if rep.Tokens != int64(2*T) || rep.Contexts != 2 || len(rep.Points) != m.Config.NLayers {
+			t.Fatalf("tokens %d contexts %d points %d", rep.Tokens, rep.Contexts, len(rep.Points))
+		}
+		for _, pr := range rep.Points {
+			a, _ := res.Cache.Get(hooks.At(pr.Layer, hooks.MLPPost))
+			for _, nr := range pr.Neurons {
+				var sum float64
+				hi, lo := float32(math.Inf(-1)), float32(math.Inf(1))
+				for k := 0; k < 2*T; k++ {
+					v := a.Data[k*n+nr.Index]
+					sum += float64(v)
+					hi, lo = max(hi, v), min(lo, v)
+				}
+				if nr.Count != int64(2*T) || math.Abs(nr.Mean-sum/float64(2*T)) > 1e-6 || nr.Max != hi || nr.Min != lo {
+					t.Fatalf("%s %d: count %d mean %g max %g min %g; forward %g %g %g", pr.Hook, nr.Index, nr.Count, nr.Mean, nr.Max, nr.Min, sum/float64(2*T), hi, lo)
+				}
+			}
+		}
+	}
+	a, b := reps[0].Points[1].Neurons[5], reps[1].Points[1].Neurons[5]
+	// The streaming moments merge per batch: equal up to float64 rounding.
+	for _, c := range [][2]float64{{a.Mean, b.Mean}, {a.Variance, b.Variance}, {a.Kurtosis, b.Kurtosis}} {
+		if math.Abs(c[0]-c[1]) > 1e-9*math.Max(1, math.Abs(c[0])) {
+			t.Errorf("batch 1 and 2 differ: %.17g vs %.17g", c[0], c[1])
+		}
+	}
+	top := a.TopMax[0]
+	if top.Tokens[top.MaxIndex] != fmt.Sprintf("[patch %d,%d]", (top.Pos-1)/4, (top.Pos-1)%4) && top.Pos != 0 {
+		t.Errorf("top example at position %d named %q", top.Pos, top.Tokens[top.MaxIndex])
+	}
+	notImage, _ := badImages(t, dir)
+	bad := filepath.Join(dir, "bad")
+	wantUsage(t, bad, [][]string{
+		{"profile", "--model", vit, "--image", notImage, "--out", bad, notImage + ": not a PNG or JPEG"},
+		{"profile", "--model", vit, "--image", img0, "--data", list, "--out", bad, "not both"},
+		{"profile", "--model", vit, "--image", img0, "--ctx", "8", "--out", bad, "--ctx"},
+		{"profile", "--model", tiny, "--image", img0, "--out", bad, "language model"},
 	})
 }
