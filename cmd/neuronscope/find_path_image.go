@@ -53,12 +53,9 @@ func runFindPathImages(cmd *cobra.Command, mf *modelFlags, f *pathFlags, im *ima
 		labels map[string]string
 	}
 	var items []item
-	seen := map[string]int{}
+	ids := imageIDs(set.files)
 	for i, file := range set.files {
-		id := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-		if seen[id]++; seen[id] > 1 {
-			id = fmt.Sprintf("%s#%d", id, seen[id])
-		}
+		id := ids[i]
 		labels := map[string]string{"image": file}
 		if set.labels[i] >= 0 {
 			labels["class"] = classLabel(m, set.labels[i])
@@ -123,4 +120,19 @@ func classLabel(m *model.Model, id int) string {
 		return m.Config.Labels[id]
 	}
 	return fmt.Sprint(id)
+}
+
+// imageIDs are the item ids of images: the file name without its extension, "#k" appended
+// to the k-th (k ≥ 2) of equal names.
+func imageIDs(files []string) []string {
+	seen := map[string]int{}
+	out := make([]string, len(files))
+	for i, file := range files {
+		id := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+		if seen[id]++; seen[id] > 1 {
+			id = fmt.Sprintf("%s#%d", id, seen[id])
+		}
+		out[i] = id
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/vision"
+	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/probes/profile"
 )
 
@@ -330,5 +331,55 @@ func TestProfileImages(t *testing.T) {
 		{"profile", "--model", vit, "--image", img0, "--data", list, "--out", bad, "not both"},
 		{"profile", "--model", vit, "--image", img0, "--ctx", "8", "--out", bad, "--ctx"},
 		{"profile", "--model", tiny, "--image", img0, "--out", bad, "language model"},
+	})
+}
+
+// TestVerifyPathImages: verify --experiment path on the images find path ran on: a label per
+// path kind with remove and enhance verifications at the CLS token, P before equal to the
+// images' mean class probability; a set whose item is not among the images, a label that
+// contradicts the set's target and other experiments are usage errors.
+func TestVerifyPathImages(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	img0, img1 := filepath.Join(vit, "image_0.png"), filepath.Join(vit, "image_1.png")
+	list := filepath.Join(dir, "val.jsonl")
+	os.WriteFile(list, []byte(`{"image": "`+img0+`", "label": "deer"}`+"\n"+`{"image": "`+img1+`", "label": "bird"}`+"\n"), 0o644)
+	paths := filepath.Join(dir, "paths.json")
+	if _, _, err := run("find", "path", "--model", vit, "--images", list, "--compare", "class", "--out", paths); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "labels.json")
+	if _, _, err := run("verify", "--model", vit, "--neurons", paths, "--images", list, "--experiment", "path", "--random", "3",
+		"--resamples", "50", "--permutations", "10", "--no-progress", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := labels.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lf.Labels) != 3 || len(lf.Labels[0].Verifications) != 2 || len(lf.ItemEffects) != 1 {
+		t.Fatalf("labels %d, item effects %d", len(lf.Labels), len(lf.ItemEffects))
+	}
+	// golden probs: image 0 class 4 (deer), image 1 class 2 (bird)
+	var g struct {
+		Probs [][]float64 `json:"probs"`
+	}
+	data, _ := os.ReadFile(filepath.Join(vit, "golden.json"))
+	json.Unmarshal(data, &g)
+	want := (g.Probs[0][4] + g.Probs[1][2]) / 2
+	if got := lf.ItemEffects[0].Rows[0].Before; math.Abs(got-want) > 1e-5 {
+		t.Errorf("P before %g, golden mean class probability %g", got, want)
+	}
+	other := filepath.Join(dir, "other.jsonl")
+	os.WriteFile(other, []byte(`{"image": "`+img0+`", "label": "cat"}`+"\n"+`{"image": "`+img1+`"}`+"\n"), 0o644)
+	only1 := filepath.Join(dir, "only1.jsonl")
+	os.WriteFile(only1, []byte(`{"image": "`+img1+`"}`+"\n"), 0o644)
+	bad := filepath.Join(dir, "bad.json")
+	base := []string{"verify", "--model", vit, "--neurons", paths, "--no-progress", "--out", bad}
+	wantUsage(t, bad, [][]string{
+		append(base, "--images", other, "--experiment", "path", "but the image's label is 3 (cat)"),
+		append(base, "--images", only1, "--experiment", "path", "path item image_0 is none of the images"),
+		append(base, "--images", list, "--experiment", "matrix", "only the path experiment"),
+		append(base, "--images", list, "--experiment", "path", "--eval", list, "not both"),
 	})
 }

@@ -42,6 +42,7 @@ type verifyFlags struct {
 	back                                       bool
 	bos, tokenizer, profileDir, out            string
 	asJSON, noProgress                         bool
+	img                                        imageFlags
 	general, randomPool, facts, compare        string
 	permutations                               int
 }
@@ -111,6 +112,7 @@ without a verification. Random sets keep the claimed set's count at every layer 
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, &mf, &f) },
 	}
 	mf.register(cmd)
+	f.img.register(cmd, true)
 	fl := cmd.Flags()
 	fl.StringVar(&f.neurons, "neurons", "", "neuron set file (neuronscope.neurons/v1, or a bare [{layer,index}] list at --hook-site)")
 	fl.StringVar(&f.eval, "eval", "", "labelled questions, JSONL with prompt, answer and labels (e.g. the world's eval_facts.jsonl)")
@@ -175,6 +177,9 @@ type verifyInputs struct {
 }
 
 func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
+	if f.img.given() {
+		return runVerifyImages(cmd, mf, f)
+	}
 	if err := checkVerifyFlags(f); err != nil {
 		return err
 	}
