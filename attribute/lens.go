@@ -34,8 +34,10 @@ type LensReport struct {
 	Procedure     string            `json:"procedure"`
 	Prompt        []int             `json:"prompt_ids"`
 	PromptTokens  []string          `json:"prompt_tokens,omitempty"`
-	Top           int               `json:"top"`
-	Layers        []LensLayer       `json:"layers"`
+	// Image is the image of a class lens (ClassLens; its caller names it), with Prompt empty.
+	Image  string      `json:"image,omitempty"`
+	Top    int         `json:"top"`
+	Layers []LensLayer `json:"layers"`
 }
 
 // LensLayer is the lens of one layer's residual stream, blocks.Layer.hook_resid_post.
@@ -209,7 +211,11 @@ func lensPosition(t int, logits []float32, k, next int, str func(int) string) Le
 // by the input token), each cell the most probable token and its probability.
 func (r *LensReport) Table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "logit lens: ln_final(blocks.L.hook_resid_post) · W_U, most probable token per position\n")
+	if r.Procedure == ClassLensProcedure {
+		fmt.Fprintf(&b, "class lens: classifier(ln_final(blocks.L.hook_resid_post[CLS])), most probable class\n")
+	} else {
+		fmt.Fprintf(&b, "logit lens: ln_final(blocks.L.hook_resid_post) · W_U, most probable token per position\n")
+	}
 	w := tabwriter.NewWriter(&b, 0, 2, 2, ' ', 0)
 	head := []string{"layer"}
 	for t, id := range r.Prompt {
@@ -218,6 +224,11 @@ func (r *LensReport) Table() string {
 			s = r.PromptTokens[t]
 		}
 		head = append(head, fmt.Sprintf("%d:%s", t, s))
+	}
+	if len(r.Prompt) == 0 { // an image: its positions are named tokens
+		for t, s := range r.PromptTokens {
+			head = append(head, fmt.Sprintf("%d:%s", t, s))
+		}
 	}
 	fmt.Fprintln(w, strings.Join(head, "\t"))
 	for _, l := range r.Layers {

@@ -132,3 +132,61 @@ func TestImageJASFiniteDifferences(t *testing.T) {
 		}
 	}
 }
+
+// TestClassLens: the class lens of a tiny ViT at each layer gives the class logits that a
+// pass starting at the final norm (GradientImagesFrom at layer n_layers, an independent route)
+// computes from that layer's residual stream; the last layer's lens is the model's output and
+// ranks its predicted class first.
+func TestClassLens(t *testing.T) {
+	m := modeltestViT(t)
+	c := m.Config
+	px := tensor.New(1, c.Channels, c.ImageSize, c.ImageSize)
+	for i := range px.Data {
+		px.Data[i] = float32((i*13)%31)/15 - 1
+	}
+	rep, err := ClassLens(m, px, LensOptions{K: c.DVocab}, c.Labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, err := m.ForwardImages(px, hooks.Capture("blocks.*.hook_resid_post"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Layers) != c.NLayers {
+		t.Fatalf("%d layers", len(rep.Layers))
+	}
+	for _, l := range rep.Layers {
+		resid, _ := clean.Cache.Get(hooks.At(l.Layer, hooks.ResidPost))
+		pos := l.Positions[0]
+		if len(pos.Top) != c.DVocab || pos.Next == nil {
+			t.Fatalf("layer %d: %d classes, next %v", l.Layer, len(pos.Top), pos.Next)
+		}
+		for _, tok := range pos.Top {
+			g, err := m.GradientImagesFrom(model.Start{Layer: c.NLayers, Resid: resid}, model.Logit(0, CLS, tok.ID), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(g.Value-float64(tok.Logit)) > 1e-5 {
+				t.Errorf("layer %d class %d: lens logit %g, from the final norm %g", l.Layer, tok.ID, tok.Logit, g.Value)
+			}
+			if tok.Token != c.Labels[tok.ID] {
+				t.Errorf("class %d named %q", tok.ID, tok.Token)
+			}
+		}
+	}
+	final := rep.Layers[len(rep.Layers)-1].Positions[0]
+	for _, tok := range final.Top {
+		if d := math.Abs(float64(tok.Logit - clean.Logits.Data[tok.ID])); d > 1e-5 {
+			t.Errorf("last layer's lens logit %d differs from the output by %g", tok.ID, d)
+		}
+	}
+	if final.Next.Rank != 1 || final.Top[0].ID != final.Next.ID {
+		t.Errorf("predicted class %+v not first in the last layer's lens %+v", final.Next, final.Top[0])
+	}
+	if _, err := ClassLens(tinyModel(t, "llama"), px, LensOptions{}, nil); err == nil {
+		t.Error("a language model: no error")
+	}
+	if _, err := ClassLens(m, px, LensOptions{Layers: []int{c.NLayers}}, nil); err == nil {
+		t.Error("layer out of range: no error")
+	}
+}

@@ -51,7 +51,7 @@ type selectivityFlags struct {
 }
 
 func newAblateSelectivityCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "ablate selectivity"}
 	var f selectivityFlags
 	cmd := &cobra.Command{
 		Use:   "selectivity --model DIR --eval eval_facts.jsonl --neurons FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site mlp.hook_post] [--json] [--out FILE]",

@@ -383,3 +383,59 @@ func TestVerifyPathImages(t *testing.T) {
 		append(base, "--images", list, "--experiment", "path", "--eval", list, "not both"),
 	})
 }
+
+// TestClassLensCLI: decode --resid --image prints the class lens of the ViT fixture, whose last
+// layer ranks the predicted class (deer) first; weight decoding and prompts are refused on it.
+func TestClassLensCLI(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lens.json")
+	stdout, _, err := run("decode", "--resid", "--model", vit, "--image", filepath.Join(vit, "image_0.png"), "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "class lens") || !strings.Contains(stdout, "0:[CLS]") {
+		t.Errorf("stdout %q", stdout)
+	}
+	var rep attribute.LensReport
+	data, _ := os.ReadFile(out)
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	last := rep.Layers[len(rep.Layers)-1].Positions[0]
+	if rep.Procedure != attribute.ClassLensProcedure || last.Top[0].Token != "deer" || last.Next == nil || last.Next.ID != 4 || last.Next.Rank != 1 {
+		t.Errorf("class lens: %+v", last)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	wantUsage(t, bad, [][]string{
+		{"decode", "--model", vit, "--out", bad, "image classifier"},
+		{"decode", "--model", vit, "--image", filepath.Join(vit, "image_0.png"), "--out", bad, "--image applies to the logit lens"},
+		{"decode", "--resid", "--model", vit, "--ids", "1,2", "--out", bad, "give --image"},
+		{"decode", "--resid", "--model", tiny, "--image", filepath.Join(vit, "image_0.png"), "--out", bad, "language model"},
+	})
+}
+
+// TestTextOnlyRefuseImageModel: commands that work on text refuse an image classifier with a
+// usage error naming the command and the model type, before any output.
+func TestTextOnlyRefuseImageModel(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	facts := filepath.Join(dir, "facts.jsonl")
+	os.WriteFile(facts, []byte(`{"prompts": ["a b"], "target": "c"}`+"\n"), 0o644)
+	eval := filepath.Join(dir, "eval.jsonl")
+	os.WriteFile(eval, []byte(`{"id": "q", "prompt": "a b", "answer": "c", "labels": {"relation": "r"}}`+"\n"), 0o644)
+	neurons := filepath.Join(dir, "n.json")
+	os.WriteFile(neurons, []byte(`{"schema_version": "neuronscope.neurons/v1", "tap": "mlp.hook_post", "groups": {"r": [{"layer": 0, "index": 1}]}}`), 0o644)
+	out := filepath.Join(dir, "out.json")
+	wantUsage(t, out, [][]string{
+		{"generate", "--model", vit, "--ids", "1,2", "--max-new", "2", "generate works on text and " + vit + " is an image classifier (model_type vit)"},
+		{"tokenize", "--model", vit, "--text", "hi", "is an image classifier"},
+		{"find", "knowledge", "--model", vit, "--data", facts, "--out", out, "find knowledge works on text"},
+		{"find", "concept", "--model", vit, "--task", eval, "--control", eval, "--out", out, "find concept works on text"},
+		{"find", "relation", "--model", vit, "--eval", eval, "--out", out, "find relation works on text"},
+		{"ablate", "selectivity", "--model", vit, "--neurons", neurons, "--eval", eval, "--group", "relation=r", "--out", out, "ablate selectivity works on text"},
+		{"verify", "--model", vit, "--neurons", neurons, "--eval", eval, "--out", out, "image classifier (model_type vit)"},
+		{"profile", "--model", vit, "--data", facts, "--out", filepath.Join(dir, "p"), "image classifier (model_type vit)"},
+		{"trace", "--model", vit, "--ids", "1,2", "--out", filepath.Join(dir, "t.safetensors"), "--image"},
+	})
+}

@@ -164,6 +164,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	if f.img.given() {
 		return runProfileImages(cmd, mf, f)
 	}
+	mf.text = "profile --data"
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}

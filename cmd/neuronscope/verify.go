@@ -180,6 +180,7 @@ func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
 	if f.img.given() {
 		return runVerifyImages(cmd, mf, f)
 	}
+	mf.text = "verify with --eval, --text or --facts"
 	if err := checkVerifyFlags(f); err != nil {
 		return err
 	}
