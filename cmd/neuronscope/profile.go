@@ -94,7 +94,8 @@ positions are its tokens, [CLS] then the patches in raster order (token "id" k n
 k); every token is counted. Example lists name images by their ordinal in the list.`,
 		Example: `  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --out profile-world
   neuronscope profile --model DIR --data corpus.jsonl --ctx 128 --max-tokens 1000000 --resume --out profile-run
-  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos`,
+  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos
+  neuronscope profile --model vit-dir --images val.jsonl --batch 16 --out profile-vit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProfile(cmd, &mf, &f)
