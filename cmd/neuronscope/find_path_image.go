@@ -57,6 +57,9 @@ func runFindPathImages(cmd *cobra.Command, mf *modelFlags, f *pathFlags, im *ima
 	for i, file := range set.files {
 		id := ids[i]
 		labels := map[string]string{"image": file}
+		for k, v := range set.extra[i] {
+			labels[k] = v
+		}
 		if set.labels[i] >= 0 {
 			labels["class"] = classLabel(m, set.labels[i])
 		}

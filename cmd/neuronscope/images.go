@@ -33,11 +33,12 @@ func (f *imageFlags) register(cmd *cobra.Command, list bool) {
 
 func (f *imageFlags) given() bool { return len(f.files) > 0 || f.list != "" }
 
-// imageSet is a batch of images: their files, pixel values [n, 3, size, size] and classes (-1
-// where a file has no label).
+// imageSet is a batch of images: their files, pixel values [n, 3, size, size], classes (-1
+// where a file has no label) and the other string fields of their --images lines.
 type imageSet struct {
 	files  []string
 	labels []int
+	extra  []map[string]string
 	pixels *tensor.Tensor
 }
 
@@ -78,14 +79,14 @@ func (f *imageFlags) listImages(m *model.Model) (*imageSet, *vision.Processor, e
 	}
 	s := &imageSet{}
 	for _, p := range f.files {
-		s.files, s.labels = append(s.files, p), append(s.labels, -1)
+		s.files, s.labels, s.extra = append(s.files, p), append(s.labels, -1), append(s.extra, nil)
 	}
 	if f.list != "" {
-		files, labels, err := readImageList(f.list, m.Config.Labels)
+		files, labels, extra, err := readImageList(f.list, m.Config.Labels)
 		if err != nil {
 			return nil, nil, err
 		}
-		s.files, s.labels = append(s.files, files...), append(s.labels, labels...)
+		s.files, s.labels, s.extra = append(s.files, files...), append(s.labels, labels...), append(s.extra, extra...)
 	}
 	if len(s.files) == 0 {
 		return nil, nil, usagef("%s is an image classifier (model_type %s): give --image FILE", m.Dir, m.Config.ModelType)
@@ -97,12 +98,13 @@ func (f *imageFlags) listImages(m *model.Model) (*imageSet, *vision.Processor, e
 	return s, proc, nil
 }
 
-// readImageList reads a JSONL of {"image": path, "label"|"class": name or id}; relative paths
-// are relative to the list's directory.
-func readImageList(path string, names []string) (files []string, labels []int, err error) {
+// readImageList reads a JSONL of {"image": path, "label"|"class": name or id, other string
+// fields}; relative paths are relative to the list's directory. The other string fields are
+// labels (extra), as in prompt files.
+func readImageList(path string, names []string) (files []string, labels []int, extra []map[string]string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, usagef("--images %v", err)
+		return nil, nil, nil, usagef("--images %v", err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<16), 1<<24)
@@ -113,16 +115,22 @@ func readImageList(path string, names []string) (files []string, labels []int, e
 		}
 		var rec map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(text), &rec); err != nil || rec == nil {
-			return nil, nil, usagef("--images %s:%d: not a JSON object", path, line)
+			return nil, nil, nil, usagef("--images %s:%d: not a JSON object", path, line)
 		}
 		var file string
 		if err := json.Unmarshal(rec["image"], &file); err != nil || file == "" {
-			return nil, nil, usagef(`--images %s:%d: "image" must be a file path`, path, line)
+			return nil, nil, nil, usagef(`--images %s:%d: "image" must be a file path`, path, line)
 		}
-		for k := range rec {
-			if k != "image" && k != "label" && k != "class" {
-				return nil, nil, usagef(`--images %s:%d: unknown field %q (want "image" and "label" or "class")`, path, line, k)
+		more := map[string]string{}
+		for k, raw := range rec {
+			if k == "image" || k == "label" || k == "class" {
+				continue
 			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, nil, nil, usagef(`--images %s:%d: field %q: labels besides "image" and "label"/"class" must be strings`, path, line, k)
+			}
+			more[k] = v
 		}
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(filepath.Dir(path), file)
@@ -130,7 +138,7 @@ func readImageList(path string, names []string) (files []string, labels []int, e
 		raw, ok := rec["label"]
 		if c, has := rec["class"]; has {
 			if ok {
-				return nil, nil, usagef(`--images %s:%d: give "label" or "class", not both`, path, line)
+				return nil, nil, nil, usagef(`--images %s:%d: give "label" or "class", not both`, path, line)
 			}
 			raw, ok = c, true
 		}
@@ -139,18 +147,18 @@ func readImageList(path string, names []string) (files []string, labels []int, e
 			var v any
 			_ = json.Unmarshal(raw, &v)
 			if label, err = parseClass(v, names); err != nil {
-				return nil, nil, usagef("--images %s:%d: %v", path, line, err)
+				return nil, nil, nil, usagef("--images %s:%d: %v", path, line, err)
 			}
 		}
-		files, labels = append(files, file), append(labels, label)
+		files, labels, extra = append(files, file), append(labels, label), append(extra, more)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, usagef("--images %s: %v", path, err)
+		return nil, nil, nil, usagef("--images %s: %v", path, err)
 	}
 	if len(files) == 0 {
-		return nil, nil, usagef("--images %s has no images", path)
+		return nil, nil, nil, usagef("--images %s has no images", path)
 	}
-	return files, labels, nil
+	return files, labels, extra, nil
 }
 
 // parseClass reads a class given as an id (a JSON number or a numeric string) or as a label
@@ -211,7 +219,7 @@ func requireImageModel(m *model.Model, images bool) error {
 // textOnly refuses an image classifier in a command that works on text only.
 func textOnly(m *model.Model, command string) error {
 	if m.Config.ImageModel() {
-		return usagef("%s works on text and %s is an image classifier (model_type %s); neuronscope takes --image for an image model in attribute, trace, find path, profile, verify and decode --resid", command, m.Dir, m.Config.ModelType)
+		return usagef("%s works on text and %s is an image classifier (model_type %s); neuronscope takes --image for an image model in attribute, trace, find path, profile, verify (paths), ablate selectivity and decode --resid", command, m.Dir, m.Config.ModelType)
 	}
 	return nil
 }

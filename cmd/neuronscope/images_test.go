@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/fixtures"
@@ -437,5 +438,41 @@ func TestTextOnlyRefuseImageModel(t *testing.T) {
 		{"verify", "--model", vit, "--neurons", neurons, "--eval", eval, "--out", out, "image classifier (model_type vit)"},
 		{"profile", "--model", vit, "--data", facts, "--out", filepath.Join(dir, "p"), "image classifier (model_type vit)"},
 		{"trace", "--model", vit, "--ids", "1,2", "--out", filepath.Join(dir, "t.safetensors"), "--image"},
+	})
+}
+
+// TestSelectivityImagesCLI: ablate selectivity --images on the ViT fixture reports per-class
+// accuracy (both images correctly classified before ablation) with random sets and a verdict;
+// an image without a label, a group nobody has and --eval with images are usage errors.
+func TestSelectivityImagesCLI(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	img0, img1 := filepath.Join(vit, "image_0.png"), filepath.Join(vit, "image_1.png")
+	list := filepath.Join(dir, "val.jsonl")
+	os.WriteFile(list, []byte(`{"image": "`+img0+`", "label": "deer", "split": "x"}`+"\n"+`{"image": "`+img1+`", "label": 2, "split": "y"}`+"\n"), 0o644)
+	neurons := filepath.Join(dir, "n.json")
+	os.WriteFile(neurons, []byte(`{"schema_version": "neuronscope.neurons/v1", "tap": "mlp.hook_post", "groups": {"deer": [{"layer": 1, "index": 1}, {"layer": 0, "index": 7}]}}`), 0o644)
+	out := filepath.Join(dir, "sel.json")
+	if _, _, err := run("ablate", "selectivity", "--model", vit, "--images", list, "--neurons", neurons, "--group", "class=deer", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ablate.ReadSelectivityFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := doc.Report
+	if r.BaselineAccuracy != 1 || len(r.Groups) != 2 || len(r.Random.Sets) != ablate.DefaultRandomSets || r.Verdict == "" ||
+		r.Ablation.Positions != "every token (CLS and patches) of every image" {
+		t.Errorf("report: %+v", r)
+	}
+	if _, _, err := run("ablate", "selectivity", "--model", vit, "--images", list, "--neurons", neurons, "--set-group", "deer", "--group", "split=x", "--json"); err != nil {
+		t.Errorf("grouping by another label of the list: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	base := []string{"ablate", "selectivity", "--model", vit, "--neurons", neurons, "--out", bad}
+	wantUsage(t, bad, [][]string{
+		append(base, "--image", img0, "--group", "class=deer", "has no label"),
+		append(base, "--images", list, "--group", "class=cat", "no image has class=cat"),
+		append(base, "--images", list, "--eval", list, "--group", "class=deer", "not both"),
 	})
 }
