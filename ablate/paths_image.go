@@ -129,14 +129,8 @@ func runImageItemEval(m *model.Model, items []PathItem, kinds []itemKind, factor
 			}
 			for r, ru := range rs {
 				row := res.Logits.Row(r)
-				best := 0
-				for k, v := range row {
-					if v > row[best] {
-						best = k
-					}
-				}
 				ru.scores.LogProb[i] = logProb(row, it.Target)
-				ru.scores.Correct[i] = best == it.Target
+				ru.scores.Correct[i] = model.Argmax(row) == it.Target
 				if math.IsNaN(ru.scores.LogProb[i]) {
 					return nil, nil, fmt.Errorf("path item %s: non-finite logits", it.ID)
 				}

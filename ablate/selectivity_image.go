@@ -88,14 +88,7 @@ func SelectivityImages(m *model.Model, imgs *LabelledImages, neurons []hooks.Neu
 		s := &Scores{Correct: make([]bool, n)}
 		err := forEach(opts, func(lo int, res *model.Result) {
 			for r := 0; r < res.Logits.Shape[0]; r++ {
-				row := res.Logits.Row(r)
-				best := 0
-				for k, v := range row {
-					if v > row[best] {
-						best = k
-					}
-				}
-				s.Correct[lo+r] = best == imgs.Classes[lo+r]
+				s.Correct[lo+r] = model.Argmax(res.Logits.Row(r)) == imgs.Classes[lo+r]
 			}
 		})
 		return s, err

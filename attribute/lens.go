@@ -27,6 +27,29 @@ type LensOptions struct {
 	Layers []int
 }
 
+// points fills the defaults (K 5, at most the vocabulary) and returns the residual streams the
+// lens reads, blocks.L.hook_resid_post of each layer (every layer by default).
+func (opt LensOptions) points(c *model.Config) (LensOptions, []hooks.Point, error) {
+	if opt.K <= 0 {
+		opt.K = 5
+	}
+	opt.K = min(opt.K, c.DVocab)
+	layers := opt.Layers
+	if layers == nil {
+		for l := range c.NLayers {
+			layers = append(layers, l)
+		}
+	}
+	points := make([]hooks.Point, len(layers))
+	for i, l := range layers {
+		if l < 0 || l >= c.NLayers {
+			return opt, nil, fmt.Errorf("layer %d does not exist (the model has %d layers)", l, c.NLayers)
+		}
+		points[i] = hooks.At(l, hooks.ResidPost)
+	}
+	return opt, points, nil
+}
+
 // LensReport is the logit lens of one prompt (`neuronscope decode --resid`).
 type LensReport struct {
 	SchemaVersion int               `json:"schema_version"`
@@ -85,22 +108,9 @@ func LogitLens(m *model.Model, prompt []int, opt LensOptions, name func(int) (st
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("logit lens of an empty prompt")
 	}
-	if opt.K <= 0 {
-		opt.K = 5
-	}
-	opt.K = min(opt.K, c.DVocab)
-	layers := opt.Layers
-	if layers == nil {
-		for l := range c.NLayers {
-			layers = append(layers, l)
-		}
-	}
-	points := make([]hooks.Point, len(layers))
-	for i, l := range layers {
-		if l < 0 || l >= c.NLayers {
-			return nil, fmt.Errorf("layer %d does not exist (the model has %d layers)", l, c.NLayers)
-		}
-		points[i] = hooks.At(l, hooks.ResidPost)
+	opt, points, err := opt.points(c)
+	if err != nil {
+		return nil, err
 	}
 	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 	if err != nil {

@@ -28,34 +28,16 @@ func ClassLens(m *model.Model, pixels *tensor.Tensor, opt LensOptions, names []s
 	if pixels == nil || len(pixels.Shape) != 4 || pixels.Shape[0] != 1 {
 		return nil, fmt.Errorf("the class lens takes one image, [1, %d, %d, %d]", c.Channels, c.ImageSize, c.ImageSize)
 	}
-	if opt.K <= 0 {
-		opt.K = 5
-	}
-	opt.K = min(opt.K, c.DVocab)
-	layers := opt.Layers
-	if layers == nil {
-		for l := range c.NLayers {
-			layers = append(layers, l)
-		}
-	}
-	points := make([]hooks.Point, len(layers))
-	for i, l := range layers {
-		if l < 0 || l >= c.NLayers {
-			return nil, fmt.Errorf("layer %d does not exist (the model has %d layers)", l, c.NLayers)
-		}
-		points[i] = hooks.At(l, hooks.ResidPost)
+	opt, points, err := opt.points(c)
+	if err != nil {
+		return nil, err
 	}
 	clean, err := m.ForwardImages(pixels, hooks.CapturePoints(points...))
 	if err != nil {
 		return nil, err
 	}
-	pred := 0
-	for k, v := range clean.Logits.Row(0) {
-		if v > clean.Logits.Row(0)[pred] {
-			pred = k
-		}
-	}
-	n, per := len(layers), len(pixels.Data)
+	pred := model.Argmax(clean.Logits.Row(0))
+	n, per := len(points), len(pixels.Data)
 	px := tensor.New(n, pixels.Shape[1], pixels.Shape[2], pixels.Shape[3])
 	for r := 0; r < n; r++ {
 		copy(px.Data[r*per:], pixels.Data)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/neuronscope/neuronscope/attribute"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
@@ -193,19 +194,12 @@ func runAttribute(cmd *cobra.Command, m *model.Model, in *inputFlags, f *attrFla
 	if err != nil {
 		return err
 	}
-	points, err := m.Catalog().MatchAll(splitPatterns(f.hooks))
+	points, err := f.points(m)
 	if err != nil {
-		return usagef("--hooks: %v", err)
-	}
-	for _, p := range points {
-		if !p.Site.PerLayer() {
-			return usagef("--hooks: %s is not a per-layer hook point", p)
-		}
+		return err
 	}
 	metric := f.metricFor(pos, tok)
-	rule, _ := parseRule(f.riemann)
-	opt := attribute.AttributionOptions{Method: f.method, IG: attribute.IGOptions{Steps: f.steps, Rule: rule},
-		AllPositions: f.positions == "all", Top: f.top}
+	opt := f.options()
 	if f.method == attribute.MethodIG {
 		bar := newBar(cmd, int64(len(points)), "integrated gradients", "hooks")
 		opt.Progress = func(done, _ int) { _ = bar.Set(done) }
@@ -258,21 +252,14 @@ func runAttributeImage(cmd *cobra.Command, m *model.Model, im *imageFlags, f *at
 		if err != nil {
 			return err
 		}
-		class = argmaxRow(res.Logits.Row(0))
+		class = model.Argmax(res.Logits.Row(0))
 	}
-	points, err := m.Catalog().MatchAll(splitPatterns(f.hooks))
+	points, err := f.points(m)
 	if err != nil {
-		return usagef("--hooks: %v", err)
-	}
-	for _, p := range points {
-		if !p.Site.PerLayer() {
-			return usagef("--hooks: %s is not a per-layer hook point", p)
-		}
+		return err
 	}
 	metric := f.metricFor(attribute.CLS, class)
-	rule, _ := parseRule(f.riemann)
-	opt := attribute.AttributionOptions{Method: f.method, IG: attribute.IGOptions{Steps: f.steps, Rule: rule},
-		AllPositions: f.positions == "all", Top: f.top}
+	opt := f.options()
 	if f.baseline != "zero" {
 		proc, err := vision.Load(m.Dir)
 		if err != nil {
@@ -309,4 +296,25 @@ func runAttributeImage(cmd *cobra.Command, m *model.Model, im *imageFlags, f *at
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s attribution of %s (class %s) to %d hook points\n", f.out, f.method, metric, className(m, class), len(points))
 	return nil
+}
+
+// points matches --hooks against the model; every point must be per-layer.
+func (f *attrFlags) points(m *model.Model) ([]hooks.Point, error) {
+	points, err := m.Catalog().MatchAll(splitPatterns(f.hooks))
+	if err != nil {
+		return nil, usagef("--hooks: %v", err)
+	}
+	for _, p := range points {
+		if !p.Site.PerLayer() {
+			return nil, usagef("--hooks: %s is not a per-layer hook point", p)
+		}
+	}
+	return points, nil
+}
+
+// options are the attribution options of the flags (checked by check).
+func (f *attrFlags) options() attribute.AttributionOptions {
+	rule, _ := parseRule(f.riemann)
+	return attribute.AttributionOptions{Method: f.method, IG: attribute.IGOptions{Steps: f.steps, Rule: rule},
+		AllPositions: f.positions == "all", Top: f.top}
 }

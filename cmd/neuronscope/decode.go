@@ -167,23 +167,7 @@ func runLens(cmd *cobra.Command, m *model.Model, in *inputFlags, layers []int, t
 		return err
 	}
 	rep.Provenance.BOSPolicy = in.bosPolicy()
-	rep.Provenance.HooksAsked = []string{"blocks.*.hook_resid_post"}
-	for _, l := range rep.Layers {
-		rep.Provenance.HooksFired = append(rep.Provenance.HooksFired, l.Hook)
-	}
-	if out != "" {
-		if err := report.WriteJSONFile(out, rep); err != nil {
-			return err
-		}
-	}
-	if asJSON {
-		return report.WriteJSON(cmd.OutOrStdout(), rep)
-	}
-	fmt.Fprint(cmd.OutOrStdout(), rep.Table())
-	if out != "" {
-		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
-	}
-	return nil
+	return emitLens(cmd, rep, asJSON, out)
 }
 
 // tokenNamer returns a function naming token ids from DIR/tokenizer.json, or nil when the
@@ -262,6 +246,12 @@ func runClassLens(cmd *cobra.Command, m *model.Model, im *imageFlags, layers []i
 	}
 	rep.Image = set.files[0]
 	rep.Provenance.Dataset = set.files[0]
+	return emitLens(cmd, rep, asJSON, out)
+}
+
+// emitLens records the lens's hooks in its provenance, writes it to out (if set) and prints it:
+// as JSON with asJSON, else as the table.
+func emitLens(cmd *cobra.Command, rep *attribute.LensReport, asJSON bool, out string) error {
 	rep.Provenance.HooksAsked = []string{"blocks.*.hook_resid_post"}
 	for _, l := range rep.Layers {
 		rep.Provenance.HooksFired = append(rep.Provenance.HooksFired, l.Hook)

@@ -88,7 +88,7 @@ func runFindPathImages(cmd *cobra.Command, mf *modelFlags, f *pathFlags, im *ima
 			if err != nil {
 				return err
 			}
-			class = argmaxRow(res.Logits.Row(0))
+			class = model.Argmax(res.Logits.Row(0))
 			it.labels["class"] = classLabel(m, class)
 			it.labels["class_source"] = "predicted"
 		}

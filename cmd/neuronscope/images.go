@@ -231,14 +231,3 @@ func checkPromptFlags(in *inputFlags, im *imageFlags) error {
 	}
 	return nil
 }
-
-// argmaxRow is the index of the largest value.
-func argmaxRow(row []float32) int {
-	best := 0
-	for k, v := range row {
-		if v > row[best] {
-			best = k
-		}
-	}
-	return best
-}
