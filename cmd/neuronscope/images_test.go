@@ -496,3 +496,30 @@ func TestSelectivityImagesCLI(t *testing.T) {
 		append(base, "--images", list, "--eval", list, "--group", "class=deer", "not both"),
 	})
 }
+
+// TestTraceImageList: trace --images prints each image's class with its label and the
+// accuracy on the labelled images, and writes one logits row per image.
+func TestTraceImageList(t *testing.T) {
+	vit := vitFixture(t)
+	dir := t.TempDir()
+	list := filepath.Join(dir, "val.jsonl")
+	os.WriteFile(list, []byte(`{"image": "`+filepath.Join(vit, "image_0.png")+`", "label": "deer"}`+"\n"+
+		`{"image": "`+filepath.Join(vit, "image_1.png")+`", "label": "cat"}`+"\n"), 0o644)
+	out := filepath.Join(dir, "t.safetensors")
+	stdout, _, err := run("trace", "--model", vit, "--images", list, "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "image_0.png: class 4 (deer), label 4 (deer)") || !strings.Contains(stdout, "image_1.png: class 2 (bird), label 3 (cat)") ||
+		!strings.Contains(stdout, "accuracy 1/2") {
+		t.Errorf("stdout %q", stdout)
+	}
+	f, err := safetensors.OpenFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if tt, ok := f.Tensor("logits"); !ok || fmt.Sprint(tt.Shape) != "[2 10]" {
+		t.Errorf("logits %v", tt.Shape)
+	}
+}
