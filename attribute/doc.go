@@ -217,6 +217,10 @@
 // units, the class probability read from CLS. Attention is bidirectional, so each pass reruns
 // every token of the image (m rows of the whole image, from the clean blocks.0.hook_resid_pre);
 // only the CLS rows are replaced, the other tokens recomputed, as in the published forward.
+// A search so costs L + 2 batched passes of m whole-image rows, about (L+2)/L of L·m single
+// forward+backward passes of the image (BenchmarkNeuronPathImage, ViT-Ti/16 shape: 222 s per
+// image and 3.4 L·m-equivalents on this 2-core machine at load average 12-15, a noisy figure;
+// batch-20 and batch-1 gradient passes scaled linearly in a side-by-side run).
 //
 // `find path` records each item's position and target token in its set's settings
 // (PathSettings, read back by PathSettingsOf), so package ablate can remove and enhance every
