@@ -113,6 +113,8 @@
 //     item; the top-1 change with its own p; the path against each baseline item by item (mean
 //     difference of the oriented per-item deviations, bootstrap CI and p); the path similarity
 //     of same- versus different-label pairs with a permutation p (attribute.ComparePaths).
+//     Items with an Image (a ViT, NeuronPath's own setting) are edited at the CLS token and
+//     read the class probability; top-1 is then classification accuracy.
 //   - VerifyKnowledge (Dai et al.'s 3_modify_activation.py): each fact's knowledge neurons
 //     removed and enhanced at the last position of its own prompts and of the prompts of
 //     another relation's fact (OtherRelationFacts: a random other relation, then a random fact
@@ -121,6 +123,8 @@
 //     lists per fact; each fact's label tests own − other on its own prompts.
 //   - Selectivity: the original single-set check (accuracy points rather than relative
 //     drops, and its own verdict rule below); SelectivityOf reads it off a matrix row.
+//     SelectivityImages is the same check on labelled images of a ViT (LabelledImages):
+//     classification accuracy per group, the neurons ablated at every token of every image.
 //
 // # Random baselines and statistics
 //

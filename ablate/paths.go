@@ -9,6 +9,7 @@ import (
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/tensor"
 	"github.com/neuronscope/neuronscope/probes/labels"
 )
 
@@ -24,6 +25,9 @@ type PathItem struct {
 	Target int
 	// Paths maps a kind ("path", "activation", "activation_topk") to the item's neurons.
 	Paths map[string][]hooks.Neuron
+	// Image, for an image classifier (ViT), is the item's image [1, channels, size, size]
+	// instead of a prompt (Prompt nil): its path is at the CLS token, Target is its class.
+	Image *tensor.Tensor
 }
 
 // PathItemOf is the path item of a prompt and its NeuronPath result: the prompt cut after the
@@ -133,6 +137,11 @@ const PathMeasure = "target probability ratio mean over items of P_after/P_befor
 // opt.Compare, the claimed kind's paths of items with the same and with different label
 // values are compared (attribute.ComparePaths, with a permutation p-value). It returns a
 // label per kind (claim kind path) and the experiment's table (labels.ItemEffects).
+//
+// Items with an Image (an image classifier, NeuronPath's own setting) are edited at the CLS
+// token and read the class probability there; top-1 is then classification accuracy on the
+// items' classes. Each image runs once per intervention (no cached prefix: attention is
+// bidirectional), in batches of BatchSize rows.
 func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labels.File, error) {
 	if len(items) == 0 {
 		return nil, fmt.Errorf("no path items")
@@ -161,8 +170,12 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 	for k, name := range opt.Kinds {
 		kinds[k] = itemKind{name: name, of: allItems(len(items)), what: "each prompt's " + name + " list"}
 	}
+	img, err := imageItems(m, items)
+	if err != nil {
+		return nil, err
+	}
 	for _, it := range items {
-		if len(it.Prompt) == 0 || len(it.Prompt) > m.Config.MaxPos {
+		if !img && (len(it.Prompt) == 0 || len(it.Prompt) > m.Config.MaxPos) {
 			return nil, fmt.Errorf("path item %s: prompt of %d tokens (need 1..%d)", it.ID, len(it.Prompt), m.Config.MaxPos)
 		}
 		if it.Target < 0 || it.Target >= m.Config.DVocab {
@@ -185,7 +198,15 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 		factor float32
 		helps  bool
 	}{{"remove", 0, false}, {"enhance", 2, true}}
-	base, runs, err := runItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress, kinds, []float32{0, 2}, LastPosition, opt.Random, opt.Seed)
+	var base *Scores
+	var runs [][]itemRuns
+	what, where := "prompts", "each prompt's attributed position"
+	if img {
+		what, where = "images", "each image's CLS token"
+		base, runs, err = runImageItemEval(m, items, kinds, []float32{0, 2}, opt.Random, opt.Seed, opt.BatchSize, opt.Progress)
+	} else {
+		base, runs, err = runItemEval(m, ps, opt.BatchSize, opt.Workers, opt.Progress, kinds, []float32{0, 2}, LastPosition, opt.Random, opt.Seed)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +227,8 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 		}
 		return s / float64(len(idx))
 	}
-	tab := labels.ItemEffects{Name: fmt.Sprintf("%d prompts × %d path kinds, remove (×0) and enhance (×2)", n, len(kinds)), Experiment: "path",
-		Positions: "each prompt's attributed position", Measure: PathMeasure, RandomSets: opt.Random,
+	tab := labels.ItemEffects{Name: fmt.Sprintf("%d %s × %d path kinds, remove (×0) and enhance (×2)", n, what, len(kinds)), Experiment: "path",
+		Positions: where, Measure: PathMeasure, RandomSets: opt.Random,
 		RandomRule: "per item, RandomSetFor(the item's list, seed+k, item): the list's per-layer counts at the same tap, uniform among the other units"}
 	f := &labels.File{SchemaVersion: labels.Schema, Inputs: []labels.Input{}}
 	claimedDev := make([][]float64, len(ops))
@@ -237,7 +258,7 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 			tab.Rows = append(tab.Rows, row)
 			boot := Bootstrap([][]int{all}, opt.Resamples, opt.Seed, func(s [][]int) float64 { return mean(d, s[0]) })
 			v := labels.Verification{Experiment: "path", Intervention: op.name + ": " + r.iv, Measure: "target_prob_ratio",
-				Statistic:  fmt.Sprintf("mean over %d prompts of P_after/P_before − 1, oriented so the claim predicts > 0 (%s)", n, map[bool]string{false: "1 − ratio", true: "ratio − 1"}[op.helps]),
+				Statistic:  fmt.Sprintf("mean over %d %s of P_after/P_before − 1, oriented so the claim predicts > 0 (%s)", n, what, map[bool]string{false: "1 − ratio", true: "ratio − 1"}[op.helps]),
 				RandomRule: tab.RandomRule, Resamples: opt.Resamples, Items: n, Ref: "item_effects[0]"}
 			T := mean(d, all)
 			Test{Target: T, Effect: T, Random: rnd, CI: CI95(boot), Boot: boot}.Decide(opt.Verdict, &v)
@@ -255,7 +276,7 @@ func VerifyPaths(m *model.Model, items []PathItem, opt PathVerifyOptions) (*labe
 			tab.Comparisons = append(tab.Comparisons, labels.ItemComparison{Set: kinds[0].name, Versus: kind.name, Intervention: op.name,
 				Difference: mean(diff, all), CI95: CI95(db), PBootstrap: BootstrapP(db, 0), Top1Difference: sign(op.helps) * (claimedTop[o] - row.Top1After)})
 		}
-		describePath(&l, n)
+		describePath(&l, n, what)
 		f.Labels = append(f.Labels, l)
 	}
 	for _, key := range opt.Compare {
@@ -304,7 +325,7 @@ func pathLabel(k itemKind, cat hooks.Catalog, opt PathVerifyOptions) labels.Labe
 }
 
 // describePath writes a path label's description and verdict.
-func describePath(l *labels.Label, n int) {
+func describePath(l *labels.Label, n int, what string) {
 	var parts []string
 	for _, v := range l.Verifications {
 		op, _, _ := strings.Cut(v.Intervention, ":")
@@ -315,7 +336,7 @@ func describePath(l *labels.Label, n int) {
 		parts = append(parts, fmt.Sprintf("%s changes the target probability by %s (mean ratio) vs %s for random paths: %s (p %.3g)",
 			op, pct(eff), pct(map[string]float64{"remove": -1, "enhance": 1}[op]*v.Random.Mean), v.Verdict, v.P))
 	}
-	l.Claim.Description = fmt.Sprintf("%s: the %s lists of %d prompts (%d distinct units), found by %s; %s", l.Set, l.Set, n, len(l.Units),
+	l.Claim.Description = fmt.Sprintf("%s: the %s lists of %d %s (%d distinct units), found by %s; %s", l.Set, l.Set, n, what, len(l.Units),
 		l.Evidence.Finder, strings.Join(parts, "; "))
 	if len(l.Verifications) > 0 {
 		l.Verdict = l.Verifications[0].Verdict

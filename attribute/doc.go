@@ -108,6 +108,21 @@
 // m·pos rows, ~28 forward passes' worth of FLOPs at layer 0; gonum's pure-Go BLAS, which
 // gains little from the larger batch, takes ~33 forward passes there.
 //
+// # Images (ViT)
+//
+// For an image classifier (model.Config.ImageModel) AttributeImage and
+// IntegratedGradientsImage take one image's pixel values [1, channels, size, size] (package
+// model/vision prepares them) and a metric of the class logits at the CLS position
+// (model.Prob(0, CLS, class), LogProb, Logit). The gradient methods score every token; the
+// report ranks the CLS row (or the sum over tokens with AllPositions). Integrated gradients
+// scale the CLS row (Target) or the whole [tokens, width] activation (All). Attention is
+// bidirectional, so every step reruns all tokens from blocks.L.hook_resid_pre (model
+// GradientImagesFrom): no causal shortcut, a step costs one image's pass through layers >= L.
+// The baseline is zero (the NeuronPath code's, checked against the vit-random golden) unless
+// AttributionOptions.BaselineImage names an image whose activation at each point is the
+// baseline: a black image (vision.Processor.Fill) or the preprocessor's mean image
+// (vision.Processor.MeanImage, all-zero pixel values).
+//
 // # Knowledge neurons
 //
 // KnowledgeNeurons implements Dai et al.'s selection: per prompt (paraphrases of one fact),
@@ -197,6 +212,15 @@
 // testdata/world-llama, over 100 evaluation questions (every 23rd), 174 of the 400 chosen path
 // neurons had both factors negative, and the activation-argmax path had the higher JAS on 13
 // questions.
+//
+// NeuronPathImage and JointAttributionImage run the published ViT setting: the CLS token's
+// units, the class probability read from CLS. Attention is bidirectional, so each pass reruns
+// every token of the image (m rows of the whole image, from the clean blocks.0.hook_resid_pre);
+// only the CLS rows are replaced, the other tokens recomputed, as in the published forward.
+// A search so costs L + 2 batched passes of m whole-image rows, about (L+2)/L of L·m single
+// forward+backward passes of the image (BenchmarkNeuronPathImage, ViT-Ti/16 shape: 222 s per
+// image and 3.4 L·m-equivalents on this 2-core machine at load average 12-15, a noisy figure;
+// batch-20 and batch-1 gradient passes scaled linearly in a side-by-side run).
 //
 // `find path` records each item's position and target token in its set's settings
 // (PathSettings, read back by PathSettingsOf), so package ablate can remove and enhance every

@@ -104,7 +104,8 @@ type IGResult struct {
 	Pos   int // the metric's (first) position: the row Target scales
 	Scope Scope
 	// Attributions are (a − b)·Σ_k w_k·∂f/∂a(b + α_k(a − b)): [inner...] for Target (e.g.
-	// [d_mlp]), [pos, inner...] for All (zero after the metric's last position).
+	// [d_mlp]), [pos, inner...] for All (zero after the metric's last position in a causal
+	// model; an image's every token is scaled).
 	Attributions *tensor.Tensor
 	// Act is the clean activation a, shaped like Attributions.
 	Act *tensor.Tensor
@@ -127,15 +128,18 @@ func IntegratedGradients(m *model.Model, prompt []int, point hooks.Point, metric
 	return cl.integrate(point, opt)
 }
 
-// clean is one clean forward pass of a prompt, kept to attribute several points of it.
+// clean is one clean forward pass of a prompt (or of one image), kept to attribute several
+// points of it.
 type clean struct {
 	m           *model.Model
-	prompt      []int
-	metric      model.Metric // with Row 0
-	first, last int          // positions the metric reads
-	f           float64      // the metric
-	kv          *model.KVCache
-	cache       *hooks.Cache // each point, and blocks.L.hook_resid_pre of its layer
+	prompt      []int          // nil for an image
+	pixels      *tensor.Tensor // the image [1, channels, size, size], or nil
+	T           int            // positions (tokens) of the input
+	metric      model.Metric   // with Row 0
+	first, last int            // positions the metric reads
+	f           float64        // the metric
+	kv          *model.KVCache // causal prompts only
+	cache       *hooks.Cache   // each point, and blocks.L.hook_resid_pre of its layer
 }
 
 func runClean(m *model.Model, prompt []int, points []hooks.Point, metric model.Metric) (*clean, error) {
@@ -144,16 +148,13 @@ func runClean(m *model.Model, prompt []int, points []hooks.Point, metric model.M
 		return nil, err
 	}
 	metric.Row = 0
-	cl := &clean{m: m, prompt: prompt, metric: metric, first: metric.Pos, last: metric.Pos}
+	cl := &clean{m: m, prompt: prompt, T: len(prompt), metric: metric, first: metric.Pos, last: metric.Pos}
 	if metric.Kind == model.MeanLogProbMetric {
 		cl.last += len(metric.Tokens) - 1
 	}
-	var caps []hooks.Point
-	for _, p := range points {
-		if !p.Site.PerLayer() {
-			return nil, fmt.Errorf("integrated gradients needs a per-layer hook point, got %v", p)
-		}
-		caps = append(caps, p, hooks.At(p.Layer, hooks.ResidPre))
+	caps, err := cleanCaptures(points)
+	if err != nil {
+		return nil, err
 	}
 	cl.kv = m.NewKVCache(1, b.Len)
 	res, err := m.ForwardKV(b, cl.kv, hooks.CapturePoints(caps...))
@@ -167,6 +168,18 @@ func runClean(m *model.Model, prompt []int, points []hooks.Point, metric model.M
 	return cl, nil
 }
 
+// cleanCaptures lists the points and the residual stream entering each one's layer.
+func cleanCaptures(points []hooks.Point) ([]hooks.Point, error) {
+	var caps []hooks.Point
+	for _, p := range points {
+		if !p.Site.PerLayer() {
+			return nil, fmt.Errorf("integrated gradients needs a per-layer hook point, got %v", p)
+		}
+		caps = append(caps, p, hooks.At(p.Layer, hooks.ResidPre))
+	}
+	return caps, nil
+}
+
 // integrate runs integrated gradients at point p of the clean pass.
 func (cl *clean) integrate(p hooks.Point, opt IGOptions) (*IGResult, error) {
 	if opt.Steps == 0 {
@@ -177,14 +190,21 @@ func (cl *clean) integrate(p hooks.Point, opt IGOptions) (*IGResult, error) {
 		return nil, err
 	}
 	act, _ := cl.cache.Get(p) // [1, pos, inner...]
-	T := len(cl.prompt)
+	T := cl.T
 	width := len(act.Data) / T
-	// Positions lo..hi-1 are run: Target needs none before its row (the clean KV cache has
-	// them), and no scope needs any after the metric's last position.
+	// Positions lo..hi-1 are run. In a causal model Target needs none before its row (the
+	// clean KV cache has them), and no scope needs any after the metric's last position; in a
+	// bidirectional one (ViT) every position sees every other, so all of them run.
 	lo, hi := 0, cl.last+1
+	if cl.m.Config.Bidirectional {
+		hi = T
+	}
 	var scaled []int // positions moved along the path
 	if opt.Scope == Target {
-		lo, scaled = cl.first, []int{cl.first}
+		scaled = []int{cl.first}
+		if !cl.m.Config.Bidirectional {
+			lo = cl.first
+		}
 	} else {
 		for i := 0; i < hi; i++ {
 			scaled = append(scaled, i)
@@ -238,26 +258,17 @@ func baselineRows(opt IGOptions, T, width, row int) ([]float32, error) {
 }
 
 // steps evaluates f and its gradient at point p for each α, one batch row per α: the prompt's
-// positions lo..hi-1 run from blocks.L.hook_resid_pre, continuing the clean KV cache of
-// positions < lo, and an edit hook sets the scaled rows to b + α(a − b).
+// positions lo..hi-1 (an image's every token) run from blocks.L.hook_resid_pre, continuing
+// the clean KV cache of positions < lo, and an edit hook sets the scaled rows to b + α(a − b).
 func (cl *clean) steps(p hooks.Point, alpha []float64, a, base []float32, scaled []int, lo, hi int) (*model.GradResult, error) {
 	E, n := len(alpha), hi-lo
 	d := cl.m.Config.DModel
 	resid, _ := cl.cache.Get(hooks.At(p.Layer, hooks.ResidPre))
-	seqs := make([][]int, E)
 	start := model.Start{Layer: p.Layer, Resid: tensor.New(E, n, d)}
-	for e := range seqs {
-		seqs[e] = cl.prompt[lo:hi]
+	for e := 0; e < E; e++ {
 		copy(start.Resid.Data[e*n*d:], resid.Data[lo*d:hi*d])
 	}
-	b, err := model.NewBatch(seqs, model.PadRight, 0)
-	if err != nil {
-		return nil, err
-	}
-	if lo > 0 {
-		start.KV = cl.kv.Fork(0, lo, E, hi)
-	}
-	width := len(a) / len(cl.prompt)
+	width := len(a) / cl.T
 	edit := func(_ hooks.Point, t *tensor.Tensor) error {
 		for e, al := range alpha {
 			for _, pos := range scaled {
@@ -272,12 +283,26 @@ func (cl *clean) steps(p hooks.Point, alpha []float64, a, base []float32, scaled
 	}
 	mt := cl.metric
 	mt.Row, mt.Pos = model.AllRows, mt.Pos-lo
+	if cl.pixels != nil {
+		return cl.m.GradientImagesFrom(start, mt, []hooks.Point{p}, hooks.EditPoint(p, edit))
+	}
+	seqs := make([][]int, E)
+	for e := range seqs {
+		seqs[e] = cl.prompt[lo:hi]
+	}
+	b, err := model.NewBatch(seqs, model.PadRight, 0)
+	if err != nil {
+		return nil, err
+	}
+	if lo > 0 {
+		start.KV = cl.kv.Fork(0, lo, E, hi)
+	}
 	return cl.m.GradientFrom(start, b, mt, []hooks.Point{p}, hooks.EditPoint(p, edit))
 }
 
 // result assembles the attributions (a − b)·gsum over the scaled rows.
 func (cl *clean) result(p hooks.Point, opt IGOptions, act *tensor.Tensor, base []float32, scaled []int, gsum []float64, fBase float64) *IGResult {
-	T := len(cl.prompt)
+	T := cl.T
 	inner := act.Shape[2:]
 	width := len(act.Data) / T
 	attr := make([]float32, T*width)

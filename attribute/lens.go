@@ -27,6 +27,29 @@ type LensOptions struct {
 	Layers []int
 }
 
+// points fills the defaults (K 5, at most the vocabulary) and returns the residual streams the
+// lens reads, blocks.L.hook_resid_post of each layer (every layer by default).
+func (opt LensOptions) points(c *model.Config) (LensOptions, []hooks.Point, error) {
+	if opt.K <= 0 {
+		opt.K = 5
+	}
+	opt.K = min(opt.K, c.DVocab)
+	layers := opt.Layers
+	if layers == nil {
+		for l := range c.NLayers {
+			layers = append(layers, l)
+		}
+	}
+	points := make([]hooks.Point, len(layers))
+	for i, l := range layers {
+		if l < 0 || l >= c.NLayers {
+			return opt, nil, fmt.Errorf("layer %d does not exist (the model has %d layers)", l, c.NLayers)
+		}
+		points[i] = hooks.At(l, hooks.ResidPost)
+	}
+	return opt, points, nil
+}
+
 // LensReport is the logit lens of one prompt (`neuronscope decode --resid`).
 type LensReport struct {
 	SchemaVersion int               `json:"schema_version"`
@@ -34,8 +57,10 @@ type LensReport struct {
 	Procedure     string            `json:"procedure"`
 	Prompt        []int             `json:"prompt_ids"`
 	PromptTokens  []string          `json:"prompt_tokens,omitempty"`
-	Top           int               `json:"top"`
-	Layers        []LensLayer       `json:"layers"`
+	// Image is the image of a class lens (ClassLens; its caller names it), with Prompt empty.
+	Image  string      `json:"image,omitempty"`
+	Top    int         `json:"top"`
+	Layers []LensLayer `json:"layers"`
 }
 
 // LensLayer is the lens of one layer's residual stream, blocks.Layer.hook_resid_post.
@@ -83,22 +108,9 @@ func LogitLens(m *model.Model, prompt []int, opt LensOptions, name func(int) (st
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("logit lens of an empty prompt")
 	}
-	if opt.K <= 0 {
-		opt.K = 5
-	}
-	opt.K = min(opt.K, c.DVocab)
-	layers := opt.Layers
-	if layers == nil {
-		for l := range c.NLayers {
-			layers = append(layers, l)
-		}
-	}
-	points := make([]hooks.Point, len(layers))
-	for i, l := range layers {
-		if l < 0 || l >= c.NLayers {
-			return nil, fmt.Errorf("layer %d does not exist (the model has %d layers)", l, c.NLayers)
-		}
-		points[i] = hooks.At(l, hooks.ResidPost)
+	opt, points, err := opt.points(c)
+	if err != nil {
+		return nil, err
 	}
 	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 	if err != nil {
@@ -209,7 +221,11 @@ func lensPosition(t int, logits []float32, k, next int, str func(int) string) Le
 // by the input token), each cell the most probable token and its probability.
 func (r *LensReport) Table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "logit lens: ln_final(blocks.L.hook_resid_post) · W_U, most probable token per position\n")
+	if r.Procedure == ClassLensProcedure {
+		fmt.Fprintf(&b, "class lens: classifier(ln_final(blocks.L.hook_resid_post[CLS])), most probable class\n")
+	} else {
+		fmt.Fprintf(&b, "logit lens: ln_final(blocks.L.hook_resid_post) · W_U, most probable token per position\n")
+	}
 	w := tabwriter.NewWriter(&b, 0, 2, 2, ' ', 0)
 	head := []string{"layer"}
 	for t, id := range r.Prompt {
@@ -218,6 +234,11 @@ func (r *LensReport) Table() string {
 			s = r.PromptTokens[t]
 		}
 		head = append(head, fmt.Sprintf("%d:%s", t, s))
+	}
+	if len(r.Prompt) == 0 { // an image: its positions are named tokens
+		for t, s := range r.PromptTokens {
+			head = append(head, fmt.Sprintf("%d:%s", t, s))
+		}
 	}
 	fmt.Fprintln(w, strings.Join(head, "\t"))
 	for _, l := range r.Layers {

@@ -156,9 +156,49 @@ func NeuronPath(m *model.Model, prompt []int, pos, token int, opt PathOptions) (
 	if err != nil {
 		return nil, err
 	}
+	return r.search(pos, token)
+}
+
+// NeuronPathImage is NeuronPath for one image of an image classifier (ViT), as the published
+// code runs it: the units are the CLS token's (position 0), the target is class's probability
+// (or log-probability, logit) from the CLS token. pixels are [1, channels, size, size] (package
+// model/vision). Attention is bidirectional, so each pass reruns all tokens of the image from
+// the clean blocks.0.hook_resid_pre (m rows of the whole image, not of one token); the
+// intervention replaces only the CLS row at each layer up to the target, the other tokens
+// being recomputed, as in the published forward.
+func NeuronPathImage(m *model.Model, pixels *tensor.Tensor, class int, opt PathOptions) (*PathResult, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r, err := newPathRunImage(m, pixels, class, opt)
+	if err != nil {
+		return nil, err
+	}
+	return r.search(CLS, class)
+}
+
+// JointAttributionImage is JointAttribution for one image of an image classifier, at the CLS
+// token (see NeuronPathImage).
+func JointAttributionImage(m *model.Model, pixels *tensor.Tensor, class int, path [][]int, opt PathOptions) (float64, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return 0, err
+	}
+	r, err := newPathRunImage(m, pixels, class, opt)
+	if err != nil {
+		return 0, err
+	}
+	return r.checkedJAS(path)
+}
+
+// search is the layer-progressive search and the baselines on a clean run.
+func (r *pathRun) search(pos, token int) (*PathResult, error) {
+	m, opt := r.m, r.opt
 	L := m.Config.NLayers
 	res := &PathResult{Position: pos, Token: token, Value: r.value}
 	var path [][]int
+	var err error
 	for l := 0; l < L; l++ {
 		g, err := r.pass(l, path, true)
 		if err != nil {
@@ -210,12 +250,17 @@ func JointAttribution(m *model.Model, prompt []int, pos, token int, path [][]int
 	if err != nil {
 		return 0, err
 	}
-	if len(path) != m.Config.NLayers {
-		return 0, fmt.Errorf("a path needs neurons in all %d layers, got %d", m.Config.NLayers, len(path))
-	}
 	r, err := newPathRun(m, prompt, pos, token, opt)
 	if err != nil {
 		return 0, err
+	}
+	return r.checkedJAS(path)
+}
+
+// checkedJAS is the JAS of a path given by a caller, checked against the model.
+func (r *pathRun) checkedJAS(path [][]int) (float64, error) {
+	if len(path) != r.m.Config.NLayers {
+		return 0, fmt.Errorf("a path needs neurons in all %d layers, got %d", r.m.Config.NLayers, len(path))
 	}
 	w := len(r.acts[0])
 	for l, p := range path {
@@ -238,9 +283,12 @@ type pathRun struct {
 	prefix []int // the prompt up to and including pos
 	token  int
 	kv     *model.KVCache // clean keys and values of the prefix
-	acts   [][]float32    // clean units at pos, [layer][width]
-	step   [][]float32    // acts/m in float32, as the published code's step
-	value  float64
+	// resid is, for an image, the clean blocks.0.hook_resid_pre [1, tokens, d_model]: each
+	// pass reruns the whole image from it (nil for a prompt).
+	resid *tensor.Tensor
+	acts  [][]float32 // clean units at pos, [layer][width]
+	step  [][]float32 // acts/m in float32, as the published code's step
+	value float64
 }
 
 func newPathRun(m *model.Model, prompt []int, pos, token int, opt PathOptions) (*pathRun, error) {
@@ -277,14 +325,48 @@ func newPathRun(m *model.Model, prompt []int, pos, token int, opt PathOptions) (
 	for _, p := range pts {
 		a, _ := res.Cache.Get(p)
 		w := len(a.Data) / len(r.prefix)
-		row := append([]float32(nil), a.Data[pos*w:(pos+1)*w]...)
-		st := make([]float32, w)
-		for j, v := range row {
-			st[j] = v / float32(opt.Steps)
-		}
-		r.acts, r.step = append(r.acts, row), append(r.step, st)
+		r.addClean(a.Data[pos*w : (pos+1)*w])
 	}
 	return r, nil
+}
+
+func newPathRunImage(m *model.Model, pixels *tensor.Tensor, class int, opt PathOptions) (*pathRun, error) {
+	metric := model.Metric{Kind: opt.Target.kind(), Row: 0, Pos: CLS, Tokens: []int{class}}
+	if err := checkImageMetric(m, pixels, metric); err != nil {
+		return nil, err
+	}
+	if !m.Catalog().Has(hooks.At(0, opt.Site)) {
+		return nil, fmt.Errorf("this model has no %v", opt.Site)
+	}
+	pts := []hooks.Point{hooks.At(0, hooks.ResidPre)}
+	for l := 0; l < m.Config.NLayers; l++ {
+		pts = append(pts, hooks.At(l, opt.Site))
+	}
+	res, err := m.ForwardImages(pixels, hooks.CapturePoints(pts...))
+	if err != nil {
+		return nil, err
+	}
+	r := &pathRun{m: m, opt: opt, token: class}
+	r.resid, _ = res.Cache.Get(pts[0])
+	if r.value, err = imageMetricValue(metric, res.Logits); err != nil {
+		return nil, err
+	}
+	for _, p := range pts[1:] {
+		a, _ := res.Cache.Get(p)
+		w := len(a.Data) / m.Config.MaxPos
+		r.addClean(a.Data[CLS*w : (CLS+1)*w])
+	}
+	return r, nil
+}
+
+// addClean appends one layer's clean units at the position and their steps a/m.
+func (r *pathRun) addClean(units []float32) {
+	row := append([]float32(nil), units...)
+	st := make([]float32, len(row))
+	for j, v := range row {
+		st[j] = v / float32(r.opt.Steps)
+	}
+	r.acts, r.step = append(r.acts, row), append(r.step, st)
 }
 
 // pass runs the m steps as one batch of m rows (the token at pos, continuing the clean keys
@@ -294,16 +376,12 @@ func newPathRun(m *model.Model, prompt []int, pos, token int, opt PathOptions) (
 // else like the others. It returns each layer's gradient summed over the steps, [layer][width].
 func (r *pathRun) pass(tgt int, path [][]int, whole bool) ([][]float64, error) {
 	m, M := r.m, r.opt.Steps
-	n := len(r.prefix)
-	seqs := make([][]int, M)
-	for i := range seqs {
-		seqs[i] = []int{r.prefix[n-1]}
+	// Each row is T tokens with the units at row position at: a prompt's one token at pos
+	// (continuing the clean keys and values), or an image's every token with CLS at 0.
+	T, at := 1, 0
+	if r.resid != nil {
+		T, at = m.Config.MaxPos, CLS
 	}
-	b, err := model.NewBatch(seqs, model.PadRight, 0)
-	if err != nil {
-		return nil, err
-	}
-	start := model.Start{KV: r.kv.Fork(0, n-1, M, n)}
 	var pts []hooks.Point
 	var opts []hooks.Option
 	for l := 0; l <= tgt; l++ {
@@ -328,7 +406,7 @@ func (r *pathRun) pass(tgt int, path [][]int, whole bool) ([][]float64, error) {
 		opts = append(opts, hooks.EditPoint(p, func(_ hooks.Point, t *tensor.Tensor) error {
 			w := len(a)
 			for i := 0; i < M; i++ {
-				dst := t.Data[i*w : (i+1)*w]
+				dst := t.Data[(i*T+at)*w : (i*T+at+1)*w]
 				for j := range dst {
 					dst[j] = base[j] + stepv[j]*float32(i)
 				}
@@ -337,7 +415,27 @@ func (r *pathRun) pass(tgt int, path [][]int, whole bool) ([][]float64, error) {
 		}), hooks.DetachPoint(p))
 	}
 	metric := model.Metric{Kind: r.opt.Target.kind(), Row: model.AllRows, Pos: 0, Tokens: []int{r.token}}
-	g, err := m.GradientFrom(start, b, metric, pts, opts...)
+	var g *model.GradResult
+	var err error
+	if r.resid != nil {
+		d := m.Config.DModel
+		start := model.Start{Resid: tensor.New(M, T, d)}
+		for i := 0; i < M; i++ {
+			copy(start.Resid.Data[i*T*d:], r.resid.Data)
+		}
+		g, err = m.GradientImagesFrom(start, metric, pts, opts...)
+	} else {
+		n := len(r.prefix)
+		seqs := make([][]int, M)
+		for i := range seqs {
+			seqs[i] = []int{r.prefix[n-1]}
+		}
+		b, berr := model.NewBatch(seqs, model.PadRight, 0)
+		if berr != nil {
+			return nil, berr
+		}
+		g, err = m.GradientFrom(model.Start{KV: r.kv.Fork(0, n-1, M, n)}, b, metric, pts, opts...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +445,7 @@ func (r *pathRun) pass(tgt int, path [][]int, whole bool) ([][]float64, error) {
 		w := len(r.acts[l])
 		sum := make([]float64, w)
 		for i := 0; i < M; i++ {
-			for j, v := range gd[i*w : (i+1)*w] {
+			for j, v := range gd[(i*T+at)*w : (i*T+at+1)*w] {
 				sum[j] += float64(v)
 			}
 		}

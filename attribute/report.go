@@ -35,6 +35,14 @@ type AttributionOptions struct {
 	Top int
 	// Progress, if set, is called after each hook point.
 	Progress func(done, total int)
+	// BaselineImage, for AttributeImage with integrated gradients, replaces the zero baseline:
+	// each hook point's baseline b is its activation on this image, [1, channels, size, size]
+	// pixel values (e.g. a black image, or all-zero pixel values, which are the processor's
+	// mean image): the CLS row of it for target scope, every row for all positions. nil means
+	// the zero baseline (Dai et al., NeuronPath).
+	BaselineImage *tensor.Tensor
+	// BaselineName describes BaselineImage in the report (e.g. "black image").
+	BaselineName string
 }
 
 // ReportSchema is the schema_version of attribution reports. Version 2 gives integrated
@@ -49,12 +57,18 @@ type Report struct {
 	Metric        string            `json:"metric"`
 	MetricValue   float64           `json:"metric_value"`
 	Prompt        []int             `json:"prompt_ids"`
-	TargetPos     int               `json:"target_pos"`
-	TargetToken   int               `json:"target_token"`
-	TargetString  string            `json:"target_string,omitempty"`
-	Positions     string            `json:"positions"`
-	Steps         int               `json:"steps,omitempty"`
-	Riemann       string            `json:"riemann,omitempty"`
+	// Image is the image file attributed (AttributeImage; its caller names it), with Prompt
+	// empty; TargetPos is then the CLS position and TargetToken the class.
+	Image        string `json:"image,omitempty"`
+	TargetPos    int    `json:"target_pos"`
+	TargetToken  int    `json:"target_token"`
+	TargetString string `json:"target_string,omitempty"`
+	Positions    string `json:"positions"`
+	Steps        int    `json:"steps,omitempty"`
+	Riemann      string `json:"riemann,omitempty"`
+	// Baseline is integrated gradients' baseline: "zero", or the image whose activations are
+	// the baseline (AttributionOptions.BaselineName).
+	Baseline string `json:"baseline,omitempty"`
 	// FFull is the metric f(a) (integrated gradients). Each hook point has its own baseline
 	// (its activation at zero, the others clean), so FBaseline, IGSum and CompletenessGap are
 	// per hook: f(b) of the point, Σ of its attributions, and |Σ − (FFull − f(b))|.
@@ -89,40 +103,107 @@ type Arrays struct {
 // and returns the report (top and bottom units, the metric, the settings; provenance is the
 // model's) and the full arrays. The metric's position is the target position.
 func Attribute(m *model.Model, prompt []int, metric model.Metric, points []hooks.Point, opt AttributionOptions) (*Report, *Arrays, error) {
-	pos, tok := metric.Pos, metric.Tokens[0]
-	rep := &Report{SchemaVersion: ReportSchema, Provenance: m.Provenance(), Method: opt.Method, Metric: metric.String(), Prompt: prompt,
-		TargetPos: pos, TargetToken: tok, Positions: "target", Neuron: NeuronDefinition}
-	if opt.AllPositions {
-		rep.Positions = "all"
-	}
-	if opt.Top <= 0 {
-		opt.Top = 20
-	}
-	arr := &Arrays{Points: points, Scores: map[hooks.Point]*tensor.Tensor{}, Acts: map[hooks.Point]*tensor.Tensor{}}
 	b, err := model.NewBatch([][]int{prompt}, model.PadRight, 0)
 	if err != nil {
 		return nil, nil, err
 	}
+	rep := newReport(m, metric, opt)
+	rep.Prompt = prompt
+	return attribute(rep, attrInput{
+		tokens:   len(prompt),
+		gradient: func() (*model.GradResult, error) { return m.Gradient(b, metric, points) },
+		integrate: func(p hooks.Point, ig IGOptions) (*IGResult, error) {
+			return IntegratedGradients(m, prompt, p, metric, ig)
+		},
+	}, points, opt)
+}
+
+// AttributeImage is Attribute for one image of an image classifier (ViT): pixels
+// [1, channels, size, size], metric a function of the class logits at the CLS position
+// (model.Prob(0, 0, class) etc.; see IntegratedGradientsImage). The target position is CLS;
+// the gradient methods score every token (the report ranks the CLS row, or the sum over
+// tokens with AllPositions), and integrated gradients scale the CLS row (AllPositions: every
+// token). The report's Prompt is empty; name the image in its Image field.
+func AttributeImage(m *model.Model, pixels *tensor.Tensor, metric model.Metric, points []hooks.Point, opt AttributionOptions) (*Report, *Arrays, error) {
+	if err := checkImageMetric(m, pixels, metric); err != nil {
+		return nil, nil, err
+	}
+	metric.Row = 0
+	var base *model.Result
+	if opt.BaselineImage != nil && opt.Method == MethodIG {
+		if s := opt.BaselineImage.Shape; len(s) != 4 || s[0] != 1 || s[1] != pixels.Shape[1] || s[2] != pixels.Shape[2] || s[3] != pixels.Shape[3] {
+			return nil, nil, fmt.Errorf("baseline image of shape %v: want the image's %v", s, pixels.Shape)
+		}
+		var err error
+		if base, err = m.ForwardImages(opt.BaselineImage, hooks.CapturePoints(points...)); err != nil {
+			return nil, nil, err
+		}
+	}
+	rep := newReport(m, metric, opt)
+	if base != nil {
+		rep.Baseline = opt.BaselineName
+		if rep.Baseline == "" {
+			rep.Baseline = "baseline image"
+		}
+	}
+	return attribute(rep, attrInput{
+		tokens:   m.Config.MaxPos,
+		gradient: func() (*model.GradResult, error) { return m.GradientImages(pixels, metric, points) },
+		integrate: func(p hooks.Point, ig IGOptions) (*IGResult, error) {
+			if base != nil {
+				a, _ := base.Cache.Get(p) // [1, tokens, inner...]
+				ig.Baseline = a.Data
+				if ig.Scope == Target {
+					w := len(a.Data) / m.Config.MaxPos
+					ig.Baseline = a.Data[CLS*w : (CLS+1)*w]
+				}
+			}
+			return IntegratedGradientsImage(m, pixels, p, metric, ig)
+		},
+	}, points, opt)
+}
+
+// attrInput runs the passes of one attribution: the gradient at every point, and integrated
+// gradients at one point.
+type attrInput struct {
+	tokens    int // positions of the input
+	gradient  func() (*model.GradResult, error)
+	integrate func(p hooks.Point, ig IGOptions) (*IGResult, error)
+}
+
+// newReport is the report of an attribution before it runs.
+func newReport(m *model.Model, metric model.Metric, opt AttributionOptions) *Report {
+	rep := &Report{SchemaVersion: ReportSchema, Provenance: m.Provenance(), Method: opt.Method, Metric: metric.String(),
+		TargetPos: metric.Pos, TargetToken: metric.Tokens[0], Positions: "target", Neuron: NeuronDefinition}
+	if opt.AllPositions {
+		rep.Positions = "all"
+	}
+	return rep
+}
+
+// attribute fills rep and the arrays with the chosen method.
+func attribute(rep *Report, in attrInput, points []hooks.Point, opt AttributionOptions) (*Report, *Arrays, error) {
+	pos := rep.TargetPos
+	if opt.Top <= 0 {
+		opt.Top = 20
+	}
+	arr := &Arrays{Points: points, Scores: map[hooks.Point]*tensor.Tensor{}, Acts: map[hooks.Point]*tensor.Tensor{}}
 	switch opt.Method {
 	case MethodGradient, MethodGradXAct:
 		rep.Score = "d metric / d activation"
-		g, err := m.Gradient(b, metric, points)
+		g, err := in.gradient()
 		if err != nil {
 			return nil, nil, err
 		}
 		rep.MetricValue = g.Value
-		var sx *Scores
 		if opt.Method == MethodGradXAct {
 			rep.Score = "activation × d metric / d activation (zero-ablation attribution patching)"
-			if sx, err = GradXAct(m, b, metric, points); err != nil {
-				return nil, nil, err
-			}
 		}
 		for _, p := range points {
 			a, _ := g.Acts.Get(p)
 			arr.Acts[p] = dropBatch(a)
-			if sx != nil {
-				arr.Scores[p] = dropBatch(sx.At[p])
+			if opt.Method == MethodGradXAct {
+				arr.Scores[p] = dropBatch(product(a, nil, g.Grads[p]))
 			} else {
 				arr.Scores[p] = dropBatch(g.Grads[p])
 			}
@@ -138,9 +219,14 @@ func Attribute(m *model.Model, prompt []int, metric model.Metric, points []hooks
 		rep.Steps, rep.Riemann = ig.Steps, ig.Rule.String()
 		rep.FBaseline, rep.IGSum, rep.CompletenessGap = map[string]float64{}, map[string]float64{}, map[string]float64{}
 		rep.Score = "integrated gradients, zero baseline: (a − 0)·Σ_k w_k ∂f/∂a(α_k a)"
-		T := len(prompt)
+		if rep.Baseline == "" {
+			rep.Baseline = "zero"
+		} else {
+			rep.Score = "integrated gradients, baseline b = the activation on the " + rep.Baseline + ": (a − b)·Σ_k w_k ∂f/∂a(b + α_k(a − b))"
+		}
+		T := in.tokens
 		for i, p := range points {
-			r, err := IntegratedGradients(m, prompt, p, metric, ig)
+			r, err := in.integrate(p, ig)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", p, err)
 			}

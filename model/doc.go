@@ -28,7 +28,9 @@
 // ids (model/vision reads and prepares image files as the checkpoint's preprocessor_config.json
 // says): ForwardImages returns class logits [batch, n_classes] and activations
 // [batch, tokens, ...] with token 0 the CLS token; GradientImages differentiates a metric of
-// them (Prob(row, 0, class)). The token-id entry points refuse an image model and vice versa.
+// them (Prob(row, 0, class)), and GradientImagesFrom starts such a pass at a layer's cached
+// residual stream [batch, tokens, d_model] (integrated gradients and NeuronPath on images run
+// only the layers they need). The token-id entry points refuse an image model and vice versa.
 //
 // # Attention
 //

@@ -10,6 +10,9 @@ import (
 // run at all. With s.Layer = n_layers only the final norm and the unembedding run: the logit
 // lens of a residual stream. Hooks fire as in Forward for the parts that run.
 func (m *Model) ForwardFrom(s Start, b Batch, opts ...hooks.Option) (*Result, error) {
+	if err := m.textOnly(); err != nil {
+		return nil, err
+	}
 	if err := m.checkStart(s, b, nil); err != nil {
 		return nil, err
 	}

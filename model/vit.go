@@ -289,3 +289,34 @@ func (m *Model) GradientImages(pixels *tensor.Tensor, metric Metric, wrt []hooks
 	}
 	return m.gradientFrom(Start{}, b, metric, wrt, pixels.Data, opts...)
 }
+
+// GradientImagesFrom is GradientImages starting at s: blocks s.Layer.. run on s.Resid, the
+// residual stream entering block s.Layer of each image, [batch, tokens, d_model] (e.g.
+// blocks.L.hook_resid_pre captured in a clean ForwardImages), and nothing below runs, so
+// attributing layer L of an image runs only layers >= L. s.Resid is required (start at the
+// pixels with GradientImages); an image has no earlier positions, so s.KV must be nil.
+func (m *Model) GradientImagesFrom(s Start, metric Metric, wrt []hooks.Point, opts ...hooks.Option) (*GradResult, error) {
+	c := m.Config
+	if !c.ImageModel() {
+		return nil, fmt.Errorf("%s is a language model (model_type %s): use GradientFrom", m.Dir, c.ModelType)
+	}
+	if s.Resid == nil || len(s.Resid.Shape) != 3 || s.Resid.Shape[0] < 1 || s.Resid.Shape[1] != c.MaxPos {
+		shape := []int(nil)
+		if s.Resid != nil {
+			shape = s.Resid.Shape
+		}
+		return nil, fmt.Errorf("GradientImagesFrom needs the residual stream [batch, %d, %d] of the images, got shape %v", c.MaxPos, c.DModel, shape)
+	}
+	if s.KV != nil {
+		return nil, fmt.Errorf("GradientImagesFrom: an image has no earlier positions to continue (Start.KV must be nil)")
+	}
+	if metric.Pos != 0 {
+		return nil, fmt.Errorf("%v: an image classifier's logits are at position 0 (the CLS token)", metric)
+	}
+	n := s.Resid.Shape[0]
+	b := Batch{Size: n, Len: c.MaxPos, IDs: make([]int, n*c.MaxPos), Mask: make([]bool, n*c.MaxPos)}
+	for i := range b.Mask {
+		b.Mask[i] = true
+	}
+	return m.gradientFrom(s, b, metric, wrt, nil, opts...)
+}

@@ -48,13 +48,14 @@ type selectivityFlags struct {
 	asJSON               bool
 	skipUnknown          bool
 	out                  string
+	img                  imageFlags
 }
 
 func newAblateSelectivityCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "ablate selectivity"}
 	var f selectivityFlags
 	cmd := &cobra.Command{
-		Use:   "selectivity --model DIR --eval eval_facts.jsonl --neurons FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site mlp.hook_post] [--json] [--out FILE]",
+		Use:   "selectivity --model DIR (--eval eval_facts.jsonl | --images FILE.jsonl) --neurons FILE --group relation=capital_of [--mode zero|mean|clamp] [--random-seeds 5] [--hook-site mlp.hook_post] [--json] [--out FILE]",
 		Short: "Ablate neurons claimed specific to a group (relation or language) and compare the accuracy drop there with the other groups and with random neuron sets",
 		Long: `Selectivity ablates a neuron set at a tap point (default blocks.L.mlp.hook_post, "the neuron")
 and measures greedy fact-question accuracy (argmax at the last prompt position == answer) per group
@@ -75,16 +76,23 @@ eval prompt (unablated model), clamp to --value, at every position of the prompt
 by --set-group, by default the --group value or the file's only group), or an older JSON array
 [{"layer":L,"index":i}, ...] at the --hook-site tap; --eval is JSONL with "prompt" and "answer" (the world's
 eval_facts.jsonl; every other string field is a label usable in --group). Prompts are tokenized with
-the model's tokenizer.json under --bos; each answer must be one token.`,
+the model's tokenizer.json under --bos; each answer must be one token.
+
+An image classifier (ViT) takes labelled images instead of --eval: --images FILE.jsonl, a line
+{"image": path, "label": name or class id, other string labels}; accuracy is classification
+accuracy, the groups are a label's values (--group class=cat, or another field), and the
+neurons are ablated at every token (CLS and patches) of every image.`,
 		Example: `  neuronscope ablate selectivity --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --neurons neurons.json --group relation=capital_of
   neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group language=pelan --mode mean --random-seeds 10 --out selectivity.json
-  neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group relation=capital_of --skip-unknown-answers`,
+  neuronscope ablate selectivity --model testdata/world-llama --eval eval.jsonl --neurons neurons.json --group relation=capital_of --skip-unknown-answers
+  neuronscope ablate selectivity --model vit-dir --images val.jsonl --neurons vit-neurons.json --group class=cat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSelectivity(cmd, &mf, &f)
 		},
 	}
 	mf.register(cmd)
+	f.img.register(cmd, true)
 	fl := cmd.Flags()
 	fl.StringVar(&f.eval, "eval", "", "fact questions, JSONL (e.g. the world's eval_facts.jsonl)")
 	fl.StringVar(&f.neurons, "neurons", "", `neuron set file (neuronscope.neurons/v1, or a JSON array [{"layer":L,"index":i}, ...])`)
@@ -108,7 +116,7 @@ the model's tokenizer.json under --bos; each answer must be one token.`,
 
 func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) error {
 	for _, req := range []struct{ name, val string }{{"--eval", f.eval}, {"--neurons", f.neurons}, {"--group", f.group}} {
-		if req.val == "" {
+		if req.val == "" && !(req.name == "--eval" && f.img.given()) {
 			return usagef("%s is required", req.name)
 		}
 	}
@@ -143,6 +151,13 @@ func runSelectivity(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags) err
 	}
 	if f.random < 5 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: --random-seeds %d: fewer than 5 random sets make a noisy baseline\n", f.random)
+	}
+	if f.img.given() {
+		if f.eval != "" {
+			return usagef("give either --eval (prompts) or --image/--images, not both")
+		}
+		mf.text = ""
+		return runSelectivityImages(cmd, mf, f, key, target, mode, site)
 	}
 	for _, p := range []struct{ flag, path string }{{"--eval", f.eval}, {"--neurons", f.neurons}} {
 		if _, err := os.Stat(p.path); err != nil {
@@ -253,4 +268,68 @@ func readNeuronGroup(m *model.Model, path, group, fallback string, site hooks.Si
 		return nil, usagef("--neurons %s: group %q: %v", path, name, err)
 	}
 	return plain, nil
+}
+
+// runSelectivityImages is ablate selectivity on labelled images of an image classifier.
+func runSelectivityImages(cmd *cobra.Command, mf *modelFlags, f *selectivityFlags, key, target string, mode ablate.Mode, site hooks.Site) error {
+	if _, err := os.Stat(f.neurons); err != nil {
+		return usagef("--neurons: %v", err)
+	}
+	if f.out != "" {
+		if err := checkOutFile("--out", f.out); err != nil {
+			return err
+		}
+	}
+	m, err := mf.load(cmd)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	set, err := f.img.load(m)
+	if err != nil {
+		return err
+	}
+	imgs := &ablate.LabelledImages{Pixels: set.pixels, IDs: imageIDs(set.files)}
+	for i, file := range set.files {
+		if set.labels[i] < 0 {
+			return usagef("image %s has no label: selectivity measures accuracy against each image's \"label\" (give --images FILE.jsonl)", file)
+		}
+		labels := map[string]string{"class": classLabel(m, set.labels[i]), "image": file}
+		for k, v := range set.extra[i] {
+			labels[k] = v
+		}
+		if _, ok := labels[key]; !ok {
+			return usagef("--group %s: image %s has no label %q", f.group, file, key)
+		}
+		imgs.Classes, imgs.Labels = append(imgs.Classes, set.labels[i]), append(imgs.Labels, labels)
+	}
+	neurons, err := readNeuronGroup(m, f.neurons, f.setGroup, target, site)
+	if err != nil {
+		return err
+	}
+	r, err := ablate.SelectivityImages(m, imgs, neurons, ablate.SelectivityOptions{Key: key, Target: target, Mode: mode,
+		Value: f.value, Random: f.random, Seed: f.seed, MinDrop: f.minDrop, Margin: f.margin, BatchSize: f.batch})
+	if err != nil {
+		return usageError{err}
+	}
+	prov := m.Provenance()
+	seed := int64(f.seed)
+	prov.Seed = &seed
+	prov.Dataset = f.img.list
+	prov.HooksAsked = r.Ablation.Points
+	prov.HooksFired = r.Ablation.Points
+	doc := ablate.SelectivityFile{SchemaVersion: ablate.SelectivitySchema, Provenance: prov, EvalFile: f.img.list, NeuronsFile: f.neurons, Report: r}
+	if f.out != "" {
+		if err := report.WriteJSONFile(f.out, doc); err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		return report.WriteJSON(cmd.OutOrStdout(), doc)
+	}
+	fmt.Fprint(cmd.OutOrStdout(), r.Table())
+	if f.out != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", f.out)
+	}
+	return nil
 }

@@ -23,6 +23,9 @@ type modelFlags struct {
 	strict         bool
 	allowUnknown   bool // --allow-unknown-config-keys: the old default-off flag, now a no-op
 	allowNonFinite bool
+	// text, when set, names a command that works on text only: load refuses an image
+	// classifier with an error naming it.
+	text string
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
@@ -47,6 +50,12 @@ func (f *modelFlags) load(cmd *cobra.Command) (*model.Model, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if f.text != "" {
+		if err := textOnly(m, f.text); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
 	for _, w := range m.Warnings {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
@@ -109,6 +118,9 @@ func loadTokenizer(m *model.Model) (*tokenizer.Tokenizer, error) { return loadTo
 func loadTokenizerDir(dir string) (*tokenizer.Tokenizer, error) {
 	path := filepath.Join(dir, "tokenizer.json")
 	if _, err := os.Stat(path); err != nil {
+		if _, perr := os.Stat(filepath.Join(dir, "preprocessor_config.json")); perr == nil {
+			return nil, usagef("%s is an image classifier (preprocessor_config.json, no tokenizer.json): it takes --image FILE, not text", dir)
+		}
 		return nil, usagef("text needs the model's tokenizer.json, and %s has none (give token ids instead)", dir)
 	}
 	return tokenizer.Load(path)

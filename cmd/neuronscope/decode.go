@@ -22,11 +22,12 @@ func init() { extraCommands = append(extraCommands, newDecodeCmd) }
 func newDecodeCmd() *cobra.Command {
 	var mf modelFlags
 	var in inputFlags
+	var im imageFlags
 	var top int
 	var layerSpec, out string
 	var normWeight, resid, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "decode --model DIR [--top 10] [--layers 0,3] [--norm-weight=true] --out FILE.json | decode --resid --model DIR (--text STR | --ids 1,2,3 | --jsonl FILE) [--top 5] [--layers 0-3] [--json] [--out FILE.json]",
+		Use:   "decode --model DIR [--top 10] [--layers 0,3] [--norm-weight=true] --out FILE.json | decode --resid --model DIR (--text STR | --ids 1,2,3 | --jsonl FILE | --image FILE) [--top 5] [--layers 0-3] [--json] [--out FILE.json]",
 		Short: "Decode MLP neuron weights through the unembedding, or (--resid) a prompt's residual stream after every layer: the logit lens",
 		Long: `Decode MLP neurons through the LM head (Davies 2025; the logit lens on weights, Geva et al. 2022),
 or, with --resid, the residual stream of one prompt (the logit lens, nostalgebraist 2020).
@@ -37,6 +38,9 @@ per-position scale, and the unembedding: logits_L[t] = W_U · ln_final(resid_pos
 table shows each layer's most probable token per position with its probability; the JSON
 (--json, or --out) has the --top tokens (default 5 with --resid) with logits, probabilities and
 ranks, and the rank of the prompt's own next token. The last layer's lens is the model's output.
+For an image classifier (ViT) give --image FILE: the class lens, the CLS token's residual
+stream after each block through the final LayerNorm and the classifier, the most probable
+classes per layer and the rank of the class the model predicts.
 
 Weights (without --resid):
 
@@ -60,7 +64,7 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 					top = 5
 				}
 			} else {
-				for _, f := range []string{"ids", "text", "jsonl", "bos", "json"} {
+				for _, f := range []string{"ids", "text", "jsonl", "bos", "json", "image"} {
 					if cmd.Flags().Changed(f) {
 						return usagef("--%s applies to the logit lens: give --resid", f)
 					}
@@ -86,14 +90,24 @@ when there is one. One GEMM per chunk of neurons; build with OpenBLAS (make buil
 			if err != nil {
 				return err
 			}
+			if resid && (im.given() || m.Config.ImageModel()) {
+				if err := checkPromptFlags(&in, &im); err != nil {
+					return err
+				}
+				return runClassLens(cmd, m, &im, layers, top, asJSON, out)
+			}
 			if resid {
 				return runLens(cmd, m, &in, layers, top, asJSON, out)
+			}
+			if err := textOnly(m, "decode (of neuron weights into the vocabulary)"); err != nil {
+				return err
 			}
 			return runDecode(cmd, m, layers, top, normWeight, out)
 		},
 	}
 	mf.register(cmd)
 	in.register(cmd)
+	im.register(cmd, false)
 	cmd.Flags().BoolVar(&resid, "resid", false, "the logit lens: decode a prompt's residual stream after every layer instead of the neuron weights")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --resid: print the JSON report instead of the table")
 	cmd.Flags().IntVar(&top, "top", 10, "tokens kept per list (top and bottom; with --resid the most probable, default 5)")
@@ -153,23 +167,7 @@ func runLens(cmd *cobra.Command, m *model.Model, in *inputFlags, layers []int, t
 		return err
 	}
 	rep.Provenance.BOSPolicy = in.bosPolicy()
-	rep.Provenance.HooksAsked = []string{"blocks.*.hook_resid_post"}
-	for _, l := range rep.Layers {
-		rep.Provenance.HooksFired = append(rep.Provenance.HooksFired, l.Hook)
-	}
-	if out != "" {
-		if err := report.WriteJSONFile(out, rep); err != nil {
-			return err
-		}
-	}
-	if asJSON {
-		return report.WriteJSON(cmd.OutOrStdout(), rep)
-	}
-	fmt.Fprint(cmd.OutOrStdout(), rep.Table())
-	if out != "" {
-		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
-	}
-	return nil
+	return emitLens(cmd, rep, asJSON, out)
 }
 
 // tokenNamer returns a function naming token ids from DIR/tokenizer.json, or nil when the
@@ -231,4 +229,44 @@ func parseLayers(spec string, n int) ([]int, error) {
 		return nil, usagef("--layers %q names no layer", spec)
 	}
 	return out, nil
+}
+
+// runClassLens is `decode --resid --image`: the class lens of one image of an image classifier.
+func runClassLens(cmd *cobra.Command, m *model.Model, im *imageFlags, layers []int, top int, asJSON bool, out string) error {
+	set, err := im.load(m)
+	if err != nil {
+		return err
+	}
+	if len(set.files) != 1 {
+		return usagef("the class lens takes one image, got %d", len(set.files))
+	}
+	rep, err := attribute.ClassLens(m, set.image(0), attribute.LensOptions{K: top, Layers: layers}, m.Config.Labels)
+	if err != nil {
+		return err
+	}
+	rep.Image = set.files[0]
+	rep.Provenance.Dataset = set.files[0]
+	return emitLens(cmd, rep, asJSON, out)
+}
+
+// emitLens records the lens's hooks in its provenance, writes it to out (if set) and prints it:
+// as JSON with asJSON, else as the table.
+func emitLens(cmd *cobra.Command, rep *attribute.LensReport, asJSON bool, out string) error {
+	rep.Provenance.HooksAsked = []string{"blocks.*.hook_resid_post"}
+	for _, l := range rep.Layers {
+		rep.Provenance.HooksFired = append(rep.Provenance.HooksFired, l.Hook)
+	}
+	if out != "" {
+		if err := report.WriteJSONFile(out, rep); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return report.WriteJSON(cmd.OutOrStdout(), rep)
+	}
+	fmt.Fprint(cmd.OutOrStdout(), rep.Table())
+	if out != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+	}
+	return nil
 }

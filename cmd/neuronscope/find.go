@@ -28,7 +28,7 @@ func newFindCmd() *cobra.Command {
 }
 
 func newFindKnowledgeCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "find knowledge"}
 	var data, out, bos, neurons string
 	var steps int
 	var threshold, share, relShare float64

@@ -26,7 +26,7 @@ type conceptFlags struct {
 }
 
 func newFindConceptCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "find concept"}
 	f := conceptFlags{rates: attribute.DefaultConceptOptions()}
 	cmd := &cobra.Command{
 		Use: "concept --model DIR --task FILE --control FILE [--exclude FILE] [--group-key KEY] [--taps LIST] " +

@@ -41,6 +41,7 @@ type countFlags struct {
 
 func (f *countFlags) register(cmd *cobra.Command) {
 	f.model.register(cmd)
+	f.model.text = "find language"
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.data, "data", nil, "per-group data: GROUP=FILE (.txt or .jsonl; repeat per group), or one FILE.jsonl with --group-key")
 	fl.StringVar(&f.groupKey, "group-key", "", "with one --data FILE.jsonl: the string field naming each document's group")

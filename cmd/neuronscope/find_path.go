@@ -11,6 +11,7 @@ import (
 	"github.com/neuronscope/neuronscope/attribute"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/spf13/cobra"
 )
@@ -24,10 +25,12 @@ type pathFlags struct {
 func newFindPathCmd() *cobra.Command {
 	var mf modelFlags
 	var f pathFlags
+	var im imageFlags
 	cmd := &cobra.Command{
-		Use:     "path --model DIR --eval FILE [--group KEY=VALUE] [--item ID] [--position last|N] [--steps 20] [--target prob] --out neurons.json",
-		Short:   "The influential neuron path of each prompt (NeuronPath, Wang et al. 2025)",
-		Example: `  neuronscope find path --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --item q00000 --out path.json`,
+		Use:   "path --model DIR (--eval FILE | --image FILE | --images FILE) [--group KEY=VALUE] [--item ID] [--position last|N] [--steps 20] [--target prob] --out neurons.json",
+		Short: "The influential neuron path of each prompt or image (NeuronPath, Wang et al. 2025)",
+		Example: `  neuronscope find path --model testdata/world-llama --eval testdata/world/eval_facts.jsonl --item q00000 --out path.json
+  neuronscope find path --model vit-dir --images val.jsonl --compare class --out paths.json`,
 		Long: `For each selected item of the prompt set (JSONL: prompt, answer, labels) finds one neuron per
 layer (mlp.hook_post by default) by NeuronPath's layer-progressive search on the joint attribution
 score, as the published code computes it: the product of the gradients summed over the left
@@ -40,10 +43,22 @@ and the per-layer activation top-K.
 Writes a neuron set (neuronscope.neurons/v1): for one item the groups "path" (one neuron per
 layer, in layer order), "activation" and "activation_topk"; for several, the same names
 followed by "/<item id>". Settings hold each item's position, target, JAS and seconds, and with
---compare KEY the mean path similarity of item pairs with the same and different KEY values.`,
+--compare KEY the mean path similarity of item pairs with the same and different KEY values.
+
+For an image classifier (ViT) give images instead of --eval, as the published code runs: --image
+FILE (repeatable) or --images FILE.jsonl ({"image": path, "label": name or class id} a line).
+The units are the CLS token's, the target is the probability of the image's label (the
+predicted class where it has none); each item's id is its file name, its labels "class" (and
+"image"), so --group class=NAME and --compare class apply.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runFindPath(cmd, &mf, &f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if im.given() {
+				return runFindPathImages(cmd, &mf, &f, &im)
+			}
+			return runFindPath(cmd, &mf, &f)
+		},
 	}
+	im.register(cmd, true)
 	mf.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.eval, "eval", "", "prompt set (JSONL: prompt, answer, labels)")
@@ -62,26 +77,47 @@ followed by "/<item id>". Settings hold each item's position, target, JAS and se
 	return cmd
 }
 
-func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
-	if f.eval == "" || f.out == "" {
-		return usagef("--eval and --out are required")
-	}
+// check validates the flags shared by prompts and images and returns the target and site.
+func (f *pathFlags) check() (attribute.PathTarget, hooks.Site, error) {
 	if f.steps < 1 {
-		return usagef("--steps %d: want at least 1", f.steps)
+		return 0, 0, usagef("--steps %d: want at least 1", f.steps)
 	}
 	if f.width < 1 || f.topK < 1 || f.limit < 0 {
-		return usagef("--width and --top-k must be at least 1, --limit at least 0")
+		return 0, 0, usagef("--width and --top-k must be at least 1, --limit at least 0")
 	}
 	target, err := attribute.ParsePathTarget(f.target)
 	if err != nil {
-		return usagef("--target: %v", err)
+		return 0, 0, usagef("--target: %v", err)
 	}
 	site, err := hooks.ParseSite(f.site)
 	if err != nil {
-		return usagef("--site: %v", err)
+		return 0, 0, usagef("--site: %v", err)
 	}
 	if site != hooks.MLPPost && site != hooks.MLPPre && site != hooks.MLPPreLinear {
-		return usagef("--site %s: want mlp.hook_post, mlp.hook_pre or mlp.hook_pre_linear", f.site)
+		return 0, 0, usagef("--site %s: want mlp.hook_post, mlp.hook_pre or mlp.hook_pre_linear", f.site)
+	}
+	return target, site, nil
+}
+
+// groupFilter parses --group KEY=VALUE (empty key: no filter).
+func (f *pathFlags) groupFilter() (key, value string, err error) {
+	if f.group != "" {
+		var ok bool
+		key, value, ok = strings.Cut(f.group, "=")
+		if key, value = strings.TrimSpace(key), strings.TrimSpace(value); !ok || key == "" || value == "" {
+			return "", "", usagef("--group %q: want LABEL=VALUE, e.g. relation=capital_of", f.group)
+		}
+	}
+	return key, value, nil
+}
+
+func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
+	if f.eval == "" || f.out == "" {
+		return usagef("--eval and --out are required (an image classifier takes --image or --images instead of --eval)")
+	}
+	target, site, err := f.check()
+	if err != nil {
+		return err
 	}
 	fixed := -1
 	if f.position != "last" {
@@ -89,13 +125,9 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 			return usagef("--position %q: want last or a position >= 0", f.position)
 		}
 	}
-	var key, value string
-	if f.group != "" {
-		var ok bool
-		key, value, ok = strings.Cut(f.group, "=")
-		if key, value = strings.TrimSpace(key), strings.TrimSpace(value); !ok || key == "" || value == "" {
-			return usagef("--group %q: want LABEL=VALUE, e.g. relation=capital_of", f.group)
-		}
+	key, value, err := f.groupFilter()
+	if err != nil {
+		return err
 	}
 	bos, err := tokenizer.ParseBOSPolicy(f.bos)
 	if err != nil {
@@ -109,6 +141,9 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 		return err
 	}
 	defer m.Close()
+	if err := requireImageModel(m, false); err != nil {
+		return err
+	}
 	if !m.Catalog().Has(hooks.At(0, site)) {
 		return usagef("--site %s: this model has none", site)
 	}
@@ -167,9 +202,19 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 		bar.Add(1)
 	}
 	bar.Finish()
+	prov := m.Provenance()
+	prov.BOSPolicy = bos.String()
+	prov.Dataset = f.eval
+	return writePaths(cmd, f, set2, paths, prov)
+}
+
+// writePaths adds the path similarity (--compare) to the set's settings, writes the set with
+// the provenance and prints a summary.
+func writePaths(cmd *cobra.Command, f *pathFlags, set2 *hooks.NeuronSet, paths [][]hooks.ScoredNeuron, prov report.Provenance) error {
+	st := set2.Settings.(*attribute.PathSettings)
 	if f.compare != "" {
-		values := make([]string, len(items))
-		for i, it := range items {
+		values := make([]string, len(st.Items))
+		for i, it := range st.Items {
 			v, ok := it.Labels[f.compare]
 			if !ok {
 				return usagef("--compare %s: item %s has no such label", f.compare, it.ID)
@@ -179,9 +224,6 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 		s := attribute.ComparePaths(paths, values, f.compare, 0, 0)
 		st.Similarity = &s
 	}
-	prov := m.Provenance()
-	prov.BOSPolicy = bos.String()
-	prov.Dataset = f.eval
 	if f.group != "" {
 		prov.Dataset += " (" + f.group + ")"
 	}
@@ -194,7 +236,11 @@ func runFindPath(cmd *cobra.Command, mf *modelFlags, f *pathFlags) error {
 		secs = append(secs, it.Seconds)
 	}
 	slices.Sort(secs)
-	fmt.Fprintf(cmd.OutOrStdout(), "%d prompts, %.3g s per prompt (median)\n", len(items), secs[len(secs)/2])
+	unit := "prompt"
+	if st.Position == imagePathPosition {
+		unit = "image"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%d %ss, %.3g s per %s (median)\n", len(st.Items), unit, secs[len(secs)/2], unit)
 	for i, it := range st.Items[:min(5, len(st.Items))] {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: path %v (JAS %.4g), activation argmax JAS %.4g\n", it.ID, pathIndices(paths[i]), it.JAS, it.ActivationJAS)
 	}

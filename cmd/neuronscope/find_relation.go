@@ -25,7 +25,7 @@ type relationFlags struct {
 }
 
 func newFindRelationCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "find relation"}
 	var f relationFlags
 	cmd := &cobra.Command{
 		Use:   "relation --model DIR --eval facts.jsonl [--group-key relation] [--taps mlp.hook_pre,mlp.hook_pre_linear,hook_mlp_out] [--top 3000] [--negatives 4] [--heldout 50] [--both-ends] --out neurons.json",

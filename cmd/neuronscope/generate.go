@@ -9,7 +9,7 @@ import (
 )
 
 func newGenerateCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "generate"}
 	var in inputFlags
 	var maxNew int
 	var ignoreEOS bool

@@ -54,6 +54,7 @@ type profileFlags struct {
 	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
 	includeBOS bool
 	beam       beamFlags
+	img        imageFlags
 }
 
 const checkpointName = "state.ckpt"
@@ -85,10 +86,16 @@ weight (W_U·(γ ⊙ P w), as attribute.DirectLogit up to the position's 1/ln_fi
 Output (--out DIR): profile.json (schema_version, provenance), neuron_records/HOOK.jsonl
 (OpenAI NeuronRecord), neuronpedia/batch-I.json (Neuronpedia features) and state.ckpt (the
 checkpoint, written every --checkpoint-every batches and on Ctrl-C; --resume continues from it
-and gives the same output as an uninterrupted run).`,
+and gives the same output as an uninterrupted run).
+
+An image classifier (ViT) is profiled over images instead of --data: --images FILE.jsonl
+({"image": path, ...} a line) or --image FILE (repeatable). Each image is one context whose
+positions are its tokens, [CLS] then the patches in raster order (token "id" k names position
+k); every token is counted. Example lists name images by their ordinal in the list.`,
 		Example: `  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --out profile-world
   neuronscope profile --model DIR --data corpus.jsonl --ctx 128 --max-tokens 1000000 --resume --out profile-run
-  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos`,
+  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos
+  neuronscope profile --model vit-dir --images val.jsonl --batch 16 --out profile-vit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProfile(cmd, &mf, &f)
@@ -123,6 +130,7 @@ and gives the same output as an uninterrupted run).`,
 	fl.BoolVar(&f.fwdOnly, "forward-only", false, "benchmarking: run the same batches through the plain forward without profiling, print tokens/s, write nothing")
 	_ = fl.MarkHidden("forward-only")
 	f.beam.register(cmd)
+	f.img.register(cmd, true)
 	return cmd
 }
 
@@ -154,6 +162,10 @@ func fileSHA256(path string) (string, error) {
 }
 
 func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error) {
+	if f.img.given() {
+		return runProfileImages(cmd, mf, f)
+	}
+	mf.text = "profile --data"
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}

@@ -106,7 +106,7 @@ func (k *klFlags) encode(enc corpus.Encoder) (prompt []int, gens [][]int, texts 
 }
 
 func newSteerCmd() *cobra.Command {
-	var mf modelFlags
+	mf := modelFlags{text: "steer"}
 	var f steerFlags
 	cmd := &cobra.Command{
 		Use: "steer --model DIR (--neurons FILE --group G | --direction FILE | --diff-means KEY=VALUE --eval FILE --hook POINT) " +

@@ -13,7 +13,6 @@ import (
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
-	"github.com/neuronscope/neuronscope/model/vision"
 	"github.com/spf13/cobra"
 )
 
@@ -127,10 +126,11 @@ func (f *inputFlags) encodeTexts(m *model.Model) ([][]int, error) {
 func newTraceCmd() *cobra.Command {
 	var mf modelFlags
 	var in inputFlags
-	var hookPats, images []string
+	var hookPats []string
+	var im imageFlags
 	var out string
 	cmd := &cobra.Command{
-		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE | --image FILE) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
+		Use:   "trace --model DIR (--ids 1,2,3 | --text STR | --jsonl FILE | --image FILE | --images FILE.jsonl) [--pad right|left] [--hooks GLOB[,GLOB]] --out FILE.safetensors",
 		Short: "Run a batch (prompts, or images for an image model) and write logits and captured hook activations to a safetensors file",
 		Example: `  neuronscope trace --model testdata/tiny-llama --ids 1,5,9,13 --ids 1,7,2 --pad left --hooks 'blocks.*.mlp.hook_post' --out acts.safetensors
   neuronscope trace --model testdata/world-llama --text "Rofa bilo" --hooks 'blocks.*.hook_resid_post' --out resid.safetensors
@@ -155,11 +155,11 @@ func newTraceCmd() *cobra.Command {
 				return err
 			}
 			defer m.Close()
-			if len(images) > 0 || m.Config.ImageModel() {
-				if len(in.ids) > 0 || len(in.texts) > 0 || in.jsonl != "" {
-					return usagef("give either prompts (--ids, --text, --jsonl) or --image, not both")
+			if im.given() || m.Config.ImageModel() {
+				if err := checkPromptFlags(&in, &im); err != nil {
+					return err
 				}
-				return runTraceImages(cmd, m, images, splitPatterns(hookPats), out)
+				return runTraceImages(cmd, m, &im, splitPatterns(hookPats), out)
 			}
 			seqs, err := in.prompts(m)
 			if err != nil {
@@ -173,7 +173,7 @@ func newTraceCmd() *cobra.Command {
 	cmd.Flags().StringVar(&in.pad, "pad", "right", "padding side for prompts of different lengths: right or left")
 	cmd.Flags().StringArrayVar(&hookPats, "hooks", nil, "hook points to capture: TransformerLens names, HF aliases or globs, comma-separated")
 	cmd.Flags().StringVar(&out, "out", "", "output .safetensors file")
-	cmd.Flags().StringArrayVar(&images, "image", nil, "image file (PNG or JPEG) for an image model (ViT), prepared as its preprocessor_config.json says; repeat for a batch")
+	im.register(cmd, true)
 	return cmd
 }
 
@@ -208,21 +208,12 @@ func writeTrace(out string, tensors []safetensors.WriteTensor, res *model.Result
 
 // runTraceImages is trace for an image model: the images' pixel values, class logits
 // [n, n_classes] and the captured activations ([n, tokens, ...], token 0 = CLS).
-func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, out string) error {
-	if !m.Config.ImageModel() {
-		return usagef("--image: %s is a language model (model_type %s); give prompts", m.Dir, m.Config.ModelType)
-	}
-	if len(images) == 0 {
-		return usagef("%s is an image model: give --image FILE", m.Dir)
-	}
-	proc, err := vision.Load(m.Dir)
+func runTraceImages(cmd *cobra.Command, m *model.Model, im *imageFlags, pats []string, out string) error {
+	set, err := im.load(m)
 	if err != nil {
 		return err
 	}
-	px, err := proc.ReadFiles(images...)
-	if err != nil {
-		return usagef("--image %v", err)
-	}
+	images, px := set.files, set.pixels
 	opts, err := captureOptions(m, pats)
 	if err != nil {
 		return err
@@ -243,20 +234,20 @@ func runTraceImages(cmd *cobra.Command, m *model.Model, images, pats []string, o
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: logits [%d, %d] and %d hook tensors (%s)\n",
 		abs, px.Shape[0], m.Config.DVocab, res.Cache.Len(), strings.Join(prov.HooksFired, ", "))
-	labels := m.Config.Labels
+	correct := 0
 	for i := 0; i < px.Shape[0]; i++ {
-		row := res.Logits.Row(i)
-		best := 0
-		for k, v := range row {
-			if v > row[best] {
-				best = k
+		best := model.Argmax(res.Logits.Row(i))
+		label := ""
+		if l := set.labels[i]; l >= 0 {
+			label = ", label " + className(m, l)
+			if l == best {
+				correct++
 			}
 		}
-		name := ""
-		if best < len(labels) && labels[best] != "" {
-			name = " (" + labels[best] + ")"
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: class %d%s\n", images[i], best, name)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: class %s%s\n", images[i], className(m, best), label)
+	}
+	if im.list != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "accuracy %d/%d on the labelled images\n", correct, px.Shape[0])
 	}
 	return nil
 }

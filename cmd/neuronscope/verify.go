@@ -42,6 +42,7 @@ type verifyFlags struct {
 	back                                       bool
 	bos, tokenizer, profileDir, out            string
 	asJSON, noProgress                         bool
+	img                                        imageFlags
 	general, randomPool, facts, compare        string
 	permutations                               int
 }
@@ -50,14 +51,15 @@ func newVerifyCmd() *cobra.Command {
 	var mf modelFlags
 	var f verifyFlags
 	cmd := &cobra.Command{
-		Use: "verify --model DIR --neurons FILE (--eval FILE [--group-key KEY] | --text GROUP=FILE ... | --facts FILE) " +
+		Use: "verify --model DIR --neurons FILE (--eval FILE [--group-key KEY] | --text GROUP=FILE ... | --facts FILE | --images FILE) " +
 			"[--experiment matrix|sweep|enhance|steer|patch|path|knowledge] [--intervention zero|mean|resample|clamp|scale|force] --out labels.json",
 		Short: "Verify a finder's neuron groups with causal experiments against random neuron sets, and write labels",
 		Example: `  neuronscope demo --out demo
   neuronscope verify --model testdata/world-llama --neurons demo/neurons.json --eval testdata/world/eval_facts.jsonl --experiment matrix,sweep --out labels.json
   neuronscope verify --model testdata/world-llama --neurons demo/neurons.json --eval testdata/world/eval_facts.jsonl --experiment enhance --intervention scale --json
   neuronscope verify --model testdata/world-llama --neurons demo/concept.json --eval testdata/world/concept_task.jsonl --group-key continent --experiment matrix,enhance --measure answer_prob --out concept-labels.json
-  neuronscope verify --model testdata/world-llama --neurons demo/paths.json --eval testdata/world/eval_facts.jsonl --experiment path --compare relation,language --out path-labels.json`,
+  neuronscope verify --model testdata/world-llama --neurons demo/paths.json --eval testdata/world/eval_facts.jsonl --experiment path --compare relation,language --out path-labels.json
+  neuronscope verify --model vit-dir --neurons vit-paths.json --images val.jsonl --experiment path --out vit-path-labels.json`,
 		Long: `Verify reads a neuron set (neuronscope.neurons/v1: named groups, as every finder writes) and checks
 each group's claim with one experiment, against --random random sets with the same per-layer counts at
 the same tap (seeds --seed, --seed+1, ...). It writes a label file (neuronscope.labels/v1): per group the
@@ -84,7 +86,10 @@ Experiments:
            (×0) and enhanced (×2) at its position, NeuronPath's probability deviation
            mean(P_after/P_before) − 1 and the top-1 change against --random random paths per
            prompt (same per-layer counts), the path against each baseline item by item
-           (bootstrap CI and p), and the path similarity by --compare labels (permutation p)
+           (bootstrap CI and p), and the path similarity by --compare labels (permutation p).
+           For an image classifier give the images instead of --eval (--images FILE.jsonl or
+           --image FILE, as find path ran on): the paths act at each image's CLS token and
+           top-1 is classification accuracy
   knowledge  a find knowledge set on its --facts: each fact's neurons removed and enhanced at
            the last position of its own prompts and of another relation's fact's, Dai et al.'s
            ratio of means mean(P_after − P_before)/mean(P_before) per relation, own − other
@@ -111,6 +116,7 @@ without a verification. Random sets keep the claimed set's count at every layer 
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, &mf, &f) },
 	}
 	mf.register(cmd)
+	f.img.register(cmd, true)
 	fl := cmd.Flags()
 	fl.StringVar(&f.neurons, "neurons", "", "neuron set file (neuronscope.neurons/v1, or a bare [{layer,index}] list at --hook-site)")
 	fl.StringVar(&f.eval, "eval", "", "labelled questions, JSONL with prompt, answer and labels (e.g. the world's eval_facts.jsonl)")
@@ -175,6 +181,10 @@ type verifyInputs struct {
 }
 
 func runVerify(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) error {
+	if f.img.given() {
+		return runVerifyImages(cmd, mf, f)
+	}
+	mf.text = "verify with --eval, --text or --facts"
 	if err := checkVerifyFlags(f); err != nil {
 		return err
 	}

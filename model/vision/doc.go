@@ -29,4 +29,8 @@
 // chroma-subsampled JPEGs it differs from libjpeg (Pillow) by a few levels; PNG is exact.
 // Unknown config keys and other processor types (with center crops, shortest-edge sizes, the
 // torchvision "fast" processor) are errors naming the file and key.
+//
+// Baselines: Processor.Fill gives the pixel values of a constant image (black is {0, 0, 0}),
+// Processor.MeanImage those of the preprocessor's mean image (all zeros after normalization):
+// the black and mean baselines of integrated gradients on images.
 package vision

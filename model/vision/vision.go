@@ -202,3 +202,41 @@ func (p *Processor) ReadFiles(paths ...string) (*tensor.Tensor, error) {
 	}
 	return out, nil
 }
+
+// Fill returns the pixel values [1, 3, Height, Width] of an image whose every pixel is rgb
+// (black is {0, 0, 0}), rescaled and normalized as Pixels does: the black-image baseline of
+// integrated gradients on pixels' side.
+func (p *Processor) Fill(rgb [3]uint8) *tensor.Tensor {
+	out := tensor.New(1, 3, p.Height, p.Width)
+	n := p.Height * p.Width
+	for c := 0; c < 3; c++ {
+		x := float32(rgb[c])
+		if p.Rescale {
+			x = float32(float64(rgb[c]) * p.RescaleFactor)
+		}
+		if p.Normalize {
+			x = (x - p.Mean[c]) / p.Std[c]
+		}
+		for i := 0; i < n; i++ {
+			out.Data[c*n+i] = x
+		}
+	}
+	return out
+}
+
+// MeanImage returns the pixel values [1, 3, Height, Width] of the processor's mean image, every
+// pixel image_mean: all zeros when do_normalize is set (else image_mean itself, in rescaled
+// units): the mean baseline of integrated gradients.
+func (p *Processor) MeanImage() *tensor.Tensor {
+	out := tensor.New(1, 3, p.Height, p.Width)
+	if p.Normalize {
+		return out
+	}
+	n := p.Height * p.Width
+	for c := 0; c < 3; c++ {
+		for i := 0; i < n; i++ {
+			out.Data[c*n+i] = p.Mean[c]
+		}
+	}
+	return out
+}

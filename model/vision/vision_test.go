@@ -230,3 +230,38 @@ func FuzzPreprocess(f *testing.F) {
 		}
 	})
 }
+
+// TestFillAndMean: a black image's pixel values are those Pixels gives a decoded black PNG,
+// and the mean image is zero after normalization.
+func TestFillAndMean(t *testing.T) {
+	p, err := Parse([]byte(`{"size":{"height":4,"width":4},"image_mean":[0.5,0.4,0.3],"image_std":[0.5,0.25,0.2]}`), "pp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	for i := 3; i < len(img.Pix); i += 4 {
+		img.Pix[i] = 255
+	}
+	im, err := DecodeImage(bytes.NewReader(pngBytes(t, img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := p.Pixels(im)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Fill([3]uint8{})
+	for i := range want {
+		if got.Data[i] != want[i] {
+			t.Fatalf("black pixel %d: %g, decoded black PNG %g", i, got.Data[i], want[i])
+		}
+	}
+	if want[0] != -1 || want[16] != -1.6 {
+		t.Errorf("black pixel values %g, %g: want (0 − mean)/std = -1, -1.6", want[0], want[16])
+	}
+	for _, v := range p.MeanImage().Data {
+		if v != 0 {
+			t.Fatalf("mean image pixel %g, want 0", v)
+		}
+	}
+}
