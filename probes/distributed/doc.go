@@ -84,12 +84,14 @@
 // each merge reads two and writes one; the final step holds every merged hook point, as a
 // single process does. BenchmarkShardState measures a shard's state and merge (profile's doc,
 // "Scaling", has the numbers). BenchmarkPipelineThroughput compares the pipeline on Prism (2
-// shards) with the single process over the same data, end to end with the exports: on GPT-2
-// small (random weights) over 131,072 tokens, 127.8 against 191.5 tok/s (0.67×; OpenBLAS
-// build, 2 cores shared with other jobs). The pipeline's fixed costs (the calibration shard
-// alone, three 635 MB shard states written, merged and read back) do not explain the whole gap:
-// the shards' forwards ran slower inside Prism's loopback workers than in a plain process,
-// where Prism's scheduler and the SDK harness share the same 2 cores (a CPU profile of a small
-// run showed ~23% of the samples in Prism's element manager). On runners whose workers are
-// separate machines this competition does not arise; it is not measured here.
+// shards) with the single process over the same data, end to end with the exports, run
+// alternately in one benchmark. On GPT-2 small (random weights) over 65,536 tokens: 78.0 against
+// 78.9 tok/s, 0.99× (OpenBLAS build; the 2 cores were shared with other jobs at a load average
+// of 12–20, which slows both alike). Before the pipeline avoided side inputs and output-less
+// steps it measured 0.67× (127.8 against 191.5 tok/s over 131,072 tokens): Prism's watermark
+// loop busy-waited a core for as long as a step with a side input ran (the shards' profiling,
+// the final writing), and a step without outputs spun its stage loop the same way (calibrated
+// and finish describe the measurements). On the demo model, whose forward is cheap, the
+// pipeline's fixed costs weigh most (a calibration shard run alone, the state files written,
+// merged and read back): 0.63× (0.28× before the change).
 package distributed
