@@ -13,9 +13,11 @@ import (
 
 // expect is what each notebook's tiny run must print.
 var expect = map[string][]string{
-	"01-relation-neurons": {"verdict", "relations confirmed", "wrote "},
-	"03-concept-neurons":  {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
-	"04-neuron-path":      {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
+	"01-relation-neurons":  {"verdict", "relations confirmed", "wrote "},
+	"02-language-neurons":  {"counted over", "τ (95th percentile", "LAPE, top 5%", "set \\ language", "verdict", "wrote "},
+	"03-concept-neurons":   {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
+	"04-neuron-path":       {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
+	"05-relation-specific": {"best AP", "set \\ relation", "set \\ language", "cumulativity of", "relations confirmed by the matrix", "wrote "},
 }
 
 // TestNotebooksRun compiles every notebook and runs it with -budget tiny -out DIR: each must

@@ -69,6 +69,28 @@ func WorldLanguageInputs(config, fluency []byte, source string, enc corpus.Encod
 	return in, nil
 }
 
+// TrainItems yields each language's training sentences as counting items (Group is the
+// language's index in Languages), at most limit per language (0: all), each document named
+// train.LANGUAGE.txt line k: the items of language.Counter.Run.
+func (li *LanguageInputs) TrainItems(limit int) language.Items {
+	return func(yield func(language.Item) error) error {
+		var ord int64
+		for g, sents := range li.Train {
+			if limit > 0 && len(sents) > limit {
+				sents = sents[:limit]
+			}
+			for k, s := range sents {
+				doc := corpus.Document{Ordinal: ord, Source: "train." + li.Languages[g] + ".txt", Line: k + 1, Text: s}
+				ord++
+				if err := yield(language.Item{Group: g, Doc: doc}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
 // LanguageTopRates are the top rates of the language stage's LAPE selections: the published
 // 1%, and 5% as a check of size (the world models have 2,048 neurons at the tap, Llama-2-7B
 // 352,256, so 1% is 20 neurons here).
@@ -146,20 +168,7 @@ func (r *Report) languageStage(in Inputs, opt Options, say func(string, ...any))
 	if err != nil {
 		return err
 	}
-	items := func(yield func(language.Item) error) error {
-		var ord int64
-		for g, sents := range li.Train {
-			for k, s := range sents {
-				doc := corpus.Document{Ordinal: ord, Source: "train." + li.Languages[g] + ".txt", Line: k + 1, Text: s}
-				ord++
-				if err := yield(language.Item{Group: g, Doc: doc}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := c.Run(m, enc, items, language.PassOptions{Tap: site, Ctx: min(m.Config.MaxPos, 512), Batch: 64, PadID: max(m.Config.Pad, 0)}); err != nil {
+	if err := c.Run(m, enc, li.TrainItems(0), language.PassOptions{Tap: site, Ctx: min(m.Config.MaxPos, 512), Batch: 64, PadID: max(m.Config.Pad, 0)}); err != nil {
 		return err
 	}
 	p, err := c.Probabilities()
@@ -167,7 +176,7 @@ func (r *Report) languageStage(in Inputs, opt Options, say func(string, ...any))
 		return err
 	}
 	st.Tokens = slices.Clone(c.Full.Tokens)
-	st.diagnose(p)
+	st.Diagnose(p)
 	e, err := ablate.NewEval(m, nil, li.Fluency, ablate.EvalOptions{BatchSize: verifyBatch, Workers: opt.Workers, Progress: opt.EvalProgress})
 	if err != nil {
 		return err
@@ -235,8 +244,9 @@ func (r *Report) languageStage(in Inputs, opt Options, say func(string, ...any))
 	return nil
 }
 
-// diagnose fills the statistics that say why the selections look as they do.
-func (st *LanguageStage) diagnose(p *language.Probabilities) {
+// Diagnose fills the statistics that say why the selections look as they do (Threshold through
+// Concentrated) from the activation probabilities.
+func (st *LanguageStage) Diagnose(p *language.Probabilities) {
 	G, N := len(p.Groups), p.Neurons()
 	sorted := slices.Clone(p.P)
 	slices.Sort(sorted)
