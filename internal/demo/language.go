@@ -137,6 +137,9 @@ type LanguageRun struct {
 	Related      int   `json:"language_related"`
 	Agnostic     int   `json:"language_agnostic"`
 	Unassigned   int   `json:"unassigned"`
+	// SelectedMaxP is the median over the selected neurons of max_g p (a neuron is assigned to
+	// the languages where p > the stage's Threshold).
+	SelectedMaxP float32 `json:"selected_median_max_probability"`
 	// Matrix is the perplexity matrix (nil when no language has a neuron).
 	Matrix *labels.Matrix   `json:"perplexity_matrix,omitempty"`
 	Groups []LanguageResult `json:"groups"`
@@ -212,7 +215,7 @@ func (r *Report) languageStage(in Inputs, opt Options, say func(string, ...any))
 			return err
 		}
 		run := LanguageRun{Name: ch.name, Settings: sel.Settings, Multiplicity: sel.Multiplicity, Specific: sel.Specific(),
-			Related: sel.Related(), Agnostic: sel.Agnostic(), Unassigned: sel.Unassigned()}
+			Related: sel.Related(), Agnostic: sel.Agnostic(), Unassigned: sel.Unassigned(), SelectedMaxP: MedianMaxProbability(p, sel)}
 		say("language verification (%s): zero each language's neurons (%d in all), perplexity of %d held-out filler sentences, against %d random sets each",
 			ch.name, sel.Assignments(), len(li.Fluency.Items), opt.RandomSets)
 		var lf *labels.File
@@ -283,4 +286,22 @@ func (st *LanguageStage) Diagnose(p *language.Probabilities) {
 		slices.Sort(ratios)
 		st.FilteredRatio = ratios[len(ratios)/2]
 	}
+}
+
+// MedianMaxProbability is the median over sel's selected neurons of max_g p[g, layer, index]
+// (0 for an empty selection).
+func MedianMaxProbability(p *language.Probabilities, sel *language.Selection) float32 {
+	var maxes []float32
+	for _, n := range sel.Selected {
+		var hi float32
+		for g := range p.Groups {
+			hi = max(hi, p.At(g, n.Layer, n.Index))
+		}
+		maxes = append(maxes, hi)
+	}
+	if len(maxes) == 0 {
+		return 0
+	}
+	slices.Sort(maxes)
+	return maxes[len(maxes)/2]
 }

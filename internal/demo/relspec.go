@@ -18,6 +18,34 @@ const (
 	RelationTop     = 200
 )
 
+// RelationFiller is the number of each language's held-out filler sentences whose perplexity
+// the stage measures before and after (the first ones of eval_fluency.jsonl): the filler's
+// perplexity is most of the matrix's time, as it reads every position's logits.
+const RelationFiller = 20
+
+// FirstTexts returns the first n texts of each value of label key, in ts's order (n ≤ 0: ts;
+// Truncated is not carried over).
+func FirstTexts(ts *ablate.TextSet, key string, n int) *ablate.TextSet {
+	if n <= 0 {
+		return ts
+	}
+	out := &ablate.TextSet{Source: ts.Source}
+	seen := map[string]int{}
+	for _, t := range ts.Items {
+		if g := t.Labels[key]; seen[g] < n {
+			seen[g]++
+			out.Items = append(out.Items, t)
+		}
+	}
+	return out
+}
+
+// RelationSweepKs is the stage's cumulativity grid: the paper's grid (ablate.DefaultKs) up to
+// RelationTop without its first point, k = 10, which keeps the stage's time modest (the sweep
+// is most of it: 10 relations × len(Ks) × (1 + random sets) passes over the held-out
+// questions).
+var RelationSweepKs = []int{50, 200}
+
 // RelationSpecificStage is the relation-specific-neuron stage (Liu et al. 2025; relation.Find,
 // `neuronscope find relation`): the correctly answered detection questions of each relation
 // against 4× as many of the others, every gate, up and down unit's mean response over the
@@ -63,7 +91,9 @@ func (r *Report) relationSpecificStage(in Inputs, opt Options, say func(string, 
 		return err
 	}
 	st := &RelationSpecificStage{Heldout: RelationHeldout, Top: RelationTop, Units: res.Layout.Neurons(), Relations: res.Relations,
-		EvalItems: len(res.Heldout.Items), Texts: len(in.Language.Fluency.Items), RandomSets: opt.RandomSets}
+		EvalItems: len(res.Heldout.Items), RandomSets: opt.RandomSets}
+	filler := FirstTexts(in.Language.Fluency, "language", RelationFiller)
+	st.Texts = len(filler.Items)
 	for _, b := range res.Layout {
 		st.Taps = append(st.Taps, b.Tap)
 	}
@@ -71,7 +101,7 @@ func (r *Report) relationSpecificStage(in Inputs, opt Options, say func(string, 
 	say("relation-specific verification: zero each relation's %d units on %d held-out questions and %d filler sentences, then the top k, against %d random sets each",
 		RelationTop, len(res.Heldout.Items), st.Texts, opt.RandomSets)
 	vo := ablate.VerifyOptions{Key: "relation", TextKey: "language", Random: opt.RandomSets, Seed: 1, Source: "neuronscope demo"}
-	e, err := ablate.NewEval(m, res.Heldout, in.Language.Fluency, ablate.EvalOptions{BatchSize: verifyBatch, Workers: opt.Workers, Progress: opt.EvalProgress})
+	e, err := ablate.NewEval(m, res.Heldout, filler, ablate.EvalOptions{BatchSize: verifyBatch, Workers: opt.Workers, Progress: opt.EvalProgress})
 	if err != nil {
 		return err
 	}
@@ -84,7 +114,7 @@ func (r *Report) relationSpecificStage(in Inputs, opt Options, say func(string, 
 	if err != nil {
 		return err
 	}
-	vo.Experiment = ablate.ExpSweep
+	vo.Experiment, vo.Ks = ablate.ExpSweep, RelationSweepKs
 	sres, err := ablate.Verify(eq, res.Set, vo)
 	if err != nil {
 		return err

@@ -46,8 +46,8 @@ func (r *Report) statisticSummary(b *strings.Builder) {
 			if s.Settings.Method == "alignment" {
 				lambda = fmt.Sprintf(", λ = %.6g", s.Settings.Lambda)
 			}
-			fmt.Fprintf(b, "\n  %s (K = %d%s): specific %d, related %d, agnostic %d, unassigned %d\n", s.Name, s.Settings.K, lambda,
-				s.Specific, s.Related, s.Agnostic, s.Unassigned)
+			fmt.Fprintf(b, "\n  %s (K = %d%s): specific %d, related %d, agnostic %d, unassigned %d; median max probability of the selected %.3f\n",
+				s.Name, s.Settings.K, lambda, s.Specific, s.Related, s.Agnostic, s.Unassigned, s.SelectedMaxP)
 			if s.Matrix == nil {
 				fmt.Fprintf(b, "  no selected neuron is above τ in any language: nothing to verify\n")
 				continue

@@ -152,9 +152,10 @@ func TestLanguageStage(t *testing.T) {
 }
 
 // TestRelationSpecificStage: the relation-specific neurons of the Llama (16 questions held out
-// per relation, the top 200 units by AP) verified by the matrix with the filler's perplexity
-// and the sweep: capital_of, ceo_of, located_in_continent and speaks lose answers, beyond both
-// random sets; the other six lose none.
+// per relation, the top 200 units by AP) verified by the matrix with the perplexity of 20
+// filler sentences per language and the sweep (k = 50, 200): capital_of, ceo_of,
+// located_in_continent and speaks lose answers, beyond both random sets; the other six lose
+// none.
 func TestRelationSpecificStage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the stage runs on the world model in the OpenBLAS build (make test)")
@@ -179,7 +180,7 @@ func TestRelationSpecificStage(t *testing.T) {
 			t.Errorf("%s: verdicts %+v", rel, v)
 		}
 	}
-	if ks := s.Sweeps[0].Points; len(ks) != 3 || ks[0].K != 10 || ks[2].K != 200 {
+	if ks := s.Sweeps[0].Points; len(ks) != 2 || ks[0].K != 50 || ks[1].K != 200 || s.Texts != 80 {
 		t.Errorf("sweep grid %+v", ks)
 	}
 	if len(r.RelationSpecificLabels.Matrices) != 2 || len(r.RelationSpecificLabels.Sweeps) != 10 {

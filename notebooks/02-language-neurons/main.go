@@ -185,8 +185,8 @@ func runModel(w io.Writer, dir string, cfg, flu []byte, fluPath string, sz sizes
 		if sw != nil {
 			lambda = fmt.Sprintf(", λ* = %.6g", sel.Settings.Lambda)
 		}
-		fmt.Fprintf(w, "-- %s: K = %d%s; language-specific %d, related %d, agnostic %d, unassigned %d\n", name, sel.Settings.K, lambda,
-			sel.Specific(), sel.Related(), sel.Agnostic(), sel.Unassigned())
+		fmt.Fprintf(w, "-- %s: K = %d%s; language-specific %d, related %d, agnostic %d, unassigned %d; median max_g p of the selected %.3f\n",
+			name, sel.Settings.K, lambda, sel.Specific(), sel.Related(), sel.Agnostic(), sel.Unassigned(), demo.MedianMaxProbability(p, sel))
 		if sel.Assignments() == 0 {
 			fmt.Fprintf(w, "no selected neuron is above τ in any language: nothing to verify\n\n")
 			return nil

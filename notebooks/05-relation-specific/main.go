@@ -21,7 +21,7 @@
 // Run from anywhere in the repository:
 //
 //	go run ./notebooks/05-relation-specific                 # top 200 units, 10 random sets
-//	go run ./notebooks/05-relation-specific -budget tiny    # top 50, 2 random sets, sweep k = 10, 50
+//	go run ./notebooks/05-relation-specific -budget tiny    # top 50, 2 random sets, sweep k = 10, 50, 20 filler sentences per language
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/ablate"
+	"github.com/neuronscope/neuronscope/internal/demo"
 	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
@@ -46,15 +47,16 @@ type sizes struct {
 	top    int   // units kept per relation
 	random int   // random sets per relation
 	ks     []int // the sweep's grid
+	filler int   // filler sentences per language (0: all)
 }
 
 var budgets = map[string]sizes{
 	"full": {top: 200, random: 10, ks: []int{10, 50, 200}},
-	"tiny": {top: 50, random: 2, ks: []int{10, 50}},
+	"tiny": {top: 50, random: 2, ks: []int{10, 50}, filler: 20},
 }
 
 func main() {
-	budget := flag.String("budget", "full", "full (the demo's sizes) or tiny (top 50, 2 random sets)")
+	budget := flag.String("budget", "full", "full (top 200, 10 random sets, all filler) or tiny (top 50, 2 random sets, 20 filler sentences per language)")
 	out := flag.String("out", "", "directory for relation-specific.json and relation-specific-labels.json (empty: print only)")
 	modelDir := flag.String("model", "", "model directory (default: testdata/world-llama of this repository)")
 	flag.Parse()
@@ -103,6 +105,7 @@ func run(w io.Writer, sz sizes, modelDir, out string) error {
 	if err != nil {
 		return err
 	}
+	filler = demo.FirstTexts(filler, "language", sz.filler)
 
 	// 1 and 2. The finder.
 	t0 := time.Now()
