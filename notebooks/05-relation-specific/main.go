@@ -21,7 +21,7 @@
 // Run from anywhere in the repository:
 //
 //	go run ./notebooks/05-relation-specific                 # top 200 units, 10 random sets
-//	go run ./notebooks/05-relation-specific -budget tiny    # top 50, 2 random sets, sweep k = 10, 50, 20 filler sentences per language
+//	go run ./notebooks/05-relation-specific -budget tiny    # every 4th question, 8 held out, top 50, 2 random sets, k = 50, 10 filler sentences per language
 package main
 
 import (
@@ -44,19 +44,21 @@ import (
 
 // sizes of a run.
 type sizes struct {
-	top    int   // units kept per relation
-	random int   // random sets per relation
-	ks     []int // the sweep's grid
-	filler int   // filler sentences per language (0: all)
+	top     int   // units kept per relation
+	random  int   // random sets per relation
+	ks      []int // the sweep's grid
+	filler  int   // filler sentences per language (0: all)
+	every   int   // use every n-th question (1: all)
+	heldout int   // questions held out per relation
 }
 
 var budgets = map[string]sizes{
-	"full": {top: 200, random: 10, ks: []int{10, 50, 200}},
-	"tiny": {top: 50, random: 2, ks: []int{10, 50}, filler: 20},
+	"full": {top: 200, random: 10, ks: []int{10, 50, 200}, every: 1, heldout: 16},
+	"tiny": {top: 50, random: 2, ks: []int{50}, filler: 10, every: 4, heldout: 8},
 }
 
 func main() {
-	budget := flag.String("budget", "full", "full (top 200, 10 random sets, all filler) or tiny (top 50, 2 random sets, 20 filler sentences per language)")
+	budget := flag.String("budget", "full", "full (top 200, 10 random sets, all filler) or tiny (a quarter of the questions, top 50, 2 random sets, 10 filler sentences per language)")
 	out := flag.String("out", "", "directory for relation-specific.json and relation-specific-labels.json (empty: print only)")
 	modelDir := flag.String("model", "", "model directory (default: testdata/world-llama of this repository)")
 	flag.Parse()
@@ -101,6 +103,10 @@ func run(w io.Writer, sz sizes, modelDir, out string) error {
 	if err != nil {
 		return err
 	}
+	if sz.every > 1 {
+		k := 0
+		questions = questions.Filter(func(corpus.Prompt) bool { k++; return k%sz.every == 1 })
+	}
 	filler, err := ablate.ReadTextSet(fluPath, enc, m.Config.MaxPos, "", "")
 	if err != nil {
 		return err
@@ -109,12 +115,12 @@ func run(w io.Writer, sz sizes, modelDir, out string) error {
 
 	// 1 and 2. The finder.
 	t0 := time.Now()
-	res, err := relation.Find(m, questions, relation.Options{Heldout: 16, Top: sz.top})
+	res, err := relation.Find(m, questions, relation.Options{Heldout: sz.heldout, Top: sz.top})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s: %d candidate units (%d taps); %d questions, 16 held out per relation; top %d by AP (%.1f s)\n",
-		m.Config.ModelType, res.Layout.Neurons(), len(res.Layout), len(questions.Items), sz.top, time.Since(t0).Seconds())
+	fmt.Fprintf(w, "%s: %d candidate units (%d taps); %d questions, %d held out per relation; top %d by AP (%.1f s)\n",
+		m.Config.ModelType, res.Layout.Neurons(), len(res.Layout), len(questions.Items), sz.heldout, sz.top, time.Since(t0).Seconds())
 	fmt.Fprintf(w, "%-22s %9s %9s %8s %8s\n", "relation", "positives", "negatives", "best AP", "kept AP")
 	for _, s := range res.Relations {
 		fmt.Fprintf(w, "%-22s %9d %9d %8.3f %8.3f\n", s.Relation, s.Correct, s.Negatives, s.BestAP, s.KeptAP)
