@@ -39,9 +39,6 @@ import (
 	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/demo"
-	"github.com/neuronscope/neuronscope/model"
-	"github.com/neuronscope/neuronscope/model/corpus"
-	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
 	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/probes/language"
@@ -132,16 +129,11 @@ func run(w io.Writer, sz sizes, out string) error {
 // runModel counts, selects and verifies on one model; it returns the last LAPE selection's set
 // and labels (nil when it assigned no neuron).
 func runModel(w io.Writer, dir string, cfg, flu []byte, fluPath string, sz sizes) (*hooks.NeuronSet, *labels.File, error) {
-	m, err := model.Load(dir)
+	m, enc, err := nb.Load(dir) // the world's tokenizer adds <bos>, as the models were trained
 	if err != nil {
 		return nil, nil, err
 	}
 	defer m.Close()
-	tok, err := corpus.LoadTokenizer(m)
-	if err != nil {
-		return nil, nil, err
-	}
-	enc := corpus.NewEncoder(m, tok, tokenizer.BOSAlways) // as the world models were trained
 
 	// 1. The data and the counting pass. WorldLanguageInputs regenerates the world from its
 	// config (train.txt carries no language labels) and checks that eval_fluency.jsonl is its.

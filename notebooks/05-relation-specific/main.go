@@ -34,9 +34,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/internal/demo"
-	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/model/corpus"
-	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/notebooks/internal/nb"
 	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/probes/relation"
@@ -75,12 +73,6 @@ func main() {
 
 func run(w io.Writer, sz sizes, modelDir, out string) error {
 	start := time.Now()
-	if modelDir == "" {
-		var err error
-		if modelDir, err = nb.Testdata("world-llama"); err != nil {
-			return err
-		}
-	}
 	evalPath, err := nb.Testdata("world", "eval_facts.jsonl")
 	if err != nil {
 		return err
@@ -89,16 +81,11 @@ func run(w io.Writer, sz sizes, modelDir, out string) error {
 	if err != nil {
 		return err
 	}
-	m, err := model.Load(modelDir)
+	m, enc, err := nb.Load(modelDir) // the world's tokenizer adds <bos>, as the model was trained
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	tok, err := corpus.LoadTokenizer(m)
-	if err != nil {
-		return err
-	}
-	enc := corpus.NewEncoder(m, tok, tokenizer.BOSAlways) // as the world models were trained
 	questions, err := corpus.ReadPromptSet(evalPath, enc, corpus.PromptOptions{})
 	if err != nil {
 		return err
