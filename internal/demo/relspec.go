@@ -53,8 +53,8 @@ var RelationSweepKs = []int{50, 200}
 // (`neuronscope verify --experiment matrix,sweep --eval heldout.jsonl --text
 // eval_fluency.jsonl`): each relation's units zeroed at every position, the relative accuracy
 // drop on every relation's held-out questions and the perplexity of every language's
-// relation-free filler, the cumulativity sweep over the top k, all against random sets with
-// the same per-layer, per-tap counts.
+// relation-free filler (its first RelationFiller sentences), the cumulativity sweep over the
+// top k (RelationSweepKs), all against random sets with the same per-layer, per-tap counts.
 type RelationSpecificStage struct {
 	Heldout    int              `json:"heldout_per_relation"`
 	Top        int              `json:"top"`
