@@ -55,8 +55,9 @@ language's training sentences; LAPE at the published 1% and at 5%, the alignment
 λ search; each language's neurons zeroed and the perplexity of every language's held-out filler
 measured against random sets, verify --text) and relation-specific neurons (find relation: 16
 questions held out per relation, the top 200 gate, up and down units by average precision; the
-relation × relation matrix of relative accuracy drops on the held-out questions, the filler
-perplexity before and after, the cumulativity sweep, against random sets). Writes report.json,
+relation × relation matrix of relative accuracy drops on the held-out questions, the perplexity
+of 20 filler sentences per language before and after, the cumulativity sweep at k = 50 and 200,
+against random sets). Writes report.json,
 summary.txt, neurons.json (the set, neuronscope.neurons/v1), labels.json
 (neuronscope.labels/v1), concept.json, concept-labels.json, paths.json, path-labels.json,
 language.json, language-labels.json, relation-specific.json and relation-specific-labels.json
