@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/labels"
+	"github.com/neuronscope/neuronscope/probes/language"
 )
 
 // languageInputs reads the world's config and held-out filler as the demo command does.
@@ -33,6 +35,29 @@ func languageInputs(t testing.TB, in demo.Inputs) *demo.LanguageInputs {
 		t.Fatal(err)
 	}
 	return li
+}
+
+// TestTrainItemsAndFirstTexts: the counting items are each language's sentences in order, cut
+// at the limit; FirstTexts keeps the first n texts of each language.
+func TestTrainItemsAndFirstTexts(t *testing.T) {
+	in := load(t, "world-llama")
+	li := languageInputs(t, in)
+	var got []string
+	err := li.TrainItems(2)(func(it language.Item) error {
+		got = append(got, fmt.Sprintf("%d %s:%d %s", it.Group, it.Doc.Source, it.Doc.Line, it.Doc.Text))
+		return nil
+	})
+	if err != nil || len(got) != 8 || got[0] != "0 train.pelan.txt:1 "+li.Train[0][0] || got[7] != "3 train.tlaxo.txt:2 "+li.Train[3][1] {
+		t.Errorf("items %q (err %v)", got, err)
+	}
+	ts := demo.FirstTexts(li.Fluency, "language", 3)
+	count := map[string]int{}
+	for _, x := range ts.Items {
+		count[x.Labels["language"]]++
+	}
+	if len(ts.Items) != 12 || len(count) != 4 || count["korrak"] != 3 || ts.Items[0].ID != li.Fluency.Items[0].ID || demo.FirstTexts(li.Fluency, "language", 0) != li.Fluency {
+		t.Errorf("first texts: %d items, %v", len(ts.Items), count)
+	}
 }
 
 // statisticOptions run the demo with only the given activation-statistics stage.
