@@ -22,10 +22,7 @@ import (
 // languageInputs reads the world's config and held-out filler as the demo command does.
 func languageInputs(t testing.TB, in demo.Inputs) *demo.LanguageInputs {
 	t.Helper()
-	cfg, err := os.ReadFile(filepath.Join(testdata, "world", "world.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := cfgBytes(t)
 	flu, err := os.ReadFile(filepath.Join(testdata, "world", "eval_fluency.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +83,12 @@ func TestWorldLanguageInputs(t *testing.T) {
 	enc := corpus.NewEncoder(in.Model, in.Tokenizer, tokenizer.BOSAlways)
 	if _, err := demo.WorldLanguageInputs([]byte(`{"seed": 2}`), flu, "eval_fluency.jsonl", enc, 64); err == nil || !strings.Contains(err.Error(), "not the same world") {
 		t.Errorf("another world's config: %v", err)
+	}
+	if _, err := demo.WorldLanguageInputs([]byte(`{"seed": `), flu, "eval_fluency.jsonl", enc, 64); err == nil || !strings.Contains(err.Error(), "world.json") {
+		t.Errorf("a corrupt config: %v", err)
+	}
+	if _, err := demo.WorldLanguageInputs(cfgBytes(t), flu[:len(flu)/2], "eval_fluency.jsonl", enc, 64); err == nil || !strings.Contains(err.Error(), "eval_fluency.jsonl") {
+		t.Errorf("a cut fluency file: %v", err)
 	}
 }
 
@@ -215,4 +218,14 @@ func TestRelationSpecificStage(t *testing.T) {
 	if !strings.Contains(sum, "relation-specific neurons (find relation") || !strings.Contains(sum, "cumulativity") {
 		t.Errorf("summary:\n%s", sum)
 	}
+}
+
+// cfgBytes is the world's world.json.
+func cfgBytes(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdata, "world", "world.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
