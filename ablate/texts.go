@@ -2,6 +2,7 @@ package ablate
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/neuronscope/neuronscope/model/corpus"
 )
@@ -28,8 +29,18 @@ type Text struct {
 // key=group on every text (the --text GROUP=FILE form). A text of fewer than 2 tokens has no
 // next token to predict and is an error naming its line.
 func ReadTextSet(path string, enc corpus.Encoder, maxLen int, key, group string) (*TextSet, error) {
+	return readTextSet(path, enc, maxLen, key, group, func(fn func(corpus.Document) error) error { return corpus.ReadDocuments(path, fn) })
+}
+
+// ParseTextSet is ReadTextSet on a reader (embedded data): jsonl selects the format and name
+// stands for r in errors and IDs.
+func ParseTextSet(r io.Reader, name string, jsonl bool, enc corpus.Encoder, maxLen int, key, group string) (*TextSet, error) {
+	return readTextSet(name, enc, maxLen, key, group, func(fn func(corpus.Document) error) error { return corpus.ParseDocuments(r, name, jsonl, fn) })
+}
+
+func readTextSet(path string, enc corpus.Encoder, maxLen int, key, group string, docs func(func(corpus.Document) error) error) (*TextSet, error) {
 	s := &TextSet{Source: path}
-	err := corpus.ReadDocuments(path, func(d corpus.Document) error {
+	err := docs(func(d corpus.Document) error {
 		ids, err := enc.Encode(d)
 		if err != nil {
 			return &corpus.InputError{Path: path, Line: d.Line, Err: err}

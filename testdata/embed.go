@@ -15,11 +15,12 @@ import "embed"
 
 // DemoFS holds world-llama/{config.json,model.safetensors,tokenizer.json,training.json} and
 // world/{eval_facts.jsonl,ground_truth.json,concept_task.jsonl,concept_control.jsonl,
-// concept_exclude.jsonl}.
+// concept_exclude.jsonl,world.json,eval_fluency.jsonl}.
 //
 //go:embed world-llama/config.json world-llama/model.safetensors world-llama/tokenizer.json world-llama/training.json
 //go:embed world/eval_facts.jsonl world/ground_truth.json
 //go:embed world/concept_task.jsonl world/concept_control.jsonl world/concept_exclude.jsonl
+//go:embed world/world.json world/eval_fluency.jsonl
 var DemoFS embed.FS
 
 // DemoModel and DemoWorld are the directories of DemoFS holding the model and the world.

@@ -29,7 +29,7 @@ type demoReport struct {
 
 func newDemoCmd() *cobra.Command {
 	var out, modelDir, evalPath string
-	var asJSON, noVerify, noProgress, noConcept, noPaths bool
+	var asJSON, noVerify, noProgress, noConcept, noPaths, noLanguage, noRelSpec bool
 	var opt demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR]",
@@ -49,12 +49,22 @@ and enhanced on --concept-questions questions per continent, "general" on all of
 random sets with the same count at every layer and tap) and influential neuron paths (find path:
 NeuronPath on --path-questions questions per relation × language, each path removed and enhanced
 at its position against the activation baselines and random paths, and the path similarity by
-relation and language). Then the structure stage: NerVE spectra of every layer, bricks against
+relation and language). Then two finders that read activation statistics, each verified:
+language neurons (find language: the activation probability at the LAPE tap counted over each
+language's training sentences; LAPE at the published 1% and at 5%, the alignment score with its
+λ search; each language's neurons zeroed and the perplexity of every language's held-out filler
+measured against random sets, verify --text) and relation-specific neurons (find relation: 16
+questions held out per relation, the top 200 gate, up and down units by average precision; the
+relation × relation matrix of relative accuracy drops on the held-out questions, the perplexity
+of 20 filler sentences per language before and after, the cumulativity sweep at k = 50 and 200,
+against random sets). Then the structure stage: NerVE spectra of every layer, bricks against
 random partitions, and relation probes against the majority baseline. Writes report.json,
-summary.txt, neurons.json (the set, neuronscope.neurons/v1), labels.json (neuronscope.labels/v1),
-concept.json, concept-labels.json, paths.json and path-labels.json to --out and prints the
-summary. --model and --eval run it on another world-trained checkpoint (the concept stage reads
-concept_*.jsonl beside --eval).`,
+summary.txt, neurons.json (the set, neuronscope.neurons/v1), labels.json
+(neuronscope.labels/v1), concept.json, concept-labels.json, paths.json, path-labels.json,
+language.json, language-labels.json, relation-specific.json and relation-specific-labels.json
+to --out and prints the summary. --model and --eval run it on another world-trained checkpoint
+(the concept stage reads concept_*.jsonl beside --eval, the last two world.json and
+eval_fluency.jsonl).`,
 		Example: `  neuronscope demo
   neuronscope demo --out neuronscope-demo --json`,
 		Args: cobra.NoArgs,
@@ -70,6 +80,7 @@ concept_*.jsonl beside --eval).`,
 			}
 			opt.Progress = cmd.ErrOrStderr()
 			opt.SkipVerify, opt.SkipConcept, opt.SkipPaths = noVerify, noConcept, noPaths
+			opt.SkipLanguage, opt.SkipRelationSpecific = noLanguage, noRelSpec
 			if !noProgress && !noVerify {
 				bar := newBar(cmd, -1, "verification", "items")
 				defer bar.Finish()
@@ -118,6 +129,9 @@ concept_*.jsonl beside --eval).`,
 				if err := writeGradientStages(out, r, p, in.EvalInput, in.ConceptInputs); err != nil {
 					return err
 				}
+				if err := writeStatisticStages(out, r, p, in.EvalInput, in.LanguageInputs); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				return report.WriteJSON(cmd.OutOrStdout(), rep)
@@ -130,6 +144,15 @@ concept_*.jsonl beside --eval).`,
 				}
 				if r.Paths != nil {
 					files += ", paths.json, path-labels.json"
+				}
+				if r.LanguageSet != nil {
+					files += ", language.json"
+				}
+				if r.LanguageLabels != nil {
+					files += ", language-labels.json"
+				}
+				if r.RelationSpecific != nil {
+					files += ", relation-specific.json, relation-specific-labels.json"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s to %s\n", files, out)
 			}
@@ -152,6 +175,8 @@ concept_*.jsonl beside --eval).`,
 	f.BoolVar(&noPaths, "no-paths", false, "skip the neuron-path stage (NeuronPath, find path, verified)")
 	f.IntVar(&opt.ConceptItems, "concept-questions", 40, "task questions per continent in the concept verification")
 	f.IntVar(&opt.PathItems, "path-questions", 1, "questions per relation × language whose paths are found and verified")
+	f.BoolVar(&noLanguage, "no-language", false, "skip the language-neuron stage (LAPE and the alignment score, find language, verified)")
+	f.BoolVar(&noRelSpec, "no-relation-specific", false, "skip the relation-specific-neuron stage (find relation, verified)")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
@@ -163,6 +188,8 @@ type demoInputsT struct {
 	EvalInput labels.Input
 	// ConceptInputs hash the concept item sets (task, control, exclusion).
 	ConceptInputs []labels.Input
+	// LanguageInputs hash the world config and the fluency texts.
+	LanguageInputs []labels.Input
 }
 
 // demoInputs loads the embedded demo model and questions, or the given ones.
@@ -221,6 +248,10 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 	if in.Questions, err = questions(enc); err != nil {
 		return in, err
 	}
+	// the world's config and held-out filler beside the questions, when the world has them
+	if err := demoLanguageInputs(&in, enc, concept); err != nil {
+		return in, err
+	}
 	// the concept sets beside the questions, when the world has them
 	var sets [3]*corpus.PromptSet
 	for i, name := range []string{"concept_task.jsonl", "concept_control.jsonl", "concept_exclude.jsonl"} {
@@ -237,19 +268,67 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 	return in, nil
 }
 
-// writeGradientStages writes the concept and path stages' neuron sets and label files.
-func writeGradientStages(out string, r *demo.Report, p report.Provenance, eval labels.Input, concept []labels.Input) error {
-	seed := int64(1)
+// demoLanguageInputs reads world.json and eval_fluency.jsonl beside the questions (read gives a
+// file of the world's directory); without them the demo runs without the language-neuron and
+// relation-specific stages.
+func demoLanguageInputs(in *demoInputsT, enc corpus.Encoder, read func(name string) ([]byte, string, error)) error {
+	cfg, cfgSrc, err := read("world.json")
+	if err != nil {
+		return nil
+	}
+	flu, fluSrc, err := read("eval_fluency.jsonl")
+	if err != nil {
+		return nil
+	}
+	if in.Language, err = demo.WorldLanguageInputs(cfg, flu, fluSrc, enc, in.Model.Config.MaxPos); err != nil {
+		return usageError{err}
+	}
+	in.LanguageInputs = []labels.Input{labels.HashBytes("world", cfgSrc, cfg), labels.HashBytes("text", fluSrc, flu)}
+	return nil
+}
+
+// writeStatisticStages writes the language and relation-specific stages' neuron sets and label
+// files.
+func writeStatisticStages(out string, r *demo.Report, p report.Provenance, eval labels.Input, lang []labels.Input) error {
 	write := func(set *hooks.NeuronSet, lf *labels.File, setName, labelName string, inputs []labels.Input) error {
-		sp := p
-		set.Provenance = &sp
-		if err := set.WriteFile(filepath.Join(out, setName)); err != nil {
+		return writeStage(out, p, set, lf, setName, labelName, inputs)
+	}
+	if r.LanguageSet != nil {
+		if err := write(r.LanguageSet, r.LanguageLabels, "language.json", "language-labels.json", lang); err != nil {
 			return err
 		}
-		lf.Provenance = p
-		lf.Provenance.Seed = &seed
-		lf.Inputs = inputs
-		return lf.WriteFile(filepath.Join(out, labelName))
+	}
+	if r.RelationSpecific != nil {
+		if err := write(r.RelationSpecificSet, r.RelationSpecificLabels, "relation-specific.json", "relation-specific-labels.json",
+			append([]labels.Input{eval}, lang...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeStage writes a stage's neuron set and label file (none when lf is nil) to out, with
+// the demo's provenance (seed 1) and the label file's inputs.
+func writeStage(out string, p report.Provenance, set *hooks.NeuronSet, lf *labels.File, setName, labelName string, inputs []labels.Input) error {
+	sp := p
+	set.Provenance = &sp
+	if err := set.WriteFile(filepath.Join(out, setName)); err != nil {
+		return err
+	}
+	if lf == nil {
+		return nil
+	}
+	seed := int64(1)
+	lf.Provenance = p
+	lf.Provenance.Seed = &seed
+	lf.Inputs = inputs
+	return lf.WriteFile(filepath.Join(out, labelName))
+}
+
+// writeGradientStages writes the concept and path stages' neuron sets and label files.
+func writeGradientStages(out string, r *demo.Report, p report.Provenance, eval labels.Input, concept []labels.Input) error {
+	write := func(set *hooks.NeuronSet, lf *labels.File, setName, labelName string, inputs []labels.Input) error {
+		return writeStage(out, p, set, lf, setName, labelName, inputs)
 	}
 	if r.Concept != nil {
 		if err := write(r.ConceptSet, r.ConceptLabels, "concept.json", "concept-labels.json", concept); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -14,12 +15,13 @@ import (
 // languageFlags are the flags of `neuronscope find language`.
 type languageFlags struct {
 	probs, method, lambda, out    string
+	reportOut                     string
 	topRate, filterRate, barRatio float64
 	appear10                      bool
 	count                         countFlags
 }
 
-// languageReport is the JSON document `find language` writes.
+// languageReport is the JSON document `find language --report` writes.
 type languageReport struct {
 	Provenance report.Provenance `json:"provenance"`
 	Probs      string            `json:"probs"`
@@ -29,7 +31,7 @@ type languageReport struct {
 func newFindLanguageCmd() *cobra.Command {
 	var f languageFlags
 	cmd := &cobra.Command{
-		Use:   "language (--probs FILE | --model DIR --data GROUP=FILE ... | --model DIR --data FILE.jsonl --group-key KEY) --method lape|alignment [--top-rate 0.01] [--filter-rate 0.95] [--bar-ratio 0.95] [--lambda auto|X] --out neurons.json",
+		Use:   "language (--probs FILE | --model DIR --data GROUP=FILE ... | --model DIR --data FILE.jsonl --group-key KEY) --method lape|alignment [--top-rate 0.01] [--filter-rate 0.95] [--bar-ratio 0.95] [--lambda auto|X] --out neurons.json [--report report.json]",
 		Short: "Language neurons from per-language activation probabilities: LAPE (Tang et al. 2024) or the alignment score (Zhang et al. 2026)",
 		Long: `Selects language neurons from an activation-probability file (safetensors, tensor
 activation_probability [languages, layers, width], metadata "languages" and "tap") exactly as
@@ -49,7 +51,19 @@ order of first appearance or as --groups lists them) counts, per layer's neuron 
 mlp.hook_post otherwise), the tokens where it is > 0. --response-only counts only the tokens
 after each document's prompt (JSONL field --prefix-key) as the alignment paper's full −
 prefix. --save-probs FILE writes the activation-probability file; --checkpoint FILE makes the
-pass resumable (--resume).`,
+pass resumable (--resume).
+
+--out is a neuron set (neuronscope.neurons/v1) with one group per language: its selected
+neurons at the counting tap (the file's "tap"; --tap names it for a file without one), each
+language's neurons by ascending score (the most specific first). For gated MLPs the entries
+are mlp.hook_pre units, the gate's output: zeroing one (neuronscope verify's zero
+intervention) makes silu(gate) = 0, LAPE's deactivation. The set's settings hold the report:
+K, the percentile thresholds, λ (and the sweep), per-language and per-layer counts, the
+multiplicity histogram and the language-specific / related / agnostic split. --report also
+writes that report with every group's neurons (the pre-set format). Verify the set with
+  neuronscope verify --model DIR --neurons neurons.json --text FILE.jsonl (per-language text)
+which zeroes each language's neurons and measures every language's perplexity against random
+sets of the same per-layer counts.`,
 		Example: `  neuronscope find language --probs probs.safetensors --method lape --out lape.json
   neuronscope find language --model testdata/world-llama --data pelan=pelan.txt --data zhiyi=zhiyi.txt --method lape --save-probs probs.safetensors --out lape.json`,
 		Args: cobra.NoArgs,
@@ -63,7 +77,8 @@ pass resumable (--resume).`,
 	fl.Float64Var(&f.barRatio, "bar-ratio", 0.95, "percentile a language's probability must exceed for the neuron to count for it")
 	fl.StringVar(&f.lambda, "lambda", "auto", "alignment: λ ≥ 0, or auto (binary search)")
 	fl.BoolVar(&f.appear10, "published-appear10", false, "alignment --lambda auto: test appear[10] == 0 as autosweep.py does (differs from appear[K] unless K = 10)")
-	fl.StringVar(&f.out, "out", "", "output JSON report")
+	fl.StringVar(&f.out, "out", "", "output neuron set (neuronscope.neurons/v1): one group per language")
+	fl.StringVar(&f.reportOut, "report", "", "also write the method's report with every language's neurons (JSON)")
 	f.count.register(cmd)
 	return cmd
 }
@@ -84,12 +99,25 @@ func loadLanguageProbs(cmd *cobra.Command, f *languageFlags) (*language.Probabil
 	if err != nil {
 		return nil, "", usagef("--probs: %v", err)
 	}
+	switch {
+	case f.count.tap != "" && p.Tap == "":
+		p.Tap = f.count.tap
+	case f.count.tap != "" && f.count.tap != p.Tap:
+		return nil, "", usagef("--tap %s: --probs %s was counted at %s", f.count.tap, f.probs, p.Tap)
+	case p.Tap == "":
+		return nil, "", usagef("--probs %s names no tap point (metadata %q); give --tap (e.g. mlp.hook_pre)", f.probs, language.MetaTap)
+	}
 	return p, f.probs, nil
 }
 
 func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
 	if err := checkOutFile("--out", f.out); err != nil {
 		return err
+	}
+	if f.reportOut != "" {
+		if err := checkOutPath("--report", f.reportOut); err != nil {
+			return err
+		}
 	}
 	rate := func(name string, v float64) error {
 		if !(v > 0 && v <= 1) {
@@ -159,9 +187,23 @@ func runFindLanguage(cmd *cobra.Command, f *languageFlags) error {
 	if err != nil {
 		return usagef("--probs %s: %v", source, err)
 	}
-	rep := languageReport{Provenance: report.New(), Probs: source, Report: language.NewReport(p, sel, sweep)}
-	rep.Provenance.Dataset = source
-	if err := report.WriteJSONFile(f.out, rep); err != nil {
+	full := language.NewReport(p, sel, sweep)
+	set, err := sel.NeuronSet(full, source)
+	if err != nil {
+		return usagef("--probs %s: %v", source, err)
+	}
+	prov := report.New()
+	if f.count.provenance != nil {
+		prov = *f.count.provenance
+	}
+	prov.Dataset = source
+	set.Provenance = &prov
+	files := []report.File{{Path: f.out, Write: set.Write}}
+	if f.reportOut != "" {
+		rep := languageReport{Provenance: prov, Probs: source, Report: full}
+		files = append(files, report.File{Path: f.reportOut, Write: func(w io.Writer) error { return report.WriteJSON(w, rep) }})
+	}
+	if err := report.WriteFiles(files...); err != nil {
 		return err
 	}
 	method := f.method

@@ -13,6 +13,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
+	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/distributed"
 	"github.com/neuronscope/neuronscope/probes/language"
@@ -37,6 +38,8 @@ type countFlags struct {
 	every      int
 	noProgress bool
 	beam       beamFlags
+	// provenance is the counting model's, once loaded.
+	provenance *report.Provenance
 }
 
 func (f *countFlags) register(cmd *cobra.Command) {
@@ -46,7 +49,7 @@ func (f *countFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.data, "data", nil, "per-group data: GROUP=FILE (.txt or .jsonl; repeat per group), or one FILE.jsonl with --group-key")
 	fl.StringVar(&f.groupKey, "group-key", "", "with one --data FILE.jsonl: the string field naming each document's group")
 	fl.StringVar(&f.groups, "groups", "", "with --group-key: the groups to count, comma-separated, in output order (default: order of first appearance)")
-	fl.StringVar(&f.tap, "tap", "", "site counted at every layer (default: mlp.hook_pre for gated MLPs, mlp.hook_post otherwise)")
+	fl.StringVar(&f.tap, "tap", "", "site counted at every layer (default: mlp.hook_pre for gated MLPs, mlp.hook_post otherwise); with --probs, the tap of a file that names none")
 	fl.IntVar(&f.ctx, "ctx", 0, "context length in tokens (default: the model's positions, at most 512)")
 	fl.IntVar(&f.batch, "batch", 8, "contexts per forward pass")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for text documents: auto, always, never")
@@ -128,6 +131,9 @@ func countProbs(cmd *cobra.Command, f *countFlags) (*language.Probabilities, str
 		return nil, "", err
 	}
 	defer m.Close()
+	prov := m.Provenance()
+	prov.BOSPolicy = policy.String()
+	f.provenance = &prov
 	site := language.DefaultTap(m.Catalog())
 	if f.tap != "" {
 		if site, err = hooks.ParseSite(f.tap); err != nil {

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/neuronscope/neuronscope/hooks"
+	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/neuronscope/neuronscope/probes/language"
 )
 
@@ -34,19 +38,47 @@ func writeLanguageProbs(t *testing.T, dir string) string {
 func TestFindLanguage(t *testing.T) {
 	dir := t.TempDir()
 	probs := writeLanguageProbs(t, dir)
-	out := filepath.Join(dir, "lape.json")
-	stdout, _, err := run("find", "language", "--probs", probs, "--method", "lape", "--top-rate", "0.125", "--out", out)
+	out, repOut := filepath.Join(dir, "lape.json"), filepath.Join(dir, "lape-report.json")
+	stdout, _, err := run("find", "language", "--probs", probs, "--method", "lape", "--top-rate", "0.125", "--out", out, "--report", repOut)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stdout, "2 unique neurons in 3 languages") {
 		t.Errorf("stdout %q", stdout)
 	}
+	// --out: the neuron set, one group per language at the file's tap, the report in its settings
+	set, err := hooks.ReadNeuronSet(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, _ := set.Group("en")
+	de, _ := set.Group("de")
+	fr, ok := set.Group("fr")
+	if set.Method != "lape" || set.Tap != hooks.MLPPre || strings.Join(set.Names(), ",") != "en,de,fr" || !ok || len(fr) != 0 ||
+		len(en) != 1 || en[0].Neuron != hooks.NeuronAt(0, hooks.MLPPre, 0) || len(de) != 1 || de[0].Neuron != hooks.NeuronAt(1, hooks.MLPPre, 1) ||
+		set.Provenance == nil || set.Provenance.Dataset != probs {
+		t.Errorf("set %+v", set)
+	}
+	var settings struct {
+		Probs        string `json:"probs"`
+		Deactivation string `json:"deactivation"`
+		language.Report
+	}
+	b, _ := json.Marshal(set.Settings)
+	if err := json.Unmarshal(b, &settings); err != nil {
+		t.Fatal(err)
+	}
+	if settings.Probs != probs || settings.Settings.K != 2 || settings.Specific != 2 || len(settings.Groups) != 3 ||
+		settings.Groups[0].Count != 1 || settings.Groups[0].Neurons != nil || settings.PublishedLAPEGroups != 2 ||
+		!strings.Contains(settings.Deactivation, "silu(0) = 0") || len(settings.Multiplicity) != 4 {
+		t.Errorf("settings %+v", settings)
+	}
+	// --report: the full report, every group's neurons
 	var rep struct {
 		Probs string `json:"probs"`
 		language.Report
 	}
-	b, _ := os.ReadFile(out)
+	b, _ = os.ReadFile(repOut)
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -63,12 +95,16 @@ func TestFindLanguage(t *testing.T) {
 		if _, _, err := run("find", "language", "--probs", probs, "--method", "alignment", "--top-rate", "0.125", "--lambda", lambda, "--out", out); err != nil {
 			t.Fatalf("--lambda %s: %v", lambda, err)
 		}
-		b, _ := os.ReadFile(out)
+		set, err := hooks.ReadNeuronSet(out)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var rep language.Report
+		b, _ := json.Marshal(set.Settings)
 		if err := json.Unmarshal(b, &rep); err != nil {
 			t.Fatal(err)
 		}
-		if rep.Specific != 2 || (lambda == "auto") != (len(rep.Sweep) == 10) {
+		if set.Method != "alignment" || rep.Specific != 2 || (lambda == "auto") != (len(rep.Sweep) == 10) {
 			t.Errorf("--lambda %s: %+v", lambda, rep)
 		}
 	}
@@ -79,7 +115,25 @@ func TestFindLanguageBadInput(t *testing.T) {
 	probs := writeLanguageProbs(t, dir)
 	notProbs := filepath.Join(dir, "garbage.safetensors")
 	os.WriteFile(notProbs, []byte("not a safetensors file"), 0o644)
-	out := filepath.Join(dir, "out.json")
+	out, report := filepath.Join(dir, "out.json"), filepath.Join(dir, "report.json")
+	good, err := language.ReadProbabilities(probs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, shape := good.P, []int{3, 2, 8}
+	with := func(j int, v float32) []float32 { d := slices.Clone(ok); d[j] = v; return d }
+	// bad writes a probabilities file as a converter might, bypassing WriteFile's checks.
+	bad := func(name string, shape []int, data []float32, langs, tap string) string {
+		path := filepath.Join(dir, name+".safetensors")
+		meta := map[string]string{language.MetaLanguages: langs}
+		if tap != "" {
+			meta[language.MetaTap] = tap
+		}
+		if err := safetensors.WriteFile(path, []safetensors.WriteTensor{safetensors.F32(language.TensorName, shape, data)}, meta); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -96,15 +150,34 @@ func TestFindLanguageBadInput(t *testing.T) {
 		{[]string{"--probs", probs, "--method", "alignment", "--lambda", "x", "--out", out}, `--lambda "x"`},
 		{[]string{"--probs", notProbs, "--method", "lape", "--out", out}, "garbage.safetensors"},
 		{[]string{"--probs", filepath.Join(dir, "missing"), "--method", "lape", "--out", out}, "missing"},
+		{[]string{"--probs", bad("rank", []int{3, 16}, ok, "en,de,fr", "mlp.hook_pre"), "--method", "lape", "--out", out}, "rank.safetensors: tensor \"activation_probability\" has shape [3 16], want rank 3"},
+		{[]string{"--probs", bad("nan", shape, with(3, float32(math.NaN())), "en,de,fr", "mlp.hook_pre"), "--method", "lape", "--out", out}, "nan.safetensors: group \"en\" layer 0 neuron 3: probability is NaN"},
+		{[]string{"--probs", bad("neg", shape, with(20, -0.25), "en,de,fr", "mlp.hook_pre"), "--method", "alignment", "--out", out}, "neg.safetensors: group \"de\" layer 0 neuron 4: probability -0.25 < 0"},
+		{[]string{"--probs", bad("big", shape, with(47, 1.5), "en,de,fr", "mlp.hook_pre"), "--method", "lape", "--out", out}, "big.safetensors: group \"fr\" layer 1 neuron 7: probability 1.5 > 1"},
+		{[]string{"--probs", bad("names", shape, ok, "en,de", "mlp.hook_pre"), "--method", "lape", "--out", out}, "names.safetensors: metadata \"languages\" names 2 groups"},
+		{[]string{"--probs", bad("one", []int{1, 2, 8}, ok[:16], "en", "mlp.hook_pre"), "--method", "lape", "--out", out}, "one.safetensors: metadata \"languages\": need at least 2 groups"},
+		{[]string{"--probs", bad("notap", shape, ok, "en,de,fr", ""), "--method", "lape", "--out", out}, "notap.safetensors names no tap point"},
+		{[]string{"--probs", probs, "--tap", "mlp.hook_post", "--method", "lape", "--out", out}, "--tap mlp.hook_post: --probs " + probs + " was counted at mlp.hook_pre"},
+		{[]string{"--probs", bad("badtap", shape, ok, "en,de,fr", "hook_embed"), "--method", "lape", "--out", out}, `badtap.safetensors: tap "hook_embed": hook site "hook_embed": want a per-layer site`},
+		{[]string{"--probs", probs, "--method", "lape", "--out", out, "--report", filepath.Join(dir, "nodir", "r.json")}, "--report"},
 	} {
 		_, _, err := run(append([]string{"find", "language"}, tc.args...)...)
 		var u usageError
 		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want a usage error containing %q", tc.args, err, tc.want)
 		}
-		if _, err := os.Stat(out); !os.IsNotExist(err) {
-			t.Fatalf("%v left %s behind", tc.args, out)
+		for _, f := range []string{out, report} {
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Fatalf("%v left %s behind", tc.args, f)
+			}
 		}
+	}
+	// a file without a tap is read with --tap
+	if _, _, err := run("find", "language", "--probs", bad("notap", shape, ok, "en,de,fr", ""), "--tap", "mlp.hook_post", "--method", "lape", "--top-rate", "0.125", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	if set, err := hooks.ReadNeuronSet(out); err != nil || set.Tap != hooks.MLPPost {
+		t.Errorf("--tap for a file without one: %+v %v", set, err)
 	}
 }
 
@@ -169,13 +242,23 @@ func TestFindLanguageCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromFile, _ := os.ReadFile(out3)
-	var r1, r3 language.Report
+	// the same neurons and report; only the provenance and the probabilities' source differ
+	var r1, r3 struct {
+		Groups   json.RawMessage `json:"groups"`
+		Settings struct {
+			language.Report
+			Groups json.RawMessage `json:"groups"`
+		} `json:"settings"`
+	}
 	json.Unmarshal(lape, &r1)
 	json.Unmarshal(fromFile, &r3)
 	j1, _ := json.Marshal(r1)
 	j3, _ := json.Marshal(r3)
-	if !bytes.Equal(j1, j3) {
-		t.Error("the selection from the counted probabilities differs from the selection from the saved file")
+	if !bytes.Equal(j1, j3) || r1.Settings.Settings.K != 20 {
+		t.Errorf("the selection from the counted probabilities differs from the selection from the saved file:\n%s\n%s", j1, j3)
+	}
+	if set, err := hooks.ReadNeuronSet(out); err != nil || set.Provenance == nil || set.Provenance.ConfigHash == "" {
+		t.Errorf("a counted set records the model: %+v %v", set, err)
 	}
 }
 

@@ -103,6 +103,22 @@ func runFindRelation(cmd *cobra.Command, mf *modelFlags, f *relationFlags) error
 	if err != nil {
 		return usagef("--eval: %v", err)
 	}
+	// the taps and --top against the model, before any forward pass
+	check := taps
+	if len(check) == 0 {
+		check = relation.DefaultTaps(m)
+	}
+	units := 0
+	for _, s := range check {
+		p := hooks.At(0, s)
+		if !m.Catalog().Has(p) || len(m.Catalog().Shape(p)) != 1 {
+			return usagef("--taps %s: the model (%s) has no such per-layer point of [batch, pos, width]", s, m.Config.ModelType)
+		}
+		units += m.Config.NLayers * m.Catalog().Width(p)
+	}
+	if f.top > units {
+		return usagef("--top %d: the taps %v have only %d units", f.top, check, units)
+	}
 	heldout := f.heldout
 	if heldout == 0 {
 		heldout = -1
@@ -112,7 +128,7 @@ func runFindRelation(cmd *cobra.Command, mf *modelFlags, f *relationFlags) error
 		Progress: func(stage string) { fmt.Fprintf(cmd.ErrOrStderr(), "find relation: %s\n", stage) }}
 	res, err := relation.Find(m, set, opt)
 	if err != nil {
-		return usageError{err}
+		return usagef("--eval %s: %v", f.eval, err)
 	}
 	sum, err := fileSHA256(f.eval)
 	if err != nil {

@@ -71,3 +71,48 @@ func TestFindRelationCLI(t *testing.T) {
 		t.Error("a failed run wrote its output")
 	}
 }
+
+// TestFindRelationBadInput: a tap the model lacks, --top above the number of units, a relation
+// the model answers no detection prompt of: a usage error (exit 2) naming the flag or file,
+// checked before any forward pass where it can be, and no output.
+func TestFindRelationBadInput(t *testing.T) {
+	eval := smallWorldEval(t)
+	dir := t.TempDir()
+	data, _ := os.ReadFile(eval)
+	// capital_of asked for a function word the model never gives there
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.Contains(line, `"relation":"capital_of"`) {
+			i := strings.Index(line, `"answer":"`)
+			j := strings.Index(line[i+10:], `"`)
+			line = line[:i+10] + "ne" + line[i+10+j:]
+		}
+		lines = append(lines, line)
+	}
+	wrong := filepath.Join(dir, "wrong.jsonl")
+	os.WriteFile(wrong, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	out, held := filepath.Join(dir, "rel.json"), filepath.Join(dir, "held.jsonl")
+	for _, c := range []struct {
+		model, eval string
+		args        []string
+		want        string
+	}{
+		{"world-gpt2", eval, []string{"--taps", "mlp.hook_pre_linear"}, "--taps mlp.hook_pre_linear: the model (gpt2) has no such per-layer point"},
+		{"world-llama", eval, []string{"--top", "1000000"}, "--top 1000000: the taps [mlp.hook_pre mlp.hook_pre_linear hook_mlp_out] have only 4608 units"},
+		{"world-gpt2", eval, []string{"--top", "2561"}, "--top 2561: the taps [mlp.hook_pre hook_mlp_out] have only 2560 units"},
+		{"world-llama", wrong, nil, "--eval " + wrong + ": relation capital_of: the model answers none of its"},
+	} {
+		args := append([]string{"find", "relation", "--model", "../../testdata/" + c.model, "--eval", c.eval, "--heldout", "16",
+			"--out", out, "--heldout-out", held}, c.args...)
+		_, _, err := run(args...)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error with %q", c.args, err, c.want)
+		}
+		for _, f := range []string{out, held} {
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Fatalf("%v left %s behind", c.args, f)
+			}
+		}
+	}
+}

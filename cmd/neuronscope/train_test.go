@@ -141,6 +141,20 @@ func TestDemoCLI(t *testing.T) {
 	if err != nil || len(set.Groups) != 10 || len(set.Groups[0].Neurons) != 8 {
 		t.Errorf("neurons.json: %+v (err %v)", set, err)
 	}
+	// the activation-statistics stages: one group per language, one per relation, each with labels
+	for _, c := range []struct {
+		set, labels string
+		groups      int
+	}{{"language.json", "language-labels.json", 4}, {"relation-specific.json", "relation-specific-labels.json", 10}} {
+		set, err := hooks.ReadNeuronSet(filepath.Join(out, c.set))
+		if err != nil || len(set.Groups) != c.groups {
+			t.Errorf("%s: %+v (err %v)", c.set, set, err)
+		}
+		lf, err := labels.ReadFile(filepath.Join(out, c.labels))
+		if err != nil || len(lf.Labels) == 0 || lf.Labels[0].Verifications[0].Random.N != 2 || len(lf.Inputs) == 0 {
+			t.Errorf("%s: %+v (err %v)", c.labels, lf, err)
+		}
+	}
 	if rep.Schema != "neuronscope.demo/v2" || rep.Tap != "blocks.L.mlp.hook_post" || rep.Prov.ModelDir != "embedded:world-llama" || rep.Accuracy.Overall < 0.95 {
 		t.Errorf("report: %+v", rep)
 	}

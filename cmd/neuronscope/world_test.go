@@ -14,7 +14,7 @@ import (
 
 func TestWorldCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "w")
-	out, _, err := run("world", "--out", dir, "--seed", "3", "--json")
+	out, _, err := run("world", "--out", dir, "--seed", "3", "--json", "--by-language")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +39,9 @@ func TestWorldCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if !strings.Contains(strings.Join(got.Files, ","), "train.tlaxo.txt") {
+		t.Errorf("--by-language: files %v", got.Files)
+	}
 	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +58,7 @@ func TestWorldCommand(t *testing.T) {
 
 	// Same seed again, text summary: identical files.
 	dir2 := filepath.Join(t.TempDir(), "w2")
-	out, _, err = run("world", "--out", dir2, "--seed", "3")
+	out, _, err = run("world", "--out", dir2, "--seed", "3", "--by-language")
 	if err != nil || !strings.Contains(out, "facts 570") || !strings.Contains(out, "language tlaxo") {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -47,6 +47,9 @@ type Options struct {
 	// relation × language whose paths are found and verified (default 1).
 	SkipConcept, SkipPaths  bool
 	ConceptItems, PathItems int
+	// SkipLanguage and SkipRelationSpecific skip the language-neuron and relation-specific
+	// stages (both also need Inputs.Language).
+	SkipLanguage, SkipRelationSpecific bool
 }
 
 func (o *Options) defaults() {
@@ -80,6 +83,9 @@ type Inputs struct {
 	Questions *corpus.PromptSet // held-out-template fact questions (eval_facts.jsonl)
 	// Concept holds the concept-neuron item sets (nil: no concept stage).
 	Concept *ConceptInputs
+	// Language holds the per-language texts (nil: no language-neuron and relation-specific
+	// stages).
+	Language *LanguageInputs
 }
 
 // Report is the demo's JSON report (schema neuronscope.demo/v1), less provenance, which the
@@ -112,6 +118,15 @@ type Report struct {
 	ConceptLabels *labels.File     `json:"-"`
 	PathSet       *hooks.NeuronSet `json:"-"`
 	PathLabels    *labels.File     `json:"-"`
+	// Language and RelationSpecific are the activation-statistics finders' stages (nil when
+	// skipped), with their neuron sets and label files (the command writes language.json,
+	// language-labels.json, relation-specific.json and relation-specific-labels.json).
+	Language               *LanguageStage         `json:"language_neurons,omitempty"`
+	RelationSpecific       *RelationSpecificStage `json:"relation_specific_neurons,omitempty"`
+	LanguageSet            *hooks.NeuronSet       `json:"-"`
+	LanguageLabels         *labels.File           `json:"-"`
+	RelationSpecificSet    *hooks.NeuronSet       `json:"-"`
+	RelationSpecificLabels *labels.File           `json:"-"`
 }
 
 // ModelSummary is the inspect part.
@@ -245,6 +260,9 @@ func Run(in Inputs, opt Options) (*Report, error) {
 		if err := r.gradientStages(in, opt, say); err != nil {
 			return nil, err
 		}
+		if err := r.statisticStages(in, opt, say); err != nil {
+			return nil, err
+		}
 		return r, nil
 	}
 	vq := evalSet(q, opt.AblatePerCell)
@@ -270,6 +288,9 @@ func Run(in Inputs, opt Options) (*Report, error) {
 			RelativeDrop: v.Target, Effect: v.Effect, P: v.P, EffectSize: v.EffectSize, CI95: v.CI95, Verdict: v.Verdict, VerdictRule: v.Rule}
 	}
 	if err := r.gradientStages(in, opt, say); err != nil {
+		return nil, err
+	}
+	if err := r.statisticStages(in, opt, say); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -570,5 +591,6 @@ func (r *Report) Summary() string {
 		fmt.Fprintln(&b)
 		r.Structure.Summary(&b)
 	}
+	r.statisticSummary(&b)
 	return b.String()
 }

@@ -443,3 +443,39 @@ func TestNoPromptIsAPrefixOfAnotherPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainByLanguage: train.txt split by language is every line once, each in its language's
+// file, in train.txt order, and a language's file has its filler and fact sentences.
+func TestTrainByLanguage(t *testing.T) {
+	w := gen(t, DefaultConfig())
+	dir := t.TempDir()
+	names, err := w.WriteTrainByLanguage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != len(w.Languages) || names[0] != "train.pelan.txt" {
+		t.Fatalf("files %v", names)
+	}
+	next := map[string]int{}
+	files := map[string][]string{}
+	for _, l := range w.Languages {
+		b, err := os.ReadFile(filepath.Join(dir, TrainByLanguageFile(l.ID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[l.ID] = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if n := len(files[l.ID]); n != len(w.TrainText(l.ID)) || n != w.Config.Filler+570*w.Config.TrainTemplates {
+			t.Errorf("%s: %d sentences", l.ID, n)
+		}
+	}
+	for _, s := range w.Train {
+		k := next[s.Language]
+		if k >= len(files[s.Language]) || files[s.Language][k] != s.Text {
+			t.Fatalf("%s sentence %d: want %q", s.Language, k, s.Text)
+		}
+		next[s.Language]++
+	}
+	if w.TrainText("nope") != nil {
+		t.Error("an unknown language has sentences")
+	}
+}

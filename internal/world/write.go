@@ -206,3 +206,42 @@ func sortedKeys(m map[string]int) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// TrainText returns the training sentences of one language (its filler and fact sentences),
+// in train.txt order: train.txt split by language, the counting data of a language-neuron
+// search. An unknown language gives none.
+func (w *World) TrainText(language string) []string {
+	var out []string
+	for _, s := range w.Train {
+		if s.Language == language {
+			out = append(out, s.Text)
+		}
+	}
+	return out
+}
+
+// TrainByLanguageFile is the name of language l's part of train.txt that WriteTrainByLanguage
+// writes.
+func TrainByLanguageFile(l string) string { return "train." + l + ".txt" }
+
+// WriteTrainByLanguage writes train.txt split by language into dir: one file per language
+// (TrainByLanguageFile), its training sentences one per line in train.txt order (TrainText).
+// It returns the file names, in language order.
+func (w *World) WriteTrainByLanguage(dir string) ([]string, error) {
+	var names []string
+	for _, l := range w.Languages {
+		name := TrainByLanguageFile(l.ID)
+		err := atomicfile.Write(filepath.Join(dir, name), func(b *bufio.Writer) error {
+			for _, s := range w.TrainText(l.ID) {
+				b.WriteString(s)
+				b.WriteByte('\n')
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}

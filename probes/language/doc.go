@@ -10,9 +10,12 @@
 //	sel, err := language.LAPE(p, language.LAPEOptions{})          // 0.01, 0.95, 0.95
 //	sw, err := language.SweepLambda(p, language.AlignmentOptions{}, language.SweepOptions{})
 //	sel = sw.Selection                                            // at the published λ*
-//	rep := language.NewReport(p, sel, sw)                         // the JSON document
+//	rep := language.NewReport(p, sel, sw)                         // the method's report
+//	set, err := sel.NeuronSet(rep, "probs.safetensors")           // neuronscope.neurons/v1
 //
-// `neuronscope find language --probs FILE --method lape|alignment` does exactly this.
+// `neuronscope find language --probs FILE --method lape|alignment --out neurons.json` does
+// exactly this (--report also writes rep with every group's neurons), and `neuronscope verify
+// --neurons neurons.json --text FILE` verifies the set (below).
 //
 // # Activation probabilities
 //
@@ -154,6 +157,31 @@
 // exactly c groups, so c = 1 is language-specific, 2..K−1 language-related, K language-agnostic
 // (for the alignment method, 0 at the swept λ by construction), and c = 0 unassigned (the
 // published appear list has 0 there, since it only counts masked neurons).
+//
+// # Neuron set and verification
+//
+// Selection.NeuronSet is the finder's output in the format every experiment reads
+// (hooks.NeuronSet, neuronscope.neurons/v1): one group per language, in the probabilities'
+// order, holding the language's assigned neurons (ByGroup) as entries of the counting tap
+// (Selection.Tap: mlp.hook_pre for gated MLPs, the gate's output; mlp.hook_post for
+// GPT-2/NeoX/BLOOM, the activation's output), ranked by ascending score (the most
+// language-specific first; ties by layer and index), the score the method's (entropy, or the
+// alignment score); a language without neurons is an empty group. A neuron assigned to several
+// languages is in each of their groups. The settings (SetSettings) are the Report without the
+// neuron lists (settings with K, the percentiles and thresholds, λ and its sweep, per-group and
+// per-layer counts, the multiplicity histogram, the specific / related / agnostic / unassigned
+// split), where the probabilities came from, and what an entry is and what zeroing it does
+// (NeuronMeaning, Deactivation): at mlp.hook_pre, zeroing the gate's output makes silu(0) = 0
+// and so the hidden unit silu(gate)·up = 0 at every position, LAPE's deactivation (ppl.py zeroes
+// silu(gate) at the selected indices); at mlp.hook_post it zeroes act(h), BLOOM's. A LAPE entropy
+// of +Inf (a filtered neuron assigned when the bar is below the filter) is written as MaxScore.
+//
+// LAPE's validation is the perplexity-change matrix: deactivate language i's neurons, measure
+// the perplexity (exp of the mean token NLL) of every language j's text. `neuronscope verify
+// --model DIR --neurons neurons.json --text texts.jsonl` (texts labelled "language", or --text
+// GROUP=FILE per language) runs it through package ablate, with random sets of the same
+// per-layer counts, the selectivity of each row (own language minus the mean of the others),
+// p-values and verdicts.
 //
 // # Acceptance on published statistics
 //

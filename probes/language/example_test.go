@@ -59,3 +59,28 @@ func ExampleSweepLambda() {
 	// λ=0.1 multiplicity [0 1 1 0] pass true
 	// λ*=0.16875 specific 1 related 1 agnostic 0
 }
+
+// A selection as a neuron set: one group per language at the counting tap, the most specific
+// neuron first; zeroing an entry is LAPE's deactivation.
+func ExampleSelection_NeuronSet() {
+	p := exampleProbs()
+	sel, err := language.LAPE(p, language.LAPEOptions{TopRate: 0.25, FilterRate: 0.75, BarRatio: 0.75})
+	if err != nil {
+		panic(err)
+	}
+	set, err := sel.NeuronSet(language.NewReport(p, sel, nil), "example")
+	if err != nil {
+		panic(err)
+	}
+	for _, g := range set.Groups {
+		fmt.Printf("%s: %d neurons", g.Name, len(g.Neurons))
+		for _, n := range g.Neurons {
+			fmt.Printf(" %s (%.3f)", n.Neuron, n.Score)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// en: 1 neurons blocks.0.mlp.hook_pre[0] (0.367)
+	// de: 1 neurons blocks.0.mlp.hook_pre[1] (0.858)
+	// fr: 1 neurons blocks.0.mlp.hook_pre[1] (0.858)
+}

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Compare a `neuronscope find language` report with a published mask file.
+"""Compare a `neuronscope find language` neuron set (--out) or report (--report) with a
+published mask file.
 
 For acceptance checks only. The mask is a torch-saved list (per language) of lists (per layer)
 of index tensors, as LAPE's identify.py (*.neuron.pth) and the alignment repo's identify.py
 (activation_masks/.../mask.*) save it; its languages are in the report's group order (LAPE's
 file may lack trailing languages without neurons).
 
-  compare_published.py REPORT.json MASK
+  compare_published.py NEURONS.json|REPORT.json MASK
 """
 import json
 import sys
@@ -18,6 +19,8 @@ def main():
     rep = json.load(open(sys.argv[1]))
     mask = torch.load(sys.argv[2], map_location="cpu")
     groups = rep["groups"]
+    if isinstance(groups, dict):  # a neuron set: name -> entries, in file (language) order
+        groups = [{"name": name, "neurons": entries} for name, entries in groups.items()]
     ok = True
     for g, grp in enumerate(groups):
         ours = sorted((n["layer"], n["index"]) for n in grp["neurons"])
