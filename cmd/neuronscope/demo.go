@@ -29,7 +29,7 @@ type demoReport struct {
 
 func newDemoCmd() *cobra.Command {
 	var out, modelDir, evalPath string
-	var asJSON, noVerify, noProgress, noConcept, noPaths bool
+	var asJSON, noVerify, noProgress, noConcept, noPaths, noSteering bool
 	var opt demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR]",
@@ -49,7 +49,11 @@ and enhanced on --concept-questions questions per continent, "general" on all of
 random sets with the same count at every layer and tap) and influential neuron paths (find path:
 NeuronPath on --path-questions questions per relation × language, each path removed and enhanced
 at its position against the activation baselines and random paths, and the path similarity by
-relation and language). Writes report.json, summary.txt, neurons.json (the set,
+relation and language). Then the SNMF paper's steering comparison on the world's ground truth
+(ablate/steering): a short SNMF and a small TopK SAE on the middle layer's mlp.hook_post, the
+best feature, latent and difference in means per language and relation (and random directions),
+each steered at matched KL and scored by the world's lexicons and the unsteered model's NLL
+(--no-steering skips it; steering.png plots it). Writes report.json, summary.txt, neurons.json (the set,
 neuronscope.neurons/v1), labels.json (neuronscope.labels/v1), concept.json, concept-labels.json,
 paths.json and path-labels.json to --out and prints the summary. --model and --eval run it on
 another world-trained checkpoint (the concept stage reads concept_*.jsonl beside --eval).`,
@@ -67,7 +71,7 @@ another world-trained checkpoint (the concept stage reads concept_*.jsonl beside
 				}
 			}
 			opt.Progress = cmd.ErrOrStderr()
-			opt.SkipVerify, opt.SkipConcept, opt.SkipPaths = noVerify, noConcept, noPaths
+			opt.SkipVerify, opt.SkipConcept, opt.SkipPaths, opt.SkipSteering = noVerify, noConcept, noPaths, noSteering
 			if !noProgress && !noVerify {
 				bar := newBar(cmd, -1, "verification", "items")
 				defer bar.Finish()
@@ -116,6 +120,11 @@ another world-trained checkpoint (the concept stage reads concept_*.jsonl beside
 				if err := writeGradientStages(out, r, p, in.EvalInput, in.ConceptInputs); err != nil {
 					return err
 				}
+				if r.Steering != nil {
+					if err := r.Steering.SavePlot(filepath.Join(out, "steering.png")); err != nil {
+						return err
+					}
+				}
 			}
 			if asJSON {
 				return report.WriteJSON(cmd.OutOrStdout(), rep)
@@ -128,6 +137,9 @@ another world-trained checkpoint (the concept stage reads concept_*.jsonl beside
 				}
 				if r.Paths != nil {
 					files += ", paths.json, path-labels.json"
+				}
+				if r.Steering != nil {
+					files += ", steering.png"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s to %s\n", files, out)
 			}
@@ -149,6 +161,7 @@ another world-trained checkpoint (the concept stage reads concept_*.jsonl beside
 	f.BoolVar(&noPaths, "no-paths", false, "skip the neuron-path stage (NeuronPath, find path, verified)")
 	f.IntVar(&opt.ConceptItems, "concept-questions", 40, "task questions per continent in the concept verification")
 	f.IntVar(&opt.PathItems, "path-questions", 1, "questions per relation × language whose paths are found and verified")
+	f.BoolVar(&noSteering, "no-steering", false, "skip the steering comparison (SNMF features, SAE latents, diff-in-means, random; ablate/steering)")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
@@ -217,6 +230,9 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 	enc := corpus.NewEncoder(in.Model, in.Tokenizer, tokenizer.BOSAlways)
 	if in.Questions, err = questions(enc); err != nil {
 		return in, err
+	}
+	if gt, src, err := concept("ground_truth.json"); err == nil {
+		in.Steering = &demo.SteeringInputs{GroundTruth: gt, Source: src} // the steering comparison's lexicons
 	}
 	// the concept sets beside the questions, when the world has them
 	var sets [3]*corpus.PromptSet

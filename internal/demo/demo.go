@@ -45,6 +45,8 @@ type Options struct {
 	// relation × language whose paths are found and verified (default 1).
 	SkipConcept, SkipPaths  bool
 	ConceptItems, PathItems int
+	// SkipSteering skips the steering comparison (which also needs Inputs.Steering).
+	SkipSteering bool
 }
 
 func (o *Options) defaults() {
@@ -78,6 +80,8 @@ type Inputs struct {
 	Questions *corpus.PromptSet // held-out-template fact questions (eval_facts.jsonl)
 	// Concept holds the concept-neuron item sets (nil: no concept stage).
 	Concept *ConceptInputs
+	// Steering holds the world's ground truth (nil: no steering comparison).
+	Steering *SteeringInputs
 }
 
 // Report is the demo's JSON report (schema neuronscope.demo/v1), less provenance, which the
@@ -108,6 +112,8 @@ type Report struct {
 	ConceptLabels *labels.File     `json:"-"`
 	PathSet       *hooks.NeuronSet `json:"-"`
 	PathLabels    *labels.File     `json:"-"`
+	// Steering is the steering comparison (nil when skipped).
+	Steering *SteeringStage `json:"steering_comparison,omitempty"`
 }
 
 // ModelSummary is the inspect part.
@@ -230,6 +236,9 @@ func Run(in Inputs, opt Options) (*Report, error) {
 		r.Relations = append(r.Relations, rn)
 	}
 	r.Set = set
+	if err := r.steeringStage(in, opt, say); err != nil {
+		return nil, err
+	}
 	if opt.SkipVerify {
 		if err := r.gradientStages(in, opt, say); err != nil {
 			return nil, err
@@ -555,5 +564,6 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, "  (drops in accuracy points; z and p test the selectivity of relative drops against the random sets;\n   verdict rule: %s)\n", a0.VerdictRule)
 	}
 	r.gradientSummary(&b)
+	r.steeringSummary(&b)
 	return b.String()
 }
