@@ -13,9 +13,12 @@ import (
 
 // expect is what each notebook's tiny run must print.
 var expect = map[string][]string{
-	"01-relation-neurons": {"verdict", "relations confirmed", "wrote "},
-	"03-concept-neurons":  {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
-	"04-neuron-path":      {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
+	"01-relation-neurons":    {"verdict", "relations confirmed", "wrote "},
+	"03-concept-neurons":     {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
+	"04-neuron-path":         {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
+	"06-snmf-features":       {"SNMF: rank", "best feature per concept", "vocabulary projection", "wrote "},
+	"07-sae-latents":         {"topk", "standard", "jumprelu", "CE increase", "best latent per concept", "wrote "},
+	"08-steering-comparison": {"harmonic", "diff-means", "random", "concept detection", "wrote "},
 }
 
 // TestNotebooksRun compiles every notebook and runs it with -budget tiny -out DIR: each must

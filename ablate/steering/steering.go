@@ -305,11 +305,7 @@ func Compare(ctx context.Context, m *model.Model, t *Task, opt Options) (*Result
 	res := &Result{Point: p.String(), Targets: opt.Targets}
 
 	// 1. Activations of the fit text, BOS dropped.
-	acts := decompose.NewActivations(d, 0)
-	err := forward(m, t.Fit, opt.BatchSize, p, func(b model.Batch, act *tensor.Tensor) error {
-		_, err := acts.AppendBatch(b, act.Data, decompose.TokenFilter{BOS: t.BOS})
-		return err
-	})
+	acts, err := FitActivations(m, t, opt.Layer, opt.BatchSize)
 	if err != nil {
 		return nil, err
 	}
@@ -369,14 +365,15 @@ func Compare(ctx context.Context, m *model.Model, t *Task, opt Options) (*Result
 	res.Methods = append(res.Methods, MethodDiffMeans, MethodRandom)
 
 	// 4. Detection: per text, per candidate, the max over (non-BOS) tokens of the cosine.
-	texts, err := collect(m, t.Texts, opt.BatchSize, p, t.BOS)
+	det, err := NewDetector(m, t, opt.Layer, opt.BatchSize)
 	if err != nil {
 		return nil, err
 	}
-	scores := map[string][][]float64{}
+	texts := det.acts
+	picks := map[string][]Pick{}
 	for _, meth := range []string{MethodSNMF, MethodSAE} {
 		if cands[meth] != nil {
-			scores[meth] = maxCosine(texts, cands[meth], d)
+			picks[meth] = det.Best(meth, cands[meth])
 		}
 	}
 	dirs := make([]map[string][][]float32, len(t.Concepts)) // per concept, per method, the steered directions
@@ -386,19 +383,12 @@ func Compare(ctx context.Context, m *model.Model, t *Task, opt Options) (*Result
 		cr := ConceptResult{Concept: c}
 		dirs[ci] = map[string][][]float32{}
 		for _, meth := range []string{MethodSNMF, MethodSAE} {
-			sc := scores[meth]
-			if sc == nil {
+			if picks[meth] == nil {
 				continue
 			}
-			best, bestAUC := -1, -1.0
-			for j := range sc {
-				a := aucOf(sc[j], selP, selN)
-				if a > bestAUC {
-					best, bestAUC = j, a
-				}
-			}
-			cr.Picks = append(cr.Picks, Pick{Method: meth, Index: best, SelectAUC: bestAUC, TestAUC: aucOf(sc[best], testP, testN)})
-			dirs[ci][meth] = [][]float32{cands[meth][best]}
+			pk := picks[meth][ci]
+			cr.Picks = append(cr.Picks, pk)
+			dirs[ci][meth] = [][]float32{cands[meth][pk.Index]}
 		}
 		// Difference in means on the selection half (ablate.DiffInMeans: every real token).
 		var prompts [][]int
@@ -504,6 +494,90 @@ func Compare(ctx context.Context, m *model.Model, t *Task, opt Options) (*Result
 // that small targets are not met by almost no steering at all.
 func Tolerance(target float64) float64 {
 	return math.Min(ablate.DefaultTolerance, target/5)
+}
+
+// FitActivations collects blocks.L.mlp.hook_post at every real non-BOS token of the task's
+// fit text (batches of batchSize): the rows SNMF and the SAE are fitted on.
+func FitActivations(m *model.Model, t *Task, layer, batchSize int) (*decompose.Activations, error) {
+	if layer < 0 || layer >= m.Config.NLayers {
+		return nil, fmt.Errorf("steering: layer %d out of range: the model has %d layers", layer, m.Config.NLayers)
+	}
+	p := hooks.At(layer, hooks.MLPPost)
+	acts := decompose.NewActivations(m.Catalog().Width(p), 0)
+	err := forward(m, t.Fit, max(1, batchSize), p, func(b model.Batch, act *tensor.Tensor) error {
+		_, err := acts.AppendBatch(b, act.Data, decompose.TokenFilter{BOS: t.BOS})
+		return err
+	})
+	return acts, err
+}
+
+// Detector holds the activations of a task's detection texts at blocks.L.mlp.hook_post, for
+// scoring directions as concept detectors.
+type Detector struct {
+	t    *Task
+	d    int
+	acts *textActs
+}
+
+// NewDetector runs the task's detection texts through m (batches of batchSize) and keeps
+// every non-BOS token's blocks.L.mlp.hook_post.
+func NewDetector(m *model.Model, t *Task, layer, batchSize int) (*Detector, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if layer < 0 || layer >= m.Config.NLayers {
+		return nil, fmt.Errorf("steering: layer %d out of range: the model has %d layers", layer, m.Config.NLayers)
+	}
+	p := hooks.At(layer, hooks.MLPPost)
+	acts, err := collect(m, t.Texts, max(1, batchSize), p, t.BOS)
+	if err != nil {
+		return nil, err
+	}
+	return &Detector{t: t, d: m.Catalog().Width(p), acts: acts}, nil
+}
+
+// Best returns, for each concept of the task (in order), the candidate direction (each of
+// d_mlp values) whose detection ROC-AUC on the concept's selection half is highest, with that
+// AUC and its ROC-AUC on the held-out half; method names the picks.
+func (dt *Detector) Best(method string, cands [][]float32) []Pick {
+	for j, v := range cands {
+		if len(v) != dt.d {
+			panic(fmt.Sprintf("steering: candidate %d has %d values, want %d", j, len(v), dt.d))
+		}
+	}
+	sc := maxCosine(dt.acts, cands, dt.d)
+	out := make([]Pick, len(dt.t.Concepts))
+	for ci, c := range dt.t.Concepts {
+		selP, testP := split(c.Positive)
+		selN, testN := split(c.Neutral)
+		best, bestAUC := -1, -1.0
+		for j := range sc {
+			if a := aucOf(sc[j], selP, selN); a > bestAUC {
+				best, bestAUC = j, a
+			}
+		}
+		out[ci] = Pick{Method: method, Index: best}
+		if best >= 0 {
+			out[ci].SelectAUC, out[ci].TestAUC = bestAUC, aucOf(sc[best], testP, testN)
+		}
+	}
+	return out
+}
+
+// AUCs are every candidate's detection ROC-AUC for every concept on the held-out half:
+// [concept][candidate].
+func (dt *Detector) AUCs(cands [][]float32) [][]float64 {
+	sc := maxCosine(dt.acts, cands, dt.d)
+	out := make([][]float64, len(dt.t.Concepts))
+	for ci, c := range dt.t.Concepts {
+		_, testP := split(c.Positive)
+		_, testN := split(c.Neutral)
+		out[ci] = make([]float64, len(cands))
+		for j := range cands {
+			out[ci][j] = aucOf(sc[j], testP, testN)
+		}
+	}
+	return out
 }
 
 // split halves a list: even positions select, odd positions test.

@@ -168,13 +168,13 @@ func (r *Result) TableText() string {
 // ConceptText renders the per-concept picks and detection AUCs.
 func (r *Result) ConceptText() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s", "concept")
+	fmt.Fprintf(&b, "%-30s", "concept")
 	for _, m := range r.Methods {
 		fmt.Fprintf(&b, " %17s", m)
 	}
 	fmt.Fprintf(&b, "\n")
 	for _, c := range r.Concepts {
-		fmt.Fprintf(&b, "%-28s", c.Name)
+		fmt.Fprintf(&b, "%-30s", c.Name)
 		for _, p := range c.Picks {
 			id := "     "
 			if p.Index >= 0 {
