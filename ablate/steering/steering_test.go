@@ -344,3 +344,30 @@ func TestCompareSmall(t *testing.T) {
 		t.Error("two runs with the same settings differ")
 	}
 }
+
+func TestWritePlot(t *testing.T) {
+	r := &Result{Methods: []string{MethodSNMF, MethodRandom}, Table: []Cell{
+		{Method: MethodSNMF, TargetKL: 0.01, Concepts: 3, ConceptScore: 0.2, Fluency: 0.5, HarmonicMean: 0.28},
+		{Method: MethodRandom, TargetKL: 0.01, Concepts: 3, ConceptScore: 0.05, Fluency: 0.5, HarmonicMean: 0.09},
+	}}
+	for _, format := range []string{"png", "svg"} {
+		var b strings.Builder
+		if err := r.WritePlot(&b, format); err != nil || b.Len() == 0 {
+			t.Errorf("%s with one KL target: %v (%d bytes)", format, err, b.Len())
+		}
+	}
+	var b strings.Builder
+	if err := r.WritePlot(&b, "gif"); err == nil {
+		t.Error("gif accepted")
+	}
+	r.Table[0].TargetKL = 0
+	if err := r.WritePlot(&b, "png"); err == nil {
+		t.Error("a KL target of 0 plotted on a log scale")
+	}
+	if err := (&Result{}).WritePlot(&b, "png"); err == nil {
+		t.Error("an empty result plotted")
+	}
+	if err := r.SavePlot(filepath.Join(t.TempDir(), "x.pdf")); err == nil {
+		t.Error("a .pdf path accepted")
+	}
+}

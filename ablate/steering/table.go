@@ -211,6 +211,15 @@ func (r *Result) WritePlot(w io.Writer, format string) error {
 		{"fluency exp(−NLL)", func(c Cell) float64 { return c.Fluency }},
 		{"harmonic mean", func(c Cell) float64 { return c.HarmonicMean }},
 	}
+	// The x range is set, not left to the data: one target alone would widen it below 0,
+	// which a log scale cannot show.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, c := range r.Table {
+		if !(c.TargetKL > 0) {
+			return fmt.Errorf("steering: KL target %g cannot be plotted on a log scale", c.TargetKL)
+		}
+		lo, hi = math.Min(lo, c.TargetKL), math.Max(hi, c.TargetKL)
+	}
 	plots := make([][]*plot.Plot, 1)
 	for _, pn := range panels {
 		p := plot.New()
@@ -240,6 +249,7 @@ func (r *Result) WritePlot(w io.Writer, format string) error {
 			p.Legend.Add(meth, line, pts)
 		}
 		p.Legend.Top = true
+		p.X.Min, p.X.Max = lo/1.5, hi*1.5
 		p.Y.Min = 0
 		p.Y.Max = math.Max(p.Y.Max*1.25, 0.1)
 		plots[0] = append(plots[0], p)

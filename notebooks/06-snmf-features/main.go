@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -55,32 +54,17 @@ func main() {
 }
 
 func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) error {
-	if worldDir == "" {
-		var err error
-		if worldDir, err = nb.Testdata("world"); err != nil {
-			return err
-		}
-	}
-	m, enc, err := nb.Load(modelDir)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	gtPath := filepath.Join(worldDir, "ground_truth.json")
-	gt, err := os.ReadFile(gtPath)
-	if err != nil {
-		return err
-	}
 	wo := steering.WorldOptions{}
 	opt := decompose.DefaultOptions()
 	if tiny {
 		wo = steering.WorldOptions{FitFacts: 1, FitFiller: 5, DetectFacts: 2, DetectFiller: 4}
 		opt.Rank, opt.MaxIter = 8, 10
 	}
-	task, err := steering.FromWorld(gt, gtPath, enc.Tok.TokenToID, m.Config.BOS, wo)
+	m, enc, task, err := nb.WorldTask(modelDir, worldDir, wo)
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	acts, err := steering.FitActivations(m, task, layer, 64)
 	if err != nil {
 		return err

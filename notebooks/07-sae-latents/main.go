@@ -54,31 +54,20 @@ func main() {
 }
 
 func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) error {
-	if worldDir == "" {
-		var err error
-		if worldDir, err = nb.Testdata("world"); err != nil {
-			return err
-		}
+	wo := steering.WorldOptions{FitFacts: 12, FitFiller: 80}
+	latentsPerNeuron, steps, batch := 4, 2000, 256
+	if tiny {
+		wo = steering.WorldOptions{FitFacts: 1, FitFiller: 5, DetectFacts: 2, DetectFiller: 4}
+		latentsPerNeuron, steps, batch = 0, 30, 64
 	}
-	m, enc, err := nb.Load(modelDir)
+	m, _, task, err := nb.WorldTask(modelDir, worldDir, wo)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	gtPath := filepath.Join(worldDir, "ground_truth.json")
-	gt, err := os.ReadFile(gtPath)
-	if err != nil {
-		return err
-	}
-	wo := steering.WorldOptions{FitFacts: 12, FitFiller: 80}
-	latents, steps, batch := 4*m.Config.DMLP, 2000, 256
+	latents := latentsPerNeuron * m.Config.DMLP
 	if tiny {
-		wo = steering.WorldOptions{FitFacts: 1, FitFiller: 5, DetectFacts: 2, DetectFiller: 4}
-		latents, steps, batch = 128, 30, 64
-	}
-	task, err := steering.FromWorld(gt, gtPath, enc.Tok.TokenToID, m.Config.BOS, wo)
-	if err != nil {
-		return err
+		latents = 128
 	}
 	acts, err := steering.FitActivations(m, task, layer, 64)
 	if err != nil {

@@ -54,22 +54,6 @@ func main() {
 }
 
 func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) error {
-	if worldDir == "" {
-		var err error
-		if worldDir, err = nb.Testdata("world"); err != nil {
-			return err
-		}
-	}
-	m, enc, err := nb.Load(modelDir)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	gtPath := filepath.Join(worldDir, "ground_truth.json")
-	gt, err := os.ReadFile(gtPath)
-	if err != nil {
-		return err
-	}
 	wo := steering.WorldOptions{}
 	opt := steering.DefaultOptions(layer)
 	if tiny {
@@ -80,10 +64,11 @@ func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) erro
 		opt.Generate = ablate.SampleOptions{MaxNew: 4, TopK: 30, TopP: 0.3, Seed: 1}
 		opt.RandomDirections, opt.Bootstrap = 1, 200
 	}
-	task, err := steering.FromWorld(gt, gtPath, enc.Tok.TokenToID, m.Config.BOS, wo)
+	m, enc, task, err := nb.WorldTask(modelDir, worldDir, wo)
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	fmt.Fprintf(w, "task: %d fit texts, %d detection texts, %d concepts, %d prompts\n", len(task.Fit), len(task.Texts), len(task.Concepts), len(task.Prompts))
 	start := time.Now()
 	opt.Progress = func(s string) { fmt.Fprintf(os.Stderr, "%6.1fs %s\n", time.Since(start).Seconds(), s) }
