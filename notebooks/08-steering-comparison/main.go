@@ -42,18 +42,23 @@ func main() {
 	worldDir := flag.String("world", "", "world directory with ground_truth.json (default: testdata/world of this repository)")
 	layer := flag.Int("layer", 2, "block whose mlp.hook_post is decomposed and steered")
 	out := flag.String("out", "", "directory to write steering.json, steering.png and steering.svg to (empty: print only)")
+	seeds := flag.Int("seeds", 1, "also rerun the comparison with this many further seeds (SNMF init, SAE init and batches, random directions, sampling) and summarise the spread")
 	flag.Parse()
 	if *budget != "full" && *budget != "tiny" {
 		fmt.Fprintf(os.Stderr, "-budget %q: want full or tiny\n", *budget)
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, *modelDir, *worldDir, *out, *layer, *budget == "tiny"); err != nil {
+	if *seeds < 0 {
+		fmt.Fprintf(os.Stderr, "-seeds %d: want ≥ 0\n", *seeds)
+		os.Exit(2)
+	}
+	if err := run(os.Stdout, *modelDir, *worldDir, *out, *layer, *seeds, *budget == "tiny"); err != nil {
 		fmt.Fprintln(os.Stderr, "08-steering-comparison:", err)
 		os.Exit(1)
 	}
 }
 
-func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) error {
+func run(w io.Writer, modelDir, worldDir, out string, layer, seeds int, tiny bool) error {
 	wo := steering.WorldOptions{}
 	opt := steering.DefaultOptions(layer)
 	if tiny {
@@ -100,6 +105,19 @@ func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) erro
 			fmt.Fprintf(w, "  %-20s %-10s KL %.3g α %6.1f  %q\n", c.Name, meth, last.TargetKL, last.Alpha, text)
 		}
 	}
+	if seeds > 0 {
+		results := []*steering.Result{res}
+		for k := 1; k <= seeds; k++ {
+			o := opt
+			o.SNMF.Seed, o.SAE.Seed, o.Seed, o.Generate.Seed = opt.SNMF.Seed+uint64(k), opt.Seed+uint64(k), opt.Seed+uint64(k), opt.Generate.Seed+uint64(k)
+			r, err := steering.Compare(context.Background(), m, task, o)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
+		seedSummary(w, results)
+	}
 	if out == "" {
 		return nil
 	}
@@ -120,4 +138,44 @@ func run(w io.Writer, modelDir, worldDir, out string, layer int, tiny bool) erro
 	}
 	fmt.Fprintf(w, "\nwrote steering.json, steering.png and steering.svg to %s\n", out)
 	return nil
+}
+
+// seedSummary prints, per method and KL target, the mean over seeds of the concept-score lift,
+// of the difference to the random directions and of the harmonic mean, with the range over
+// seeds; and the detection AUCs likewise.
+func seedSummary(w io.Writer, rs []*steering.Result) {
+	fmt.Fprintf(w, "\nacross %d seeds (SNMF init, SAE init and batches, random directions, sampling): mean [min, max]\n", len(rs))
+	fmt.Fprintf(w, "%-11s %6s %24s %24s %24s\n", "method", "KL", "lift", "−random", "harmonic")
+	stat := func(xs []float64) string {
+		lo, hi, s := xs[0], xs[0], 0.0
+		for _, x := range xs {
+			lo, hi, s = min(lo, x), max(hi, x), s+x
+		}
+		return fmt.Sprintf("%+.3f [%+.3f, %+.3f]", s/float64(len(xs)), lo, hi)
+	}
+	for i, c := range rs[0].Table {
+		var lift, vs, hm []float64
+		for _, r := range rs {
+			if x := r.Table[i]; x.Concepts > 0 {
+				lift, vs, hm = append(lift, x.Lift), append(vs, x.VsRandom), append(hm, x.HarmonicMean)
+			}
+		}
+		if len(lift) == 0 {
+			continue
+		}
+		v := stat(vs)
+		if c.Method == steering.MethodRandom {
+			v = ""
+		}
+		fmt.Fprintf(w, "%-11s %6.3g %24s %24s %24s\n", c.Method, c.TargetKL, stat(lift), v, stat(hm))
+	}
+	fmt.Fprintf(w, "detection AUC:")
+	for i, d := range rs[0].Detection {
+		var a []float64
+		for _, r := range rs {
+			a = append(a, r.Detection[i].AUC)
+		}
+		fmt.Fprintf(w, "  %s %s", d.Method, stat(a))
+	}
+	fmt.Fprintln(w)
 }
