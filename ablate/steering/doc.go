@@ -32,7 +32,8 @@
 //  5. Steering, as the published intervener: add α·v/‖v‖ to hook_post at every position
 //     (prompt and generated tokens), sign +1 (towards the concept). α is calibrated per
 //     direction and KL target by ablate.Calibrate (bisection over α ∈ [1, 2000], 20 steps) on
-//     KL(P_base ‖ P_steered) at the last token of the calibration prompt, so every method is
+//     KL(P_base ‖ P_steered) at the last token of the calibration prompt (Task.Calibration,
+//     default the first generation prompt; the paper's is "I think that"), so every method is
 //     compared at the same KL; the accepted |KL − target| is the paper's 0.01, tightened to
 //     target/5 below 0.05 (Tolerance). A target a direction cannot reach is kept as
 //     unreached and left out of the means (the table says how many concepts reached it);

@@ -142,7 +142,7 @@ type Options struct {
 // DefaultOptions are the comparison's defaults at a layer: SNMF with the published settings
 // at rank 50 and 300 iterations; a TopK SAE with 4·d_mlp latents (set when the model is
 // known), k 16, 1000 steps of 256 tokens, lr 1e-3 (the reference's 1e-4 is tuned for
-// millions of steps; see the package doc); the SNMF paper's KL targets and sampling (top-k
+// millions of steps; see the package doc); DefaultTargets; the SNMF paper's sampling (top-k
 // 30, top-p 0.3) with 16 new tokens; 2 random directions per concept; 1000 bootstrap
 // resamples.
 func DefaultOptions(layer int) Options {
