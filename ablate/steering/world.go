@@ -223,6 +223,18 @@ func FromWorld(data []byte, name string, tokenID func(word string) (int, bool), 
 			}
 		}
 	}
+	// concept splits the detection texts by whether they express the concept.
+	concept := func(name, kind string, lex []int, expresses func(text) bool) Concept {
+		c := Concept{Name: name, Kind: kind, Lexicon: lex}
+		for i, m := range meta {
+			if expresses(m) {
+				c.Positive = append(c.Positive, i)
+			} else {
+				c.Neutral = append(c.Neutral, i)
+			}
+		}
+		return c
+	}
 	// The fit text mixes languages and relations: shuffle it.
 	rng.Shuffle(len(t.Fit), func(i, j int) { t.Fit[i], t.Fit[j] = t.Fit[j], t.Fit[i] })
 	for _, l := range gt.Languages {
@@ -238,15 +250,7 @@ func FromWorld(data []byte, name string, tokenID func(word string) (int, bool), 
 		if err != nil {
 			return nil, err
 		}
-		c := Concept{Name: "language/" + l.ID, Kind: KindLanguage, Lexicon: lex}
-		for i, m := range meta {
-			if m.lang == l.ID {
-				c.Positive = append(c.Positive, i)
-			} else {
-				c.Neutral = append(c.Neutral, i)
-			}
-		}
-		t.Concepts = append(t.Concepts, c)
+		t.Concepts = append(t.Concepts, concept("language/"+l.ID, KindLanguage, lex, func(m text) bool { return m.lang == l.ID }))
 	}
 	for _, r := range gt.Relations {
 		var words []string
@@ -261,15 +265,7 @@ func FromWorld(data []byte, name string, tokenID func(word string) (int, bool), 
 		if err != nil {
 			return nil, err
 		}
-		c := Concept{Name: "relation/" + r.Name, Kind: KindRelation, Lexicon: lex}
-		for i, m := range meta {
-			if m.rel == r.Name {
-				c.Positive = append(c.Positive, i)
-			} else {
-				c.Neutral = append(c.Neutral, i)
-			}
-		}
-		t.Concepts = append(t.Concepts, c)
+		t.Concepts = append(t.Concepts, concept("relation/"+r.Name, KindRelation, lex, func(m text) bool { return m.rel == r.Name }))
 	}
 	// Prompts: <bos> and an entity name, round-robin over the entity types.
 	byType := map[string][]string{}
