@@ -13,15 +13,18 @@ import (
 
 // expect is what each notebook's tiny run must print.
 var expect = map[string][]string{
-	"01-relation-neurons":  {"verdict", "relations confirmed", "wrote "},
-	"02-language-neurons":  {"counted over", "τ (95th percentile", "LAPE, top 5%", "set \\ language", "verdict", "wrote "},
-	"03-concept-neurons":   {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
-	"04-neuron-path":       {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
-	"05-relation-specific": {"best AP", "set \\ relation", "set \\ language", "cumulativity of", "relations confirmed by the matrix", "wrote "},
-	"09-spectra":           {"mean over layers", "PR gain", "wrote "},
-	"10-bricks":            {"specialisation", "most specialised first", "language (4 groups)"},
-	"11-probes":            {"diff-means", "majority", "language (4 classes"},
-	"13-data-selection":    {"selection − random", "permutation p", "wrote "},
+	"01-relation-neurons":    {"verdict", "relations confirmed", "wrote "},
+	"02-language-neurons":    {"counted over", "τ (95th percentile", "LAPE, top 5%", "set \\ language", "verdict", "wrote "},
+	"03-concept-neurons":     {"suppress ×0", "enhance ×2", "p boot", "CULNIG's pooled random sets", "wrote "},
+	"04-neuron-path":         {"mean JAS", "path − activation (remove)", "permutation p", "verdict", "wrote "},
+	"05-relation-specific":   {"best AP", "set \\ relation", "set \\ language", "cumulativity of", "relations confirmed by the matrix", "wrote "},
+	"06-snmf-features":       {"SNMF: rank", "best feature per concept", "vocabulary projection", "wrote "},
+	"07-sae-latents":         {"topk", "standard", "jumprelu", "CE increase", "best latent per concept", "wrote "},
+	"08-steering-comparison": {"harmonic", "diff-means", "random", "concept detection", "wrote "},
+	"09-spectra":             {"mean over layers", "PR gain", "wrote "},
+	"10-bricks":              {"specialisation", "most specialised first", "language (4 groups)"},
+	"11-probes":              {"diff-means", "majority", "language (4 classes"},
+	"13-data-selection":      {"selection − random", "permutation p", "wrote "},
 }
 
 // TestNotebooksRun compiles every notebook and runs it with -budget tiny -out DIR: each must

@@ -29,7 +29,7 @@ type demoReport struct {
 
 func newDemoCmd() *cobra.Command {
 	var out, modelDir, evalPath string
-	var asJSON, noVerify, noProgress, noConcept, noPaths, noLanguage, noRelSpec bool
+	var asJSON, noVerify, noProgress, noConcept, noPaths, noLanguage, noRelSpec, noSteering bool
 	var opt demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo [--out DIR]",
@@ -58,13 +58,17 @@ questions held out per relation, the top 200 gate, up and down units by average 
 relation × relation matrix of relative accuracy drops on the held-out questions, the perplexity
 of 20 filler sentences per language before and after, the cumulativity sweep at k = 50 and 200,
 against random sets). Then the structure stage: NerVE spectra of every layer, bricks against
-random partitions, and relation probes against the majority baseline. Writes report.json,
-summary.txt, neurons.json (the set, neuronscope.neurons/v1), labels.json
+random partitions, and relation probes against the majority baseline. Then the SNMF paper's
+steering comparison on the world's ground truth (ablate/steering): a short SNMF and a small TopK
+SAE on the middle layer's mlp.hook_post, the best feature, latent and difference in means per
+language and relation (and random directions), each steered at matched KL and scored by the
+world's lexicons and the unsteered model's NLL (--no-steering skips it; steering.png plots it).
+Writes report.json, summary.txt, neurons.json (the set, neuronscope.neurons/v1), labels.json
 (neuronscope.labels/v1), concept.json, concept-labels.json, paths.json, path-labels.json,
-language.json, language-labels.json, relation-specific.json and relation-specific-labels.json
-to --out and prints the summary. --model and --eval run it on another world-trained checkpoint
-(the concept stage reads concept_*.jsonl beside --eval, the last two world.json and
-eval_fluency.jsonl).`,
+language.json, language-labels.json, relation-specific.json, relation-specific-labels.json and
+steering.png to --out and prints the summary. --model and --eval run it on another
+world-trained checkpoint (the concept stage reads concept_*.jsonl beside --eval, the statistical
+finders world.json and eval_fluency.jsonl, the steering comparison ground_truth.json).`,
 		Example: `  neuronscope demo
   neuronscope demo --out neuronscope-demo --json`,
 		Args: cobra.NoArgs,
@@ -80,7 +84,7 @@ eval_fluency.jsonl).`,
 			}
 			opt.Progress = cmd.ErrOrStderr()
 			opt.SkipVerify, opt.SkipConcept, opt.SkipPaths = noVerify, noConcept, noPaths
-			opt.SkipLanguage, opt.SkipRelationSpecific = noLanguage, noRelSpec
+			opt.SkipLanguage, opt.SkipRelationSpecific, opt.SkipSteering = noLanguage, noRelSpec, noSteering
 			if !noProgress && !noVerify {
 				bar := newBar(cmd, -1, "verification", "items")
 				defer bar.Finish()
@@ -132,6 +136,11 @@ eval_fluency.jsonl).`,
 				if err := writeStatisticStages(out, r, p, in.EvalInput, in.LanguageInputs); err != nil {
 					return err
 				}
+				if r.Steering != nil {
+					if err := r.Steering.SavePlot(filepath.Join(out, "steering.png")); err != nil {
+						return err
+					}
+				}
 			}
 			if asJSON {
 				return report.WriteJSON(cmd.OutOrStdout(), rep)
@@ -153,6 +162,9 @@ eval_fluency.jsonl).`,
 				}
 				if r.RelationSpecific != nil {
 					files += ", relation-specific.json, relation-specific-labels.json"
+				}
+				if r.Steering != nil {
+					files += ", steering.png"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s to %s\n", files, out)
 			}
@@ -177,6 +189,7 @@ eval_fluency.jsonl).`,
 	f.IntVar(&opt.PathItems, "path-questions", 1, "questions per relation × language whose paths are found and verified")
 	f.BoolVar(&noLanguage, "no-language", false, "skip the language-neuron stage (LAPE and the alignment score, find language, verified)")
 	f.BoolVar(&noRelSpec, "no-relation-specific", false, "skip the relation-specific-neuron stage (find relation, verified)")
+	f.BoolVar(&noSteering, "no-steering", false, "skip the steering comparison (SNMF features, SAE latents, diff-in-means, random; ablate/steering)")
 	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
 	f.BoolVar(&asJSON, "json", false, "print report.json to stdout instead of the summary")
 	return cmd
@@ -251,6 +264,9 @@ func demoInputs(modelDir, evalPath string) (demoInputsT, error) {
 	// the world's config and held-out filler beside the questions, when the world has them
 	if err := demoLanguageInputs(&in, enc, concept); err != nil {
 		return in, err
+	}
+	if gt, src, err := concept("ground_truth.json"); err == nil {
+		in.Steering = &demo.SteeringInputs{GroundTruth: gt, Source: src} // the steering comparison's lexicons
 	}
 	// the concept sets beside the questions, when the world has them
 	var sets [3]*corpus.PromptSet

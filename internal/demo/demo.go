@@ -50,6 +50,8 @@ type Options struct {
 	// SkipLanguage and SkipRelationSpecific skip the language-neuron and relation-specific
 	// stages (both also need Inputs.Language).
 	SkipLanguage, SkipRelationSpecific bool
+	// SkipSteering skips the steering comparison (which also needs Inputs.Steering).
+	SkipSteering bool
 }
 
 func (o *Options) defaults() {
@@ -86,6 +88,8 @@ type Inputs struct {
 	// Language holds the per-language texts (nil: no language-neuron and relation-specific
 	// stages).
 	Language *LanguageInputs
+	// Steering holds the world's ground truth (nil: no steering comparison).
+	Steering *SteeringInputs
 }
 
 // Report is the demo's JSON report (schema neuronscope.demo/v1), less provenance, which the
@@ -127,6 +131,8 @@ type Report struct {
 	LanguageLabels         *labels.File           `json:"-"`
 	RelationSpecificSet    *hooks.NeuronSet       `json:"-"`
 	RelationSpecificLabels *labels.File           `json:"-"`
+	// Steering is the steering comparison (nil when skipped).
+	Steering *SteeringStage `json:"steering_comparison,omitempty"`
 }
 
 // ModelSummary is the inspect part.
@@ -256,6 +262,9 @@ func Run(in Inputs, opt Options) (*Report, error) {
 		r.Relations = append(r.Relations, rn)
 	}
 	r.Set = set
+	if err := r.steeringStage(in, opt, say); err != nil {
+		return nil, err
+	}
 	if opt.SkipVerify {
 		if err := r.gradientStages(in, opt, say); err != nil {
 			return nil, err
@@ -592,5 +601,6 @@ func (r *Report) Summary() string {
 		r.Structure.Summary(&b)
 	}
 	r.statisticSummary(&b)
+	r.steeringSummary(&b)
 	return b.String()
 }
