@@ -19,7 +19,6 @@ import (
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
-	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -40,26 +39,23 @@ func newDecomposeCmd() *cobra.Command {
 
 // snmfFlags are the flags of decompose snmf.
 type snmfFlags struct {
-	acts, data, hook, out string
-	layer                 int
-	rank                  int
-	sparsity              float64
-	iters, patience       int
-	tol, reg              float64
-	init                  string
-	seed                  uint64
-	kmeansIters           int
-	dropBOS               string
-	dropFirst             bool
-	maxMem                string
-	saveG                 bool
-	topTokens, window     int
-	vocab                 int
-	asJSON, noProgress    bool
-	// streaming from --model over --data
-	ctx, batch int
-	maxTokens  int64
-	bos        string
+	acts, hook, out    string
+	layer              int
+	rank               int
+	sparsity           float64
+	iters, patience    int
+	tol, reg           float64
+	init               string
+	seed               uint64
+	kmeansIters        int
+	dropBOS            string
+	dropFirst          bool
+	maxMem             string
+	saveG              bool
+	topTokens, window  int
+	vocab              int
+	asJSON, noProgress bool
+	ds                 datasetFlags // streaming from --model over --data
 }
 
 func newSNMFCmd() *cobra.Command {
@@ -102,11 +98,7 @@ features' neurons as a neuronscope.neurons/v1 set, one group per feature).`,
 	mf.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.acts, "acts", "", "activations: a safetensors file with one [n, d_mlp] tensor, or 'neuronscope trace' output")
-	fl.StringVar(&f.data, "data", "", "dataset to stream through --model: FILE.txt (a document per line) or FILE.jsonl")
-	fl.IntVar(&f.ctx, "ctx", 64, "--data: context length in tokens (at most the model's positions)")
-	fl.IntVar(&f.batch, "batch", 8, "--data: contexts per forward pass")
-	fl.Int64Var(&f.maxTokens, "max-tokens", 0, "--data: read at most this many tokens (0: the whole dataset)")
-	fl.StringVar(&f.bos, "bos", "auto", "--data: BOS policy for text documents: auto (as HF's add_special_tokens), always, never")
+	f.ds.register(cmd, "batch")
 	fl.StringVar(&f.hook, "hook", "mlp.hook_post", "hook site in the trace file (with --layer), or a full hook name")
 	fl.IntVar(&f.layer, "layer", -1, "layer of the activations (selects blocks.L.<hook> in a trace; needed for the vocabulary projection)")
 	fl.IntVar(&f.rank, "rank", decompose.DefaultRank, "number of features (the run scripts' 50; train.py's default is 100)")
@@ -175,15 +167,15 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 		return err
 	}
 	input := "--acts " + f.acts
-	if f.data != "" {
-		input = "--data " + f.data
+	if f.ds.data != "" {
+		input = "--data " + f.ds.data
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	acts := decompose.NewActivations(0, limit)
 	if err := src.AppendTo(ctx, acts); err != nil {
-		if f.data != "" {
+		if f.ds.data != "" {
 			return streamInputError(err)
 		}
 		return decomposeInputError(err)
@@ -298,15 +290,15 @@ func (f *snmfFlags) source(cmd *cobra.Command, m *model.Model, limit int64) (dec
 		return nil, "", 0, filter, err
 	}
 	switch {
-	case f.data != "" && f.acts != "":
+	case f.ds.data != "" && f.acts != "":
 		return fail(usagef("give --acts or --data, not both"))
-	case f.data != "" && m == nil:
+	case f.ds.data != "" && m == nil:
 		return fail(usagef("--data needs --model: the checkpoint to stream the dataset through"))
-	case f.data == "" && f.acts == "":
+	case f.ds.data == "" && f.acts == "":
 		return fail(usagef("give --model DIR --data FILE (stream a dataset through the model) or --acts FILE (activations)"))
 	}
 	input := "--acts"
-	if f.data != "" {
+	if f.ds.data != "" {
 		input = "--data"
 	}
 	if _, err := os.Stat(f.input()); err != nil {
@@ -344,7 +336,7 @@ func (f *snmfFlags) source(cmd *cobra.Command, m *model.Model, limit int64) (dec
 		}
 		filter.BOS = id
 	}
-	if f.data == "" {
+	if f.ds.data == "" {
 		return decompose.FileSource{Path: f.acts, Tensor: tap, RowsFallback: true, Filter: filter}, tap, layer, filter, nil
 	}
 	src, err := f.stream(cmd, m, tap, filter, limit)
@@ -356,8 +348,8 @@ func (f *snmfFlags) source(cmd *cobra.Command, m *model.Model, limit int64) (dec
 
 // input is the --data or --acts path.
 func (f *snmfFlags) input() string {
-	if f.data != "" {
-		return f.data
+	if f.ds.data != "" {
+		return f.ds.data
 	}
 	return f.acts
 }
@@ -367,18 +359,9 @@ func (f *snmfFlags) input() string {
 // refuse it before the model runs when A would exceed limit, or when no token is left after
 // dropping pads and BOS.
 func (f *snmfFlags) stream(cmd *cobra.Command, m *model.Model, tap string, filter decompose.TokenFilter, limit int64) (decompose.Source, error) {
-	if !corpus.IsDataFile(f.data) {
-		return nil, usagef("--data %s: must end in .jsonl or .txt", f.data)
-	}
-	if err := checkRanges(intAtLeast("--ctx", f.ctx, 2), intAtLeast("--batch", f.batch, 1),
-		intAtLeast("--max-tokens", int(min(f.maxTokens, 1<<40)), 0)); err != nil {
+	ds, err := f.ds.open(cmd, m, "batch")
+	if err != nil {
 		return nil, err
-	}
-	if f.ctx > m.Config.MaxPos {
-		if cmd.Flags().Changed("ctx") {
-			return nil, usagef("--ctx %d is longer than the model's %d positions", f.ctx, m.Config.MaxPos)
-		}
-		f.ctx = m.Config.MaxPos
 	}
 	p, err := hooks.Parse(tap)
 	if err != nil || !m.Catalog().Has(p) {
@@ -387,19 +370,7 @@ func (f *snmfFlags) stream(cmd *cobra.Command, m *model.Model, tap string, filte
 	if len(m.Catalog().Shape(p)) != 1 || !p.Site.PerPosition() {
 		return nil, usagef("--hook %s has shape %v after [batch, pos]; SNMF needs [batch, pos, units]", tap, m.Catalog().Shape(p))
 	}
-	policy, err := tokenizer.ParseBOSPolicy(f.bos)
-	if err != nil {
-		return nil, usagef("--bos: %v", err)
-	}
-	tok, err := corpus.LoadTokenizer(m)
-	if err != nil {
-		return nil, err
-	}
-	enc := corpus.NewEncoder(m, tok, policy)
-	copt := corpus.ContextOptions{Ctx: f.ctx, MaxTokens: f.maxTokens}
-	contexts := func(yield func(corpus.Context) error) error {
-		return corpus.Contexts(corpus.FileDocuments(f.data), enc, copt, yield)
-	}
+	contexts := ds.contexts
 	// Count the rows A will have: real tokens, less BOS tokens (by id) or first positions.
 	var tokens, rows, nctx int64
 	err = contexts(func(c corpus.Context) error {
@@ -418,18 +389,14 @@ func (f *snmfFlags) stream(cmd *cobra.Command, m *model.Model, tap string, filte
 	}
 	width := m.Catalog().Width(p)
 	if rows == 0 {
-		return nil, usagef("--data %s: no tokens left after dropping pads and BOS (%d tokens in %d contexts)", f.data, tokens, nctx)
+		return nil, usagef("--data %s: no tokens left after dropping pads and BOS (%d tokens in %d contexts)", f.ds.data, tokens, nctx)
 	}
 	if need := rows * int64(width) * 4; need > limit {
 		return nil, usagef("--data %s: %d tokens × %d units at %s need %s of float32 activations, more than --max-acts-mem %s; use --max-tokens %d or raise --max-acts-mem",
-			f.data, rows, width, tap, humanSize(need), humanSize(limit), limit/int64(width)/4)
+			f.ds.data, rows, width, tap, humanSize(need), humanSize(limit), limit/int64(width)/4)
 	}
-	sum, err := fileSHA256(f.data)
-	if err != nil {
-		return nil, err
-	}
-	src := decompose.ModelSource{Model: m, Point: p, Contexts: contexts, Batch: f.batch, Filter: filter,
-		Data: fmt.Sprintf("%s (sha256 %s), %d tokens in %d contexts of at most %d (bos %s), %d rows", f.data, sum, tokens, nctx, f.ctx, f.bos, rows)}
+	src := decompose.ModelSource{Model: m, Point: p, Contexts: contexts, Batch: f.ds.perPass, Filter: filter,
+		Data: fmt.Sprintf("%s: %d tokens in %d contexts, %d rows", ds.desc, tokens, nctx, rows)}
 	if !f.noProgress {
 		bar := newBar(cmd, tokens, "reading activations", "tok")
 		src.AfterBatch = func(n int64) { _ = bar.Add64(n) }
