@@ -54,6 +54,7 @@ type profileFlags struct {
 	fwdOnly    bool // hidden: run the same batches through the plain forward only (overhead baseline)
 	includeBOS bool
 	beam       beamFlags
+	units      unitFlags
 }
 
 const checkpointName = "state.ckpt"
@@ -85,8 +86,18 @@ weight (W_U·(γ ⊙ P w), as attribute.DirectLogit up to the position's 1/ln_fi
 Output (--out DIR): profile.json (schema_version, provenance), neuron_records/HOOK.jsonl
 (OpenAI NeuronRecord), neuronpedia/batch-I.json (Neuronpedia features) and state.ckpt (the
 checkpoint, written every --checkpoint-every batches and on Ctrl-C; --resume continues from it
-and gives the same output as an uninterrupted run).`,
+and gives the same output as an uninterrupted run).
+
+Features and latents are profiled like neurons: --features DIR (a 'decompose snmf' output)
+profiles its SNMF features as the units blocks.L.mlp.hook_post.snmf, a feature's activation on a
+token being its coefficient in the exact non-negative least-squares fit of the token's
+activation vector by F (F fixed; the problem SNMF's G update approximates, with a unique answer
+and no iteration count); --sae DIR profiles the SAE's latents as <hook>.sae.hook_sae_acts_post
+(SAELens's name), its encoder run at its hook. Given either, only those units are profiled unless
+--hooks is also given. They get the same statistics, examples, dashboard pages ('report') and
+NeuronRecord / Neuronpedia exports (the source names the unit hook), without vocabulary lists.`,
 		Example: `  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --out profile-world
+  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --features snmf --sae sae-topk --out profile-units
   neuronscope profile --model DIR --data corpus.jsonl --ctx 128 --max-tokens 1000000 --resume --out profile-run
   neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos`,
 		Args: cobra.NoArgs,
@@ -123,6 +134,7 @@ and gives the same output as an uninterrupted run).`,
 	fl.BoolVar(&f.fwdOnly, "forward-only", false, "benchmarking: run the same batches through the plain forward without profiling, print tokens/s, write nothing")
 	_ = fl.MarkHidden("forward-only")
 	f.beam.register(cmd)
+	f.units.register(cmd, "also profile")
 	return cmd
 }
 
@@ -158,6 +170,9 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 		return usagef("--data and --out are required")
 	}
 	if f.beam.runner != "" {
+		if f.units.any() {
+			return usagef("--features and --sae run locally, not with --runner")
+		}
 		return runProfileBeam(cmd, mf, f)
 	}
 	if !corpus.IsDataFile(f.data) {
@@ -179,6 +194,14 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	}
 	m, points, tok, enc, opt, set := s.m, s.points, s.tok, s.enc, s.opt, s.set
 	defer m.Close()
+	units, unitDesc, err := f.units.profileUnits(m)
+	if err != nil {
+		return err
+	}
+	if len(units) > 0 && !cmd.Flags().Changed("hooks") {
+		points, s.points = nil, nil // only the features/latents, unless --hooks asks for neurons too
+	}
+	set.Units = unitDesc
 	fp := profile.Fingerprint(set, points, m.Config.Hash)
 
 	ckpt := filepath.Join(f.out, checkpointName)
@@ -276,7 +299,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	}
 	startTokens, runBatches := p.Tokens, 0
 	interrupted := false
-	err = p.Run(m, points, contexts, profile.RunOptions{Batch: f.batch, PadID: padID, AfterBatch: func(p *profile.Profiler) error {
+	err = p.Run(m, points, contexts, profile.RunOptions{Batch: f.batch, PadID: padID, Units: units, AfterBatch: func(p *profile.Profiler) error {
 		if bar != nil {
 			_ = bar.Set64(p.Tokens)
 		}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuronscope/neuronscope/decompose"
+	"github.com/neuronscope/neuronscope/probes/profile"
+	"github.com/neuronscope/neuronscope/sae"
+)
+
+// unitFixtures fits SNMF features and trains a TopK SAE on world-gpt2's blocks.1.mlp.hook_post
+// over a few documents, streamed from the model; it returns the data file and the two dirs.
+func unitFixtures(t *testing.T) (data, feats, saeDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	data = filepath.Join(dir, "d.txt")
+	os.WriteFile(data, []byte("ne tisafa pe Kullebyr bi Pornyva\nMara kra kan hokot got Felul\ntsetsa Vimikyn tlo wex Tufinri\nne bala tala sasape pe ne mitefe\n"), 0o644)
+	feats = filepath.Join(dir, "snmf")
+	if _, _, err := run("decompose", "snmf", "--model", worldGPT2, "--data", data, "--layer", "1", "--rank", "5", "--sparsity", "0.05",
+		"--iters", "30", "--no-progress", "--out", feats); err != nil {
+		t.Fatal(err)
+	}
+	saeDir = filepath.Join(dir, "sae")
+	if _, _, err := run("sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--max-tokens", "800", "--layer", "1",
+		"--arch", "topk", "--k", "4", "--latents", "32", "--batch", "32", "--buffer", "128", "--stats-rows", "64", "--steps", "20", "--quiet", "--out", saeDir); err != nil {
+		t.Fatal(err)
+	}
+	return data, feats, saeDir
+}
+
+// TestProfileUnits: profile --features / --sae profile features and latents like neurons,
+// with the activations the decompositions define: a feature's maximum over the data equals
+// the largest exact NNLS coefficient of the traced activations, a latent's the largest SAE
+// encoding.
+func TestProfileUnits(t *testing.T) {
+	data, feats, saeDir := unitFixtures(t)
+	out := filepath.Join(t.TempDir(), "prof")
+	if _, _, err := run("profile", "--model", worldGPT2, "--data", data, "--bos", "always", "--features", feats, "--sae", saeDir,
+		"--no-progress", "--top", "3", "--calib", "2", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := profile.ReadReportTop(filepath.Join(out, "profile.json"), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Points) != 2 || rep.Points[0].Hook != "blocks.1.mlp.hook_post.snmf" || len(rep.Points[0].Neurons) != 5 ||
+		rep.Points[1].Hook != "blocks.1.mlp.hook_post.sae.hook_sae_acts_post" || len(rep.Points[1].Neurons) != 32 || len(rep.Settings.Units) != 2 {
+		t.Fatalf("points %+v", rep.Points)
+	}
+	// Reference: the same documents traced, BOS rows dropped, encoded directly.
+	jsonl := filepath.Join(t.TempDir(), "d.jsonl")
+	text, _ := os.ReadFile(data)
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(text)), "\n") {
+		b.WriteString(`"` + l + "\"\n")
+	}
+	os.WriteFile(jsonl, []byte(b.String()), 0o644)
+	trace := filepath.Join(t.TempDir(), "t.safetensors")
+	if _, _, err := run("trace", "--model", worldGPT2, "--jsonl", jsonl, "--bos", "always", "--hooks", "blocks.1.mlp.hook_post", "--out", trace); err != nil {
+		t.Fatal(err)
+	}
+	acts, err := sae.OpenActivations(trace, sae.ActivationOptions{Tensor: "blocks.1.mlp.hook_post", DropFirst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acts.Close()
+	x := acts.Head(acts.Len())
+	n := acts.Len()
+	o, _ := decompose.Read(feats)
+	g := make([]float32, n*5)
+	if err := o.Features().Coefficients(g, x); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := sae.Load(saeDir)
+	z := s.Encode(nil, x)
+	for pi, c := range []struct {
+		vals []float32
+		k    int
+	}{{g, 5}, {z, 32}} {
+		for j, nr := range rep.Points[pi].Neurons {
+			want := float32(math.Inf(-1))
+			for r := range n {
+				want = max(want, c.vals[r*c.k+j])
+			}
+			if nr.Count != int64(n) || math.Abs(float64(nr.Max-want)) > 1e-4*max(1, math.Abs(float64(want))) {
+				t.Errorf("%s[%d]: count %d max %g, want %d and %g", rep.Points[pi].Hook, j, nr.Count, nr.Max, n, want)
+			}
+		}
+	}
+	// The dashboard renders them.
+	html := filepath.Join(t.TempDir(), "r.html")
+	if _, _, err := run("report", "--in", out, "--out", html); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := os.ReadFile(html)
+	if !strings.Contains(string(page), "blocks.1.mlp.hook_post.sae.hook_sae_acts_post") {
+		t.Error("the dashboard does not show the latents")
+	}
+	// Neuronpedia / NeuronRecord exports name the source.
+	if _, err := os.Stat(filepath.Join(out, "neuron_records", "blocks.1.mlp.hook_post.snmf.jsonl")); err != nil {
+		entries, _ := os.ReadDir(filepath.Join(out, "neuron_records"))
+		t.Errorf("neuron records: %v (have %v)", err, entries)
+	}
+}
+
+// TestUnitsBadInput: a features dir or SAE that does not fit the model is a usage error naming
+// the flag, and nothing is written.
+func TestUnitsBadInput(t *testing.T) {
+	data, feats, saeDir := unitFixtures(t)
+	dir := t.TempDir()
+	// An SAE whose hook the model lacks, and one whose d_in differs from the tap's width.
+	noHook := filepath.Join(dir, "nohook")
+	if _, _, err := run("sae", "convert", "--in", saeDir, "--out", noHook, "--hook-name", "blocks.9.mlp.hook_post"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"profile", "--model", worldGPT2, "--data", data, "--sae", noHook}, "blocks.9.mlp.hook_post"},
+		{[]string{"profile", "--model", tiny, "--data", data, "--sae", saeDir}, "d_in is 512"},
+		{[]string{"profile", "--model", tiny, "--data", data, "--features", feats}, "d_mlp 512"},
+		{[]string{"profile", "--model", worldGPT2, "--data", data, "--features", filepath.Join(dir, "absent")}, "--features"},
+	}
+	for _, c := range cases {
+		out := filepath.Join(dir, "out")
+		_, _, err := run(append(c.args, "--no-progress", "--out", out)...)
+		var u usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("%v: output written despite the error", c.args)
+			os.RemoveAll(out)
+		}
+	}
+}
