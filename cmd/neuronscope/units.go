@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/neuronscope/neuronscope/ablate"
 	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
@@ -94,4 +95,38 @@ func (u *unitFlags) profileUnits(m *model.Model) ([]profile.Units, []string, err
 		desc = append(desc, fmt.Sprintf("%s%s: %d latents of the %s SAE %s", p, sae.LatentsHookSuffix, s.DSAE, s.Architecture, u.sae))
 	}
 	return units, desc, nil
+}
+
+// featureDirection is SNMF feature j of dir as a steering direction: F_j (column j of F) at
+// the features' tap; steering normalises it (α·F_j/‖F_j‖).
+func featureDirection(dir string, j int, m *model.Model) (ablate.Direction, error) {
+	o, p, err := loadFeatures(dir, m)
+	if err != nil {
+		return ablate.Direction{}, err
+	}
+	k, d := o.Report.Rank, o.Report.DMLP
+	if j < 0 || j >= k {
+		return ablate.Direction{}, usagef("--feature %d is out of range: %s has features 0..%d", j, dir, k-1)
+	}
+	v := make([]float32, d)
+	for i := range d {
+		v[i] = o.F[i*k+j]
+	}
+	return ablate.Direction{Name: fmt.Sprintf("SNMF feature %d of %s", j, dir), Parts: []ablate.DirectionPart{{Point: p, Vector: v}}}, nil
+}
+
+// latentDirection is latent j of the SAE in dir as a steering direction: its decoder row
+// W_dec[j] at the SAE's hook. Adding α·W_dec[j]/‖W_dec[j]‖ to the activation is what splicing
+// the SAE with its error term and adding α/‖W_dec[j]‖ to the latent does (sae.Steer) for an SAE
+// without activation normalisation; the direction is the same for one with it.
+func latentDirection(dir string, j int, m *model.Model) (ablate.Direction, error) {
+	s, p, err := loadSAE(dir, m)
+	if err != nil {
+		return ablate.Direction{}, err
+	}
+	if j < 0 || j >= s.DSAE {
+		return ablate.Direction{}, usagef("--latent %d is out of range: %s has latents 0..%d", j, dir, s.DSAE-1)
+	}
+	v := append([]float32(nil), s.Direction(j)...)
+	return ablate.Direction{Name: fmt.Sprintf("SAE latent %d of %s", j, dir), Parts: []ablate.DirectionPart{{Point: p, Vector: v}}}, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/neuronscope/neuronscope/decompose"
+	"github.com/neuronscope/neuronscope/model"
 	"github.com/neuronscope/neuronscope/probes/profile"
 	"github.com/neuronscope/neuronscope/sae"
 )
@@ -137,6 +139,65 @@ func TestUnitsBadInput(t *testing.T) {
 		if _, serr := os.Stat(out); serr == nil {
 			t.Errorf("%v: output written despite the error", c.args)
 			os.RemoveAll(out)
+		}
+	}
+}
+
+// TestSteerUnits: steer along an SNMF feature and an SAE latent, α calibrated by KL: both
+// targets are reached, a larger KL needs a larger α for each sign (KL grows with α along the
+// direction), and the direction is the feature's normalised column or the latent's decoder row.
+func TestSteerUnits(t *testing.T) {
+	_, feats, saeDir := unitFixtures(t)
+	for _, src := range [][]string{{"--features", feats, "--feature", "1"}, {"--sae", saeDir, "--latent", "3"}} {
+		args := append([]string{"steer", "--model", worldGPT2, "--prompt", "ne tisafa pe", "--kl", "0.02,0.1", "--max-new", "3", "--json"}, src...)
+		stdout, _, err := run(args...)
+		if err != nil {
+			t.Fatalf("%v: %v", src, err)
+		}
+		var doc steerReport
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Points) != 1 || doc.Points[0] != "blocks.1.mlp.hook_post" || len(doc.Targets) != 4 || len(doc.Inputs) != 1 {
+			t.Fatalf("%v: %+v", src, doc.Steering)
+		}
+		alpha := map[[2]float64]float64{}
+		for _, sp := range doc.Targets {
+			if !sp.Reached || len(sp.Generations) == 0 {
+				t.Errorf("%v: target %g sign %d not reached (%s) or no generations", src, sp.TargetKL, sp.Sign, sp.Why)
+			}
+			alpha[[2]float64{sp.TargetKL, float64(sp.Sign)}] = sp.Alpha
+		}
+		for _, sign := range []float64{1, -1} {
+			if !(alpha[[2]float64{0.02, sign}] < alpha[[2]float64{0.1, sign}]) {
+				t.Errorf("%v sign %g: α %g for KL 0.02, %g for KL 0.1", src, sign, alpha[[2]float64{0.02, sign}], alpha[[2]float64{0.1, sign}])
+			}
+		}
+	}
+	m, err := model.Load(worldGPT2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	d, err := featureDirection(feats, 1, m)
+	o, _ := decompose.Read(feats)
+	if err != nil || len(d.Parts) != 1 || d.Parts[0].Vector[7] != o.F[7*o.Report.Rank+1] {
+		t.Errorf("feature direction: %v", err)
+	}
+	// Bad input: an index out of range, a flag without its partner.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--features", feats, "--feature", "5"}, "--feature 5 is out of range"},
+		{[]string{"--sae", saeDir, "--latent", "32"}, "--latent 32 is out of range"},
+		{[]string{"--sae", saeDir}, "--latent"},
+		{[]string{"--features", feats, "--feature", "0", "--sae", saeDir, "--latent", "0"}, "exactly one"},
+	} {
+		_, _, err := run(append([]string{"steer", "--model", worldGPT2, "--prompt", "ne tisafa pe", "--json"}, c.args...)...)
+		var u usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
 		}
 	}
 }
