@@ -206,7 +206,9 @@ type LatentEdit struct {
 }
 
 // Points implements Intervention.
-func (l *LatentEdit) Points() []hooks.Point { return []hooks.Point{hooks.At(l.Units.Layer, l.Units.Site.Base())} }
+func (l *LatentEdit) Points() []hooks.Point {
+	return []hooks.Point{hooks.At(l.Units.Layer, l.Units.Site.Base())}
+}
 
 // String implements Intervention.
 func (l *LatentEdit) String() string {
