@@ -124,7 +124,7 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 	for _, s := range sets {
 		all = append(all, hooks.Plain(s.Neurons)...)
 	}
-	cat := withUnits(e.Model.Catalog(), opt.Units, all)
+	cat := WithUnits(e.Model.Catalog(), opt.Units, all)
 	res := &MatrixResult{}
 	var ivs []Intervention
 	for _, s := range sets {

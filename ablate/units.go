@@ -229,10 +229,10 @@ func (l *LatentEdit) Hooks(*Batch) ([]hooks.Option, error) {
 	return []hooks.Option{sp.Option()}, nil
 }
 
-// withUnits is cat with the units points of ns that u knows added (width u.Width), so that
+// WithUnits is cat with the units points of ns that u knows added (width u.Width), so that
 // checks and random same-shape sets treat features and latents like neurons: a random control
 // for k features is k random features of the same decomposition.
-func withUnits(cat hooks.Catalog, u Units, ns []hooks.Neuron) hooks.Catalog {
+func WithUnits(cat hooks.Catalog, u Units, ns []hooks.Neuron) hooks.Catalog {
 	if u == nil {
 		return cat
 	}

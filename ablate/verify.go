@@ -116,7 +116,7 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 	if opt.Finder == "" {
 		opt.Finder = "unnamed finder"
 	}
-	cat := withUnits(e.Model.Catalog(), opt.Units, set.All())
+	cat := WithUnits(e.Model.Catalog(), opt.Units, set.All())
 	units := hasUnits(set.All())
 	if units {
 		switch {

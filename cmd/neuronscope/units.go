@@ -130,3 +130,52 @@ func latentDirection(dir string, j int, m *model.Model) (ablate.Direction, error
 	v := append([]float32(nil), s.Direction(j)...)
 	return ablate.Direction{Name: fmt.Sprintf("SAE latent %d of %s", j, dir), Parts: []ablate.DirectionPart{{Point: p, Vector: v}}}, nil
 }
+
+// decompositions loads --features and --sae as the ablate.Decompositions of the units of ns:
+// features at blocks.L.mlp.hook_post.snmf need --features fitted at blocks.L.mlp.hook_post,
+// latents at blocks.L.mlp.hook_post.sae.hook_sae_acts_post an SAE at that hook. It returns nil
+// when ns holds no units and neither flag is given.
+func (u *unitFlags) decompositions(m *model.Model, ns []hooks.Neuron) (*ablate.Decompositions, error) {
+	points, _ := hooks.ByPoint(ns)
+	dec := &ablate.Decompositions{Features: map[hooks.Point]*ablate.FeatureBasis{}, SAEs: map[hooks.Point]*sae.SAE{}, Catalog: m.Catalog()}
+	var fo *decompose.Output
+	var fp, sp hooks.Point
+	var s *sae.SAE
+	var err error
+	if u.features != "" {
+		if fo, fp, err = loadFeatures(u.features, m); err != nil {
+			return nil, err
+		}
+	}
+	if u.sae != "" {
+		if s, sp, err = loadSAE(u.sae, m); err != nil {
+			return nil, err
+		}
+	}
+	any := false
+	for _, p := range points {
+		base := hooks.At(p.Layer, p.Site.Base())
+		switch p.Site {
+		case hooks.MLPPostSNMF:
+			if fo == nil || fp != base {
+				return nil, usagef("the set's units %s need --features DIR fitted at %s", p, base)
+			}
+			dec.Features[p] = &ablate.FeatureBasis{F: fo.F, DMLP: fo.Report.DMLP, Rank: fo.Report.Rank, Name: u.features}
+		case hooks.MLPPostSAE:
+			if s == nil || sp != base {
+				return nil, usagef("the set's units %s need --sae DIR with an SAE at %s", p, base)
+			}
+			dec.SAEs[p] = s
+		default:
+			continue
+		}
+		any = true
+	}
+	if !any {
+		if u.any() {
+			return nil, usagef("--features and --sae apply to a set whose units are features (tap mlp.hook_post.snmf) or latents (mlp.hook_post.sae.hook_sae_acts_post); this set has neurons")
+		}
+		return nil, nil
+	}
+	return dec, nil
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/probes/labels"
 	"github.com/neuronscope/neuronscope/probes/profile"
 	"github.com/neuronscope/neuronscope/sae"
 )
@@ -198,6 +199,91 @@ func TestSteerUnits(t *testing.T) {
 		var u usageError
 		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+// TestVerifyUnits: a neuron set whose units are SNMF features or SAE latents is verified like a
+// neuron set: labels name the units, random controls are random units of the same
+// decomposition, and a missing or mismatched decomposition is a usage error.
+func TestVerifyUnits(t *testing.T) {
+	_, feats, saeDir := unitFixtures(t)
+	dir := t.TempDir()
+	// A small eval: 4 items per relation × language pair of two relations.
+	src, _ := os.ReadFile("../../testdata/world/eval_facts.jsonl")
+	var keep []string
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(src)), "\n") {
+		var it struct{ Relation, Language string }
+		json.Unmarshal([]byte(line), &it)
+		k := it.Relation + "/" + it.Language
+		if (it.Relation == "capital_of" || it.Relation == "born_in") && count[k] < 4 {
+			count[k]++
+			keep = append(keep, line)
+		}
+	}
+	eval := filepath.Join(dir, "eval.jsonl")
+	os.WriteFile(eval, []byte(strings.Join(keep, "\n")+"\n"), 0o644)
+	write := func(name, tap, groups string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(`{"schema_version":"neuronscope.neurons/v1","method":"hand","tap":"`+tap+`","groups":{`+groups+`}}`), 0o644)
+		return p
+	}
+	featSet := write("f.json", "mlp.hook_post.snmf", `"capital_of":[{"layer":1,"index":0},{"layer":1,"index":3}],"born_in":[{"layer":1,"index":2}]`)
+	latSet := write("l.json", "mlp.hook_post.sae.hook_sae_acts_post", `"capital_of":[{"layer":1,"index":5}],"born_in":[{"layer":1,"index":9},{"layer":1,"index":30}]`)
+	for _, c := range []struct {
+		set  string
+		args []string
+		unit string
+	}{{featSet, []string{"--features", feats}, "blocks.1.mlp.hook_post.snmf"}, {latSet, []string{"--sae", saeDir}, "blocks.1.mlp.hook_post.sae.hook_sae_acts_post"}} {
+		out := filepath.Join(dir, "labels.json")
+		args := append([]string{"verify", "--model", worldGPT2, "--neurons", c.set, "--eval", eval, "--random", "3", "--resamples", "10", "--no-progress", "--out", out}, c.args...)
+		if _, _, err := run(args...); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		f, err := labels.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Labels) != 2 {
+			t.Fatalf("%d labels", len(f.Labels))
+		}
+		for _, l := range f.Labels {
+			if len(l.Verifications) != 1 || l.Verdict == "" || l.Verifications[0].Random.N != 3 {
+				t.Errorf("%s: verifications %+v", l.Set, l.Verifications)
+			}
+			for _, u := range l.Units {
+				if u.Hook != c.unit {
+					t.Errorf("%s: unit %+v, want hook %s", l.Set, u, c.unit)
+				}
+			}
+		}
+		js, _ := os.ReadFile(out)
+		if !strings.Contains(string(js), c.unit) {
+			t.Errorf("labels do not name %s", c.unit)
+		}
+		os.Remove(out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--neurons", featSet}, "need --features"},
+		{[]string{"--neurons", latSet, "--features", feats}, "need --sae"},
+		{[]string{"--neurons", write("r.json", "mlp.hook_post.snmf", `"capital_of":[{"layer":1,"index":5}]`), "--features", feats}, "index 5 out of range [0, 5)"},
+		{[]string{"--neurons", write("l2.json", "mlp.hook_post.snmf", `"capital_of":[{"layer":2,"index":1}]`), "--features", feats}, "fitted at blocks.2.mlp.hook_post"},
+		{[]string{"--neurons", featSet, "--features", feats, "--intervention", "clamp"}, "clamp"},
+		{[]string{"--neurons", featSet, "--features", feats, "--intervention", "mean"}, "mean"},
+	} {
+		out := filepath.Join(dir, "bad.json")
+		args := append([]string{"verify", "--model", worldGPT2, "--eval", eval, "--random", "2", "--no-progress", "--out", out}, c.args...)
+		_, _, err := run(args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an error containing %q", c.args, err, c.want)
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("%v: output written despite the error", c.args)
+			os.Remove(out)
 		}
 	}
 }
