@@ -101,8 +101,8 @@ func TestProfileUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	page, _ := os.ReadFile(html)
-	if !strings.Contains(string(page), "blocks.1.mlp.hook_post.sae.hook_sae_acts_post") {
-		t.Error("the dashboard does not show the latents")
+	if !strings.Contains(string(page), "blocks.1.mlp.hook_post.sae.hook_sae_acts_post · latent") || !strings.Contains(string(page), "blocks.1.mlp.hook_post.snmf · feature") {
+		t.Error("the dashboard does not show the features and latents")
 	}
 	// Neuronpedia / NeuronRecord exports name the source.
 	if _, err := os.Stat(filepath.Join(out, "neuron_records", "blocks.1.mlp.hook_post.snmf.jsonl")); err != nil {
