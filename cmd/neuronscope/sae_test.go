@@ -289,32 +289,17 @@ func TestSAEStreamCLI(t *testing.T) {
 		t.Errorf("topk-4 L0 %g", l0)
 	}
 	// Bad input: clear usage errors, nothing written.
-	cases := []struct {
-		args []string
-		want string
-	}{
+	out := filepath.Join(dir, "bad")
+	expectUsageErrors(t, []usageCase{
 		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "9"}, "--layer 9 is out of range"},
 		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1", "--hook", "mlp.hook_nope"}, "--hook"},
 		{[]string{"sae", "train", "--model", worldGPT2, "--layer", "1"}, "--model needs --data"},
 		{[]string{"sae", "train", "--data", "../../testdata/world/train.txt", "--layer", "1"}, "--data needs --model"},
 		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1", "--buffer", "0"}, "--buffer 0"},
 		{[]string{"sae", "train", "--model", worldGPT2, "--data", filepath.Join(dir, "absent.txt"), "--layer", "1"}, "--data"},
+	}, out, "--quiet", "--out", out)
+	expectUsageErrors(t, []usageCase{
 		{[]string{"sae", "eval", "--sae", filepath.Join(dir, "0"), "--model", tiny, "--data", "../../testdata/world/train.txt"}, "d_in"},
 		{[]string{"sae", "eval", "--sae", filepath.Join(dir, "0"), "--data", "../../testdata/world/train.txt"}, "--data needs --model"},
-	}
-	for _, c := range cases {
-		out := filepath.Join(dir, "bad")
-		_, _, err := run(append(c.args, "--quiet", "--out", out)...)
-		if c.args[1] == "eval" {
-			_, _, err = run(c.args...)
-		}
-		var u usageError
-		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
-		}
-		if _, serr := os.Stat(out); serr == nil {
-			t.Errorf("%v: output written despite the error", c.args)
-			os.RemoveAll(out)
-		}
-	}
+	}, "")
 }

@@ -16,6 +16,32 @@ import (
 	"github.com/neuronscope/neuronscope/sae"
 )
 
+// usageCase is a command line that must fail with a usage error mentioning want.
+type usageCase struct {
+	args []string
+	want string
+}
+
+// expectUsageErrors runs every case with extra appended and checks that it fails with a usage
+// error (exit code 2) containing its want, and that nothing appeared at out ("": none to check).
+func expectUsageErrors(t *testing.T, cases []usageCase, out string, extra ...string) {
+	t.Helper()
+	for _, c := range cases {
+		_, _, err := run(append(append([]string{}, c.args...), extra...)...)
+		var u usageError
+		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
+		}
+		if out == "" {
+			continue
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("%v: output written despite the error", c.args)
+			os.RemoveAll(out)
+		}
+	}
+}
+
 // unitFixtures fits SNMF features and trains a TopK SAE on world-gpt2's blocks.1.mlp.hook_post
 // over a few documents, streamed from the model; it returns the data file and the two dirs.
 func unitFixtures(t *testing.T) (data, feats, saeDir string) {
@@ -121,27 +147,13 @@ func TestUnitsBadInput(t *testing.T) {
 	if _, _, err := run("sae", "convert", "--in", saeDir, "--out", noHook, "--hook-name", "blocks.9.mlp.hook_post"); err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
-		args []string
-		want string
-	}{
+	out := filepath.Join(dir, "out")
+	expectUsageErrors(t, []usageCase{
 		{[]string{"profile", "--model", worldGPT2, "--data", data, "--sae", noHook}, "blocks.9.mlp.hook_post"},
 		{[]string{"profile", "--model", tiny, "--data", data, "--sae", saeDir}, "d_in is 512"},
 		{[]string{"profile", "--model", tiny, "--data", data, "--features", feats}, "d_mlp 512"},
 		{[]string{"profile", "--model", worldGPT2, "--data", data, "--features", filepath.Join(dir, "absent")}, "--features"},
-	}
-	for _, c := range cases {
-		out := filepath.Join(dir, "out")
-		_, _, err := run(append(c.args, "--no-progress", "--out", out)...)
-		var u usageError
-		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
-		}
-		if _, serr := os.Stat(out); serr == nil {
-			t.Errorf("%v: output written despite the error", c.args)
-			os.RemoveAll(out)
-		}
-	}
+	}, out, "--no-progress", "--out", out)
 }
 
 // TestSteerUnits: steer along an SNMF feature and an SAE latent, α calibrated by KL: both
@@ -186,21 +198,13 @@ func TestSteerUnits(t *testing.T) {
 		t.Errorf("feature direction: %v", err)
 	}
 	// Bad input: an index out of range, a flag without its partner.
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--features", feats, "--feature", "5"}, "--feature 5 is out of range"},
-		{[]string{"--sae", saeDir, "--latent", "32"}, "--latent 32 is out of range"},
-		{[]string{"--sae", saeDir}, "--latent"},
-		{[]string{"--features", feats, "--feature", "0", "--sae", saeDir, "--latent", "0"}, "exactly one"},
-	} {
-		_, _, err := run(append([]string{"steer", "--model", worldGPT2, "--prompt", "ne tisafa pe", "--json"}, c.args...)...)
-		var u usageError
-		if err == nil || !errors.As(err, &u) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: got %v, want a usage error containing %q", c.args, err, c.want)
-		}
-	}
+	base := []string{"steer", "--model", worldGPT2, "--prompt", "ne tisafa pe", "--json"}
+	expectUsageErrors(t, []usageCase{
+		{append(base, "--features", feats, "--feature", "5"), "--feature 5 is out of range"},
+		{append(base, "--sae", saeDir, "--latent", "32"), "--latent 32 is out of range"},
+		{append(base, "--sae", saeDir), "--latent"},
+		{append(base, "--features", feats, "--feature", "0", "--sae", saeDir, "--latent", "0"), "exactly one"},
+	}, "")
 }
 
 // TestVerifyUnits: a neuron set whose units are SNMF features or SAE latents is verified like a
