@@ -211,8 +211,12 @@ func TestSteerUnits(t *testing.T) {
 // neuron set: labels name the units, random controls are random units of the same
 // decomposition, and a missing or mismatched decomposition is a usage error.
 func TestVerifyUnits(t *testing.T) {
-	_, feats, saeDir := unitFixtures(t)
+	data, feats, saeDir := unitFixtures(t)
 	dir := t.TempDir()
+	prof := filepath.Join(dir, "prof")
+	if _, _, err := run("profile", "--model", worldGPT2, "--data", data, "--features", feats, "--sae", saeDir, "--no-progress", "--calib", "2", "--out", prof); err != nil {
+		t.Fatal(err)
+	}
 	// A small eval: 4 items per relation × language pair of two relations.
 	src, _ := os.ReadFile("../../testdata/world/eval_facts.jsonl")
 	var keep []string
@@ -241,7 +245,8 @@ func TestVerifyUnits(t *testing.T) {
 		unit string
 	}{{featSet, []string{"--features", feats}, "blocks.1.mlp.hook_post.snmf"}, {latSet, []string{"--sae", saeDir}, "blocks.1.mlp.hook_post.sae.hook_sae_acts_post"}} {
 		out := filepath.Join(dir, "labels.json")
-		args := append([]string{"verify", "--model", worldGPT2, "--neurons", c.set, "--eval", eval, "--random", "3", "--resamples", "10", "--no-progress", "--out", out}, c.args...)
+		args := append([]string{"verify", "--model", worldGPT2, "--neurons", c.set, "--eval", eval, "--random", "3", "--resamples", "10",
+			"--profile", prof, "--no-progress", "--out", out}, c.args...)
 		if _, _, err := run(args...); err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
@@ -257,8 +262,8 @@ func TestVerifyUnits(t *testing.T) {
 				t.Errorf("%s: verifications %+v", l.Set, l.Verifications)
 			}
 			for _, u := range l.Units {
-				if u.Hook != c.unit {
-					t.Errorf("%s: unit %+v, want hook %s", l.Set, u, c.unit)
+				if u.Hook != c.unit || len(u.TopExamples) == 0 {
+					t.Errorf("%s: unit %+v, want hook %s and the profile's top examples", l.Set, u, c.unit)
 				}
 			}
 		}
