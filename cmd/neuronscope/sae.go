@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +72,7 @@ type saeTrainFlags struct {
 	acts                   actsFlags
 	mf                     modelFlags
 	ds                     datasetFlags
-	layer                  int
+	layers                 string
 	buffer                 int
 	arch, latents          string
 	ks, sparsity           string
@@ -152,7 +153,9 @@ through a shuffling buffer of --buffer rows: each batch row is a uniformly drawn
 refilled with the next produced row. Memory is bounded by --buffer (plus the dataset's token
 ids); the data loops when --steps need more rows than one pass. Streaming is deterministic and
 resumable like a file: a checkpoint records the buffer and the position in the dataset. The
-final metrics are taken on the first --eval-rows rows of the dataset.`,
+final metrics are taken on the first --eval-rows rows of the dataset. --layer 1,3 reads several
+layers in the same forward passes and trains the --k/--sparsity SAEs for each, written to
+DIR/blocks.L.<hook>[/<arch>-k<K>]: each is exactly the SAE a pass over its layer alone trains.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSAETrain(cmd, &f) },
 	}
@@ -160,7 +163,7 @@ final metrics are taken on the first --eval-rows rows of the dataset.`,
 	f.mf.register(cmd)
 	f.ds.register(cmd, "contexts-per-pass")
 	fl := cmd.Flags()
-	fl.IntVar(&f.layer, "layer", -1, "--model: layer of the hook (with a site name in --hook, default mlp.hook_post)")
+	fl.StringVar(&f.layers, "layer", "", "--model: layer of the hook (with a site name in --hook, default mlp.hook_post); several (1,3) train SAEs for each layer from one pass, in DIR/blocks.L.<hook>")
 	fl.IntVar(&f.buffer, "buffer", 65536, "--model: rows held in the shuffling buffer (memory: rows × d_in × 4 bytes, plus two refill chunks)")
 	fl.StringVar(&f.arch, "arch", "topk", "architecture: topk, relu or jumprelu")
 	fl.StringVar(&f.latents, "latents", "4x", "number of latents: N, or a multiple of d_in such as 4x")
@@ -318,8 +321,11 @@ func traceModelName(meta map[string]string) string {
 // trainInput is what sae train reads: a resumable batcher over the rows, their width, and what
 // the report and the saved SAE name.
 type trainInput struct {
-	batcher   sae.Resumable
-	width     int
+	batcher sae.Resumable
+	width   int
+	// taps are the hooks (or the file's tensor) side by side in a row, widths their widths.
+	taps      []string
+	widths    []int
 	rows      int    // rows of one pass over the data
 	tensor    string // the tensor or hook the rows come from
 	modelName string
@@ -355,6 +361,7 @@ func trainData(cmd *cobra.Command, f *saeTrainFlags) (*trainInput, error) {
 	abs, _ := filepath.Abs(f.acts.path)
 	source := fmt.Sprintf("%s:%s rows=%d width=%d bytes=%d drop_bos=%v", abs, a.Tensor, a.Len(), a.Width(), st.Size(), f.acts.dropBOS)
 	return &trainInput{batcher: sae.NewShuffled(a.Rows, f.dataSeed), width: a.Width(), rows: a.Len(), tensor: a.Tensor,
+		taps: []string{a.Tensor}, widths: []int{a.Width()},
 		modelName: traceModelName(a.Metadata), path: f.acts.path, source: source,
 		eval: func(n int) (*sae.Rows, error) {
 			r := &sae.Rows{Data: a.Data, W: a.W, Index: a.Index, Name: a.Name}
@@ -393,9 +400,29 @@ func streamData(cmd *cobra.Command, f *saeTrainFlags) (*trainInput, error) {
 }
 
 func streamInput(cmd *cobra.Command, f *saeTrainFlags, m *model.Model) (*trainInput, error) {
-	p, err := modelTap(m, f.layer, f.acts.hook)
-	if err != nil {
-		return nil, err
+	layers := []int{-1}
+	if f.layers != "" {
+		ls, err := parseInts(f.layers)
+		if err != nil || len(ls) == 0 {
+			return nil, usagef("--layer %q: want a layer or a comma-separated list", f.layers)
+		}
+		layers = ls
+	}
+	var points []hooks.Point
+	var taps []string
+	var widths []int
+	for _, l := range layers {
+		p, err := modelTap(m, l, f.acts.hook)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(points, p) {
+			return nil, usagef("--layer %s names %s twice", f.layers, p)
+		}
+		points, taps, widths = append(points, p), append(taps, p.String()), append(widths, m.Catalog().Width(p))
+	}
+	if len(points) > 1 && f.hookName != "" {
+		return nil, usagef("--hook-name names one hook; with several layers each SAE takes its own")
 	}
 	ds, err := f.ds.open(cmd, m, "contexts-per-pass")
 	if err != nil {
@@ -412,7 +439,7 @@ func streamInput(cmd *cobra.Command, f *saeTrainFlags, m *model.Model) (*trainIn
 	if rows == 0 {
 		return nil, usagef("--data %s: no tokens left after leaving out BOS positions", f.ds.data)
 	}
-	prod, err := sae.NewModelProducer(m, []hooks.Point{p}, seqs, f.ds.perPass)
+	prod, err := sae.NewModelProducer(m, points, seqs, f.ds.perPass)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -425,10 +452,11 @@ func streamInput(cmd *cobra.Command, f *saeTrainFlags, m *model.Model) (*trainIn
 		return nil, usageError{err}
 	}
 	w := prod.Width()
-	source := fmt.Sprintf("%s at %s over %s: %d tokens in %d contexts, %d rows; buffer %d rows", m.Dir, p, ds.desc, tokens, len(seqs), rows, f.buffer)
-	return &trainInput{batcher: buf, width: w, rows: rows, tensor: p.String(), modelName: filepath.Base(filepath.Clean(m.Dir)),
+	tap := strings.Join(taps, ",")
+	source := fmt.Sprintf("%s at %s over %s: %d tokens in %d contexts, %d rows; buffer %d rows", m.Dir, tap, ds.desc, tokens, len(seqs), rows, f.buffer)
+	return &trainInput{batcher: buf, width: w, rows: rows, tensor: tap, taps: taps, widths: widths, modelName: filepath.Base(filepath.Clean(m.Dir)),
 		path: f.ds.data, source: source,
-		eval: func(n int) (*sae.Rows, error) { return hookRows(m, p, seqs, leading, f.ds.perPass, n) },
+		eval: func(n int) (*sae.Rows, error) { return hookRows(m, points, seqs, leading, f.ds.perPass, n) },
 		close: func() {
 			buf.Close()
 			m.Close()
@@ -463,21 +491,33 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 	}
 	defer in.close()
 	batcher, source := in.batcher, in.source
-	cfgs, dirs, err := saeConfigs(cmd, f, arch, in.width, in.rows)
-	if err != nil {
-		return err
-	}
-	hookName := f.hookName
-	if hookName == "" {
-		if _, err := hooks.Parse(in.tensor); err == nil {
-			hookName = in.tensor
-		} else {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: tensor %q is not a hook name; give --hook-name so the SAE can be spliced into a model\n", in.tensor)
+	// One set of SAEs (a --k or --sparsity list) per tap, each reading its tap's columns.
+	var cfgs []sae.TrainConfig
+	var dirs, hookNames []string
+	col := 0
+	for i, tap := range in.taps {
+		c, d, err := saeConfigs(cmd, f, arch, in.widths[i], in.rows)
+		if err != nil {
+			return err
 		}
-	}
-	layer := -1
-	if p, err := hooks.Parse(hookName); err == nil && p.Site.PerLayer() {
-		layer = p.Layer
+		hookName := f.hookName
+		if hookName == "" {
+			if _, err := hooks.Parse(tap); err == nil {
+				hookName = tap
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: tensor %q is not a hook name; give --hook-name so the SAE can be spliced into a model\n", tap)
+			}
+		}
+		for j := range c {
+			c[j].Column = col
+			if len(in.taps) > 1 {
+				rel, _ := filepath.Rel(f.out, d[j])
+				d[j] = filepath.Join(f.out, tap, rel)
+			}
+			hookNames = append(hookNames, hookName)
+		}
+		cfgs, dirs = append(cfgs, c...), append(dirs, d...)
+		col += in.widths[i]
 	}
 	modelName := f.modelName
 	if modelName == "" {
@@ -558,7 +598,11 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 		return err
 	}
 	for i, t := range trainers {
-		s := t.SAE(hookName, layer, modelName)
+		layer := -1
+		if p, err := hooks.Parse(hookNames[i]); err == nil && p.Site.PerLayer() {
+			layer = p.Layer
+		}
+		s := t.SAE(hookNames[i], layer, modelName)
 		s.DatasetPath = in.path
 		if err := s.Save(dirs[i], sae.SaveOptions{DType: f.dtype, Extra: map[string]any{"neuronscope_training": t.Config()}}); err != nil {
 			return err
@@ -567,7 +611,7 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 		if err != nil {
 			return err
 		}
-		mt, err := sae.Evaluate(saved, evalRows, 0, 4096)
+		mt, err := sae.Evaluate(saved, evalRows, t.Config().Column, 4096)
 		if err != nil {
 			return err
 		}
@@ -703,7 +747,7 @@ same activations).`,
 				}
 				doc.Metrics, doc.LossMetrics = mt, &lm
 				if atoms {
-					if rows, err = hookRows(m, sp.Point, seqs, leading, batch, maxRows); err != nil {
+					if rows, err = hookRows(m, []hooks.Point{sp.Point}, seqs, leading, batch, maxRows); err != nil {
 						return err
 					}
 				}
@@ -766,10 +810,10 @@ same activations).`,
 	return cmd
 }
 
-// hookRows collects up to maxRows activation rows of real tokens at p, leaving out the first
-// leading[i] tokens of sequence i (leading nil: none).
-func hookRows(m *model.Model, p hooks.Point, seqs [][]int, leading []int, batch, maxRows int) (*sae.Rows, error) {
-	prod, err := sae.NewModelProducer(m, []hooks.Point{p}, seqs, batch)
+// hookRows collects up to maxRows activation rows of real tokens at points (side by side),
+// leaving out the first leading[i] tokens of sequence i (leading nil: none).
+func hookRows(m *model.Model, points []hooks.Point, seqs [][]int, leading []int, batch, maxRows int) (*sae.Rows, error) {
+	prod, err := sae.NewModelProducer(m, points, seqs, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -791,7 +835,7 @@ func hookRows(m *model.Model, p hooks.Point, seqs [][]int, leading []int, batch,
 			return nil, err
 		}
 	}
-	return sae.NewRows(data[:n*w], w, p.String()), nil
+	return sae.NewRows(data[:n*w], w, points[0].String()), nil
 }
 
 func newSAEConvertCmd() *cobra.Command {

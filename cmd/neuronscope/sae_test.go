@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,6 +261,26 @@ func TestSAEStreamCLI(t *testing.T) {
 	if err != nil || s.HookName != "blocks.1.mlp.hook_post" || s.DIn != 512 || s.ModelName != "world-gpt2" {
 		t.Fatalf("saved SAE: %v %+v", err, s)
 	}
+	// Two layers from one pass: each layer's SAE is the one a pass over that layer alone trains
+	// (same rows in the same order, each SAE reading its own columns).
+	multi := filepath.Join(dir, "multi")
+	if _, _, err := run(append(slices.Clone(base), "--layer", "1,2", "--out", multi)...); err != nil {
+		t.Fatal(err)
+	}
+	only2 := filepath.Join(dir, "only2")
+	if _, _, err := run(append(slices.Clone(base), "--layer", "2", "--out", only2)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ sub, ref string }{{"blocks.1.mlp.hook_post", filepath.Join(dir, "0")}, {"blocks.2.mlp.hook_post", only2}} {
+		got, _ := os.ReadFile(filepath.Join(multi, c.sub, sae.WeightsFile))
+		want, _ := os.ReadFile(filepath.Join(c.ref, sae.WeightsFile))
+		if len(got) == 0 || string(got) != string(want) {
+			t.Errorf("%s trained beside another layer differs from %s trained alone", c.sub, c.ref)
+		}
+		if s, err := sae.Load(filepath.Join(multi, c.sub)); err != nil || s.HookName != c.sub {
+			t.Errorf("%s: %v %+v", c.sub, err, s)
+		}
+	}
 	// Resuming the final checkpoint writes the same SAE.
 	res := filepath.Join(dir, "res")
 	os.MkdirAll(res, 0o755)
@@ -292,6 +313,7 @@ func TestSAEStreamCLI(t *testing.T) {
 	out := filepath.Join(dir, "bad")
 	expectUsageErrors(t, []usageCase{
 		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "9"}, "--layer 9 is out of range"},
+		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1,1"}, "twice"},
 		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1", "--hook", "mlp.hook_nope"}, "--hook"},
 		{[]string{"sae", "train", "--model", worldGPT2, "--layer", "1"}, "--model needs --data"},
 		{[]string{"sae", "train", "--data", "../../testdata/world/train.txt", "--layer", "1"}, "--data needs --model"},
