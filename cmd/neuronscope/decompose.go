@@ -363,12 +363,9 @@ func (f *snmfFlags) stream(cmd *cobra.Command, m *model.Model, tap string, filte
 	if err != nil {
 		return nil, err
 	}
-	p, err := hooks.Parse(tap)
-	if err != nil || !m.Catalog().Has(p) {
-		return nil, usagef("--hook %s: %s has no such hook point (see neuronscope inspect)", tap, m.Dir)
-	}
-	if len(m.Catalog().Shape(p)) != 1 || !p.Site.PerPosition() {
-		return nil, usagef("--hook %s has shape %v after [batch, pos]; SNMF needs [batch, pos, units]", tap, m.Catalog().Shape(p))
+	p, err := unitsPoint(m, tap)
+	if err != nil {
+		return nil, err
 	}
 	contexts := ds.contexts
 	// Count the rows A will have: real tokens, less BOS tokens (by id) or first positions.

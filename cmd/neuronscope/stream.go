@@ -92,8 +92,7 @@ func (d *dataset) sequences() (seqs [][]int, leading []int, tokens int64, err er
 	return seqs, leading, tokens, inputError(err)
 }
 
-// modelTap resolves --layer and --hook to a [batch, pos, units] hook point of m. flag names
-// the hook flag in errors.
+// modelTap resolves --layer and --hook to a [batch, pos, units] hook point of m.
 func modelTap(m *model.Model, layer int, hook string) (hooks.Point, error) {
 	if layer < -1 {
 		return hooks.Point{}, usagef("--layer %d: must be ≥ 0", layer)
@@ -108,6 +107,11 @@ func modelTap(m *model.Model, layer int, hook string) (hooks.Point, error) {
 		}
 		return hooks.Point{}, usagef("--hook/--layer: %v", err)
 	}
+	return unitsPoint(m, name)
+}
+
+// unitsPoint checks that name is a hook point of m laid out [batch, pos, units].
+func unitsPoint(m *model.Model, name string) (hooks.Point, error) {
 	p, err := hooks.Parse(name)
 	if err != nil || !m.Catalog().Has(p) {
 		return hooks.Point{}, usagef("--hook %s: %s has no such hook point (see neuronscope inspect)", name, m.Dir)
