@@ -108,6 +108,36 @@ func (d *Decompositions) Intervention(kind string, ns []hooks.Neuron, value, fac
 	return Combined(parts), nil
 }
 
+// Direction is feature j as a steering Direction at p (the activation the features were fitted
+// on, e.g. blocks.L.mlp.hook_post): F_j, column j of F. Calibrate and Add use it made unit-norm,
+// so steering adds α·F_j/‖F_j‖ (the SNMF paper's procedure).
+func (f *FeatureBasis) Direction(p hooks.Point, j int) (Direction, error) {
+	k, d := f.Rank, f.DMLP
+	if j < 0 || j >= k {
+		return Direction{}, fmt.Errorf("feature %d is out of range [0, %d)", j, k)
+	}
+	v := make([]float32, d)
+	for i := range d {
+		v[i] = f.F[i*k+j]
+	}
+	return Direction{Name: fmt.Sprintf("SNMF feature %d of %s", j, f.Name), Parts: []DirectionPart{{Point: p, Vector: v}}}, nil
+}
+
+// LatentDirection is latent j of s as a steering Direction at p (the SAE's hook): its decoder
+// row W_dec[j]. Adding α·W_dec[j]/‖W_dec[j]‖ to the activation is what splicing the SAE with its
+// error term and adding α/‖W_dec[j]‖ to the latent does (sae.Steer) for an SAE without
+// activation normalisation; with it the direction is the same.
+func LatentDirection(s *sae.SAE, p hooks.Point, j int) (Direction, error) {
+	if j < 0 || j >= s.DSAE {
+		return Direction{}, fmt.Errorf("latent %d is out of range [0, %d)", j, s.DSAE)
+	}
+	name := s.Path
+	if name == "" {
+		name = s.HookName
+	}
+	return Direction{Name: fmt.Sprintf("SAE latent %d of %s", j, name), Parts: []DirectionPart{{Point: p, Vector: append([]float32(nil), s.Direction(j)...)}}}, nil
+}
+
 // subspace builds the projection of features js (at units point p) out of mlp.hook_post.
 func (f *FeatureBasis) subspace(p hooks.Point, js []int, factor float32, at Positions) (*Subspace, error) {
 	k, d := f.Rank, f.DMLP

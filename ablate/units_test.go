@@ -177,3 +177,25 @@ func TestLatentEdit(t *testing.T) {
 		t.Error("a latent edit at the last position only was accepted")
 	}
 }
+
+// TestUnitDirections: a feature's direction is its column of F, a latent's its decoder row;
+// indices out of range are errors.
+func TestUnitDirections(t *testing.T) {
+	p := hooks.At(1, hooks.MLPPost)
+	fb := &FeatureBasis{F: []float32{1, 2, 3, 4, 5, 6}, DMLP: 3, Rank: 2, Name: "f"}
+	d, err := fb.Direction(p, 1)
+	if err != nil || len(d.Parts) != 1 || d.Parts[0].Point != p || d.Parts[0].Vector[0] != 2 || d.Parts[0].Vector[1] != 4 || d.Parts[0].Vector[2] != 6 {
+		t.Errorf("feature 1: %+v %v", d, err)
+	}
+	if _, err := fb.Direction(p, 2); err == nil {
+		t.Error("feature 2 of 2 was accepted")
+	}
+	s := sae.New(sae.TopK, 3, 2, 1)
+	copy(s.WDec, []float32{1, 0, 0, 0, 7, 8})
+	if d, err := LatentDirection(s, p, 1); err != nil || d.Parts[0].Vector[1] != 7 || d.Parts[0].Vector[2] != 8 {
+		t.Errorf("latent 1: %+v %v", d, err)
+	}
+	if _, err := LatentDirection(s, p, -1); err == nil {
+		t.Error("latent -1 was accepted")
+	}
+}

@@ -97,28 +97,22 @@ func (u *unitFlags) profileUnits(m *model.Model) ([]profile.Units, []string, err
 	return units, desc, nil
 }
 
-// featureDirection is SNMF feature j of dir as a steering direction: F_j (column j of F) at
-// the features' tap; steering normalises it (α·F_j/‖F_j‖).
+// featureDirection is SNMF feature j of dir as a steering direction at the features' tap
+// (ablate.FeatureBasis.Direction).
 func featureDirection(dir string, j int, m *model.Model) (ablate.Direction, error) {
 	o, p, err := loadFeatures(dir, m)
 	if err != nil {
 		return ablate.Direction{}, err
 	}
-	k, d := o.Report.Rank, o.Report.DMLP
-	if j < 0 || j >= k {
-		return ablate.Direction{}, usagef("--feature %d is out of range: %s has features 0..%d", j, dir, k-1)
+	if j < 0 || j >= o.Report.Rank {
+		return ablate.Direction{}, usagef("--feature %d is out of range: %s has features 0..%d", j, dir, o.Report.Rank-1)
 	}
-	v := make([]float32, d)
-	for i := range d {
-		v[i] = o.F[i*k+j]
-	}
-	return ablate.Direction{Name: fmt.Sprintf("SNMF feature %d of %s", j, dir), Parts: []ablate.DirectionPart{{Point: p, Vector: v}}}, nil
+	fb := ablate.FeatureBasis{F: o.F, DMLP: o.Report.DMLP, Rank: o.Report.Rank, Name: dir}
+	return fb.Direction(p, j)
 }
 
-// latentDirection is latent j of the SAE in dir as a steering direction: its decoder row
-// W_dec[j] at the SAE's hook. Adding α·W_dec[j]/‖W_dec[j]‖ to the activation is what splicing
-// the SAE with its error term and adding α/‖W_dec[j]‖ to the latent does (sae.Steer) for an SAE
-// without activation normalisation; the direction is the same for one with it.
+// latentDirection is latent j of the SAE in dir as a steering direction at its hook
+// (ablate.LatentDirection).
 func latentDirection(dir string, j int, m *model.Model) (ablate.Direction, error) {
 	s, p, err := loadSAE(dir, m)
 	if err != nil {
@@ -127,8 +121,7 @@ func latentDirection(dir string, j int, m *model.Model) (ablate.Direction, error
 	if j < 0 || j >= s.DSAE {
 		return ablate.Direction{}, usagef("--latent %d is out of range: %s has latents 0..%d", j, dir, s.DSAE-1)
 	}
-	v := append([]float32(nil), s.Direction(j)...)
-	return ablate.Direction{Name: fmt.Sprintf("SAE latent %d of %s", j, dir), Parts: []ablate.DirectionPart{{Point: p, Vector: v}}}, nil
+	return ablate.LatentDirection(s, p, j)
 }
 
 // decompositions loads --features and --sae as the ablate.Decompositions of the units of ns:
