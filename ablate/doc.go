@@ -47,6 +47,10 @@
 //	           (NeuronDirection: 1/√k on each of its k neurons), a probe or a saved vector
 //	           (ReadDirection), or a difference in means (DiffInMeans)
 //	Combined   several interventions in one pass
+//	Subspace   the component of an activation in a span scaled (×0: projected out): SNMF
+//	           features zeroed or scaled at mlp.hook_post (Decompositions)
+//	LatentEdit an SAE spliced in with its error term and latents zeroed, clamped or scaled
+//	           (Decompositions); only the edit reaches the model
 //	PerItem    each item with its own neuron list, set to 0 or scaled (a prompt's path at its
 //	           attributed position, a fact's knowledge neurons on its prompts)
 //
@@ -54,6 +58,14 @@
 // position takes the source's last position, the one before it the source's one before, and
 // positions before the start of a shorter source take its first position. Positions after
 // the prompt (answer or generated tokens) are not patched.
+//
+// Features and latents are units (hooks.MLPPostSNMF, hooks.MLPPostSAE): a neuron set at those
+// taps is verified like any other once VerifyOptions.Units (a Decompositions holding the F or
+// the SAE per units point) resolves them. Zero projects a feature list's span out of
+// mlp.hook_post (orthonormal basis by Gram–Schmidt in list order; features need not be
+// orthogonal, so a "clamp" has no unique meaning and is refused); latents are edited through
+// the splice at every position. Random controls draw random units of the same decomposition.
+// Steering along one feature or latent is Calibrate with its Direction (F_j, or W_dec[j]).
 //
 // # Measures
 //

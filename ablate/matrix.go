@@ -23,6 +23,9 @@ type MatrixOptions struct {
 	Key, TextKey string
 	// Intervene builds each set's intervention (default: zero ablation at every position).
 	Intervene Intervene
+	// Units resolves sets whose units are SNMF features or SAE latents (hooks.Site.IsUnits):
+	// their widths, so random controls are random units of the same decomposition.
+	Units Units
 	// Measure is read on the questions (default Accuracy); texts are read as Perplexity.
 	Measure Measure
 	// Helps says the claim is that the intervention raises the group's measure (enhancement,
@@ -117,7 +120,11 @@ func Matrix(e *Eval, sets []hooks.NeuronGroup, opt MatrixOptions) (*MatrixResult
 	if err != nil {
 		return nil, err
 	}
-	cat := e.Model.Catalog()
+	var all []hooks.Neuron
+	for _, s := range sets {
+		all = append(all, hooks.Plain(s.Neurons)...)
+	}
+	cat := WithUnits(e.Model.Catalog(), opt.Units, all)
 	res := &MatrixResult{}
 	var ivs []Intervention
 	for _, s := range sets {

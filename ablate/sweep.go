@@ -34,7 +34,7 @@ func Sweep(e *Eval, set hooks.NeuronGroup, opt SweepOptions) (*labels.Sweep, *la
 		return nil, nil, fmt.Errorf("a sweep needs at least 2 random sets per k, got %d", mo.Random)
 	}
 	ns := hooks.Plain(set.Neurons)
-	if err := e.Model.Catalog().CheckNeurons(ns); err != nil {
+	if err := WithUnits(e.Model.Catalog(), mo.Units, ns).CheckNeurons(ns); err != nil {
 		return nil, nil, fmt.Errorf("set %q: %v", set.Name, err)
 	}
 	qg, tg, err := e.groups(mo.Key, mo.TextKey)

@@ -64,6 +64,10 @@ type VerifyOptions struct {
 	General string
 	// RandomPool draws random sets as CULNIG's code does (MatrixOptions.RandomPool).
 	RandomPool []hooks.Site
+	// Units resolves a set whose units are SNMF features or SAE latents (e.g. a set with tap
+	// mlp.hook_post.snmf): the matrix, sweep and enhance experiments then ablate (project out),
+	// clamp or scale them (see Decompositions), against random units of the same decomposition.
+	Units Units
 }
 
 // SteerOptions configure the steering experiment.
@@ -112,7 +116,18 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 	if opt.Finder == "" {
 		opt.Finder = "unnamed finder"
 	}
-	cat := e.Model.Catalog()
+	cat := WithUnits(e.Model.Catalog(), opt.Units, set.All())
+	units := hasUnits(set.All())
+	if units {
+		switch {
+		case opt.Units == nil:
+			return nil, fmt.Errorf("the set's units are SNMF features or SAE latents: give their decomposition (Units; --features or --sae)")
+		case opt.Experiment == ExpSteer:
+			return nil, fmt.Errorf("steering along features or latents: use Calibrate with their direction (neuronscope steer --features/--sae)")
+		case opt.Intervention != IvZero && opt.Intervention != IvClamp && opt.Intervention != IvScale:
+			return nil, fmt.Errorf("intervention %q on features or latents: want zero, clamp or scale", opt.Intervention)
+		}
+	}
 	// Empty groups (a finder may select no unit for a group) are labelled, not verified.
 	var empty []string
 	if slices.ContainsFunc(set.Groups, func(g hooks.NeuronGroup) bool { return len(g.Neurons) == 0 }) {
@@ -152,7 +167,7 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 		measure = Perplexity
 	}
 	mo := MatrixOptions{Key: opt.Key, TextKey: opt.TextKey, Measure: measure, Helps: helps, Random: opt.Random,
-		Seed: opt.Seed, Resamples: opt.Resamples, Verdict: opt.Verdict, General: opt.General, RandomPool: opt.RandomPool}
+		Seed: opt.Seed, Resamples: opt.Resamples, Verdict: opt.Verdict, General: opt.General, RandomPool: opt.RandomPool, Units: opt.Units}
 	mo.defaults()
 	res := &VerifyResult{File: &labels.File{SchemaVersion: labels.Schema, Inputs: []labels.Input{}}}
 	f := res.File
@@ -188,8 +203,12 @@ func Verify(e *Eval, set *hooks.NeuronSet, opt VerifyOptions) (*VerifyResult, er
 		describeAll(f, opt.Key, opt.General)
 		return res, nil
 	}
-	iv, err := newRecipe(e, set, opt, mo)
-	if err != nil {
+	var iv Intervene
+	if units {
+		iv = func(_ string, ns []hooks.Neuron) (Intervention, error) {
+			return opt.Units.Intervention(opt.Intervention, ns, opt.Value, opt.Factor, opt.At)
+		}
+	} else if iv, err = newRecipe(e, set, opt, mo); err != nil {
 		return nil, err
 	}
 	mo.Intervene = iv

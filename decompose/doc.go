@@ -113,8 +113,11 @@
 // # Input
 //
 // Activations are appended with Append ([m, d_mlp] rows) or AppendBatch (a [batch, pos, d_mlp]
-// hook tensor with its model.Batch): the seam for any source, e.g. a model streamed over a
-// dataset with an observer hook calling AppendBatch per forward pass. FileSource reads a
+// hook tensor with its model.Batch): the seam for any source. ModelSource streams a model over
+// a dataset's contexts (corpus.Contexts, batched by corpus.Run) and appends one hook point's
+// activations per forward pass, applying the memory bound as rows arrive (`neuronscope
+// decompose snmf --model DIR --data FILE` first counts the rows and refuses a dataset that
+// would exceed it before the model runs). FileSource reads a
 // safetensors file: one tensor [n, d_mlp], or `neuronscope trace` output (the hook tensor by
 // name, input_ids and attention_mask). Pads (mask 0) are always dropped; TokenFilter.BOS drops
 // every token with the BOS id wherever it occurs — the published mask (ids ≠ pad ∧ ids ≠ bos),
@@ -126,6 +129,14 @@
 // Llama-3.1-8B's 14336); appending beyond it is a *LimitError and appends nothing. A fit needs
 // on top of A about (2n + 11·d_mlp)·k·4 bytes: G and its best copy, F, its best copy, A G and
 // up to 8 lanes of partial A G (14 MB at d_mlp 3072, n 8192, k 100, against A's 100 MB).
+//
+// Features as units: a feature's activation on a new token x is its coefficient in the exact
+// non-negative least-squares fit g(x) = argmin_{g ≥ 0} ‖x − F g‖² (Features.Coefficients,
+// Lawson–Hanson on the normal equations), chosen over running the multiplicative update with F
+// fixed because it needs no init or iteration count and is what that update converges to.
+// `neuronscope profile --features DIR` profiles these activations as the units
+// blocks.L.mlp.hook_post.snmf (hooks.MLPPostSNMF); `verify` and `steer` ablate (project out of
+// mlp.hook_post) or steer along α·F_j/‖F_j‖ (package ablate).
 //
 // # Output (neuronscope.features/v1)
 //

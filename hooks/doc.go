@@ -54,6 +54,15 @@
 // accept Hugging Face module paths as aliases ("model.layers.3.mlp.down_proj:input"); a model's
 // Catalog lists both, and `neuronscope inspect` prints the mapping.
 //
+// Two sites name a decomposition's units rather than a model activation, so that a Neuron,
+// a NeuronSet, a label or a profile names an SNMF feature or an SAE latent as it names a
+// neuron: MLPPostSNMF, "blocks.L.mlp.hook_post.snmf" (feature j of an SNMF fitted at
+// blocks.L.mlp.hook_post), and MLPPostSAE, "blocks.L.mlp.hook_post.sae.hook_sae_acts_post"
+// (latent j of an SAE at that hook, SAELens's name). They are per layer (PerLayer), IsUnits
+// reports them, and Base gives the activation they are computed from (mlp.hook_post). No
+// model's Catalog holds them; the experiments resolve them through the decomposition (package
+// ablate, Units).
+//
 // # Scope
 //
 // Options (Capture, Edit, Observe) are passed to one call and live only for it; nothing is

@@ -28,3 +28,15 @@ func Example() {
 	// 3 mlp.hook_post blocks.3.mlp.hook_post
 	// [0 6] requested hooks did not fire: blocks.0.mlp.hook_post
 }
+
+// ExampleSite_IsUnits names an SNMF feature and an SAE latent the way neurons are named, so
+// neuron sets, labels and profiles carry them.
+func ExampleSite_IsUnits() {
+	f := hooks.NeuronAt(2, hooks.MLPPostSNMF, 7)
+	fmt.Println(f, f.Site.IsUnits(), f.Site.Base())
+	p, _ := hooks.Parse("blocks.2.mlp.hook_post.sae.hook_sae_acts_post")
+	fmt.Println(p.Site == hooks.MLPPostSAE, hooks.MLPPost.IsUnits())
+	// Output:
+	// blocks.2.mlp.hook_post.snmf[7] true mlp.hook_post
+	// true false
+}

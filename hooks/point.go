@@ -40,6 +40,11 @@ const (
 	FinalScale                  // ln_final.hook_scale [batch, pos, 1]: the norm's divisor sqrt(var+eps) or sqrt(mean(x²)+eps)
 	FinalNormalized             // ln_final.hook_normalized [batch, pos, d_model]: normalized, before the norm weight/bias
 	FinalOutput                 // ln_final.output [batch, pos, d_model]: full final-norm output (neuronscope extension, not a TL name)
+	// Units of a decomposition of mlp.hook_post, named like hook points so that neuron sets,
+	// labels and profiles name them as they name neurons. No model's catalog holds them: the
+	// decomposition computes them from their base point (Site.Base).
+	MLPPostSNMF // blocks.L.mlp.hook_post.snmf [batch, pos, rank]: SNMF features, a feature's activation its non-negative coefficient with F fixed (package decompose)
+	MLPPostSAE  // blocks.L.mlp.hook_post.sae.hook_sae_acts_post [batch, pos, d_sae]: latents of an SAE at mlp.hook_post (package sae; SAELens's name)
 	numSites
 )
 
@@ -70,10 +75,26 @@ var siteNames = [numSites]string{
 	FinalScale:      "ln_final.hook_scale",
 	FinalNormalized: "ln_final.hook_normalized",
 	FinalOutput:     "ln_final.output",
+	MLPPostSNMF:     "mlp.hook_post.snmf",
+	MLPPostSAE:      "mlp.hook_post.sae.hook_sae_acts_post",
 }
 
-// PerLayer reports whether the site exists once per transformer block.
-func (s Site) PerLayer() bool { return s >= ResidPre && s <= ResidPost }
+// PerLayer reports whether the site exists once per transformer block (decomposition units
+// included).
+func (s Site) PerLayer() bool { return s >= ResidPre && s <= ResidPost || s.IsUnits() }
+
+// IsUnits reports whether the site names a decomposition's units (MLPPostSNMF, MLPPostSAE)
+// rather than a model activation.
+func (s Site) IsUnits() bool { return s == MLPPostSNMF || s == MLPPostSAE }
+
+// Base is the model activation a units site is computed from (mlp.hook_post for both), and
+// the site itself for any other.
+func (s Site) Base() Site {
+	if s.IsUnits() {
+		return MLPPost
+	}
+	return s
+}
 
 // PerPosition reports whether the site's activation is laid out [batch, pos, ...] (one
 // vector per token). It is false only for AttnScores and AttnPattern, whose activations are
@@ -144,8 +165,8 @@ func Parse(name string) (Point, error) {
 	case "mlp.hook_out":
 		suffix = MLPPost.String()
 	}
-	for s := ResidPre; s <= ResidPost; s++ {
-		if suffix == s.String() {
+	for s := ResidPre; s < numSites; s++ {
+		if s.PerLayer() && suffix == s.String() {
 			return At(l, s), nil
 		}
 	}

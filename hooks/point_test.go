@@ -40,9 +40,41 @@ func TestTLNamesRoundTrip(t *testing.T) {
 		t.Fatalf("only %d names read", n)
 	}
 	for s := Site(0); s < numSites; s++ {
-		if !seen[s] && s != FinalOutput {
+		if !seen[s] && s != FinalOutput && !s.IsUnits() {
 			t.Errorf("testdata/tl_names.txt has no %s point", s)
 		}
+	}
+}
+
+// TestUnitSites: decomposition units are named like per-layer hook points, round-trip through
+// Parse and ParseSite, and name mlp.hook_post as their base.
+func TestUnitSites(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		site Site
+	}{{"blocks.3.mlp.hook_post.snmf", MLPPostSNMF}, {"blocks.0.mlp.hook_post.sae.hook_sae_acts_post", MLPPostSAE}} {
+		p, err := Parse(c.name)
+		if err != nil || p.Site != c.site || p.String() != c.name || !p.Site.PerLayer() || !p.Site.IsUnits() || p.Site.Base() != MLPPost {
+			t.Errorf("%s: %+v %v", c.name, p, err)
+		}
+		if s, err := ParseSite(c.site.String()); err != nil || s != c.site {
+			t.Errorf("ParseSite(%s): %v %v", c.site, s, err)
+		}
+	}
+	if MLPPost.IsUnits() || MLPPost.Base() != MLPPost {
+		t.Error("mlp.hook_post is not a units site")
+	}
+	// A neuron set at a units tap reads back with its site.
+	set := &NeuronSet{Method: "snmf", Tap: MLPPostSNMF, Groups: []NeuronGroup{{Name: "f", Neurons: []ScoredNeuron{{Neuron: NeuronAt(1, MLPPostSNMF, 4), Score: 1}}}}}
+	js, _ := json.Marshal(set)
+	back, err := ParseNeuronSet(js, "set")
+	if err != nil || back.Tap != MLPPostSNMF || back.Groups[0].Neurons[0].Neuron != NeuronAt(1, MLPPostSNMF, 4) {
+		t.Errorf("round trip %s: %+v %v", js, back, err)
+	}
+	// No model catalog holds them: checking names the point.
+	if err := (Catalog{Points: []Point{At(1, MLPPost)}, Shapes: map[Point][]int{At(1, MLPPost): {8}}}).CheckNeurons([]Neuron{NeuronAt(1, MLPPostSNMF, 0)}); err == nil ||
+		!strings.Contains(err.Error(), "blocks.1.mlp.hook_post.snmf") {
+		t.Errorf("CheckNeurons: %v", err)
 	}
 }
 

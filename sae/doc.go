@@ -146,7 +146,10 @@
 // background goroutine refills it, and its output depends only on the producer's order and
 // the seed. ModelProducer is a RowProducer that runs a model over token sequences and emits
 // the hook activations of real tokens, several hooks side by side; it can seek, so a
-// ShuffleBuffer over it checkpoints. This is where activations streamed from a dataset plug in.
+// ShuffleBuffer over it checkpoints; SetDropLeading leaves out each sequence's leading BOS
+// positions (corpus.Context.BOS). `neuronscope sae train --model DIR --data FILE` builds exactly
+// this: the dataset cut by corpus.Contexts, a looping ModelProducer and a ShuffleBuffer of
+// --buffer rows, so memory is bounded by the buffer (and the dataset's token ids).
 // Several SAEs train from one pass: Train feeds every Trainer the same batches, each reading
 // its own columns (TrainConfig.Column) of the rows, so different k, λ or layers share the
 // model's forward passes. The statistics sample (initialisation) is the first StatsRows rows

@@ -28,7 +28,8 @@ type ModelProducer struct {
 	batch     int
 	padID     int
 	dropFirst bool
-	Loop      bool // start again at the first sequence after the last
+	drop      []int // leading positions of each sequence to drop (SetDropLeading), or nil
+	Loop      bool  // start again at the first sequence after the last
 
 	next    int       // next sequence to run
 	pending []float32 // rows of the last batch not yet produced
@@ -71,18 +72,41 @@ func NewModelProducer(m *model.Model, points []hooks.Point, seqs [][]int, batchS
 }
 
 // SetDropFirst drops (or keeps) the first token of every sequence, usually the BOS.
-func (p *ModelProducer) SetDropFirst(drop bool) { p.dropFirst = drop }
+func (p *ModelProducer) SetDropFirst(drop bool) { p.dropFirst = drop; p.drop = nil }
+
+// SetDropLeading drops the first counts[i] tokens of sequence i (e.g. its leading BOS
+// positions, corpus.Context.BOS: 0 for a context without one), replacing SetDropFirst. The
+// model still sees them; they only produce no rows. It returns an error when the counts do not
+// match the sequences or would drop a whole sequence.
+func (p *ModelProducer) SetDropLeading(counts []int) error {
+	if len(counts) != len(p.seqs) {
+		return fmt.Errorf("sae: %d leading-token counts for %d sequences", len(counts), len(p.seqs))
+	}
+	for i, c := range counts {
+		if c < 0 || c >= len(p.seqs[i]) {
+			return fmt.Errorf("sae: dropping %d leading tokens of sequence %d, which has %d", c, i, len(p.seqs[i]))
+		}
+	}
+	p.drop, p.dropFirst = counts, false
+	return nil
+}
+
+// leading is the number of leading tokens sequence i does not produce.
+func (p *ModelProducer) leading(i int) int {
+	switch {
+	case p.drop != nil:
+		return p.drop[i]
+	case p.dropFirst:
+		return 1
+	}
+	return 0
+}
 
 // Width is the summed width of the points.
 func (p *ModelProducer) Width() int { return p.width }
 
 // rowsOf is the number of rows sequence i contributes.
-func (p *ModelProducer) rowsOf(i int) int {
-	if p.dropFirst {
-		return len(p.seqs[i]) - 1
-	}
-	return len(p.seqs[i])
-}
+func (p *ModelProducer) rowsOf(i int) int { return len(p.seqs[i]) - p.leading(i) }
 
 // Produce writes the next rows.
 func (p *ModelProducer) Produce(dst []float32) (int, error) {
@@ -130,17 +154,16 @@ func (p *ModelProducer) runBatch() error {
 		opts = append(opts, hooks.ObservePoint(pt, func(_ hooks.Point, act *tensor.Tensor) error {
 			r := 0
 			for s := range b.Size {
-				first := true
+				skip := p.leading(lo + s)
 				for q := range b.Len {
 					i := s*b.Len + q
 					if !b.Mask[i] {
 						continue
 					}
-					if first && p.dropFirst {
-						first = false
+					if skip > 0 {
+						skip--
 						continue
 					}
-					first = false
 					copy(out[r*p.width+c:r*p.width+c+w], act.Data[i*w:(i+1)*w])
 					r++
 				}

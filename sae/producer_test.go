@@ -80,6 +80,27 @@ func TestModelProducer(t *testing.T) {
 	if !slices.Equal(first, got[1*w:2*w]) {
 		t.Error("DropFirst did not drop the first token")
 	}
+	// SetDropLeading: sequence i loses its first lead[i] rows, the others stay in order.
+	lead := []int{1, 2, 0, 3, 1}
+	if err := p.SetDropLeading(lead); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SeekRow(0); err != nil {
+		t.Fatal(err)
+	}
+	var kept []float32
+	at := 0
+	for i, s := range seqs {
+		kept = append(kept, got[(at+lead[i])*w:(at+len(s))*w]...)
+		at += len(s)
+	}
+	rest := make([]float32, len(kept)+w)
+	if k, _ := p.Produce(rest); k*w != len(kept) || !slices.Equal(rest[:len(kept)], kept) {
+		t.Errorf("SetDropLeading: %d rows, want %d, or other values", k, len(kept)/w)
+	}
+	if p.SetDropLeading([]int{1, 1}) == nil || p.SetDropLeading([]int{0, 0, 1, 0, 0}) == nil {
+		t.Error("SetDropLeading accepted the wrong count, or dropping a whole sequence")
+	}
 	if _, err := NewModelProducer(m, []hooks.Point{hooks.At(5, hooks.MLPPost)}, seqs, 2); err == nil {
 		t.Error("a hook the model lacks was accepted")
 	}

@@ -228,6 +228,16 @@ type LossMetrics struct {
 // hook zero-ablated, and returns the SAE metrics on the clean activations at real tokens and
 // the loss metrics.
 func EvaluateInModel(m *model.Model, s *SAE, seqs [][]int, batchSize, padID int) (Metrics, LossMetrics, error) {
+	return EvaluateInModelLeading(m, s, seqs, nil, batchSize, padID)
+}
+
+// EvaluateInModelLeading is EvaluateInModel with the SAE metrics leaving out the first
+// leading[i] tokens of sequence i (e.g. its BOS positions, corpus.Context.BOS; nil: none). The
+// loss metrics still cover every position whose next token is real.
+func EvaluateInModelLeading(m *model.Model, s *SAE, seqs [][]int, leading []int, batchSize, padID int) (Metrics, LossMetrics, error) {
+	if leading != nil && len(leading) != len(seqs) {
+		return Metrics{}, LossMetrics{}, fmt.Errorf("sae: %d leading-token counts for %d sequences", len(leading), len(seqs))
+	}
 	sp, err := NewSplice(s, m.Catalog(), SpliceOptions{})
 	if err != nil {
 		return Metrics{}, LossMetrics{}, err
@@ -247,7 +257,7 @@ func EvaluateInModel(m *model.Model, s *SAE, seqs [][]int, batchSize, padID int)
 		var rows []float32
 		clean, err := m.Forward(b, hooks.ObservePoint(sp.Point, func(_ hooks.Point, act *tensor.Tensor) error {
 			for i, real := range b.Mask {
-				if real {
+				if real && (leading == nil || i%b.Len >= leading[lo+i/b.Len]) {
 					rows = append(rows, act.Data[i*d:(i+1)*d]...)
 				}
 			}

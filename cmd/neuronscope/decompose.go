@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/neuronscope/neuronscope/decompose"
+	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/safetensors"
 	"github.com/schollz/progressbar/v3"
@@ -37,41 +39,49 @@ func newDecomposeCmd() *cobra.Command {
 
 // snmfFlags are the flags of decompose snmf.
 type snmfFlags struct {
-	acts, data, hook, out string
-	layer                 int
-	rank                  int
-	sparsity              float64
-	iters, patience       int
-	tol, reg              float64
-	init                  string
-	seed                  uint64
-	kmeansIters           int
-	dropBOS               string
-	dropFirst             bool
-	maxMem                string
-	saveG                 bool
-	topTokens, window     int
-	vocab                 int
-	asJSON, noProgress    bool
+	acts, hook, out    string
+	layer              int
+	rank               int
+	sparsity           float64
+	iters, patience    int
+	tol, reg           float64
+	init               string
+	seed               uint64
+	kmeansIters        int
+	dropBOS            string
+	dropFirst          bool
+	maxMem             string
+	saveG              bool
+	topTokens, window  int
+	vocab              int
+	asJSON, noProgress bool
+	ds                 datasetFlags // streaming from --model over --data
 }
 
 func newSNMFCmd() *cobra.Command {
 	var mf modelFlags
 	var f snmfFlags
 	cmd := &cobra.Command{
-		Use:     "snmf --acts FILE [--hook mlp.hook_post] --layer L [--rank 50] [--sparsity 0.01] [--iters 2000] [--patience 1500] [--init random|svd|kmeans] [--seed 42] [--model DIR] --out DIR",
-		Short:   "Factorise MLP activations as A ≈ F Gᵀ: sparse mixed-sign neuron groups F, non-negative token coefficients G (Shafran, Geiger & Geva 2025)",
-		Example: `  neuronscope decompose snmf --acts acts.safetensors --hook blocks.2.mlp.hook_post --layer 2 --rank 20 --model testdata/world-llama --out snmf`,
+		Use:   "snmf (--model DIR --data FILE | --acts FILE) --layer L [--hook mlp.hook_post] [--rank 50] [--sparsity 0.01] [--iters 2000] [--patience 1500] [--init random|svd|kmeans] [--seed 42] --out DIR",
+		Short: "Factorise MLP activations as A ≈ F Gᵀ: sparse mixed-sign neuron groups F, non-negative token coefficients G (Shafran, Geiger & Geva 2025)",
+		Example: `  neuronscope decompose snmf --model testdata/world-llama --data testdata/world/train.txt --layer 2 --rank 20 --out snmf
+  neuronscope decompose snmf --acts acts.safetensors --hook blocks.2.mlp.hook_post --layer 2 --rank 20 --model testdata/world-llama --out snmf`,
 		Long: `Snmf runs the published semi-NMF on the activation matrix A [d_mlp, n], one column per token:
 F ← A G (GᵀG + 1e-6 I)⁻¹, a hard winner-take-all keeping each feature's ceil(sparsity·d_mlp)
 largest |F_ij| (ties kept), G's columns rescaled to unit norm, the Ding multiplicative update of
 G ≥ 0, and the best iterate by ‖A − F Gᵀ‖² (absolute tolerance --tol, early stop after --patience
 iterations without improvement). See the decompose package documentation for every detail.
 
-Input (--acts FILE, a safetensors file): either one tensor [n, d_mlp] (a row per token), or the
-output of 'neuronscope trace', whose [batch, pos, d_mlp] tensor blocks.L.<--hook> is read with its
+Input: --model DIR --data FILE streams the model over a dataset (.txt, a document per line, or
+.jsonl, as 'neuronscope profile' reads it: documents cut into --ctx-token contexts that never span
+documents, tokenized under --bos, --batch contexts per forward pass, at most --max-tokens tokens)
+and keeps blocks.L.<--hook> of every real token except BOS tokens (--drop-bos auto: the model's
+BOS id, also the BOS re-inserted at the start of continuation contexts; pads never count). Or
+--acts FILE, a safetensors file: either one tensor [n, d_mlp] (a row per token), or the output of
+'neuronscope trace', whose [batch, pos, d_mlp] tensor blocks.L.<--hook> is read with its
 attention_mask (pads dropped) and input_ids (--drop-bos). A is held in memory as float32 and is
-bounded by --max-acts-mem.
+bounded by --max-acts-mem: a dataset whose tokens would exceed it is refused before the model
+runs.
 
 With --model DIR (the checkpoint the activations came from), the report adds each feature's
 vocabulary projection unembed(ln_final(W_out z)) for z = ±F_j/‖F_j‖ and token text.
@@ -88,7 +98,7 @@ features' neurons as a neuronscope.neurons/v1 set, one group per feature).`,
 	mf.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.acts, "acts", "", "activations: a safetensors file with one [n, d_mlp] tensor, or 'neuronscope trace' output")
-	fl.StringVar(&f.data, "data", "", "dataset to stream through --model (not available yet: trace it and use --acts)")
+	f.ds.register(cmd, "batch")
 	fl.StringVar(&f.hook, "hook", "mlp.hook_post", "hook site in the trace file (with --layer), or a full hook name")
 	fl.IntVar(&f.layer, "layer", -1, "layer of the activations (selects blocks.L.<hook> in a trace; needed for the vocabulary projection)")
 	fl.IntVar(&f.rank, "rank", decompose.DefaultRank, "number of features (the run scripts' 50; train.py's default is 100)")
@@ -100,7 +110,7 @@ features' neurons as a neuronscope.neurons/v1 set, one group per feature).`,
 	fl.StringVar(&f.init, "init", "random", "initial G: random (torch.rand after torch.manual_seed(--seed)), svd, kmeans")
 	fl.Uint64Var(&f.seed, "seed", decompose.DefaultSeed, "seed of the random and k-means inits")
 	fl.IntVar(&f.kmeansIters, "kmeans-iters", decompose.DefaultKMeansIters, "Lloyd iterations of --init kmeans")
-	fl.StringVar(&f.dropBOS, "drop-bos", "auto", "trace files: drop every token with this id (the published rule); auto: the BOS id of --model, or of the checkpoint named in the trace's provenance; none")
+	fl.StringVar(&f.dropBOS, "drop-bos", "auto", "drop every token with this id (the published rule); auto: the BOS id of --model, or of the checkpoint named in a trace's provenance; none")
 	fl.BoolVar(&f.dropFirst, "drop-first", false, "trace files: also drop the first real token of every sequence")
 	fl.StringVar(&f.maxMem, "max-acts-mem", "4GiB", "refuse activations whose float32 matrix A exceeds this (e.g. 512MiB, 8GiB)")
 	fl.BoolVar(&f.saveG, "save-g", false, "also write G [n, rank] to features.safetensors")
@@ -152,22 +162,29 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 		}
 		defer m.Close()
 	}
-	src, tap, layer, filter, err := f.source(cmd, m)
+	src, tap, layer, filter, err := f.source(cmd, m, limit)
 	if err != nil {
 		return err
+	}
+	input := "--acts " + f.acts
+	if f.ds.data != "" {
+		input = "--data " + f.ds.data
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	acts := decompose.NewActivations(0, limit)
 	if err := src.AppendTo(ctx, acts); err != nil {
+		if f.ds.data != "" {
+			return streamInputError(err)
+		}
 		return decomposeInputError(err)
 	}
-	if m != nil && acts.DMLP != m.Config.DMLP {
-		return usagef("--acts %s: rows have d_mlp %d, --model %s has %d", f.acts, acts.DMLP, m.Dir, m.Config.DMLP)
+	if m != nil && acts.DMLP != m.Config.DMLP && strings.HasSuffix(tap, hooks.MLPPost.String()) {
+		return usagef("%s: rows have d_mlp %d, --model %s has %d", input, acts.DMLP, m.Dir, m.Config.DMLP)
 	}
 	if acts.N() == 0 {
-		return usagef("--acts %s: no tokens left after dropping %d pads, %d BOS and %d first positions", f.acts, acts.DroppedPad, acts.DroppedBOS, acts.DroppedFirst)
+		return usagef("%s: no tokens left after dropping %d pads, %d BOS and %d first positions", input, acts.DroppedPad, acts.DroppedBOS, acts.DroppedFirst)
 	}
 	var bar *progressbar.ProgressBar
 	if !f.noProgress {
@@ -264,38 +281,48 @@ func (f *snmfFlags) options() (decompose.Options, error) {
 	return opt, nil
 }
 
-// source picks the activation source. The --model --data path (activations streamed from a
-// model over a dataset, through decompose.Activations.AppendBatch) plugs in here once the
-// corpus package lands.
-func (f *snmfFlags) source(cmd *cobra.Command, m *model.Model) (decompose.Source, string, int, decompose.TokenFilter, error) {
+// source picks the activation source: a model streamed over a dataset (--model --data), or a
+// file (--acts). It checks everything that needs no forward pass: the flags, the hook point, the
+// layer, and — for a dataset — that its tokens fit under the memory bound.
+func (f *snmfFlags) source(cmd *cobra.Command, m *model.Model, limit int64) (decompose.Source, string, int, decompose.TokenFilter, error) {
 	filter := decompose.NoFilter
-	switch {
-	case f.data != "" && f.acts != "":
-		return nil, "", 0, filter, usagef("give --acts or --data, not both")
-	case f.data != "":
-		return nil, "", 0, filter, usagef("--data: streaming activations from --model over a dataset is not available yet; run 'neuronscope trace --model DIR --jsonl FILE --hooks blocks.L.%s --out acts.safetensors' and pass --acts acts.safetensors", f.hook)
-	case f.acts == "":
-		return nil, "", 0, filter, usagef("--acts FILE is required")
+	fail := func(err error) (decompose.Source, string, int, decompose.TokenFilter, error) {
+		return nil, "", 0, filter, err
 	}
-	if _, err := os.Stat(f.acts); err != nil {
-		return nil, "", 0, filter, usagef("--acts: %v", err)
+	switch {
+	case f.ds.data != "" && f.acts != "":
+		return fail(usagef("give --acts or --data, not both"))
+	case f.ds.data != "" && m == nil:
+		return fail(usagef("--data needs --model: the checkpoint to stream the dataset through"))
+	case f.ds.data == "" && f.acts == "":
+		return fail(usagef("give --model DIR --data FILE (stream a dataset through the model) or --acts FILE (activations)"))
+	}
+	input := "--acts"
+	if f.ds.data != "" {
+		input = "--data"
+	}
+	if _, err := os.Stat(f.input()); err != nil {
+		return fail(usagef("%s: %v", input, err))
 	}
 	if f.layer < -1 {
-		return nil, "", 0, filter, usagef("--layer %d: must be ≥ 0", f.layer)
+		return fail(usagef("--layer %d: must be ≥ 0", f.layer))
 	}
 	if f.layer < 0 && !strings.HasPrefix(f.hook, "blocks.") {
-		return nil, "", 0, filter, usagef("--layer is required (or give a full hook name to --hook, e.g. blocks.6.mlp.hook_post)")
+		return fail(usagef("--layer is required (or give a full hook name to --hook, e.g. blocks.6.mlp.hook_post)"))
+	}
+	if m != nil && f.layer >= m.Config.NLayers {
+		return fail(usagef("--layer %d is out of range: %s has layers 0..%d", f.layer, m.Dir, m.Config.NLayers-1))
 	}
 	tap, err := decompose.HookName(f.layer, f.hook)
 	if err != nil {
-		return nil, "", 0, filter, usagef("--hook/--layer: %v", err)
+		return fail(usagef("--hook/--layer: %v", err))
 	}
 	layer := f.layer
 	if layer < 0 {
 		fmt.Sscanf(tap, "blocks.%d.", &layer)
 	}
 	if m != nil && layer >= m.Config.NLayers {
-		return nil, "", 0, filter, usagef("--layer %d is out of range: %s has layers 0..%d", layer, m.Dir, m.Config.NLayers-1)
+		return fail(usagef("--layer %d is out of range: %s has layers 0..%d", layer, m.Dir, m.Config.NLayers-1))
 	}
 	filter.DropFirst = f.dropFirst
 	switch f.dropBOS {
@@ -305,11 +332,81 @@ func (f *snmfFlags) source(cmd *cobra.Command, m *model.Model) (decompose.Source
 	default:
 		id, err := strconv.Atoi(f.dropBOS)
 		if err != nil || id < 0 {
-			return nil, "", 0, filter, usagef("--drop-bos %q: want auto, none or a token id", f.dropBOS)
+			return fail(usagef("--drop-bos %q: want auto, none or a token id", f.dropBOS))
 		}
 		filter.BOS = id
 	}
-	return decompose.FileSource{Path: f.acts, Tensor: tap, RowsFallback: true, Filter: filter}, tap, layer, filter, nil
+	if f.ds.data == "" {
+		return decompose.FileSource{Path: f.acts, Tensor: tap, RowsFallback: true, Filter: filter}, tap, layer, filter, nil
+	}
+	src, err := f.stream(cmd, m, tap, filter, limit)
+	if err != nil {
+		return fail(err)
+	}
+	return src, tap, layer, filter, nil
+}
+
+// input is the --data or --acts path.
+func (f *snmfFlags) input() string {
+	if f.ds.data != "" {
+		return f.ds.data
+	}
+	return f.acts
+}
+
+// stream builds the --model --data source: the contexts of the dataset, the hook point, and a
+// progress bar over its tokens. The dataset is tokenized once first, to count its rows and
+// refuse it before the model runs when A would exceed limit, or when no token is left after
+// dropping pads and BOS.
+func (f *snmfFlags) stream(cmd *cobra.Command, m *model.Model, tap string, filter decompose.TokenFilter, limit int64) (decompose.Source, error) {
+	ds, err := f.ds.open(cmd, m, "batch")
+	if err != nil {
+		return nil, err
+	}
+	p, err := unitsPoint(m, tap)
+	if err != nil {
+		return nil, err
+	}
+	contexts := ds.contexts
+	// Count the rows A will have: real tokens, less BOS tokens (by id) or first positions.
+	var tokens, rows, nctx int64
+	err = contexts(func(c corpus.Context) error {
+		nctx++
+		tokens += int64(len(c.IDs))
+		for i, id := range c.IDs {
+			if (filter.DropFirst && i == 0) || (filter.BOS >= 0 && id == filter.BOS) {
+				continue
+			}
+			rows++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, inputError(err)
+	}
+	width := m.Catalog().Width(p)
+	if rows == 0 {
+		return nil, usagef("--data %s: no tokens left after dropping pads and BOS (%d tokens in %d contexts)", f.ds.data, tokens, nctx)
+	}
+	if need := rows * int64(width) * 4; need > limit {
+		return nil, usagef("--data %s: %d tokens × %d units at %s need %s of float32 activations, more than --max-acts-mem %s; use --max-tokens %d or raise --max-acts-mem",
+			f.ds.data, rows, width, tap, humanSize(need), humanSize(limit), limit/int64(width)/4)
+	}
+	src := decompose.ModelSource{Model: m, Point: p, Contexts: contexts, Batch: f.ds.perPass, Filter: filter,
+		Data: fmt.Sprintf("%s: %d tokens in %d contexts, %d rows", ds.desc, tokens, nctx, rows)}
+	if !f.noProgress {
+		bar := newBar(cmd, tokens, "reading activations", "tok")
+		src.AfterBatch = func(n int64) { _ = bar.Add64(n) }
+	}
+	return src, nil
+}
+
+// humanSize prints a byte count in GiB or MiB.
+func humanSize(b int64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20))
 }
 
 // autoBOS is --model's BOS id, else that of the checkpoint the trace's provenance names, else
@@ -357,6 +454,20 @@ func decomposeInputError(err error) error {
 	}
 	// Reading errors name the file already.
 	return usagef("--acts: %v", err)
+}
+
+// streamInputError reports a failed --model --data pass: a data problem or the memory bound
+// as a usage error naming the flag; anything else (the model failing) as it is.
+func streamInputError(err error) error {
+	var le *decompose.LimitError
+	var ie *corpus.InputError
+	switch {
+	case errors.As(err, &le):
+		return usagef("--max-acts-mem: %v", le)
+	case errors.As(err, &ie):
+		return usageError{err}
+	}
+	return err
 }
 
 // parseBytes reads sizes like 4GiB, 512MiB, 2GB or a plain byte count.

@@ -68,6 +68,45 @@ func TestDecomposeSNMF(t *testing.T) {
 	}
 }
 
+// TestDecomposeStream: --model --data streams the dataset through the model and gives the same
+// matrix as tracing the same contexts: every real token except BOS, pads never counted.
+func TestDecomposeStream(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.txt")
+	os.WriteFile(data, []byte("ne tisafa pe Kullebyr bi Pornyva\nMara kra kan hokot got Felul\n\ntsetsa Vimikyn tlo wex Tufinri\n"), 0o644)
+	out := filepath.Join(dir, "feat")
+	stdout, _, err := run("decompose", "snmf", "--model", worldGPT2, "--data", data, "--bos", "always", "--layer", "1", "--rank", "4",
+		"--iters", "10", "--batch", "2", "--json", "--no-progress", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum snmfSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	// The same three documents traced (BOS first), then factorised from the trace file.
+	jsonl := filepath.Join(dir, "d.jsonl")
+	os.WriteFile(jsonl, []byte("\"ne tisafa pe Kullebyr bi Pornyva\"\n\"Mara kra kan hokot got Felul\"\n\"tsetsa Vimikyn tlo wex Tufinri\"\n"), 0o644)
+	trace := filepath.Join(dir, "t.safetensors")
+	if _, _, err := run("trace", "--model", worldGPT2, "--jsonl", jsonl, "--bos", "always", "--hooks", "blocks.1.mlp.hook_post", "--out", trace); err != nil {
+		t.Fatal(err)
+	}
+	out2 := filepath.Join(dir, "feat2")
+	stdout2, _, err := run("decompose", "snmf", "--acts", trace, "--model", worldGPT2, "--layer", "1", "--rank", "4", "--iters", "10", "--json", "--no-progress", "--out", out2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum2 snmfSummary
+	json.Unmarshal([]byte(stdout2), &sum2)
+	if sum.Tokens != sum2.Tokens || sum.Tokens == 0 || sum.Dropped.BOS != 3 || sum.Dropped.Pad != 0 || sum.Tap != "blocks.1.mlp.hook_post" {
+		t.Errorf("streamed %+v, traced %+v", sum, sum2)
+	}
+	// Same rows, same init: the fits agree up to float32 rounding of differently padded batches.
+	if math.Abs(sum.BestLoss-sum2.BestLoss) > 1e-5*sum2.BestLoss {
+		t.Errorf("streamed best loss %g, traced %g", sum.BestLoss, sum2.BestLoss)
+	}
+}
+
 func TestDecomposeRowsFile(t *testing.T) {
 	dir := t.TempDir()
 	rows := make([]float32, 50*8)
@@ -118,7 +157,12 @@ func TestDecomposeBadInput(t *testing.T) {
 		{[]string{"--acts", trace}, "--layer is required"},
 		{[]string{"--acts", trace, "--layer", "1", "--init", "nmf"}, "--init"},
 		{[]string{"--acts", trace, "--layer", "1", "--max-acts-mem", "64KiB"}, "exceeds the activation memory limit"},
-		{[]string{"--data", "x.jsonl", "--model", worldGPT2, "--layer", "1"}, "not available yet"},
+		{[]string{"--data", filepath.Join(dir, "absent.txt"), "--model", worldGPT2, "--layer", "1"}, "--data"},
+		{[]string{"--data", "../../testdata/world/train.txt", "--layer", "1"}, "--data needs --model"},
+		{[]string{"--data", "../../testdata/world/train.txt", "--model", worldGPT2, "--layer", "9"}, "--layer 9 is out of range"},
+		{[]string{"--data", "../../testdata/world/train.txt", "--model", worldGPT2, "--layer", "1", "--hook", "mlp.hook_nope"}, "--hook"},
+		{[]string{"--data", "../../testdata/world/train.txt", "--model", worldGPT2, "--layer", "1", "--max-acts-mem", "1MiB"}, "more than --max-acts-mem"},
+		{[]string{"--data", "../../testdata/world/train.txt", "--acts", trace, "--layer", "1"}, "not both"},
 		{[]string{"--acts", trace, "--layer", "1", "--model", "../../testdata/tiny-llama"}, "d_mlp"},
 	}
 	for _, c := range cases {

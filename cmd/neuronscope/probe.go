@@ -366,33 +366,26 @@ type unitCodes struct {
 // readUnitCodes reads --features or --sae (at most one; nil when neither is given) for model m:
 // units of a tap the model lacks, or of another width, are an error naming the flag.
 func readUnitCodes(m *model.Model, features, saeDir string) (*unitCodes, error) {
-	cat := m.Catalog()
 	switch {
 	case features != "" && saeDir != "":
 		return nil, usagef("--features and --sae: give one of them")
 	case features != "":
-		feats, err := decompose.Read(features)
+		o, p, err := loadFeatures(features, m)
 		if err != nil {
-			return nil, usagef("--features: %v", err)
+			return nil, err
 		}
-		r := feats.Report
-		p, err := hooks.Parse(r.Tap)
-		if err != nil || !cat.Has(p) || cat.Width(p) != r.DMLP {
-			return nil, usagef("--features %s: features of %q (layer %d, width %d), which this model does not have", features, r.Tap, r.Layer, r.DMLP)
+		if len(m.Catalog().Shape(p)) != 1 {
+			return nil, usagef("--features %s: %s is not a per-token tap", features, p)
 		}
-		return &unitCodes{Kind: "snmf", Flag: "--features", Dir: features, Point: p, Codes: linear.SNMFCodes(feats.Features()),
+		return &unitCodes{Kind: "snmf", Flag: "--features", Dir: features, Point: p, Codes: linear.SNMFCodes(o.Features()),
 			Factors: filepath.Join(features, decompose.FactorsFile)}, nil
 	case saeDir != "":
-		s, err := sae.Load(saeDir)
+		s, p, err := loadSAE(saeDir, m)
 		if err != nil {
-			return nil, usagef("--sae: %v", err)
+			return nil, err
 		}
-		p, err := hooks.Parse(s.HookName)
-		if err != nil || !cat.Has(p) || len(cat.Shape(p)) != 1 {
-			return nil, usagef("--sae %s: an SAE of hook %q, which this model does not have as a per-token tap", saeDir, s.HookName)
-		}
-		if w := cat.Width(p); w != s.DIn {
-			return nil, usagef("--sae %s: d_in %d, but %s is %d wide in this model", saeDir, s.DIn, p, w)
+		if len(m.Catalog().Shape(p)) != 1 {
+			return nil, usagef("--sae %s: its hook %s is not a per-token tap", saeDir, p)
 		}
 		return &unitCodes{Kind: "sae", Flag: "--sae", Dir: saeDir, Point: p, Codes: linear.EncoderCodes(s, s.DIn, s.DSAE, s.WDec),
 			Factors: filepath.Join(saeDir, sae.WeightsFile)}, nil

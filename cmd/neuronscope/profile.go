@@ -55,6 +55,7 @@ type profileFlags struct {
 	includeBOS bool
 	beam       beamFlags
 	img        imageFlags
+	units      unitFlags
 }
 
 const checkpointName = "state.ckpt"
@@ -91,8 +92,18 @@ and gives the same output as an uninterrupted run).
 An image classifier (ViT) is profiled over images instead of --data: --images FILE.jsonl
 ({"image": path, ...} a line) or --image FILE (repeatable). Each image is one context whose
 positions are its tokens, [CLS] then the patches in raster order (token "id" k names position
-k); every token is counted. Example lists name images by their ordinal in the list.`,
+k); every token is counted. Example lists name images by their ordinal in the list.
+
+Features and latents are profiled like neurons: --features DIR (a 'decompose snmf' output)
+profiles its SNMF features as the units blocks.L.mlp.hook_post.snmf, a feature's activation on a
+token being its coefficient in the exact non-negative least-squares fit of the token's
+activation vector by F (F fixed; the problem SNMF's G update approximates, with a unique answer
+and no iteration count); --sae DIR profiles the SAE's latents as <hook>.sae.hook_sae_acts_post
+(SAELens's name), its encoder run at its hook. Given either, only those units are profiled unless
+--hooks is also given. They get the same statistics, examples, dashboard pages ('report') and
+NeuronRecord / Neuronpedia exports (the source names the unit hook), without vocabulary lists.`,
 		Example: `  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --out profile-world
+  neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --features snmf --sae sae-topk --out profile-units
   neuronscope profile --model DIR --data corpus.jsonl --ctx 128 --max-tokens 1000000 --resume --out profile-run
   neuronscope profile --model testdata/world-llama --data testdata/world/train.txt --include-bos --out profile-with-bos
   neuronscope profile --model vit-dir --images val.jsonl --batch 16 --out profile-vit`,
@@ -131,6 +142,7 @@ k); every token is counted. Example lists name images by their ordinal in the li
 	_ = fl.MarkHidden("forward-only")
 	f.beam.register(cmd)
 	f.img.register(cmd, true)
+	f.units.register(cmd, "also profile")
 	return cmd
 }
 
@@ -163,6 +175,9 @@ func fileSHA256(path string) (string, error) {
 
 func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error) {
 	if f.img.given() {
+		if f.units.any() {
+			return usagef("--features and --sae profile text datasets (--data), not images")
+		}
 		return runProfileImages(cmd, mf, f)
 	}
 	mf.text = "profile --data"
@@ -170,6 +185,9 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 		return usagef("--data and --out are required")
 	}
 	if f.beam.runner != "" {
+		if f.units.any() {
+			return usagef("--features and --sae run locally, not with --runner")
+		}
 		return runProfileBeam(cmd, mf, f)
 	}
 	if !corpus.IsDataFile(f.data) {
@@ -191,6 +209,14 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	}
 	m, points, tok, enc, opt, set := s.m, s.points, s.tok, s.enc, s.opt, s.set
 	defer m.Close()
+	units, unitDesc, err := f.units.profileUnits(m)
+	if err != nil {
+		return err
+	}
+	if len(units) > 0 && !cmd.Flags().Changed("hooks") {
+		points, s.points = nil, nil // only the features/latents, unless --hooks asks for neurons too
+	}
+	set.Units = unitDesc
 	fp := profile.Fingerprint(set, points, m.Config.Hash)
 
 	ckpt := filepath.Join(f.out, checkpointName)
@@ -288,7 +314,7 @@ func runProfile(cmd *cobra.Command, mf *modelFlags, f *profileFlags) (rerr error
 	}
 	startTokens, runBatches := p.Tokens, 0
 	interrupted := false
-	err = p.Run(m, points, contexts, profile.RunOptions{Batch: f.batch, PadID: padID, AfterBatch: func(p *profile.Profiler) error {
+	err = p.Run(m, points, contexts, profile.RunOptions{Batch: f.batch, PadID: padID, Units: units, AfterBatch: func(p *profile.Profiler) error {
 		if bar != nil {
 			_ = bar.Set64(p.Tokens)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,10 @@ func (f *actsFlags) open() (*sae.Activations, error) {
 
 type saeTrainFlags struct {
 	acts                   actsFlags
+	mf                     modelFlags
+	ds                     datasetFlags
+	layers                 string
+	buffer                 int
 	arch, latents          string
 	ks, sparsity           string
 	batchTopK              bool
@@ -114,9 +119,10 @@ type saeTrainEntry struct {
 func newSAETrainCmd() *cobra.Command {
 	var f saeTrainFlags
 	cmd := &cobra.Command{
-		Use:   "train --acts FILE [--hook NAME] --arch topk|relu|jumprelu [--latents 4x] [--k 32] [--steps N] [--batch 1024] [--seed S] --out DIR",
+		Use:   "train (--acts FILE [--hook NAME] | --model DIR --data FILE --layer L [--hook mlp.hook_post] [--buffer 65536]) --arch topk|relu|jumprelu [--latents 4x] [--k 32] [--steps N] [--batch 1024] [--seed S] --out DIR",
 		Short: "Train sparse autoencoders on activations and write them in SAELens's format",
-		Example: `  neuronscope sae train --acts acts.safetensors --arch topk --k 32,64 --steps 1000 --out saes
+		Example: `  neuronscope sae train --model testdata/world-llama --data testdata/world/train.txt --layer 2 --arch topk --k 16 --steps 500 --batch 256 --out sae-topk
+  neuronscope sae train --acts acts.safetensors --arch topk --k 32,64 --steps 1000 --out saes
   neuronscope sae train --acts acts.safetensors --arch jumprelu --steps 2000 --checkpoint-every 500 --out sae-jr`,
 		Long: `Train fits sparse autoencoders to the rows of an activation file (one [n, d] tensor, or the
 [batch, pos, d] hook tensor of 'neuronscope trace' output with its pads dropped) and writes each in
@@ -139,13 +145,26 @@ Training is deterministic: the same file, flags and build give the same bytes. W
 --resume continues from it bit for bit (with exactly the same settings). A NaN or infinity in
 the activations or the loss stops training with the step named, keeping the last checkpoint.
 
-Streaming activations from a model over a dataset (--model --data) will come with the corpus
-package; until then, write activations with 'neuronscope trace --hooks ... --out FILE'.`,
+With --model DIR --data FILE the activations are streamed: the dataset is cut into --ctx-token
+contexts as 'neuronscope profile' reads it (documents never spanned, --bos policy, --max-tokens),
+the model runs over them --contexts-per-pass at a time in the background, and the rows of
+blocks.L.<--hook> at every real token except leading BOS positions (pads never count) pass
+through a shuffling buffer of --buffer rows: each batch row is a uniformly drawn buffer slot,
+refilled with the next produced row. Memory is bounded by --buffer (plus the dataset's token
+ids); the data loops when --steps need more rows than one pass. Streaming is deterministic and
+resumable like a file: a checkpoint records the buffer and the position in the dataset. The
+final metrics are taken on the first --eval-rows rows of the dataset. --layer 1,3 reads several
+layers in the same forward passes and trains the --k/--sparsity SAEs for each, written to
+DIR/blocks.L.<hook>[/<arch>-k<K>]: each is exactly the SAE a pass over its layer alone trains.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSAETrain(cmd, &f) },
 	}
 	f.acts.register(cmd)
+	f.mf.register(cmd)
+	f.ds.register(cmd, "contexts-per-pass")
 	fl := cmd.Flags()
+	fl.StringVar(&f.layers, "layer", "", "--model: layer of the hook (with a site name in --hook, default mlp.hook_post); several (1,3) train SAEs for each layer from one pass, in DIR/blocks.L.<hook>")
+	fl.IntVar(&f.buffer, "buffer", 65536, "--model: rows held in the shuffling buffer (memory: rows × d_in × 4 bytes, plus two refill chunks)")
 	fl.StringVar(&f.arch, "arch", "topk", "architecture: topk, relu or jumprelu")
 	fl.StringVar(&f.latents, "latents", "4x", "number of latents: N, or a multiple of d_in such as 4x")
 	fl.StringVar(&f.ks, "k", "32", "topk: latents kept per token (comma-separated for several SAEs)")
@@ -299,24 +318,149 @@ func traceModelName(meta map[string]string) string {
 	return ""
 }
 
-// trainData opens the training activations. This is the seam where streaming from a model
-// over a dataset plugs in: a sae.RowProducer that runs the model over token batches and
-// emits the hook's rows of real tokens, wrapped in sae.NewShuffleBuffer (bounded, refilled in
-// the background, resumable when the producer can seek). For an activation file the rows are
-// in memory (mapped), so an epoch-shuffling batcher is used.
-func trainData(f *saeTrainFlags) (*sae.Activations, sae.Resumable, string, error) {
+// trainInput is what sae train reads: a resumable batcher over the rows, their width, and what
+// the report and the saved SAE name.
+type trainInput struct {
+	batcher sae.Resumable
+	width   int
+	// taps are the hooks (or the file's tensor) side by side in a row, widths their widths.
+	taps      []string
+	widths    []int
+	rows      int    // rows of one pass over the data
+	tensor    string // the tensor or hook the rows come from
+	modelName string
+	path      string // --acts or --data
+	source    string // for the checkpoint and provenance
+	// eval returns the first n rows of the data, for the final metrics.
+	eval  func(n int) (*sae.Rows, error)
+	close func()
+}
+
+// trainData opens the training activations: an activation file (rows in memory, mapped, so an
+// epoch-shuffling batcher is used), or a model streamed over a dataset through a bounded
+// ShuffleBuffer refilled in the background (streamData).
+func trainData(cmd *cobra.Command, f *saeTrainFlags) (*trainInput, error) {
+	switch {
+	case f.mf.dir != "" || f.ds.data != "":
+		if f.acts.path != "" {
+			return nil, usagef("give --acts FILE or --model DIR --data FILE, not both")
+		}
+		return streamData(cmd, f)
+	case cmd.Flags().Changed("layer") || cmd.Flags().Changed("buffer"):
+		return nil, usagef("--layer and --buffer apply to --model --data")
+	}
 	a, err := f.acts.open()
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	st, err := os.Stat(f.acts.path)
 	if err != nil {
 		a.Close()
-		return nil, nil, "", usagef("--acts: %v", err)
+		return nil, usagef("--acts: %v", err)
 	}
 	abs, _ := filepath.Abs(f.acts.path)
 	source := fmt.Sprintf("%s:%s rows=%d width=%d bytes=%d drop_bos=%v", abs, a.Tensor, a.Len(), a.Width(), st.Size(), f.acts.dropBOS)
-	return a, sae.NewShuffled(a.Rows, f.dataSeed), source, nil
+	return &trainInput{batcher: sae.NewShuffled(a.Rows, f.dataSeed), width: a.Width(), rows: a.Len(), tensor: a.Tensor,
+		taps: []string{a.Tensor}, widths: []int{a.Width()},
+		modelName: traceModelName(a.Metadata), path: f.acts.path, source: source,
+		eval: func(n int) (*sae.Rows, error) {
+			r := &sae.Rows{Data: a.Data, W: a.W, Index: a.Index, Name: a.Name}
+			if r.Len() > n {
+				r = sae.NewRows(a.Head(n), a.W, a.Name)
+			}
+			return r, nil
+		},
+		close: func() { a.Close() }}, nil
+}
+
+// streamData opens --model over --data: the dataset's contexts (token ids only), a
+// ModelProducer at the tap that drops each context's leading BOS positions and loops, and a
+// ShuffleBuffer of --buffer rows over it.
+func streamData(cmd *cobra.Command, f *saeTrainFlags) (*trainInput, error) {
+	switch {
+	case f.mf.dir == "":
+		return nil, usagef("--data needs --model: the checkpoint to stream the dataset through")
+	case f.ds.data == "":
+		return nil, usagef("--model needs --data: the dataset to stream through it (or give --acts without --model)")
+	case f.acts.dropBOS:
+		return nil, usagef("--drop-bos applies to --acts; with --data leading BOS positions are always left out")
+	case f.buffer < 1:
+		return nil, usagef("--buffer %d: want ≥ 1 rows", f.buffer)
+	}
+	m, err := f.mf.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	in, err := streamInput(cmd, f, m)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return in, nil
+}
+
+func streamInput(cmd *cobra.Command, f *saeTrainFlags, m *model.Model) (*trainInput, error) {
+	layers := []int{-1}
+	if f.layers != "" {
+		ls, err := parseInts(f.layers)
+		if err != nil || len(ls) == 0 {
+			return nil, usagef("--layer %q: want a layer or a comma-separated list", f.layers)
+		}
+		layers = ls
+	}
+	var points []hooks.Point
+	var taps []string
+	var widths []int
+	for _, l := range layers {
+		p, err := modelTap(m, l, f.acts.hook)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(points, p) {
+			return nil, usagef("--layer %s names %s twice", f.layers, p)
+		}
+		points, taps, widths = append(points, p), append(taps, p.String()), append(widths, m.Catalog().Width(p))
+	}
+	if len(points) > 1 && f.hookName != "" {
+		return nil, usagef("--hook-name names one hook; with several layers each SAE takes its own")
+	}
+	ds, err := f.ds.open(cmd, m, "contexts-per-pass")
+	if err != nil {
+		return nil, err
+	}
+	seqs, leading, tokens, err := ds.sequences()
+	if err != nil {
+		return nil, err
+	}
+	rows := 0
+	for i, s := range seqs {
+		rows += len(s) - leading[i]
+	}
+	if rows == 0 {
+		return nil, usagef("--data %s: no tokens left after leaving out BOS positions", f.ds.data)
+	}
+	prod, err := sae.NewModelProducer(m, points, seqs, f.ds.perPass)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if err := prod.SetDropLeading(leading); err != nil {
+		return nil, err
+	}
+	prod.Loop = true
+	buf, err := sae.NewShuffleBuffer(prod, f.buffer, f.dataSeed)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	w := prod.Width()
+	tap := strings.Join(taps, ",")
+	source := fmt.Sprintf("%s at %s over %s: %d tokens in %d contexts, %d rows; buffer %d rows", m.Dir, tap, ds.desc, tokens, len(seqs), rows, f.buffer)
+	return &trainInput{batcher: buf, width: w, rows: rows, tensor: tap, taps: taps, widths: widths, modelName: filepath.Base(filepath.Clean(m.Dir)),
+		path: f.ds.data, source: source,
+		eval: func(n int) (*sae.Rows, error) { return hookRows(m, points, seqs, leading, f.ds.perPass, n) },
+		close: func() {
+			buf.Close()
+			m.Close()
+		}}, nil
 }
 
 func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
@@ -341,30 +485,43 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 	default:
 		return usagef("--dtype %q: want float32, bfloat16 or float16", f.dtype)
 	}
-	acts, batcher, source, err := trainData(f)
+	in, err := trainData(cmd, f)
 	if err != nil {
 		return err
 	}
-	defer acts.Close()
-	cfgs, dirs, err := saeConfigs(cmd, f, arch, acts.Width(), acts.Len())
-	if err != nil {
-		return err
-	}
-	hookName := f.hookName
-	if hookName == "" {
-		if _, err := hooks.Parse(acts.Tensor); err == nil {
-			hookName = acts.Tensor
-		} else {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: tensor %q is not a hook name; give --hook-name so the SAE can be spliced into a model\n", acts.Tensor)
+	defer in.close()
+	batcher, source := in.batcher, in.source
+	// One set of SAEs (a --k or --sparsity list) per tap, each reading its tap's columns.
+	var cfgs []sae.TrainConfig
+	var dirs, hookNames []string
+	col := 0
+	for i, tap := range in.taps {
+		c, d, err := saeConfigs(cmd, f, arch, in.widths[i], in.rows)
+		if err != nil {
+			return err
 		}
-	}
-	layer := -1
-	if p, err := hooks.Parse(hookName); err == nil && p.Site.PerLayer() {
-		layer = p.Layer
+		hookName := f.hookName
+		if hookName == "" {
+			if _, err := hooks.Parse(tap); err == nil {
+				hookName = tap
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: tensor %q is not a hook name; give --hook-name so the SAE can be spliced into a model\n", tap)
+			}
+		}
+		for j := range c {
+			c[j].Column = col
+			if len(in.taps) > 1 {
+				rel, _ := filepath.Rel(f.out, d[j])
+				d[j] = filepath.Join(f.out, tap, rel)
+			}
+			hookNames = append(hookNames, hookName)
+		}
+		cfgs, dirs = append(cfgs, c...), append(dirs, d...)
+		col += in.widths[i]
 	}
 	modelName := f.modelName
 	if modelName == "" {
-		modelName = traceModelName(acts.Metadata)
+		modelName = in.modelName
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return usagef("--out: %v", err)
@@ -431,18 +588,22 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 		return err
 	}
 	secs := time.Since(start).Seconds()
-	rep := saeTrainReport{Schema: saeTrainSchema, Provenance: report.New(), Acts: f.acts.path, Tensor: acts.Tensor,
-		Rows: acts.Len(), DataSeed: f.dataSeed, Seconds: secs}
+	rep := saeTrainReport{Schema: saeTrainSchema, Provenance: report.New(), Acts: in.path, Tensor: in.tensor,
+		Rows: in.rows, DataSeed: f.dataSeed, Seconds: secs}
 	seed := int64(f.seed)
 	rep.Provenance.Seed, rep.Provenance.Dataset = &seed, source
 	rep.Provenance.ModelDir = modelName
-	evalRows := &sae.Rows{Data: acts.Data, W: acts.W, Index: acts.Index, Name: acts.Name}
-	if evalRows.Len() > f.evalRows {
-		evalRows = sae.NewRows(acts.Head(f.evalRows), acts.W, acts.Name)
+	evalRows, err := in.eval(f.evalRows)
+	if err != nil {
+		return err
 	}
 	for i, t := range trainers {
-		s := t.SAE(hookName, layer, modelName)
-		s.DatasetPath = f.acts.path
+		layer := -1
+		if p, err := hooks.Parse(hookNames[i]); err == nil && p.Site.PerLayer() {
+			layer = p.Layer
+		}
+		s := t.SAE(hookNames[i], layer, modelName)
+		s.DatasetPath = in.path
 		if err := s.Save(dirs[i], sae.SaveOptions{DType: f.dtype, Extra: map[string]any{"neuronscope_training": t.Config()}}); err != nil {
 			return err
 		}
@@ -450,7 +611,7 @@ func runSAETrain(cmd *cobra.Command, f *saeTrainFlags) error {
 		if err != nil {
 			return err
 		}
-		mt, err := sae.Evaluate(saved, evalRows, 0, 4096)
+		mt, err := sae.Evaluate(saved, evalRows, t.Config().Column, 4096)
 		if err != nil {
 			return err
 		}
@@ -490,14 +651,16 @@ type saeEvalDoc struct {
 func newSAEEvalCmd() *cobra.Command {
 	var acts actsFlags
 	var mf modelFlags
+	var ds datasetFlags
 	var saeDir string
 	var batch, maxRows int
 	var atoms, asJSON bool
 	var ridge float64
 	cmd := &cobra.Command{
-		Use:   "eval --sae DIR (--acts FILE [--hook NAME] | --model DIR --acts TRACE) [--atoms] [--json]",
+		Use:   "eval --sae DIR (--acts FILE [--hook NAME] | --model DIR (--acts TRACE | --data FILE)) [--atoms] [--json]",
 		Short: "Measure an SAE: FVU, L0, dead fraction; with a model, the loss increase when it is spliced in",
 		Example: `  neuronscope sae eval --sae sae-topk --acts heldout.safetensors --json
+  neuronscope sae eval --sae sae-topk --model testdata/world-llama --data testdata/world/train.txt --max-tokens 20000 --json
   neuronscope sae eval --sae sae-topk --model testdata/world-llama --acts heldout.safetensors --atoms`,
 		Long: `Eval measures an SAE (SAELens directory) on activations:
 
@@ -510,7 +673,10 @@ With --model, the token ids of a 'neuronscope trace' file (--acts) are run throu
 clean, with the SAE spliced in at its hook (its reconstruction replaces the activation) and with
 the hook zero-ablated, and it also reports ce_clean, ce_spliced, ce_zero_ablation, ce_increase =
 ce_spliced − ce_clean and loss_recovered = (ce_zero − ce_spliced)/(ce_zero − ce_clean); the SAE
-metrics then come from the model's activations at the hook. --atoms adds the atoms paper's
+metrics then come from the model's activations at the hook. With --model DIR --data FILE the
+dataset is cut into --ctx-token contexts as 'neuronscope profile' reads it (--bos, --max-tokens)
+and run the same way, --batch contexts per pass; the SAE metrics then leave out each context's
+leading BOS positions (the loss metrics cover every position whose next token is real). --atoms adds the atoms paper's
 faithfulness R² and stability q* under the whitened inner product (whitening estimated from the
 same activations).`,
 		Args: cobra.NoArgs,
@@ -527,22 +693,43 @@ same activations).`,
 			}
 			doc := saeEvalDoc{SAE: saeDir, Architecture: string(s.Architecture), DIn: s.DIn, DSAE: s.DSAE, HookName: s.HookName}
 			var rows *sae.Rows
+			if ds.data != "" && mf.dir == "" {
+				return usagef("--data needs --model: the checkpoint to stream the dataset through")
+			}
 			if mf.dir != "" {
-				if acts.path == "" {
-					return usagef("--model needs --acts: a 'neuronscope trace' file whose input_ids are run through the model")
+				if acts.path == "" && ds.data == "" {
+					return usagef("--model needs --data FILE or --acts TRACE: the tokens to run through the model")
+				}
+				if acts.path != "" && ds.data != "" {
+					return usagef("give --acts or --data, not both")
 				}
 				if acts.dropBOS || acts.hook != "" {
 					return usagef("--drop-bos and --hook choose rows of --acts without --model; with --model the SAE reads its own hook at every real token")
-				}
-				seqs, err := sae.TraceTokens(acts.path)
-				if err != nil {
-					return usagef("--acts (with --model): %v", err)
 				}
 				m, err := mf.load(cmd)
 				if err != nil {
 					return err
 				}
 				defer m.Close()
+				var seqs [][]int
+				var leading []int
+				if ds.data != "" {
+					if _, err := sae.NewSplice(s, m.Catalog(), sae.SpliceOptions{}); err != nil {
+						return usageError{err}
+					}
+					d, err := ds.open(cmd, m, "contexts-per-pass")
+					if err != nil {
+						return err
+					}
+					if seqs, leading, _, err = d.sequences(); err != nil {
+						return err
+					}
+					if len(seqs) == 0 {
+						return usagef("--data %s: no tokens", ds.data)
+					}
+				} else if seqs, err = sae.TraceTokens(acts.path); err != nil {
+					return usagef("--acts (with --model): %v", err)
+				}
 				sp, err := sae.NewSplice(s, m.Catalog(), sae.SpliceOptions{})
 				if err != nil {
 					return usageError{err}
@@ -554,13 +741,13 @@ same activations).`,
 						}
 					}
 				}
-				mt, lm, err := sae.EvaluateInModel(m, s, seqs, batch, max(m.Config.Pad, 0))
+				mt, lm, err := sae.EvaluateInModelLeading(m, s, seqs, leading, batch, max(m.Config.Pad, 0))
 				if err != nil {
 					return err
 				}
 				doc.Metrics, doc.LossMetrics = mt, &lm
 				if atoms {
-					if rows, err = hookRows(m, sp.Point, seqs, batch, maxRows); err != nil {
+					if rows, err = hookRows(m, []hooks.Point{sp.Point}, seqs, leading, batch, maxRows); err != nil {
 						return err
 					}
 				}
@@ -612,6 +799,8 @@ same activations).`,
 	}
 	acts.register(cmd)
 	mf.register(cmd)
+	ds.register(cmd, "contexts-per-pass")
+	cmd.Flags().MarkHidden("contexts-per-pass") // eval runs --batch contexts per pass
 	cmd.Flags().StringVar(&saeDir, "sae", "", "SAE directory (cfg.json + sae_weights.safetensors)")
 	cmd.Flags().IntVar(&batch, "batch", 64, "rows (or, with --model, sequences) per batch")
 	cmd.Flags().IntVar(&maxRows, "max-rows", 100000, "evaluate at most this many activation rows (without --model) and whiten from at most this many")
@@ -621,11 +810,17 @@ same activations).`,
 	return cmd
 }
 
-// hookRows collects up to maxRows activation rows of real tokens at p.
-func hookRows(m *model.Model, p hooks.Point, seqs [][]int, batch, maxRows int) (*sae.Rows, error) {
-	prod, err := sae.NewModelProducer(m, []hooks.Point{p}, seqs, batch)
+// hookRows collects up to maxRows activation rows of real tokens at points (side by side),
+// leaving out the first leading[i] tokens of sequence i (leading nil: none).
+func hookRows(m *model.Model, points []hooks.Point, seqs [][]int, leading []int, batch, maxRows int) (*sae.Rows, error) {
+	prod, err := sae.NewModelProducer(m, points, seqs, batch)
 	if err != nil {
 		return nil, err
+	}
+	if leading != nil {
+		if err := prod.SetDropLeading(leading); err != nil {
+			return nil, err
+		}
 	}
 	w := prod.Width()
 	data := make([]float32, maxRows*w)
@@ -640,7 +835,7 @@ func hookRows(m *model.Model, p hooks.Point, seqs [][]int, batch, maxRows int) (
 			return nil, err
 		}
 	}
-	return sae.NewRows(data[:n*w], w, p.String()), nil
+	return sae.NewRows(data[:n*w], w, points[0].String()), nil
 }
 
 func newSAEConvertCmd() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,4 +222,106 @@ func TestSAEBadInputCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nan", "cfg.json")); err == nil {
 		t.Error("a run stopped by a NaN wrote an SAE")
 	}
+}
+
+// TestSAEStreamCLI: sae train --model --data streams activations through a bounded shuffling
+// buffer, deterministically (the background refill never changes the bytes), resumably, and
+// sae eval --model --data measures the result in the model.
+func TestSAEStreamCLI(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--max-tokens", "1500",
+		"--layer", "1", "--arch", "topk", "--k", "4", "--latents", "64", "--batch", "32", "--buffer", "200", "--stats-rows", "64",
+		"--steps", "60", "--eval-rows", "500", "--checkpoint-every", "30", "--quiet"}
+	var reps []saeTrainReport
+	var weights []string
+	for i := range 2 {
+		out := filepath.Join(dir, strconv.Itoa(i))
+		stdout, _, err := run(append(base, "--out", out, "--json")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep saeTrainReport
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, rep)
+		w, _ := os.ReadFile(filepath.Join(out, sae.WeightsFile))
+		weights = append(weights, string(w))
+	}
+	r := reps[0]
+	// 1500 tokens in contexts that each start with BOS (the world tokenizer adds it): fewer rows.
+	if r.Tensor != "blocks.1.mlp.hook_post" || r.Rows <= 0 || r.Rows >= 1500 || len(r.SAEs) != 1 ||
+		r.SAEs[0].Metrics.Tokens != 500 || r.SAEs[0].Final.Step != 60 || !strings.Contains(r.Provenance.Dataset, "buffer 200 rows") {
+		t.Errorf("report: tensor %s rows %d, %+v", r.Tensor, r.Rows, r.SAEs)
+	}
+	if weights[0] == "" || weights[0] != weights[1] {
+		t.Error("two streamed runs with the same seeds wrote different weights")
+	}
+	s, err := sae.Load(filepath.Join(dir, "0"))
+	if err != nil || s.HookName != "blocks.1.mlp.hook_post" || s.DIn != 512 || s.ModelName != "world-gpt2" {
+		t.Fatalf("saved SAE: %v %+v", err, s)
+	}
+	// Two layers from one pass: each layer's SAE is the one a pass over that layer alone trains
+	// (same rows in the same order, each SAE reading its own columns).
+	multi := filepath.Join(dir, "multi")
+	if _, _, err := run(append(slices.Clone(base), "--layer", "1,2", "--out", multi)...); err != nil {
+		t.Fatal(err)
+	}
+	only2 := filepath.Join(dir, "only2")
+	if _, _, err := run(append(slices.Clone(base), "--layer", "2", "--out", only2)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ sub, ref string }{{"blocks.1.mlp.hook_post", filepath.Join(dir, "0")}, {"blocks.2.mlp.hook_post", only2}} {
+		got, _ := os.ReadFile(filepath.Join(multi, c.sub, sae.WeightsFile))
+		want, _ := os.ReadFile(filepath.Join(c.ref, sae.WeightsFile))
+		if len(got) == 0 || string(got) != string(want) {
+			t.Errorf("%s trained beside another layer differs from %s trained alone", c.sub, c.ref)
+		}
+		if s, err := sae.Load(filepath.Join(multi, c.sub)); err != nil || s.HookName != c.sub {
+			t.Errorf("%s: %v %+v", c.sub, err, s)
+		}
+	}
+	// Resuming the final checkpoint writes the same SAE.
+	res := filepath.Join(dir, "res")
+	os.MkdirAll(res, 0o755)
+	ck, _ := os.ReadFile(filepath.Join(dir, "0", "trainer_state.safetensors"))
+	os.WriteFile(filepath.Join(res, "trainer_state.safetensors"), ck, 0o644)
+	if _, _, err := run(append(base, "--out", res, "--resume")...); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := os.ReadFile(filepath.Join(res, sae.WeightsFile)); string(w) != weights[0] {
+		t.Error("resumed streamed run wrote other weights")
+	}
+	stdout, _, err := run("sae", "eval", "--sae", filepath.Join(dir, "0"), "--model", worldGPT2, "--data", "../../testdata/world/train.txt",
+		"--max-tokens", "500", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"fvu", "l0", "dead_fraction", "ce_increase", "loss_recovered"} {
+		if v, ok := doc[k].(float64); !ok || math.IsNaN(v) {
+			t.Errorf("eval --data: %s = %v", k, doc[k])
+		}
+	}
+	if l0 := doc["l0"].(float64); l0 != 4 {
+		t.Errorf("topk-4 L0 %g", l0)
+	}
+	// Bad input: clear usage errors, nothing written.
+	out := filepath.Join(dir, "bad")
+	expectUsageErrors(t, []usageCase{
+		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "9"}, "--layer 9 is out of range"},
+		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1,1"}, "twice"},
+		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1", "--hook", "mlp.hook_nope"}, "--hook"},
+		{[]string{"sae", "train", "--model", worldGPT2, "--layer", "1"}, "--model needs --data"},
+		{[]string{"sae", "train", "--data", "../../testdata/world/train.txt", "--layer", "1"}, "--data needs --model"},
+		{[]string{"sae", "train", "--model", worldGPT2, "--data", "../../testdata/world/train.txt", "--layer", "1", "--buffer", "0"}, "--buffer 0"},
+		{[]string{"sae", "train", "--model", worldGPT2, "--data", filepath.Join(dir, "absent.txt"), "--layer", "1"}, "--data"},
+	}, out, "--quiet", "--out", out)
+	expectUsageErrors(t, []usageCase{
+		{[]string{"sae", "eval", "--sae", filepath.Join(dir, "0"), "--model", tiny, "--data", "../../testdata/world/train.txt"}, "d_in"},
+		{[]string{"sae", "eval", "--sae", filepath.Join(dir, "0"), "--data", "../../testdata/world/train.txt"}, "--data needs --model"},
+	}, "")
 }

@@ -3,14 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/neuronscope/neuronscope/ablate"
+	"github.com/neuronscope/neuronscope/decompose"
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/report"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/neuronscope/neuronscope/probes/labels"
+	"github.com/neuronscope/neuronscope/sae"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -38,6 +41,8 @@ type steerFlags struct {
 	seed                            uint64
 	bos, tokenizer, out             string
 	asJSON                          bool
+	units                           unitFlags
+	feature, latent                 int
 }
 
 // klFlags are the flags of a steering calibration and its generations, shared by steer and
@@ -109,15 +114,20 @@ func newSteerCmd() *cobra.Command {
 	mf := modelFlags{text: "steer"}
 	var f steerFlags
 	cmd := &cobra.Command{
-		Use: "steer --model DIR (--neurons FILE --group G | --direction FILE | --diff-means KEY=VALUE --eval FILE --hook POINT) " +
+		Use: "steer --model DIR (--neurons FILE --group G | --direction FILE | --diff-means KEY=VALUE --eval FILE --hook POINT | --features DIR --feature J | --sae DIR --latent J) " +
 			"--prompt TEXT [--kl 0.05,0.1] [--max-new 20] --out steer.json",
 		Short: "Steer along a direction with α calibrated to KL targets, and show seeded generations",
 		Example: `  neuronscope steer --model testdata/world-llama --neurons demo/neurons.json --group capital_of --prompt "Rofa bilo" --kl 0.05,0.1 --out steer.json
+  neuronscope steer --model testdata/world-llama --features snmf --feature 3 --prompt "Rofa" --kl 0.05 --out steer-feature.json
+  neuronscope steer --model testdata/world-llama --sae sae-topk --latent 17 --prompt "Rofa" --kl 0.05 --out steer-latent.json
   neuronscope steer --model testdata/world-llama --diff-means language=pelan --eval testdata/world/eval_facts.jsonl --hook blocks.2.mlp.hook_post --prompt "Rofa" --out steer.json`,
 		Long: `Steer adds α × v to activations (v made unit-norm; at --positions, default every position): v is the
 direction along a neuron group (1/√k on each of its k neurons), a direction file
 (neuronscope.direction/v1: {"name", "parts": [{"hook", "vector"}]}, e.g. a probe), or the difference
-in means at --hook between the --eval items with the --diff-means label and the others.
+in means at --hook between the --eval items with the --diff-means label and the others, an SNMF
+feature (--features DIR --feature J: F_j at its tap, so α·F_j/‖F_j‖ is added to mlp.hook_post, as
+in the SNMF paper), or an SAE latent (--sae DIR --latent J: its decoder row W_dec[J] at the SAE's
+hook, which is steering through the splice with the error term kept).
 
 For each --kl target and sign, α is found by binary search in [--alpha-lo, --alpha-hi] (--iterations
 steps) so that KL(P_base ‖ P_steered) of the next-token distribution at --prompt's last position is
@@ -149,19 +159,26 @@ top-k 30, top-p 0.3).`,
 	fl.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json (default: the model directory's)")
 	fl.StringVar(&f.out, "out", "", "report file to write (atomically)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the report to stdout instead of a table")
+	f.units.register(cmd, "steer along")
+	fl.IntVar(&f.feature, "feature", -1, "--features: the feature J to steer along")
+	fl.IntVar(&f.latent, "latent", -1, "--sae: the latent J to steer along (its decoder direction)")
 	return cmd
 }
 
 func runSteer(cmd *cobra.Command, mf *modelFlags, f *steerFlags) error {
 	sources := 0
-	for _, s := range []string{f.neurons, f.direction, f.diffMeans} {
+	for _, s := range []string{f.neurons, f.direction, f.diffMeans, f.units.features, f.units.sae} {
 		if s != "" {
 			sources++
 		}
 	}
 	switch {
 	case sources != 1:
-		return usagef("give exactly one of --neurons (with --group), --direction or --diff-means")
+		return usagef("give exactly one of --neurons (with --group), --direction, --diff-means, --features (with --feature) or --sae (with --latent)")
+	case (f.units.features != "") != cmd.Flags().Changed("feature"):
+		return usagef("--features DIR and --feature J go together")
+	case (f.units.sae != "") != cmd.Flags().Changed("latent"):
+		return usagef("--sae DIR and --latent J go together")
 	case f.prompt == "":
 		return usagef("--prompt is required")
 	case f.out == "" && !f.asJSON:
@@ -245,6 +262,20 @@ func runSteer(cmd *cobra.Command, mf *modelFlags, f *steerFlags) error {
 			return usagef("--neurons %s: group %q: %v", f.neurons, name, err)
 		}
 		if err := hash("neurons", f.neurons); err != nil {
+			return err
+		}
+	case f.units.features != "":
+		if dir, err = featureDirection(f.units.features, f.feature, m); err != nil {
+			return err
+		}
+		if err := hash("features", filepath.Join(f.units.features, decompose.FactorsFile)); err != nil {
+			return err
+		}
+	case f.units.sae != "":
+		if dir, err = latentDirection(f.units.sae, f.latent, m); err != nil {
+			return err
+		}
+		if err := hash("sae", filepath.Join(f.units.sae, sae.WeightsFile)); err != nil {
 			return err
 		}
 	case f.direction != "":

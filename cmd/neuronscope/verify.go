@@ -27,6 +27,7 @@ func init() { extraCommands = append(extraCommands, newVerifyCmd) }
 // verifyFlags are the flags of `neuronscope verify`.
 type verifyFlags struct {
 	klFlags
+	units                                      unitFlags
 	neurons, eval, groupKey, textKey, site     string
 	texts                                      []string
 	experiment, intervention, statistic, force string
@@ -59,7 +60,9 @@ func newVerifyCmd() *cobra.Command {
   neuronscope verify --model testdata/world-llama --neurons demo/neurons.json --eval testdata/world/eval_facts.jsonl --experiment enhance --intervention scale --json
   neuronscope verify --model testdata/world-llama --neurons demo/concept.json --eval testdata/world/concept_task.jsonl --group-key continent --experiment matrix,enhance --measure answer_prob --out concept-labels.json
   neuronscope verify --model testdata/world-llama --neurons demo/paths.json --eval testdata/world/eval_facts.jsonl --experiment path --compare relation,language --out path-labels.json
-  neuronscope verify --model vit-dir --neurons vit-paths.json --images val.jsonl --experiment path --out vit-path-labels.json`,
+  neuronscope verify --model vit-dir --neurons vit-paths.json --images val.jsonl --experiment path --out vit-path-labels.json
+  neuronscope verify --model testdata/world-llama --neurons feature-set.json --features snmf --eval testdata/world/eval_facts.jsonl --out feature-labels.json
+  neuronscope verify --model testdata/world-llama --neurons latent-set.json --sae sae-topk --eval testdata/world/eval_facts.jsonl --intervention clamp --value 0 --out latent-labels.json`,
 		Long: `Verify reads a neuron set (neuronscope.neurons/v1: named groups, as every finder writes) and checks
 each group's claim with one experiment, against --random random sets with the same per-layer counts at
 the same tap (seeds --seed, --seed+1, ...). It writes a label file (neuronscope.labels/v1): per group the
@@ -111,13 +114,24 @@ conventional level).
 --general names a group claimed for every group of items (CULNIG's culture-general neurons; default
 "general" for a find concept set): it is verified on all items pooled. Empty groups are labelled
 without a verification. Random sets keep the claimed set's count at every layer and tap;
---random-pool draws them as CULNIG's code does, the same total size from every unit of the named taps.`,
+--random-pool draws them as CULNIG's code does, the same total size from every unit of the named taps.
+
+Features and latents are units too: a set whose tap (or entry tap) is mlp.hook_post.snmf names SNMF
+features by index (give --features DIR, fitted at that layer's mlp.hook_post), one whose tap is
+mlp.hook_post.sae.hook_sae_acts_post names SAE latents (give --sae DIR, an SAE at mlp.hook_post).
+The matrix, sweep and enhance experiments then zero features by projecting their span out of
+mlp.hook_post (scale multiplies that component; clamp is refused, having no unique meaning for
+non-orthogonal features), and zero, clamp or scale latents through the SAE spliced in with its error
+term (at every position); random controls are random units of the same decomposition. Labels and
+verdicts name the units (e.g. blocks.2.mlp.hook_post.snmf[7]). To steer along one feature or latent use
+'neuronscope steer --features/--sae'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, &mf, &f) },
 	}
 	mf.register(cmd)
 	f.img.register(cmd, true)
 	fl := cmd.Flags()
+	f.units.register(cmd, "--neurons holds units of")
 	fl.StringVar(&f.neurons, "neurons", "", "neuron set file (neuronscope.neurons/v1, or a bare [{layer,index}] list at --hook-site)")
 	fl.StringVar(&f.eval, "eval", "", "labelled questions, JSONL with prompt, answer and labels (e.g. the world's eval_facts.jsonl)")
 	fl.StringVar(&f.groupKey, "group-key", "", "the eval label that names the groups (default: inferred from the set's group names)")
@@ -165,6 +179,7 @@ without a verification. Random sets keep the claimed set's count at every layer 
 // verifyInputs are the loaded inputs of verify.
 type verifyInputs struct {
 	m      *model.Model
+	units  *ablate.Decompositions // the set's features or latents (--features, --sae), or nil
 	enc    corpus.Encoder
 	tok    *tokenizer.Tokenizer
 	set    *hooks.NeuronSet
@@ -510,7 +525,14 @@ func loadVerifyInputs(cmd *cobra.Command, mf *modelFlags, f *verifyFlags) (*veri
 	if err := selectGroups(in.set, f.groups, f.top); err != nil {
 		return fail(usagef("--neurons %s: %v", f.neurons, err))
 	}
-	if err := checkNonEmpty(in.set, m.Catalog()); err != nil {
+	if in.units, err = f.units.decompositions(m, in.set.All()); err != nil {
+		return fail(err)
+	}
+	cat := m.Catalog()
+	if in.units != nil {
+		cat = ablate.WithUnits(cat, in.units, in.set.All())
+	}
+	if err := checkNonEmpty(in.set, cat); err != nil {
 		return fail(usagef("--neurons %s: %v", f.neurons, err))
 	}
 	add := func(role, path string) error {
@@ -723,6 +745,9 @@ func verifyOptions(f *verifyFlags, in *verifyInputs) (ablate.VerifyOptions, erro
 		Value: f.value, Factor: f.factor, Statistic: f.statistic, ForceGroup: f.force, At: at, Random: f.random,
 		Seed: f.seed, Resamples: f.resamples, Source: f.neurons,
 		Verdict: ablate.VerdictOptions{MinEffect: f.minEffect, Margin: f.margin, Alpha: f.alpha}}
+	if in.units != nil {
+		opt.Units = in.units
+	}
 	if opt.General = f.general; opt.General == "" && in.set.Method == "culnig" {
 		opt.General = attribute.ConceptGeneral
 	}

@@ -42,6 +42,14 @@
 // any list. Options.IncludeBOS counts them (the outputs are then those of a profiler that never
 // heard of BOS, byte for byte); Report.BOSExcluded counts the positions left out.
 //
+// # Features and latents
+//
+// RunOptions.Units profiles units derived from a hook point's activations like its neurons: each
+// Units encodes the point's [rows, d] activations into [rows, N] (an SNMF's exact non-negative
+// coefficients with F fixed, an SAE's latents) and the profiler observes them under the units'
+// hook name (ObserveUnits): "blocks.L.mlp.hook_post.snmf", "<hook>.sae.hook_sae_acts_post". Every
+// statistic, example list, dashboard page and export then treats them as neurons of that hook.
+//
 // # Statistics
 //
 // Per neuron, over every counted token (real, and not a BOS position unless IncludeBOS; n

@@ -204,6 +204,18 @@ func WriteHTML(w io.Writer, rep *Report, opt HTMLOptions) error {
 	return pageTmpl.Execute(w, page)
 }
 
+// UnitWord is what a unit of hook is called on a dashboard page: "feature" for SNMF features
+// (….snmf), "latent" for SAE latents (….sae.hook_sae_acts_post), else "neuron".
+func UnitWord(hook string) string {
+	switch {
+	case strings.HasSuffix(hook, ".snmf"):
+		return "feature"
+	case strings.HasSuffix(hook, ".hook_sae_acts_post"):
+		return "latent"
+	}
+	return "neuron"
+}
+
 // NeuronKey names a neuron in the dashboard's element ids: "L-I" for mlp.hook_post, else
 // "HOOK-I" with dots replaced by underscores.
 func NeuronKey(nr NeuronReport) string {
@@ -214,6 +226,7 @@ func NeuronKey(nr NeuronReport) string {
 }
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"unit": UnitWord,
 	"f": func(x any) string {
 		switch v := x.(type) {
 		case float32:
@@ -256,7 +269,7 @@ svg .bar{fill:#4a7fc1}svg .bar:hover{fill:#c14a4a}
 {{.Labels}}
 {{range .Neurons}}{{$k := .Key}}
 <section class="neuron" id="n-{{.Key}}">
-<h2>{{.Hook}} · neuron {{.Index}}</h2>
+<h2>{{.Hook}} · {{unit .Hook}} {{.Index}}</h2>
 {{range .Labels}}<p><span class="label">{{.Text}}</span>{{if .Source}} <small>({{.Source}}{{if .Score}}, score {{f .Score}}{{end}})</small>{{end}}</p>{{end}}
 {{range .Verdicts}}<p>{{.Check}}: <span class="verdict">{{.Verdict}}</span>{{if .Detail}} — {{.Detail}}{{end}}</p>{{end}}
 <table class="stats"><tr><td>count {{.Count}}</td><td>mean {{f .Mean}}</td><td>variance {{f .Variance}}</td><td>skewness {{f .Skewness}}</td><td>kurtosis {{f .Kurtosis}}</td><td>max {{f .NeuronReport.Max}}</td><td>min {{f .NeuronReport.Min}}</td><td>density {{pct .FracNonzero}}</td><td>&gt; 0 {{pct .FracPositive}}</td></tr></table>

@@ -158,7 +158,13 @@ const chunk = 64
 // (t positions per row, of which the first len(rows[r].IDs) are real). Call it once per hook
 // point per batch, then EndBatch.
 func (p *Profiler) Observe(point hooks.Point, acts []float32, rows []Context, t, n int) error {
-	hook, layer := point.String(), point.Layer
+	return p.ObserveUnits(point.String(), point.Layer, acts, rows, t, n)
+}
+
+// ObserveUnits is Observe for units that are not a hook point's own entries but derived from
+// one (Units: SNMF features, SAE latents), named by hook (e.g.
+// "blocks.2.mlp.hook_post.sae.hook_sae_acts_post") in layer.
+func (p *Profiler) ObserveUnits(hook string, layer int, acts []float32, rows []Context, t, n int) error {
 	if len(acts) != len(rows)*t*n {
 		return fmt.Errorf("profile: %s: %d activations for %d rows × %d positions × %d neurons", hook, len(acts), len(rows), t, n)
 	}

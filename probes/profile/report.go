@@ -44,6 +44,9 @@ type Settings struct {
 	ModelID      string  `json:"model_id"`
 	LMHeadSource string  `json:"lm_head_source,omitempty"`
 	DLASource    string  `json:"dla_source,omitempty"`
+	// Units describes each set of derived units profiled (Units): its hook name and source,
+	// e.g. the SAE or features directory.
+	Units []string `json:"units,omitempty"`
 }
 
 // PointReport holds the neurons of one hook point.

@@ -23,6 +23,22 @@ type RunOptions struct {
 	// AfterBatch, if set, runs after every profiled batch (progress, checkpoints, a stop
 	// signal); its error ends the run and is returned.
 	AfterBatch func(p *Profiler) error
+	// Units are derived units profiled like neurons, each from the activations of its Point.
+	Units []Units
+}
+
+// Units are units derived from a hook point's activations and profiled like its neurons: a
+// decomposition's features or latents. Encode maps the point's activations x [rows, d] (every
+// position of the batch, pads included; their units are never counted) to the units'
+// activations dst [rows, N]. Hook names the units as a hook point names neurons, by the point's
+// name and a suffix: "blocks.L.mlp.hook_post.snmf" for SNMF features (a feature's activation is
+// its non-negative coefficient with F fixed), "<hook>.sae.hook_sae_acts_post" for SAE latents
+// (SAELens's name).
+type Units struct {
+	Point  hooks.Point
+	Hook   string
+	N      int
+	Encode func(dst, x []float32) error
 }
 
 // Run profiles every neuron of the points over the contexts: it streams them through the model
@@ -41,14 +57,32 @@ func (p *Profiler) Run(m *model.Model, points []hooks.Point, contexts func(yield
 			return fmt.Errorf("%s has shape %v after [batch, pos]; profile needs [batch, pos, neurons]", pt, m.Catalog().Shape(pt))
 		}
 	}
+	for _, u := range opt.Units {
+		if !m.Catalog().Has(u.Point) || len(m.Catalog().Shape(u.Point)) != 1 {
+			return fmt.Errorf("%s: the model has no [batch, pos, units] hook point %s", u.Hook, u.Point)
+		}
+		if u.N < 1 || u.Encode == nil {
+			return fmt.Errorf("%s: %d units, or no encoder", u.Hook, u.N)
+		}
+	}
 	return corpus.Run(m, contexts, corpus.RunOptions{Batch: opt.Batch, PadID: opt.PadID, Skip: p.Contexts,
 		Hooks: func(b *corpus.Batch) []hooks.Option {
 			observe := func(pt hooks.Point, a *tensor.Tensor) error {
 				return p.Observe(pt, a.Data, b.Contexts, a.Shape[1], a.Shape[2])
 			}
-			opts := make([]hooks.Option, len(points))
-			for i, pt := range points {
-				opts[i] = hooks.ObservePoint(pt, observe)
+			opts := make([]hooks.Option, 0, len(points)+len(opt.Units))
+			for _, pt := range points {
+				opts = append(opts, hooks.ObservePoint(pt, observe))
+			}
+			for _, u := range opt.Units {
+				opts = append(opts, hooks.ObservePoint(u.Point, func(_ hooks.Point, a *tensor.Tensor) error {
+					rows, t := a.Shape[0], a.Shape[1]
+					dst := make([]float32, rows*t*u.N)
+					if err := u.Encode(dst, a.Data); err != nil {
+						return fmt.Errorf("%s: %w", u.Hook, err)
+					}
+					return p.ObserveUnits(u.Hook, u.Point.Layer, dst, b.Contexts, t, u.N)
+				}))
 			}
 			return opts
 		},
