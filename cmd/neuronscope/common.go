@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/neuronscope/neuronscope/hooks"
 	"github.com/neuronscope/neuronscope/internal/linalg"
 	"github.com/neuronscope/neuronscope/model"
+	"github.com/neuronscope/neuronscope/model/corpus"
 	"github.com/neuronscope/neuronscope/model/tokenizer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -250,5 +254,38 @@ func checkRanges(checks ...rangeCheck) error {
 			return usagef("%s", c.msg)
 		}
 	}
+	return nil
+}
+
+// interruptible is the command's context, cancelled on Ctrl-C or SIGTERM (stop releases it):
+// long runs check it between batches and checkpoint or clean up.
+func interruptible(cmd *cobra.Command) (ctx context.Context, stop context.CancelFunc) {
+	ctx = cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+// forwardOnly runs contexts through the plain forward in the batches opt describes (the
+// baseline of a streaming command's hidden --forward-only), advancing bar, and prints tokens/s.
+func forwardOnly(cmd *cobra.Command, m *model.Model, contexts func(yield func(corpus.Context) error) error, opt corpus.RunOptions, bar *progressbar.ProgressBar) error {
+	var tokens int64
+	t0 := time.Now()
+	opt.After = func(b *corpus.Batch) error {
+		tokens += b.Tokens()
+		if bar != nil {
+			_ = bar.Add64(b.Tokens())
+		}
+		return nil
+	}
+	if err := corpus.Run(m, contexts, opt); err != nil {
+		return inputError(err)
+	}
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	el := time.Since(t0)
+	fmt.Fprintf(cmd.OutOrStdout(), "forward only: %d tokens in %.2f s (%.1f tok/s)\n", tokens, el.Seconds(), float64(tokens)/el.Seconds())
 	return nil
 }

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/neuronscope/neuronscope/decompose"
@@ -170,7 +168,7 @@ func runSNMF(cmd *cobra.Command, mf *modelFlags, f *snmfFlags) error {
 	if f.ds.data != "" {
 		input = "--data " + f.ds.data
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(cmd)
 	defer stop()
 	start := time.Now()
 	acts := decompose.NewActivations(0, limit)

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/neuronscope/neuronscope/model/corpus"
@@ -212,33 +210,12 @@ func runSpectra(cmd *cobra.Command, mf *modelFlags, f *spectraFlags) (rerr error
 		bar = newBar(cmd, total, "spectra", "tok")
 		_ = bar.Set64(done.Tokens)
 	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(cmd)
 	defer stop()
 	padID := max(m.Config.Pad, 0)
 	t0 := time.Now()
 	if f.fwdOnly {
-		var tokens int64
-		err := corpus.Run(m, contexts, corpus.RunOptions{Batch: f.batch, PadID: padID, Skip: done.Contexts,
-			After: func(b *corpus.Batch) error {
-				tokens += b.Tokens()
-				if bar != nil {
-					_ = bar.Add64(b.Tokens())
-				}
-				return nil
-			}})
-		if err != nil {
-			return inputError(err)
-		}
-		if bar != nil {
-			_ = bar.Finish()
-		}
-		el := time.Since(t0)
-		fmt.Fprintf(cmd.OutOrStdout(), "forward only: %d tokens in %.2f s (%.1f tok/s)\n", tokens, el.Seconds(), float64(tokens)/el.Seconds())
-		return nil
+		return forwardOnly(cmd, m, contexts, corpus.RunOptions{Batch: f.batch, PadID: padID, Skip: done.Contexts}, bar)
 	}
 	save := func(st spectra.Stats) error {
 		all := done
