@@ -29,7 +29,8 @@ const probeSchema = "neuronscope.probe/v1"
 // probeFlags are the flags of `neuronscope probe`.
 type probeFlags struct {
 	eval, labelKey, site, layers, method, pool, multiclass string
-	features, sae, bos, out                                string
+	bos, out                                               string
+	units                                                  unitFlags
 	folds, perClass, batch                                 int
 	seed                                                   uint64
 	c                                                      float64
@@ -124,8 +125,7 @@ probe's weights, settings, provenance) and directions/TAP.CLASS.json.`,
 	fl.IntVar(&f.folds, "folds", 5, "stratified cross-validation folds")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the fold assignment")
 	fl.IntVar(&f.perClass, "per-class", 0, "use at most N items of each class (the first in file order; 0: all)")
-	fl.StringVar(&f.features, "features", "", "also probe the SNMF coefficients of a 'decompose snmf' output directory")
-	fl.StringVar(&f.sae, "sae", "", "also probe the latents of a SAELens-format SAE directory at its hook")
+	f.units.register(cmd, "also probe")
 	fl.IntVar(&f.batch, "batch", corpus.DefaultPromptBatch, "items per forward pass")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy for prompts: auto, always, never")
 	fl.StringVar(&f.out, "out", "", "output directory")
@@ -176,8 +176,8 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 	if err := checkOutDir("--out", f.out); err != nil {
 		return err
 	}
-	if f.features != "" && f.sae != "" {
-		return usagef("--features and --sae: give one of them")
+	if err := f.units.one(); err != nil {
+		return err
 	}
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -202,7 +202,7 @@ func runProbe(cmd *cobra.Command, mf *modelFlags, f *probeFlags) (rerr error) {
 		}
 		points = append(points, p)
 	}
-	units, err := readUnitCodes(m, f.features, f.sae)
+	units, err := f.units.codes(m)
 	if err != nil {
 		return err
 	}
@@ -363,12 +363,15 @@ type unitCodes struct {
 	Factors string
 }
 
-// readUnitCodes reads --features or --sae (at most one; nil when neither is given) for model m:
-// units of a tap the model lacks, or of another width, are an error naming the flag.
-func readUnitCodes(m *model.Model, features, saeDir string) (*unitCodes, error) {
+// codes reads --features or --sae (at most one; nil when neither is given) as linear.Codes
+// for model m: units of a tap the model lacks, or of another width, are an error naming the
+// flag.
+func (u *unitFlags) codes(m *model.Model) (*unitCodes, error) {
+	features, saeDir := u.features, u.sae
+	if err := u.one(); err != nil {
+		return nil, err
+	}
 	switch {
-	case features != "" && saeDir != "":
-		return nil, usagef("--features and --sae: give one of them")
 	case features != "":
 		o, p, err := loadFeatures(features, m)
 		if err != nil {

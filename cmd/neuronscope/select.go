@@ -24,9 +24,10 @@ const selectSchema = "neuronscope.selection/v1"
 
 // selectFlags are the flags of `neuronscope select`.
 type selectFlags struct {
-	data, target, layers, pool, features, sae, bos, out string
-	n, topK, batch                                      int
-	normalise                                           bool
+	data, target, layers, pool, bos, out string
+	units                                unitFlags
+	n, topK, batch                       int
+	normalise                            bool
 }
 
 // selectedItem is one selected candidate.
@@ -97,8 +98,7 @@ does this on the synthetic world).`,
 	fl.StringVar(&f.pool, "pool", "max", "pooling over an example's tokens: max or mean (of |activation|)")
 	fl.BoolVar(&f.normalise, "normalise", false, "divide each unit's activity by its mean over the candidates")
 	fl.StringVar(&f.layers, "layers", "", "layers whose mlp.hook_post neurons are read (default: all)")
-	fl.StringVar(&f.features, "features", "", "read the SNMF coefficients of a 'decompose snmf' output directory instead of neurons")
-	fl.StringVar(&f.sae, "sae", "", "read the latents of a SAELens-format SAE directory (at its hook) instead of neurons")
+	f.units.register(cmd, "read, instead of neurons,")
 	fl.IntVar(&f.batch, "batch", corpus.DefaultPromptBatch, "examples per forward pass")
 	fl.StringVar(&f.bos, "bos", "auto", "BOS policy: auto, always, never")
 	fl.StringVar(&f.out, "out", "", "output directory")
@@ -151,8 +151,8 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 	if err := checkOutDir("--out", f.out); err != nil {
 		return err
 	}
-	if f.features != "" && f.sae != "" {
-		return usagef("--features and --sae: give one of them")
+	if err := f.units.one(); err != nil {
+		return err
 	}
 	m, err := mf.load(cmd)
 	if err != nil {
@@ -164,7 +164,7 @@ func runSelect(cmd *cobra.Command, mf *modelFlags, f *selectFlags) (rerr error) 
 		return err
 	}
 	opt := selection.ActivityOptions{BOS: m.Config.BOS, MeanPool: f.pool == "mean", Batch: f.batch}
-	codes, err := readUnitCodes(m, f.features, f.sae)
+	codes, err := f.units.codes(m)
 	if err != nil {
 		return err
 	}

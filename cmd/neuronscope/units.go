@@ -28,6 +28,15 @@ func (u *unitFlags) register(cmd *cobra.Command, what string) {
 
 func (u *unitFlags) any() bool { return u.features != "" || u.sae != "" }
 
+// one is an error when both --features and --sae are given (a command that reads one
+// decomposition's units).
+func (u *unitFlags) one() error {
+	if u.features != "" && u.sae != "" {
+		return usagef("--features and --sae: give one of them")
+	}
+	return nil
+}
+
 // loadFeatures reads --features and checks its tap against m: the tap must be known, be a
 // hook point of m and have d_mlp units.
 func loadFeatures(dir string, m *model.Model) (*decompose.Output, hooks.Point, error) {
