@@ -103,12 +103,13 @@
 // 12 layers) that is 24 × 10.2 MFLOP per token against ≈ 250 MFLOP per token for the forward
 // itself: the covariances alone cost as many flops as the forward, so accumulating every
 // layer's pre and post at GEMM speed costs about one more forward in float32 products and
-// two in float64 (dgemm runs at about half the sgemm rate). BenchmarkSpectraOverhead
-// (OpenBLAS, random GPT-2 small, 8 × 128 tokens, measured on a heavily shared 2-core
-// machine) gave forward-with-spectra / plain forward = 2.2–2.7 (wall and CPU time) with
-// float64 products and 1.7–2.0 with Float32Products (BenchmarkSpectraCommand, the command end
-// to end at a load average of 17–30: streaming 1.99× and 1.04×); the update alone
-// (BenchmarkCovarianceUpdate) ran at 38 GFLOP per CPU-second in float64 and 65 in float32.
+// two in float64 (dgemm runs at about half the sgemm rate). BenchmarkSpectraCommand (the
+// command end to end, OpenBLAS, random GPT-2 small, 8,192 tokens, on an otherwise idle 2-core
+// machine) measured streaming / plain forward = 2.73 with float64 products and 2.02 with
+// Float32Products (the 1.2 is not reached); earlier runs of BenchmarkSpectraOverhead
+// on a shared machine gave 2.2–2.7 and 1.7–2.0. Not done: hook_pre = W·x + b is linear, so its
+// covariance could be W·Σ_x·Wᵀ from the d_model-wide input, leaving one D-wide update per layer.
+// The update alone (BenchmarkCovarianceUpdate) ran at 38 GFLOP per CPU-second in float64 and 65 in float32.
 // The 24 eigendecompositions at the end (BenchmarkEigenvalues: 2–5 s each with OpenBLAS,
 // about 30 s in pure Go, two at a time) are negligible against a 1M-token run. Restricting
 // the taps (layers, pre or post) or the tokens (a sparser mask) scales the overhead down
